@@ -1,0 +1,489 @@
+"""The expression language: parsing conditions, durations and ratios with the lark grammar,
+turning parse errors into located, readable ones, and formatting conditions back to text."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
+
+from planspec._resources import grammar_path
+from planspec.diagnostics import did_you_mean
+from planspec.model import (
+    AllOf,
+    AnyOf,
+    Between,
+    Compare,
+    Condition,
+    Duration,
+    Measure,
+    Predicate,
+    Threshold,
+)
+from planspec.stats import PARTS, STATS
+
+#: Relative path inside a condition → (start, end) character offsets in its text.
+Offsets = dict[tuple[str | int, ...], tuple[int, int]]
+
+KEYWORDS = frozenset({"and", "or", "not", "between", "true", "false"})
+_T = TypeVar("_T")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass
+class ExprError(Exception):
+    """A located error in an expression: a catalogue code, a message, offsets and a hint."""
+
+    code: str
+    message: str
+    start: int = 0
+    end: int = 0
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_pydantic(self) -> PydanticCustomError:
+        """The same error for pydantic to collect, with its code and offsets in the context."""
+        return PydanticCustomError("planspec", "{message}", {
+            "message": self.message, "code": self.code, "start": self.start, "end": self.end,
+            "hint": self.hint})
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    """The LALR parser for every start rule of the grammar, built once."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=True,
+                start=["condition", "duration", "ratio"], propagate_positions=True,
+                maybe_placeholders=True)
+
+
+# ----------------------------------------------------------------------------- syntax errors
+
+_WORDS = {
+    "NUMBER": "a number", "COMP_OP": "a comparison (`>`, `>=`, `<`, `<=`)", "NAME": "a name",
+    "QUOTED_NAME": "a name", "LPAR": "`(`", "RPAR": "`)`", "UNIT": "a unit (`%` or `sd`)",
+    "TRANSFORM": "`shift` or `change`", "DIRECTION": "`up` or `down`", "AND": "`and`",
+    "OR": "`or`", "BETWEEN": "`between`", "NOT": "`not`", "DOT": "`.`", "COMMA": "`,`",
+    "STRING": "a string", "TRUE": "`true`", "FALSE": "`false`", "DURATION": "a duration",
+    "$END": "the end",
+}
+
+
+def _expected(names: set[str]) -> str:
+    words = sorted({_WORDS.get(n, n.lower()) for n in names} - {"the end"})
+    if not words:
+        return "the end of the condition"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _previous_token(text: str, pos: int) -> str:
+    m = re.search(r"(\S+)\s*\Z", text[:pos])
+    return m.group(1) if m else ""
+
+
+def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
+    """Translate a lark error into an :class:`ExprError` a person can act on."""
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        expected = set(e.expected)
+        at_end = tok.type == "$END"
+        start = len(text) if at_end else (tok.start_pos or 0)
+        end = start + max(1, len(str(tok)) if not at_end else 1)
+        prev = _previous_token(text, start)
+        after = f" after `{prev}`" if prev else ""
+        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and "UNIT" in expected:
+            return ExprError("PS102", f"unknown unit `{tok}` on a threshold", start, end,
+                             did_you_mean(str(tok), ["sd"]) or "units are `%` and `sd`")
+        if "NUMBER" in expected and "COMP_OP" not in expected:
+            what = "a threshold" if prev in {">", ">=", "<", "<=", "between", "and"} else None
+            if what:
+                found = "the condition ends" if at_end else f"found `{tok}`"
+                return ExprError("PS102", f"expected {what}{after}, but {found}", start, end,
+                                 "a threshold is a number, optionally with `%` or `sd`")
+        found = "the condition ends" if at_end else f"found `{tok}`"
+        return ExprError("PS102", f"expected {_expected(expected)}{after}, but {found}",
+                         start, end)
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
+        hint = None
+        if ch == "=":
+            hint = "compare with `==` inside rate() or share(); thresholds use >, >=, <, <="
+        elif ch == '"' or ch == "'":
+            hint = "strings are only values inside share(col == \"value\")"
+        return ExprError("PS102", f"unexpected character `{ch}`", pos, pos + 1, hint)
+    pos = getattr(e, "pos_in_stream", None) or len(text)
+    return ExprError("PS102", "the condition ends too early", pos, pos + 1)
+
+
+# ------------------------------------------------------------------------------- transformer
+
+
+def _span(x: Token | Tree[Any]) -> tuple[int, int]:
+    if isinstance(x, Token):
+        return (x.start_pos or 0, x.end_pos or 0)
+    return (x.meta.start_pos, x.meta.end_pos)
+
+
+@dataclass
+class _Call:
+    name: Token
+    args: list[Any]
+    start: int
+    end: int
+
+
+@dataclass
+class _Built:
+    """Model objects created while transforming, with the spans of their parts."""
+
+    spans: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)
+
+    def note(self, obj: _T, **spans: tuple[int, int]) -> _T:
+        self.keep.append(obj)  # keep ids stable while spans are keyed by them
+        self.spans[id(obj)] = {("" if k == "whole" else k): v for k, v in spans.items()}
+        return obj
+
+
+@v_args(meta=True)
+class _ToModel(Transformer[Token, Any]):
+    """Builds condition models from the parse tree, checking names against the catalogue."""
+
+    def __init__(self, built: _Built) -> None:
+        super().__init__()
+        self.b = built
+
+    def threshold(self, meta: Any, ch: list[Any]) -> Threshold:
+        number, unit = ch
+        return self.b.note(Threshold(value=float(number), unit=str(unit or "")),
+                           whole=(meta.start_pos, meta.end_pos))
+
+    def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
+        tok = ch[0]
+        name = str(tok)[1:-1] if tok.type == "QUOTED_NAME" else str(tok)
+        return name, _span(tok)
+
+    def string(self, meta: Any, ch: list[Token]) -> str:
+        body = str(ch[0])[1:-1]
+        return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)),
+                      body)
+
+    def true(self, meta: Any, ch: list[Any]) -> bool:
+        return True
+
+    def false(self, meta: Any, ch: list[Any]) -> bool:
+        return False
+
+    def predicate(self, meta: Any, ch: list[Any]) -> tuple[str, Any]:
+        (col, col_span), op, value = ch
+        return "predicate", (col, col_span, str(op), value, (meta.start_pos, meta.end_pos))
+
+    def call(self, meta: Any, ch: list[Any]) -> _Call:
+        name, *args = ch
+        return _Call(name, [a for a in args if a is not None], meta.start_pos, meta.end_pos)
+
+    def part(self, meta: Any, ch: list[Token]) -> Token:
+        return ch[0]
+
+    def against(self, meta: Any, ch: list[Token | None]) -> tuple[str, str]:
+        kind, direction = ch
+        return str(kind), str(direction or "both")
+
+    def measure(self, meta: Any, ch: list[Any]) -> Measure:
+        call, part, transform = ch
+        return self._measure(call, part, transform, meta)
+
+    def bare(self, meta: Any, ch: list[Any]) -> Measure:
+        name, transform = ch
+        return self._measure(_Call(name, [], *_span(name)), None, transform, meta, bare=True)
+
+    def _measure(self, call: _Call, part: Token | None, transform: tuple[str, str] | None,
+                 meta: Any, bare: bool = False) -> Measure:
+        name = str(call.name)
+        name_span = _span(call.name)
+        info = STATS.get(name)
+        if info is None:
+            raise ExprError("PS103", f"unknown statistic `{name}`", *name_span,
+                            did_you_mean(name, STATS) or "see `planspec explain PS103`")
+        fields: dict[str, Any] = {"stat": name}
+        spans: dict[str, tuple[int, int]] = {"whole": (meta.start_pos, meta.end_pos),
+                                             "stat": name_span}
+        args = call.args
+        columns = [a for a in args if isinstance(a, tuple) and len(a) == 2
+                   and isinstance(a[0], str) and a[0] != "predicate"]
+        preds = [a[1] for a in args if isinstance(a, tuple) and a[0] == "predicate"]
+        numbers = [a for a in args if isinstance(a, Threshold)]
+        shape = info.args
+        usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
+                 "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
+                 "none": name}[shape]
+
+        def wrong(msg: str) -> ExprError:
+            return ExprError("PS106", msg, call.start, call.end, f"write `{usage}`")
+
+        if shape == "none":
+            if not bare:
+                raise wrong(f"`{name}` takes no arguments")
+        elif bare:
+            raise wrong(f"`{name}` needs arguments")
+        elif shape == "column":
+            if len(args) != 1 or len(columns) != 1:
+                raise wrong(f"`{name}` takes one column")
+        elif shape == "quantile":
+            if len(args) != 2 or len(columns) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
+                raise wrong("`quantile` takes a column and a level")
+            fields["q"] = numbers[0].amount
+            spans["q"] = self.b.spans[id(numbers[0])][""]
+        elif shape == "predicate":
+            if len(args) != 1 or len(preds) != 1:
+                raise wrong(f"`{name}` takes a test on one column")
+            col, col_span, op, value, pred_span = preds[0]
+            fields["column"] = col
+            spans["column"] = col_span
+            fields["predicate"] = self.b.note(Predicate(op=op, value=value), whole=pred_span)
+        elif shape == "within":
+            if len(args) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
+                raise wrong(f"`{name}` takes one tolerance, such as 10%")
+            fields["within"] = numbers[0]
+        if columns:
+            fields["column"], spans["column"] = columns[0]
+        if part is not None:
+            if not info.tests:
+                raise ExprError("PS107", f"`{name}` has no parts", *_span(part),
+                                "only tests (ks, chi2) have `.statistic` and `.pvalue`")
+            if str(part) not in PARTS:
+                raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
+                                did_you_mean(str(part), PARTS))
+            fields["part"] = str(part)
+        if transform is not None:
+            fields["transform"], fields["direction"] = transform
+        return self.b.note(Measure(**fields), **spans)
+
+    def compare(self, meta: Any, ch: list[Any]) -> Compare:
+        measure, op, threshold = ch
+        if str(op) not in {">", ">=", "<", "<="}:
+            raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
+                            "use >, >=, < or <=; `==` belongs inside rate() or share()")
+        return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
+                           whole=(meta.start_pos, meta.end_pos))
+
+    def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
+        measure, low, high = ch
+        return self.b.note(Between(measure=measure, low=low, high=high, negated=negated),
+                           whole=(meta.start_pos, meta.end_pos))
+
+    def not_between(self, meta: Any, ch: list[Any]) -> Between:
+        return self.between(meta, ch, negated=True)
+
+    def _flat(self, cls: type[AllOf] | type[AnyOf], meta: Any, ch: list[Any]) -> Any:
+        terms: list[Any] = []
+        for c in ch:
+            terms.extend(c.terms if isinstance(c, cls) else [c])
+        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
+
+    def all_of(self, meta: Any, ch: list[Any]) -> AllOf:
+        return self._flat(AllOf, meta, ch)  # type: ignore[no-any-return]
+
+    def any_of(self, meta: Any, ch: list[Any]) -> AnyOf:
+        return self._flat(AnyOf, meta, ch)  # type: ignore[no-any-return]
+
+
+def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
+    for name, span in built.spans.get(id(obj), {}).items():
+        out[path + ((name,) if name else ())] = span
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            value = getattr(obj, name)
+            if isinstance(value, tuple):
+                for i, item in enumerate(value):
+                    _collect(item, path + (name, i), built, out)
+            elif isinstance(value, BaseModel):
+                _collect(value, path + (name,), built, out)
+
+
+def parse_condition(text: str) -> tuple[Condition, Offsets]:
+    """Parse a condition; return it with the offsets of its parts. Raises :class:`ExprError`.
+
+    >>> c, spans = parse_condition("psi(neighborhood) > 0.2")
+    >>> c.measure.column, c.threshold.value, spans[("measure", "column")]
+    ('neighborhood', 0.2, (4, 16))
+    """
+    try:
+        tree = parser().parse(text, start="condition")
+    except UnexpectedInput as e:
+        raise syntax_error(text, e) from None
+    except LarkError as e:  # pragma: no cover - lark's other errors: still a syntax error
+        raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
+    built = _Built()
+    try:
+        cond = _ToModel(built).transform(tree)
+    except LarkError as e:  # VisitError wraps what the transformer raised
+        orig = getattr(e, "orig_exc", e)
+        if isinstance(orig, ExprError):
+            raise orig from None
+        raise ExprError("PS102", str(orig), 0, len(text)) from None
+    offsets: Offsets = {}
+    _collect(cond, (), built, offsets)
+    return cond, offsets
+
+
+# --------------------------------------------------------------------------------- formatting
+
+
+def format_number(v: float) -> str:
+    """The shortest text that parses back to ``v``: `2`, `0.2`, `1e-05`."""
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def format_threshold(t: Threshold) -> str:
+    """`2 sd`, `5%`, `0.2`."""
+    num = format_number(t.value)
+    return {"": num, "%": num + "%", "sd": num + " sd"}[t.unit]
+
+
+def format_column(name: str) -> str:
+    """A column name, back-quoted when it is not a plain name or is a keyword."""
+    return name if _PLAIN_NAME.match(name) and name not in KEYWORDS else f"`{name}`"
+
+
+def _format_value(v: Threshold | bool | str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped.replace(chr(9), chr(92) + "t")}"'
+    return format_threshold(v)
+
+
+def format_measure(m: Measure) -> str:
+    """The text of a measure: `ks(sqft).pvalue`, `mean(listing_price) shift`."""
+    shape = STATS[m.stat].args
+    col = format_column(m.column or "")
+    if shape == "none":
+        text = m.stat
+    elif shape == "column":
+        text = f"{m.stat}({col})"
+    elif shape == "quantile":
+        text = f"{m.stat}({col}, {format_number(m.q or 0.0)})"
+    elif shape == "predicate":
+        assert m.predicate is not None
+        text = f"{m.stat}({col} {m.predicate.op} {_format_value(m.predicate.value)})"
+    else:
+        assert m.within is not None
+        text = f"{m.stat}({format_threshold(m.within)})"
+    if m.part != "statistic":
+        text += f".{m.part}"
+    if m.transform != "value":
+        text += f" {m.transform}" + ("" if m.direction == "both" else f" {m.direction}")
+    return text
+
+
+def format_condition(c: Condition) -> str:
+    """The canonical text of a condition.
+
+    >>> format_condition(parse_condition("js(x)>0.1 and (chi2(x).pvalue<0.001)")[0])
+    'js(x) > 0.1 and chi2(x).pvalue < 0.001'
+    """
+    if isinstance(c, Compare):
+        return f"{format_measure(c.measure)} {c.op} {format_threshold(c.threshold)}"
+    if isinstance(c, Between):
+        neg = "not " if c.negated else ""
+        return (f"{format_measure(c.measure)} {neg}between {format_threshold(c.low)} and "
+                f"{format_threshold(c.high)}")
+    if isinstance(c, AllOf):
+        return " and ".join(f"({format_condition(t)})" if isinstance(t, AnyOf)
+                            else format_condition(t) for t in c.terms)
+    return " or ".join(format_condition(t) for t in c.terms)
+
+
+# ---------------------------------------------------------------- coercion for the pydantic model
+
+
+def coerce_condition(v: Any) -> Any:
+    """Pydantic's view: a string is parsed; a model or mapping passes through."""
+    if isinstance(v, str):
+        try:
+            return parse_condition(v)[0]
+        except ExprError as e:
+            raise e.to_pydantic() from None
+    if isinstance(v, (BaseModel, dict)):
+        return v
+    raise PydanticCustomError("planspec", "{message}", {
+        "message": "a condition is a string, such as `psi(neighborhood) > 0.2`", "code": "PS203",
+        "start": 0, "end": 0, "hint": None})
+
+
+def parse_duration(text: str) -> Duration:
+    """Parse `7d`, `12h`, `2w`. Raises :class:`ExprError` (PS104 when the unit is missing).
+
+    >>> parse_duration("12h").seconds
+    43200
+    """
+    stripped = text.strip()
+    if re.fullmatch(r"\d+", stripped):
+        raise ExprError("PS104", f"the duration `{stripped}` needs a unit (s, m, h, d or w)", 0,
+                        len(text),
+                        f"did you mean `{stripped}d`?")
+    try:
+        tree = parser().parse(text, start="duration")
+    except UnexpectedInput:
+        m = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", stripped)
+        units = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d",
+                 "week": "w"}
+        hint = "units are s, m, h, d and w, as in `7d`"
+        if m:
+            unit = units.get(m.group(2).lower().rstrip("s"))
+            if unit:
+                hint = f"did you mean `{m.group(1)}{unit}`?"
+        raise ExprError("PS104", f"`{stripped}` is not a duration", 0, len(text), hint) from None
+    tok = str(tree.children[0])
+    return Duration.model_validate({"value": int(tok[:-1]), "unit": tok[-1]})
+
+
+def coerce_duration(v: Any) -> Any:
+    """Pydantic's view of a duration: text is parsed; a bare number gets a PS104 hint."""
+    if isinstance(v, bool):
+        v = str(v)
+    if isinstance(v, (int, float)):
+        v = format_number(float(v))
+    if isinstance(v, str):
+        try:
+            return parse_duration(v)
+        except ExprError as e:
+            raise e.to_pydantic() from None
+    return v
+
+
+def coerce_ratio(v: Any) -> Any:
+    """Pydantic's view of a share: `80%` or 0.8; a number above 1 gets a PS105 hint."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        if math.isfinite(v) and v > 1:
+            raise ExprError("PS105", f"{format_number(v)} is above 1", 0, 0,
+                            f"write a fraction or a percentage: did you mean "
+                            f"`{format_number(v)}%`?").to_pydantic()
+        return v
+    if isinstance(v, str):
+        try:
+            tree = parser().parse(v, start="ratio")
+        except UnexpectedInput:
+            raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
+                            "write a fraction (0.8) or a percentage (80%)").to_pydantic() from None
+        number, unit = tree.children
+        if unit is not None and str(unit) != "%":
+            raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
+                            "write a fraction (0.8) or a percentage (80%)").to_pydantic()
+        return float(str(number)) / (100 if unit is not None else 1)
+    return v

@@ -1,0 +1,357 @@
+"""The plan IR: small frozen pydantic models for everything a monitoring plan holds.
+
+Both front ends (YAML and the ``.plan`` language) build these; every later stage reads them. Source
+positions are kept beside the model (see :mod:`planspec.source`), so equal plans compare equal
+whatever surface they were written in. Conditions are stored parsed and serialize back to text.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+
+from planspec.stats import STATS
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
+CompOp = Literal[">", ">=", "<", "<="]
+PredOp = Literal[">", ">=", "<", "<=", "==", "!="]
+
+
+# ----------------------------------------------------------------------------------- conditions
+
+
+class Threshold(_Node):
+    """A number a condition compares with, as written: `2 sd`, `5%`, `0.2`."""
+
+    value: float = Field(allow_inf_nan=False)
+    unit: Literal["", "%", "sd"] = ""
+
+    @property
+    def amount(self) -> float:
+        """The value in the statistic's own scale (`5%` is 0.05)."""
+        return self.value / 100 if self.unit == "%" else self.value
+
+
+class Predicate(_Node):
+    """The test inside `rate(...)` or `share(...)`: an operator and a value, e.g. `>= 0.5`."""
+
+    op: PredOp
+    value: Threshold | bool | str
+
+
+class Measure(_Node):
+    """What a condition measures: a statistic of a column or a window metric, optionally as a
+    `shift` (in baseline SDs) or a relative `change` from the baseline."""
+
+    stat: str
+    column: str | None = None
+    q: float | None = Field(None, allow_inf_nan=False)
+    predicate: Predicate | None = None
+    within: Threshold | None = None
+    part: Literal["statistic", "pvalue"] = "statistic"
+    transform: Literal["value", "shift", "change"] = "value"
+    direction: Literal["both", "up", "down"] = "both"
+
+    @field_validator("stat")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in STATS:
+            raise ValueError(f"unknown statistic {v!r}")
+        return v
+
+
+class Compare(_Node):
+    """A measure compared with a threshold: `psi(neighborhood) > 0.2`."""
+
+    kind: Literal["compare"] = "compare"
+    measure: Measure
+    op: CompOp
+    threshold: Threshold
+
+
+class Between(_Node):
+    """A measure inside (or, negated, outside) a zone: `js(x) between 0.1 and 0.3`."""
+
+    kind: Literal["between"] = "between"
+    measure: Measure
+    low: Threshold
+    high: Threshold
+    negated: bool = False
+
+
+class AllOf(_Node):
+    """Conditions that must all hold: an effect size *and* a significance gate."""
+
+    kind: Literal["all_of"] = "all_of"
+    terms: tuple[Condition, ...] = Field(min_length=2)
+
+
+class AnyOf(_Node):
+    """Conditions of which at least one must hold."""
+
+    kind: Literal["any_of"] = "any_of"
+    terms: tuple[Condition, ...] = Field(min_length=2)
+
+
+Condition = Annotated[Compare | Between | AllOf | AnyOf, Field(discriminator="kind")]
+
+
+def _parse_condition(v: Any) -> Any:
+    from planspec import _expr
+
+    return _expr.coerce_condition(v)
+
+
+def _format_condition(c: Any) -> str:
+    from planspec import _expr
+
+    return _expr.format_condition(c)
+
+
+ConditionText = Annotated[
+    Condition,
+    BeforeValidator(_parse_condition),
+    PlainSerializer(_format_condition, return_type=str),
+    WithJsonSchema({"type": "string", "description": "A condition in the planspec expression "
+                    "language, e.g. `psi(neighborhood) > 0.2`.",
+                    "examples": ["mean(listing_price) shift > 2 sd", "ks(sqft).pvalue < 0.01"]}),
+]
+
+
+# ------------------------------------------------------------------------------ scalar types
+
+
+class Duration(_Node):
+    """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
+
+    value: int = Field(ge=1)
+    unit: Literal["s", "m", "h", "d", "w"]
+
+    @property
+    def seconds(self) -> int:
+        """The duration in seconds."""
+        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[self.unit]
+
+    def __str__(self) -> str:
+        return f"{self.value}{self.unit}"
+
+
+def _parse_duration(v: Any) -> Any:
+    from planspec import _expr
+
+    return _expr.coerce_duration(v)
+
+
+DurationText = Annotated[
+    Duration,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w)$",
+                    "description": "A duration with a unit: s, m, h, d or w (e.g. `7d`)."}),
+]
+
+
+def _parse_ratio(v: Any) -> Any:
+    from planspec import _expr
+
+    return _expr.coerce_ratio(v)
+
+
+Ratio = Annotated[
+    float,
+    BeforeValidator(_parse_ratio),
+    Field(ge=0, le=1),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                              {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
+                    "description": "A share: a fraction (0.8) or a percentage (`80%`)."}),
+]
+
+
+# -------------------------------------------------------------------------------- the plan
+
+
+class ModelInfo(_Node):
+    """The monitored model: what it is, how it is deployed, who owns it, how often it is checked."""
+
+    name: str
+    version: str
+    task: Literal["binary_classification", "multiclass_classification", "regression", "ranking"]
+    deployment: Literal["batch", "rest", "streaming", "on_device"]
+    owners: tuple[str, ...] = Field(min_length=1)
+    cadence: DurationText
+    description: str | None = None
+
+
+class Feature(_Node):
+    """A model input column: its type, and optionally its unit, valid range and meaning."""
+
+    type: Literal["numeric", "integer", "categorical", "boolean", "text"]
+    unit: str | None = None
+    range: tuple[float, float] | None = None
+    description: str | None = None
+
+
+class Prediction(_Node):
+    """A model output column: a probability, score, class or value, with its decision threshold."""
+
+    kind: Literal["probability", "score", "class", "value"]
+    threshold: float | None = Field(None, allow_inf_nan=False)
+    #: Which side of the threshold the model flags: the positive class for quality metrics.
+    flag: Literal["above", "below"] = "above"
+    description: str | None = None
+
+
+class DataSchema(_Node):
+    """The scored data's columns: timestamp, row key, features, predictions and the label's name."""
+
+    timestamp: str
+    key: str | None = None
+    features: dict[str, Feature] = Field(min_length=1)
+    predictions: dict[str, Prediction] = Field(min_length=1)
+    label: str | None = None
+
+
+class Defaults(_Node):
+    """Settings every alert and monitor inherits unless it overrides them."""
+
+    window: DurationText = Duration(value=7, unit="d")
+    every: DurationText | None = None
+    min_samples: int = Field(100, ge=0)
+    for_: int = Field(1, alias="for", ge=0)
+    keep_firing_for: int = Field(0, ge=0)
+    correction: Literal["none", "bonferroni", "bh"] = "none"
+
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class Alert(_Node):
+    """An input (feature drift) or output (prediction drift) alert: when it fails, when it warns,
+    over which windows, how persistent, and what it triggers."""
+
+    id: Id
+    when: ConditionText
+    warn: ConditionText | None = None
+    window: DurationText | None = None
+    every: DurationText | None = None
+    for_: int | None = Field(None, alias="for", ge=0)
+    keep_firing_for: int | None = Field(None, ge=0)
+    min_samples: int | None = Field(None, ge=0)
+    severity: Severity = "medium"
+    playbook: str | None = None
+    why: str | None = None
+
+
+class OutcomeSource(_Node):
+    """Where outcomes come from: a table joined to predictions by key, with the time each outcome
+    became known, the label column, optional sampling weights, and the proxy's known biases."""
+
+    name: Id
+    join_key: str | None = None
+    time: str
+    label: str
+    weights: str | None = None
+    biases: tuple[str, ...] = ()
+
+
+class OutcomeMonitor(_Node):
+    """Prediction quality against real or proxy outcomes that arrive late."""
+
+    id: Id
+    when: ConditionText
+    warn: ConditionText | None = None
+    source: OutcomeSource
+    prediction: str | None = None
+    label_delay: DurationText | None = None
+    min_coverage: Ratio = 0.8
+    min_labels: int = Field(30, ge=1)
+    window: DurationText | None = None
+    for_: int | None = Field(None, alias="for", ge=0)
+    keep_firing_for: int | None = Field(None, ge=0)
+    severity: Severity = "high"
+    playbook: str | None = None
+    stand_ins: tuple[str, ...] = ()
+    why: str | None = None
+
+
+class Escalation(_Node):
+    """A move to a more severe playbook when other alerts fire (or do not) at the same time."""
+
+    to: str
+    if_firing: tuple[str, ...] = ()
+    unless_firing: tuple[str, ...] = ()
+    why: str | None = None
+
+
+class Playbook(_Node):
+    """Who responds, how fast, with which ordered steps, and where it escalates."""
+
+    id: Id
+    title: str
+    kind: Literal["investigate", "data_fix", "recalibrate", "retrain", "rollback", "restart"]
+    owner: str
+    response_time: DurationText
+    notify: tuple[str, ...] = ()
+    steps: tuple[str, ...] = Field(min_length=1)
+    escalate: tuple[Escalation, ...] = ()
+
+
+class Heighten(_Node):
+    """Closer monitoring for a period after a risk's date: shorter windows, tighter thresholds."""
+
+    period: DurationText
+    window: DurationText | None = None
+    tighten: Ratio | None = None
+
+
+class DriftRisk(_Node):
+    """A real-world event likely to cause drift, what it affects and what should catch it."""
+
+    id: Id
+    title: str
+    kind: Literal["concept", "feature", "both"]
+    affects: tuple[str, ...] = Field(min_length=1)
+    caught_by: tuple[str, ...] = ()
+    playbook: str | None = None
+    date: datetime.date | None = None
+    heighten: Heighten | None = None
+    why: str | None = None
+
+
+class Plan(_Node):
+    """A whole monitoring plan."""
+
+    plan: Id
+    description: str | None = None
+    model: ModelInfo
+    data: DataSchema
+    defaults: Defaults = Defaults()
+    input_alerts: tuple[Alert, ...] = ()
+    output_alerts: tuple[Alert, ...] = ()
+    outcome_monitors: tuple[OutcomeMonitor, ...] = ()
+    playbooks: tuple[Playbook, ...] = ()
+    drift_risks: tuple[DriftRisk, ...] = ()
+
+
+for _cls in (AllOf, AnyOf):
+    _cls.model_rebuild()
+
+#: Where conditions sit in a plan: (section, field). The front ends parse these with the grammar.
+CONDITION_FIELDS = tuple((section, f) for section in ("input_alerts", "output_alerts",
+                                                      "outcome_monitors") for f in ("when", "warn"))
