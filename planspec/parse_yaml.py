@@ -1,0 +1,259 @@
+"""The YAML front end: load a YAML plan into the model, with a source map of every value, key, and
+every position inside a condition string, and every problem as a located diagnostic."""
+
+from __future__ import annotations
+
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from planspec import _expr
+from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
+from planspec.model import CONDITION_FIELDS, Plan
+from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+
+_MAX_DEPTH = 64
+
+
+class _Builder:
+    """Turns composed YAML nodes into plain data while recording where each part came from."""
+
+    def __init__(self, text: str, file: str, loader: yaml.SafeLoader) -> None:
+        self.text = text
+        self.index = LineIndex(text)
+        self.loader = loader
+        self.smap = SourceMap(file)
+        self.scalars: dict[Path, yaml.ScalarNode] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.unreadable: set[Path] = set()  # reported here already; validation stays quiet on them
+
+    def node_span(self, node: yaml.Node) -> Span:
+        start, end = node.start_mark.index, node.end_mark.index
+        raw = self.text[start:end].rstrip()
+        return self.index.span(self.smap.file, start, start + max(1, len(raw)))
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.smap.values[path] = self.node_span(node)
+        if len(path) > _MAX_DEPTH:
+            self.diagnostics.append(make("PS203", "the plan nests too deeply",
+                                         self.node_span(node)))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.diagnostics.append(make("PS203", "a key must be a plain name",
+                                                 self.node_span(key_node)))
+                    continue
+                if key in out:
+                    self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
+                                                 self.node_span(key_node),
+                                                 "keep one; YAML would silently use the last"))
+                    continue
+                sub = path + (key if isinstance(key, (str, int)) else str(key),)
+                self.smap.keys[sub] = self.node_span(key_node)
+                out[key] = self.build(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        before = len(self.diagnostics)
+        value = self.scalar(node)
+        if len(self.diagnostics) > before:
+            self.unreadable.add(path)
+        if isinstance(value, str):
+            self.scalars[path] = node  # type: ignore[assignment]
+        return value
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+            self.diagnostics.append(make("PS203", f"cannot read this value: {e}",
+                                         self.node_span(node)))
+            return node.value
+
+    def char_offsets(self, path: Path) -> list[int] | None:
+        """The file offset of each character of the string scalar at ``path``, plus its end."""
+        node = self.scalars.get(path)
+        if node is None:
+            return None
+        start, end = node.start_mark.index, node.end_mark.index
+        raw = self.text[start:end]
+        j = {'"': 1, "'": 1}.get(node.style or "", 0)
+        if node.style in ("|", ">"):
+            j = raw.find("\n") + 1
+        out = []
+        for ch in node.value:
+            if ch.isspace():
+                k = next((i for i in range(j, len(raw)) if raw[i].isspace()), -1)
+            else:
+                k = raw.find(ch, j)
+            k = k if k >= 0 else min(j, max(0, len(raw) - 1))
+            out.append(start + k)
+            j = k + 1
+        out.append(start + min(j, len(raw)))
+        return out
+
+    def inner_span(self, path: Path, begin: int, end: int) -> Span | None:
+        """The span of characters ``[begin, end)`` inside the string scalar at ``path``."""
+        offsets = self.char_offsets(path)
+        if offsets is None:
+            return None
+        last = len(offsets) - 1
+        b = offsets[min(max(begin, 0), last)]
+        e = offsets[min(max(end - 1, 0), last)] + 1 if end > begin else b + 1
+        return self.index.span(self.smap.file, b, max(e, b + 1))
+
+
+def _unwrap(t: Any) -> Any:
+    while True:
+        origin = get_origin(t)
+        if origin is Annotated:
+            t = get_args(t)[0]
+        elif origin in (Union, types.UnionType):
+            models = [a for a in get_args(t) if a is not type(None)]
+            if len(models) != 1:
+                return t
+            t = models[0]
+        else:
+            return t
+
+
+def _fields_at(loc: Path) -> list[str]:
+    """The keys the model allows at ``loc`` (for "did you mean" on an unknown key)."""
+    t: Any = Plan
+    parts = list(loc)
+    while True:
+        t = _unwrap(t)
+        origin = get_origin(t)
+        if origin in (tuple, dict, list):
+            if not parts:
+                return []
+            parts.pop(0)
+            t = get_args(t)[-1 if origin is dict else 0]
+            continue
+        if not (isinstance(t, type) and issubclass(t, BaseModel)):
+            return []
+        names = {(f.alias or name): f for name, f in t.model_fields.items()}
+        if not parts:
+            return list(names)
+        part = parts.pop(0)
+        if part not in names:
+            return []
+        t = names[part].annotation
+
+
+def _where(loc: Path) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the plan"
+
+
+def _diagnostics_of(e: ValidationError, b: _Builder, skip: set[Path]) -> list[Diagnostic]:
+    out = []
+    for err in e.errors(include_url=False):
+        loc: Path = tuple(err["loc"])
+        if any(loc[: len(p)] == p for p in skip):
+            continue
+        typ, ctx = err["type"], err.get("ctx") or {}
+        if typ == "planspec":
+            start, end = int(ctx.get("start", 0)), int(ctx.get("end", 0))
+            span = (b.inner_span(loc, start, end) if end > start else None) or b.smap.span(loc)
+            out.append(make(str(ctx["code"]), str(ctx["message"]), span, ctx.get("hint")))
+        elif typ == "extra_forbidden":
+            out.append(make("PS201", f"unknown key `{loc[-1]}` in {_where(loc[:-1])}",
+                            b.smap.key_span(loc),
+                            did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))))
+        elif typ == "missing":
+            parent = loc[:-1]
+            out.append(make("PS202", f"missing key `{loc[-1]}` in {_where(parent)}",
+                            b.smap.key_span(parent) if parent else b.smap.span(()),
+                            f"add `{loc[-1]}:`"))
+        elif typ == "literal_error":
+            choices = [c.strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ")
+                       .split(", ")]
+            value = err.get("input")
+            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+            out.append(make("PS204", f"`{value}` is not one of {', '.join(choices)}",
+                            b.smap.span(loc), hint or f"choose one of {', '.join(choices)}"))
+        else:
+            out.append(make("PS203", f"{_where(loc)}: {err['msg']}", b.smap.span(loc)))
+    return out
+
+
+def _preparse_conditions(data: dict[str, Any], b: _Builder) -> None:
+    """Parse every condition string in place, so spans inside conditions enter the source map.
+
+    A condition that does not parse is left as text: validation reports it, located.
+    """
+    for section, name in CONDITION_FIELDS:
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            text = item.get(name) if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                continue
+            try:
+                cond, offsets = _expr.parse_condition(text)
+            except _expr.ExprError:
+                continue
+            item[name] = cond
+            base: Path = (section, i, name)
+            for rel, (s, e) in offsets.items():
+                span = b.inner_span(base, s, e)
+                if span is not None:
+                    b.smap.values[base + rel] = span
+
+
+def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
+    """Load a YAML plan. Never raises for bad input: problems come back as diagnostics.
+
+    >>> parsed = parse_yaml("plan: [unclosed", "x.yaml")
+    >>> [(d.code, d.span.line, d.span.col) for d in parsed.diagnostics]
+    [('PS101', 1, 16)]
+    """
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as e:  # raised while reading, before any parsing
+        line, col = LineIndex(text).position(min(e.position, len(text)))
+        return ParsedPlan(None, SourceMap(file), (make(
+            "PS101", f"the character {e.character!r} cannot appear in YAML",
+            Span(file, line, col, line, col), "remove it or write it as an escape in quotes"),),
+            text)
+    b = _Builder(text, file, loader)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        span = Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1) \
+            if mark else None
+        msg = (e.problem or "invalid YAML") + (f" ({e.context})" if e.context else "")
+        hint = ("check this line's indentation against the lines above it"
+                if "block" in msg else "quote values that contain `: `, `#` or start with `[`")
+        return ParsedPlan(None, b.smap, (make("PS101", msg, span, hint),), text)
+    except yaml.YAMLError as e:
+        return ParsedPlan(None, b.smap, (make("PS101", str(e).splitlines()[0]),), text)
+    try:
+        if not isinstance(node, yaml.MappingNode):
+            span = b.node_span(node) if node is not None else Span(file, 1, 1, 1, 1)
+            return ParsedPlan(None, b.smap, (make(
+                "PS205", "a plan is a mapping with `plan`, `model`, `data` and alerts", span,
+                "start from `planspec explain PS205` or the worked example in plans/"),), text)
+        data = b.build(node, ())
+    finally:
+        loader.dispose()
+    _preparse_conditions(data, b)
+    try:
+        plan: Plan | None = Plan.model_validate(data)
+        found = list(b.diagnostics)
+    except ValidationError as e:
+        plan = None
+        found = list(b.diagnostics) + _diagnostics_of(e, b, b.unreadable)
+    return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text)
