@@ -1,0 +1,557 @@
+"""Semantic validation: small rule functions, each yielding located diagnostics about a built plan.
+
+Every rule states itself in its docstring with a passing and a failing example. ``CHECKS`` lists
+them; :func:`check_plan` runs them all and returns every finding (nothing stops at the first).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
+from planspec.model import (
+    Alert,
+    AllOf,
+    AnyOf,
+    Between,
+    Compare,
+    Condition,
+    Duration,
+    Measure,
+    OutcomeMonitor,
+    Plan,
+    Threshold,
+)
+from planspec.source import Path, SourceMap
+from planspec.stats import SHARE_LIKE, STATS
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A plan with its source map, and the lookups rules share."""
+
+    plan: Plan
+    smap: SourceMap
+
+    def span(self, *path: str | int) -> Span | None:
+        return self.smap.span(path)
+
+    def column_type(self, name: str) -> str | None:
+        """The type a column behaves as: a feature's type, or its prediction kind's."""
+        if name in self.plan.data.features:
+            return self.plan.data.features[name].type
+        pred = self.plan.data.predictions.get(name)
+        if pred is not None:
+            return "categorical" if pred.kind == "class" else "numeric"
+        return None
+
+    def watchers(self) -> Iterator[tuple[str, int, Alert | OutcomeMonitor]]:
+        """Every alert and monitor with its section and index."""
+        for section in ("input_alerts", "output_alerts", "outcome_monitors"):
+            for i, item in enumerate(getattr(self.plan, section)):
+                yield section, i, item
+
+    def conditions(self) -> Iterator[tuple[Path, Condition, Alert | OutcomeMonitor]]:
+        """Every condition (`when`, `warn`) with its path and owner."""
+        for section, i, item in self.watchers():
+            for name in ("when", "warn"):
+                cond = getattr(item, name)
+                if cond is not None:
+                    yield (section, i, name), cond, item
+
+    def leaves(self) -> Iterator[tuple[Path, Compare | Between, str]]:
+        """Every comparison or zone inside every condition, with its path and section."""
+        for path, cond, _ in self.conditions():
+            yield from ((p, leaf, str(path[0])) for p, leaf in _leaves(cond, path))
+
+
+def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Between]]:
+    if isinstance(cond, (AllOf, AnyOf)):
+        for i, term in enumerate(cond.terms):
+            yield from _leaves(term, path + ("terms", i))
+    else:
+        yield path, cond
+
+
+def _thresholds(leaf: Compare | Between) -> list[tuple[str, Threshold]]:
+    if isinstance(leaf, Compare):
+        return [("threshold", leaf.threshold)]
+    return [("low", leaf.low), ("high", leaf.high)]
+
+
+def value_range(m: Measure) -> tuple[float, float]:
+    """The values the compared quantity can take (after `shift`/`change` and direction).
+
+    >>> value_range(Measure(stat="js", column="x"))
+    (0, 1)
+    >>> value_range(Measure(stat="count", transform="change", direction="down"))
+    (-inf, 1)
+    """
+    if m.part == "pvalue":
+        return 0, 1
+    if m.transform == "value":
+        info = STATS[m.stat]
+        return info.lo, info.hi
+    if m.direction == "both":
+        return 0, INF
+    if m.transform == "shift":
+        return -INF, INF
+    return (-1, INF) if m.direction == "up" else (-INF, 1)
+
+
+# ------------------------------------------------------------------------------------ rules
+
+
+def check_unique_ids(c: Ctx) -> Iterator[Diagnostic]:
+    """Ids are unique among alerts and monitors, among playbooks, and among drift risks.
+
+    Passes: alerts `price_shift` and `sqft_ks`. Fails: two input alerts both `id: price_shift`.
+    """
+    groups = {"alert or monitor": [(s, i, w.id) for s, i, w in c.watchers()],
+              "playbook": [("playbooks", i, p.id) for i, p in enumerate(c.plan.playbooks)],
+              "drift risk": [("drift_risks", i, r.id) for i, r in enumerate(c.plan.drift_risks)]}
+    for what, items in groups.items():
+        seen: dict[str, tuple[str, int]] = {}
+        for section, i, ident in items:
+            if ident in seen:
+                first = seen[ident]
+                yield make("PS301", f"the {what} id `{ident}` is used twice",
+                           c.span(section, i, "id"),
+                           f"first used at {first[0]}[{first[1]}]; ids must be unique")
+            else:
+                seen[ident] = (section, i)
+
+
+def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
+    """Every playbook named by an alert, monitor, risk or escalation exists.
+
+    Passes: `playbook: investigate_inputs` with that playbook defined.
+    Fails: `playbook: investgate_inputs` (a misspelling).
+    """
+    ids = [p.id for p in c.plan.playbooks]
+    refs: list[tuple[Path, str]] = [((s, i, "playbook"), w.playbook)
+                                    for s, i, w in c.watchers() if w.playbook]
+    refs += [(("drift_risks", i, "playbook"), r.playbook)
+             for i, r in enumerate(c.plan.drift_risks) if r.playbook]
+    refs += [(("playbooks", i, "escalate", j, "to"), e.to)
+             for i, p in enumerate(c.plan.playbooks) for j, e in enumerate(p.escalate)]
+    for path, name in refs:
+        if name not in ids:
+            yield make("PS302", f"no playbook has the id `{name}`", c.span(*path),
+                       did_you_mean(name, ids) or "define it under `playbooks:`")
+
+
+def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
+    """References to alerts and monitors (caught_by, stand_ins, escalations) name real ones.
+
+    Passes: `caught_by: [price_shift]` with that alert defined. Fails: `caught_by: [price_shfit]`.
+    """
+    ids = [w.id for _, _, w in c.watchers()]
+    refs: list[tuple[Path, str]] = []
+    for i, r in enumerate(c.plan.drift_risks):
+        refs += [(("drift_risks", i, "caught_by", j), a) for j, a in enumerate(r.caught_by)]
+    for i, m in enumerate(c.plan.outcome_monitors):
+        refs += [(("outcome_monitors", i, "stand_ins", j), a) for j, a in enumerate(m.stand_ins)]
+    for i, p in enumerate(c.plan.playbooks):
+        for j, e in enumerate(p.escalate):
+            for key in ("if_firing", "unless_firing"):
+                refs += [(("playbooks", i, "escalate", j, key, k), a)
+                         for k, a in enumerate(getattr(e, key))]
+    for path, name in refs:
+        if name not in ids:
+            yield make("PS318", f"no alert or monitor has the id `{name}`", c.span(*path),
+                       did_you_mean(name, ids))
+
+
+def check_columns(c: Ctx) -> Iterator[Diagnostic]:
+    """Every column a condition, monitor or risk names is declared in the data schema.
+
+    Passes: `mean(listing_price)` with `listing_price` under `data.features`.
+    Fails: `mean(listing_prise)`.
+    """
+    known = [*c.plan.data.features, *c.plan.data.predictions]
+    refs: list[tuple[Path, str]] = [(p + ("measure", "column"), leaf.measure.column)
+                                    for p, leaf, _ in c.leaves() if leaf.measure.column]
+    refs += [(("outcome_monitors", i, "prediction"), m.prediction)
+             for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
+    for i, r in enumerate(c.plan.drift_risks):
+        refs += [(("drift_risks", i, "affects", j), a) for j, a in enumerate(r.affects)]
+    for path, name in refs:
+        if name not in known:
+            yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
+                       did_you_mean(name, known) or "declare it under `data.features` or "
+                       "`data.predictions`")
+
+
+def check_stat_types(c: Ctx) -> Iterator[Diagnostic]:
+    """A statistic applies only to the column types it is defined for; rates are of predictions.
+
+    Passes: `chi2(neighborhood)` on a categorical column. Fails: `chi2(sqft)` on a numeric one,
+    `psi(listing_text)` on free text, `rate(sqft >= 500)` on a feature.
+    """
+    for path, leaf, _ in c.leaves():
+        m = leaf.measure
+        kind = c.column_type(m.column) if m.column else None
+        if kind is None:
+            continue
+        span = c.span(*path, "measure", "stat")
+        info = STATS[m.stat]
+        if m.stat == "rate" and m.column not in c.plan.data.predictions:
+            yield make("PS304", f"`rate` is a share of predictions; `{m.column}` is a feature",
+                       span, f"use `share({m.column} ...)` for a feature")
+        elif kind not in info.types:
+            fits = sorted(s for s, i in STATS.items() if kind in i.types)
+            yield make("PS304", f"`{m.stat}` does not apply to the {kind} column `{m.column}`",
+                       span, f"for a {kind} column use one of: {', '.join(fits)}" if fits
+                       else f"a {kind} column supports no drift statistic but missing_rate")
+
+
+def check_sides(c: Ctx) -> Iterator[Diagnostic]:
+    """Input alerts watch features, output alerts watch predictions, outcome monitors use quality
+    metrics; drift statistics stay out of monitors and quality metrics out of alerts.
+
+    Passes: an input alert on `psi(neighborhood)`. Fails: an input alert on `psi(p_within_10pct)`,
+    an output alert on `precision < 0.8`.
+    """
+    preds = c.plan.data.predictions
+    for path, leaf, section in c.leaves():
+        m = leaf.measure
+        scope = STATS[m.stat].scope
+        span = c.span(*path, "measure")
+        if section == "outcome_monitors":
+            if scope != "outcome":
+                yield make("PS317", f"`{m.stat}` is a drift statistic, not a quality metric",
+                           span, "move it to an input or output alert")
+        elif scope == "outcome":
+            yield make("PS317", f"`{m.stat}` needs outcomes", span,
+                       "quality metrics belong in `outcome_monitors`")
+        elif m.column and section == "input_alerts" and m.column in preds:
+            yield make("PS317", f"`{m.column}` is a prediction; input alerts watch features",
+                       span, "move this to `output_alerts`")
+        elif m.column and section == "output_alerts" and m.column not in preds:
+            yield make("PS317", f"`{m.column}` is a feature; output alerts watch predictions",
+                       span, "move this to `input_alerts`")
+
+
+def check_units(c: Ctx) -> Iterator[Diagnostic]:
+    """A `shift` threshold is in baseline SDs, a `change` threshold is a percentage, and `%` only
+    fits shares.
+
+    Passes: `mean(x) shift > 2 sd`, `count change down > 50%`, `missing_rate(x) > 5%`.
+    Fails: `mean(x) shift > 2`, `psi(x) > 20%`, `rate(p >= 0.5) change > 0.5`.
+    """
+    for path, leaf, _ in c.leaves():
+        m = leaf.measure
+        if m.transform == "shift":
+            want, say = {"sd"}, "in baseline standard deviations, e.g. `2 sd`"
+        elif m.transform == "change":
+            want, say = {"%"}, "a percentage, e.g. `50%`"
+        elif m.part == "pvalue" or m.stat in SHARE_LIKE:
+            want, say = {"", "%"}, "a fraction or a percentage"
+        else:
+            want, say = {""}, "a plain number"
+        for name, t in _thresholds(leaf):
+            if t.unit not in want:
+                got = f"`{t.unit}`" if t.unit else "no unit"
+                yield make("PS314", f"this threshold has {got}; it should be {say}",
+                           c.span(*path, name))
+
+
+def check_thresholds(c: Ctx) -> Iterator[Diagnostic]:
+    """A threshold lies where the statistic can reach, so the condition can hold and can fail.
+
+    Passes: `js(x) > 0.1`, `psi(x) > 0.2`, `ks(x).pvalue < 0.01`, `missing_rate(x) > 5%`.
+    Fails: `js(x) > 1.5`, `psi(x) < 0`, `ks(x).pvalue < 2`, `missing_rate(x) > 150%`.
+    """
+    for path, leaf, _ in c.leaves():
+        lo, hi = value_range(leaf.measure)
+        for name, t in _thresholds(leaf):
+            v = t.amount
+            op = leaf.op if isinstance(leaf, Compare) else None
+            outside = v < lo or v > hi
+            never = (op in (">", ">=") and (v > hi or (op == ">" and v >= hi))) or \
+                    (op in ("<", "<=") and (v < lo or (op == "<" and v <= lo)))
+            if outside or never:
+                rng = f"[{_num(lo)}, {_num(hi)}]"
+                yield make("PS305", f"`{leaf.measure.stat}` here lies in {rng}, so "
+                           f"{'this threshold is out of range' if outside else 'this never holds'}",
+                           c.span(*path, name), _threshold_hint(leaf.measure, t))
+
+
+def _num(v: float) -> str:
+    return "∞" if v == INF else "-∞" if v == -INF else f"{v:g}"
+
+
+def _threshold_hint(m: Measure, t: Threshold) -> str | None:
+    if t.unit == "" and t.value > 1 and (m.stat in SHARE_LIKE or m.part == "pvalue"):
+        return f"shares are fractions; did you mean `{t.value:g}%`?"
+    if m.transform != "value" and m.direction == "both" and t.amount < 0:
+        word = "shift" if m.transform == "shift" else "change"
+        return f"without a direction `{word}` is a magnitude; write `{word} down` for a fall"
+    return None
+
+
+def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
+    """The warn level is reached before the fail level (`when`).
+
+    Passes: `when: psi(x) > 0.2`, `warn: psi(x) > 0.1`. Fails: `warn: psi(x) > 0.3` (warns after
+    failing), or `when: precision < 0.7`, `warn: precision < 0.6`.
+    """
+    for section, i, item in c.watchers():
+        fail, warn = item.when, item.warn
+        if not (isinstance(fail, Compare) and isinstance(warn, Compare)):
+            continue
+        if fail.measure != warn.measure or (fail.op[0] != warn.op[0]):
+            continue
+        up = fail.op[0] == ">"
+        f, w = fail.threshold.amount, warn.threshold.amount
+        if (up and w >= f) or (not up and w <= f):
+            yield make("PS306", f"`warn` at {_num(w)} is not reached before `when` at {_num(f)}",
+                       c.span(section, i, "warn", "threshold"),
+                       f"the warn threshold should be {'below' if up else 'above'} {_num(f)}")
+
+
+def check_zones(c: Ctx) -> Iterator[Diagnostic]:
+    """A between zone has its low bound below its high bound.
+
+    Passes: `psi(x) between 0.1 and 0.3`. Fails: `psi(x) between 0.3 and 0.1`.
+    """
+    for path, leaf, _ in c.leaves():
+        if isinstance(leaf, Between) and leaf.low.amount >= leaf.high.amount:
+            yield make("PS316", "the zone is empty: its low bound is not below its high bound",
+                       c.span(*path, "low"), "write the smaller bound first")
+
+
+def check_transforms(c: Ctx) -> Iterator[Diagnostic]:
+    """`shift` applies to location statistics, `change` to values with a baseline; divergences
+    (PSI, JS, KS, chi², Wasserstein) and p-values already compare with the baseline.
+
+    Passes: `mean(x) shift > 2 sd`, `rate(p >= 0.5) change > 50%`.
+    Fails: `psi(x) change > 10%`, `missing_rate(x) shift > 2 sd`.
+    """
+    for path, leaf, _ in c.leaves():
+        m = leaf.measure
+        info = STATS[m.stat]
+        ok = {"value": True, "shift": info.location and m.part == "statistic",
+              "change": info.relative and m.part == "statistic"}[m.transform]
+        if not ok:
+            yield make("PS319", f"`{m.transform}` does not apply to `{m.stat}`",
+                       c.span(*path, "measure"),
+                       "compare the statistic itself with a threshold" if not info.relative
+                       else "use `change` for a relative difference from the baseline")
+
+
+def check_ranges(c: Ctx) -> Iterator[Diagnostic]:
+    """`out_of_range_rate` needs the column's `range`, and a declared range is not empty.
+
+    Passes: `out_of_range_rate(sqft)` with `sqft: {type: numeric, range: [100, 10000]}`.
+    Fails: the same with no `range`, or `range: [10000, 100]`.
+    """
+    for name, f in c.plan.data.features.items():
+        if f.range and f.range[0] >= f.range[1]:
+            yield make("PS316", f"the range of `{name}` is empty",
+                       c.span("data", "features", name, "range"), "write [low, high]")
+    for path, leaf, _ in c.leaves():
+        m = leaf.measure
+        feature = c.plan.data.features.get(m.column or "")
+        if m.stat == "out_of_range_rate" and feature is not None and feature.range is None:
+            yield make("PS315", f"`{m.column}` has no declared range",
+                       c.span(*path, "measure", "column"),
+                       f"add `range: [low, high]` to `{m.column}` in the data schema")
+
+
+def _window(c: Ctx, item: Alert | OutcomeMonitor) -> Duration:
+    return item.window or c.plan.defaults.window
+
+
+def check_windows(c: Ctx) -> Iterator[Diagnostic]:
+    """A window is at least the cadence long, and a sliding window moves by no more than itself.
+
+    Passes: cadence `1d`, window `7d`, every `1d`. Fails: cadence `7d` with window `1d` (six days
+    in seven are never checked), or window `7d` with every `14d`.
+    """
+    cadence = c.plan.model.cadence
+    places: list[tuple[Path, Duration, Duration | None]] = [
+        (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
+    for section, i, item in c.watchers():
+        every = getattr(item, "every", None)
+        if item.window is not None or every is not None:
+            places.append(((section, i), _window(c, item), every or c.plan.defaults.every))
+    for path, window, every in places:
+        if window.seconds < cadence.seconds:
+            yield make("PS307", f"the window {window} is shorter than the cadence {cadence}",
+                       c.span(*path, "window"), f"use a window of at least {cadence}")
+        if every is not None and every.seconds > window.seconds:
+            yield make("PS320", f"the window {window} slides by {every}, more than its length",
+                       c.span(*path, "every"), f"slide by at most {window}")
+
+
+def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
+    """`for` counts windows before an alert fires and is at least 1.
+
+    Passes: `for: 2`. Fails: `for: 0`.
+    """
+    if c.plan.defaults.for_ == 0:
+        yield make("PS308", "`for: 0` would fire before any window breached",
+                   c.span("defaults", "for"), "use `for: 1` to fire on the first breach")
+    for section, i, item in c.watchers():
+        if item.for_ == 0:
+            yield make("PS308", "`for: 0` would fire before any window breached",
+                       c.span(section, i, "for"), "use `for: 1` to fire on the first breach")
+
+
+def check_outcome_monitors(c: Ctx) -> Iterator[Diagnostic]:
+    """An outcome monitor says how late its labels arrive and how they join the predictions.
+
+    Passes: `label_delay: 30d` and `source: {join_key: listing_id, …}`.
+    Fails: no `label_delay`, or no `source.join_key`.
+    """
+    for i, m in enumerate(c.plan.outcome_monitors):
+        if m.label_delay is None:
+            yield make("PS309", f"`{m.id}` does not say how late its labels arrive",
+                       c.span("outcome_monitors", i, "id"), "add `label_delay:`, e.g. `30d`")
+        if m.source.join_key is None:
+            yield make("PS310", f"`{m.id}` does not say how outcomes join predictions",
+                       c.span("outcome_monitors", i, "source"),
+                       "add `join_key:` (e.g. the row key) to `source`")
+
+
+def check_playbooks_used(c: Ctx) -> Iterator[Diagnostic]:
+    """Every playbook is triggered by something (warning).
+
+    Passes: a playbook named by an alert. Fails: a playbook nothing names.
+    """
+    used = {w.playbook for _, _, w in c.watchers()} | {r.playbook for r in c.plan.drift_risks}
+    used |= {e.to for p in c.plan.playbooks for e in p.escalate}
+    for i, p in enumerate(c.plan.playbooks):
+        if p.id not in used:
+            yield make("PS311", f"no alert, monitor, risk or escalation triggers `{p.id}`",
+                       c.span("playbooks", i, "id"), "name it in an alert's `playbook:`")
+
+
+def check_alerts_have_playbooks(c: Ctx) -> Iterator[Diagnostic]:
+    """Every alert and monitor names the playbook its responders follow (warning).
+
+    Passes: `playbook: investigate_inputs`. Fails: an alert with no `playbook`.
+    """
+    for section, i, item in c.watchers():
+        if item.playbook is None:
+            yield make("PS312", f"`{item.id}` has no playbook", c.span(section, i, "id"),
+                       "add `playbook:` so whoever is paged knows what to do")
+
+
+def check_risk_coverage(c: Ctx) -> Iterator[Diagnostic]:
+    """Every column a drift risk affects is watched by some alert or monitor (warning).
+
+    Passes: `affects: [listing_price]` with an alert on `mean(listing_price)`.
+    Fails: `affects: [bedrooms]` with no alert on `bedrooms`.
+    """
+    watched = watched_columns(c.plan)
+    declared = {*c.plan.data.features, *c.plan.data.predictions}
+    for i, r in enumerate(c.plan.drift_risks):
+        for j, col in enumerate(r.affects):
+            if col in declared and col not in watched:
+                yield make("PS313", f"`{r.id}` affects `{col}`, which no alert watches",
+                           c.span("drift_risks", i, "affects", j),
+                           f"add an alert on `{col}` or explain the gap in `why`")
+
+
+def watched_columns(plan: Plan) -> set[str]:
+    """The columns some alert or monitor watches (a monitor watches the prediction it scores).
+
+    >>> from planspec.load import load_plan
+    >>> "listing_price" in watched_columns(load_plan("plans/rental_inspector.yaml").plan)
+    True
+    """
+    watched = {leaf.measure.column for _, leaf, _ in Ctx(plan, SourceMap(plan.plan)).leaves()
+               if leaf.measure.column}
+    for m in plan.outcome_monitors:
+        if m.prediction:
+            watched.add(m.prediction)
+        elif len(plan.data.predictions) == 1:
+            watched |= set(plan.data.predictions)
+    return watched
+
+
+def check_schema_names(c: Ctx) -> Iterator[Diagnostic]:
+    """A column is declared once: not both a feature and a prediction, nor the timestamp or key.
+
+    Passes: `timestamp: scored_at` with features `sqft`, `neighborhood`.
+    Fails: `p_within_10pct` under both features and predictions.
+    """
+    d = c.plan.data
+    names = Counter([*d.features, *d.predictions])
+    for name in d.predictions:
+        if names[name] > 1:
+            yield make("PS323", f"`{name}` is both a feature and a prediction",
+                       c.smap.key_span(("data", "predictions", name)))
+    for role in ("timestamp", "key"):
+        name = getattr(d, role)
+        if name and name in names:
+            yield make("PS323", f"the {role} column `{name}` is also declared as a feature or "
+                       "prediction", c.span("data", role))
+
+
+def check_decision_thresholds(c: Ctx) -> Iterator[Diagnostic]:
+    """A probability's decision threshold lies in [0, 1].
+
+    Passes: `p_within_10pct: {kind: probability, threshold: 0.5}`. Fails: `threshold: 50`.
+    """
+    for name, p in c.plan.data.predictions.items():
+        if p.kind == "probability" and p.threshold is not None and not 0 <= p.threshold <= 1:
+            yield make("PS321", f"the decision threshold of `{name}` is {p.threshold:g}",
+                       c.span("data", "predictions", name, "threshold"),
+                       "probabilities lie in [0, 1]")
+
+
+def check_quantiles(c: Ctx) -> Iterator[Diagnostic]:
+    """A quantile's level lies in [0, 1].
+
+    Passes: `quantile(sqft, 0.9)` or `quantile(sqft, 90%)`. Fails: `quantile(sqft, 90)`.
+    """
+    for path, leaf, _ in c.leaves():
+        q = leaf.measure.q
+        if q is not None and not 0 <= q <= 1:
+            yield make("PS322", f"the quantile level {q:g} is outside [0, 1]",
+                       c.span(*path, "measure", "q"), f"did you mean `{q:g}%`?")
+
+
+CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
+    check_unique_ids,
+    check_playbook_refs,
+    check_alert_refs,
+    check_columns,
+    check_stat_types,
+    check_sides,
+    check_units,
+    check_thresholds,
+    check_level_order,
+    check_zones,
+    check_transforms,
+    check_ranges,
+    check_windows,
+    check_persistence,
+    check_outcome_monitors,
+    check_playbooks_used,
+    check_alerts_have_playbooks,
+    check_risk_coverage,
+    check_schema_names,
+    check_decision_thresholds,
+    check_quantiles,
+)
+
+
+def check_plan(plan: Plan, source_map: SourceMap | None = None) -> list[Diagnostic]:
+    """Run every semantic rule; return all findings in source order.
+
+    >>> from planspec.parse_yaml import parse_yaml
+    >>> check_plan(parse_yaml(open("plans/rental_inspector.yaml").read()).plan)
+    []
+    """
+    ctx = Ctx(plan, source_map or SourceMap("<plan>"))
+    return sorted((d for rule in CHECKS for d in rule(ctx)), key=sort_key)
