@@ -1,0 +1,26 @@
+"""planspec: monitoring plans for deployed ML models as reviewed, executable artifacts."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from planspec.check import CHECKS, check_plan
+from planspec.diagnostics import Diagnostic, Span
+from planspec.load import PlanFileError, load_plan
+from planspec.model import Plan
+from planspec.parse_yaml import parse_yaml
+from planspec.source import ParsedPlan, SourceMap
+
+__all__ = [
+    "CHECKS",
+    "Diagnostic",
+    "ParsedPlan",
+    "Plan",
+    "PlanFileError",
+    "SourceMap",
+    "Span",
+    "__version__",
+    "check_plan",
+    "load_plan",
+    "parse_yaml",
+]

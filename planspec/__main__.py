@@ -1,0 +1,3 @@
+from planspec.cli import entry
+
+entry()

@@ -1,0 +1,53 @@
+"""Loading a plan file: pick the front end by suffix, then run semantic validation.
+
+This is the library's edge for plan files: it never raises for a bad plan, only returns diagnostics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FsPath
+
+from planspec.check import check_plan
+from planspec.diagnostics import has_errors, make, sort_key
+from planspec.parse_yaml import parse_yaml
+from planspec.source import ParsedPlan, SourceMap
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class PlanFileError(Exception):
+    """A plan file that cannot be read at all (missing, unreadable, unknown suffix)."""
+
+
+def parse_text(text: str, file: str) -> ParsedPlan:
+    """Parse plan text with the front end its file name calls for (no semantic checks)."""
+    if file.endswith(YAML_SUFFIXES):
+        return parse_yaml(text, file)
+    raise PlanFileError(f"{file}: planspec reads plans ending in {', '.join(YAML_SUFFIXES)}")
+
+
+def load_plan(path: str | FsPath) -> ParsedPlan:
+    """Parse and validate a plan file; every finding is in ``diagnostics``.
+
+    Raises :class:`PlanFileError` only when the file cannot be read at all.
+
+    >>> parsed = load_plan("plans/rental_inspector.yaml")
+    >>> parsed.plan.plan, parsed.diagnostics
+    ('rental_fmv_inspector', ())
+    """
+    file = str(path)
+    try:
+        raw = FsPath(path).read_bytes()
+    except OSError as e:
+        raise PlanFileError(f"{file}: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return ParsedPlan(None, SourceMap(file), (make(
+            "PS101", f"the file is not UTF-8 text (byte {e.start})"),), "")
+    parsed = parse_text(text, file)
+    if parsed.plan is None or has_errors(parsed.diagnostics):
+        return parsed
+    found = (*parsed.diagnostics, *check_plan(parsed.plan, parsed.source_map))
+    return ParsedPlan(parsed.plan, parsed.source_map, tuple(sorted(found, key=sort_key)),
+                      parsed.text)
