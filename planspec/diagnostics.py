@@ -151,6 +151,23 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS323": _c("column declared twice",
                 "A name is both a feature and a prediction, or the timestamp is also a feature.",
                 "features: {p: …}  predictions: {p: …}"),
+    "PS401": _c("data file unreadable", "A data file is missing, unreadable, or not Parquet/CSV.",
+                "--data scored.parquet (no such file)"),
+    "PS402": _c("missing column", "The data lacks a column the plan's checks read.",
+                "the plan watches `sqft`; the file has `square_feet`"),
+    "PS403": _c("wrong column type", "A column's values do not fit the type the plan declares.",
+                "`sqft` declared numeric; the file has text such as 'approx 900'"),
+    "PS404": _c("bad timestamp", "The timestamp column is missing values or cannot be read as "
+                "times (ISO 8601, or a Parquet/Arrow timestamp).", "scored_at: 'last Tuesday'"),
+    "PS405": _c("no data", "A data set, or the data inside the run's windows, has no rows.",
+                "an empty scored.parquet"),
+    "PS406": _c("baseline from another plan",
+                "The baseline profile was built for a different plan (or plan version) than the "
+                "one being checked; rebuild it with `planspec baseline`.",
+                "baseline.json from last quarter's plan"),
+    "PS407": _c("unreadable baseline profile",
+                "The baseline profile is not a planspec profile, or has another format version.",
+                "--baseline results.json"),
 }
 
 

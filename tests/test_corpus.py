@@ -45,9 +45,10 @@ def test_case_reports_code_at_position(case: Path) -> None:
     assert found(case) == want
 
 
-def test_every_code_has_a_case() -> None:
+def test_every_plan_code_has_a_case() -> None:
+    # Data codes (PS4xx) are raised by data, not plans: tests/test_check_cli.py covers them.
     covered = {c.name[:5] for c in CASES}
-    assert set(CATALOGUE) - covered == set()
+    assert {c for c in CATALOGUE if c < "PS400"} - covered == set()
 
 
 def test_corpus_is_large_enough() -> None:

@@ -1,0 +1,269 @@
+"""The compiler: a valid plan becomes a :class:`CheckProgram`.
+
+Statistics are gathered and deduplicated (two alerts on `mean(listing_price)` over the same windows
+compute it once) apart from the threshold rules that judge them, and every rule keeps the plan path
+and source span it came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from planspec._expr import format_condition
+from planspec.diagnostics import Span
+from planspec.model import (
+    Alert,
+    AllOf,
+    AnyOf,
+    Between,
+    Compare,
+    Condition,
+    Measure,
+    Plan,
+    Threshold,
+)
+from planspec.source import Path, SourceMap
+from planspec.stats import STATS
+
+if TYPE_CHECKING:
+    from planspec.profile import Profile
+    from planspec.results import Results
+
+#: Windows align on multiples of their length from this Monday, 00:00 UTC: days start at
+#: midnight, 7-day windows on Mondays (ISO weeks), 12-hour windows at 00:00 and 12:00.
+EPOCH = 4 * 86400  # 1970-01-05T00:00:00Z, a Monday
+
+ColumnKind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True, order=True)
+class WindowSpec:
+    """A window grid: windows of ``length`` seconds starting every ``step`` seconds."""
+
+    length: int
+    step: int
+
+    @property
+    def sliding(self) -> bool:
+        return self.step != self.length
+
+
+@dataclass(frozen=True)
+class StatKey:
+    """One statistic to compute per window: what, on which column, over which windows.
+
+    The compared part (`.pvalue`) and the baseline transform (`shift`, `change`) are not part of
+    the key: they are applied when thresholds are judged, so `ks(x)` and `ks(x).pvalue` share one
+    computation.
+    """
+
+    stat: str
+    column: str | None
+    window: WindowSpec
+    q: float | None = None
+    predicate: tuple[str, object] | None = None  # (op, value)
+    within: float | None = None
+
+    def baseline_key(self) -> tuple[object, ...]:
+        """The key of the same statistic on the baseline (no window)."""
+        return (self.stat, self.column, self.q, self.predicate, self.within)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One comparison of a rule: a computed statistic, how it is compared, and where it is."""
+
+    key: StatKey
+    measure: Measure
+    op: str | None
+    threshold: Threshold | None
+    low: Threshold | None = None
+    high: Threshold | None = None
+    negated: bool = False
+    text: str = ""
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    """A condition over leaves: a leaf, or `all`/`any` of nodes."""
+
+    op: Literal["leaf", "all", "any"]
+    leaf: Leaf | None = None
+    children: tuple[Node, ...] = ()
+
+    def leaves(self) -> list[Leaf]:
+        return [self.leaf] if self.leaf else [x for c in self.children for x in c.leaves()]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled alert: its fail and warn conditions, windows, persistence and provenance."""
+
+    id: str
+    kind: Literal["input", "output"]
+    fail: Node
+    warn: Node | None
+    window: WindowSpec
+    for_: int
+    keep_firing_for: int
+    min_samples: int
+    severity: str
+    playbook: str | None
+    path: Path
+    source: str
+    when_text: str
+    warn_text: str | None
+
+
+@dataclass(frozen=True)
+class ColumnNeed:
+    """What the engine must gather about one column, from the union of the plan's statistics."""
+
+    name: str
+    kind: ColumnKind
+    moments: bool = False
+    extremes: bool = False
+    deciles: bool = False
+    fine: bool = False
+    categories: bool = False
+    out_of_range: tuple[float, float] | None = None
+    predicates: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass
+class CheckProgram:
+    """A compiled plan: deduplicated statistics, the rules that judge them, and column needs."""
+
+    plan: Plan
+    rules: list[Rule]
+    stats: list[StatKey]
+    columns: dict[str, ColumnNeed]
+    timestamp: str
+    correction: str
+    bucket: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        sizes = {w.length for w in self.windows} | {w.step for w in self.windows}
+        self.bucket = math.gcd(*sizes) if sizes else 86400
+
+    @property
+    def windows(self) -> list[WindowSpec]:
+        return sorted({s.window for s in self.stats})
+
+    def run(self, data: object, baseline: Profile | object) -> Results:
+        """Run every check over every window of ``data`` against ``baseline``.
+
+        ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
+        ``baseline`` a :class:`~planspec.engine.Profile` or baseline data of the same kinds.
+        """
+        from planspec.engine import run_program
+
+        return run_program(self, data, baseline)
+
+    def data_columns(self) -> list[str]:
+        """The columns the checks read, timestamp first."""
+        return [self.timestamp, *self.columns]
+
+
+NUMERIC = "numeric"
+
+
+def _column_kind(plan: Plan, name: str) -> ColumnKind:
+    if name in plan.data.features:
+        t = plan.data.features[name].type
+        return "numeric" if t in ("numeric", "integer") else "categorical"
+    return "categorical" if plan.data.predictions[name].kind == "class" else "numeric"
+
+
+def _predicate(m: Measure) -> tuple[str, object] | None:
+    if m.predicate is None:
+        return None
+    v = m.predicate.value
+    value: object = v.amount if isinstance(v, Threshold) else v
+    return (m.predicate.op, value)
+
+
+def compile_plan(plan: Plan, source_map: SourceMap | None = None) -> CheckProgram:
+    """Compile a valid plan's input and output alerts into a :class:`CheckProgram`.
+
+    >>> from planspec.load import load_plan
+    >>> program = compile_plan(load_plan("plans/rental_inspector.yaml").plan)
+    >>> len(program.rules), program.bucket
+    (18, 86400)
+    """
+    smap = source_map or SourceMap(plan.plan)
+    d = plan.defaults
+    stats: dict[StatKey, None] = {}
+    needs: dict[str, dict[str, object]] = {}
+
+    def need(column: str, **what: object) -> None:
+        entry = needs.setdefault(column, {"kind": _column_kind(plan, column)})
+        for k, v in what.items():
+            if k == "predicates":
+                known: tuple[object, ...] = entry.get("predicates", ())  # type: ignore[assignment]
+                entry["predicates"] = tuple(dict.fromkeys([*known, v]))
+            else:
+                entry[k] = v
+
+    def leaf(m: Measure, cmp: Compare | Between, window: WindowSpec, path: Path) -> Leaf:
+        info = STATS[m.stat]
+        key = StatKey(m.stat, m.column, window, m.q, _predicate(m),
+                      m.within.amount if m.within else None)
+        stats[key] = None
+        col = m.column
+        if col is not None:
+            kind = _column_kind(plan, col)
+            if m.stat in ("mean", "std") or m.transform == "shift" or m.stat == "wasserstein":
+                need(col, moments=True)
+            if m.stat in ("min", "max", "quantile"):
+                need(col, extremes=True, fine=True)
+            if m.stat in ("psi", "js"):
+                need(col, **({"deciles": True} if kind == NUMERIC else {"categories": True}))
+            if m.stat in ("ks", "wasserstein"):
+                need(col, fine=True, extremes=True)
+            if m.stat in ("chi2", "new_category_rate"):
+                need(col, categories=True)
+            if m.stat == "out_of_range_rate":
+                rng = plan.data.features[col].range
+                assert rng is not None
+                need(col, out_of_range=rng)
+            if info.args == "predicate":
+                need(col, predicates=_predicate(m))
+            if m.stat == "missing_rate":
+                need(col)
+        text = format_condition(cmp)
+        span = smap.span(path)
+        if isinstance(cmp, Compare):
+            return Leaf(key, m, cmp.op, cmp.threshold, text=text, span=span)
+        return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
+
+    def node(c: Condition, window: WindowSpec, path: Path) -> Node:
+        if isinstance(c, (AllOf, AnyOf)):
+            return Node("all" if isinstance(c, AllOf) else "any", children=tuple(
+                node(t, window, (*path, "terms", i)) for i, t in enumerate(c.terms)))
+        return Node("leaf", leaf=leaf(c.measure, c, window, path))
+
+    rules: list[Rule] = []
+    for section, kind in (("input_alerts", "input"), ("output_alerts", "output")):
+        alerts: tuple[Alert, ...] = getattr(plan, section)
+        for i, a in enumerate(alerts):
+            length = (a.window or d.window).seconds
+            every = a.every or (d.every if a.window is None else None)
+            window = WindowSpec(length, every.seconds if every else length)
+            path: Path = (section, i)
+            span = smap.span((*path, "when")) or smap.span(path)
+            source = (f"{span.file}:{span.line}:{span.col}" if span
+                      else f"{plan.plan}:{section}[{i}]")
+            rules.append(Rule(
+                a.id, kind, node(a.when, window, (*path, "when")),  # type: ignore[arg-type]
+                node(a.warn, window, (*path, "warn")) if a.warn else None, window,
+                a.for_ if a.for_ is not None else d.for_,
+                a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
+                a.min_samples if a.min_samples is not None else d.min_samples,
+                a.severity, a.playbook, path, source, format_condition(a.when),
+                format_condition(a.warn) if a.warn else None))
+    columns = {name: ColumnNeed(name, **spec) for name, spec in needs.items()}  # type: ignore[arg-type]
+    return CheckProgram(plan, rules, list(stats), columns, plan.data.timestamp, d.correction)

@@ -1,0 +1,283 @@
+"""Baseline profiles: everything the checks need from the reference data, computed once.
+
+A profile holds, per column the plan reads: moments, extremes, the baseline deciles and their counts
+(PSI and JS bins), a fine histogram on baseline quantiles (KS, Wasserstein, quantiles), category
+frequencies; and the baseline value of every statistic a `shift` or `change` compares with. It
+records the rows, time span, fingerprints of the data and the plan, and a format version.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import operator
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from planspec.compile import CheckProgram, StatKey
+from planspec.data import DataError, Frame, load_frame
+
+FORMAT = "planspec-baseline"
+VERSION = 1
+#: Levels of the fine histogram: bins hold at most about 1/FINE_LEVELS of the baseline each.
+FINE_LEVELS = 1000
+DECILES = np.linspace(0.1, 0.9, 9)
+
+OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+    "!=": operator.ne}
+PC_OPS = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal,
+          "==": pc.equal, "!=": pc.not_equal}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ColumnProfile(_Model):
+    """The baseline of one column."""
+
+    kind: Literal["numeric", "categorical"]
+    rows: int
+    missing: int
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    decile_edges: list[float] = []
+    decile_counts: list[int] = []
+    fine_edges: list[float] = []
+    fine_counts: list[int] = []
+    #: The fine edges are the baseline's distinct values: every baseline value sits on an edge.
+    fine_discrete: bool = False
+    categories: list[str] = []
+    category_counts: list[int] = []
+
+
+class BaselineValue(_Model):
+    """The baseline value of one statistic (what `shift` and `change` compare with)."""
+
+    stat: str
+    column: str | None = None
+    q: float | None = None
+    predicate: tuple[str, float | str | bool] | None = None
+    value: float | None
+
+
+class Profile(_Model):
+    """A baseline profile (see the module docstring); serializes to ``baseline.json``."""
+
+    format: Literal["planspec-baseline"] = "planspec-baseline"
+    version: int = VERSION
+    plan: str
+    plan_fingerprint: str
+    data_fingerprint: str
+    rows: int
+    start: datetime.datetime
+    end: datetime.datetime
+    span_seconds: int
+    columns: dict[str, ColumnProfile]
+    values: list[BaselineValue]
+
+    def value(self, key: StatKey) -> float | None:
+        """The baseline value of the statistic ``key`` (None when it has none)."""
+        if key.stat == "count":
+            return self.rows * key.window.length / self.span_seconds
+        for v in self.values:
+            pred = tuple(v.predicate) if v.predicate is not None else None
+            if (v.stat, v.column, v.q, pred) == (key.stat, key.column, key.q, key.predicate):
+                return v.value
+        raise DataError("PS406", f"the baseline has no value for `{key.stat}` of "
+                        f"`{key.column}`", "rebuild it with `planspec baseline` for this plan")
+
+
+def plan_fingerprint(program: CheckProgram) -> str:
+    """A digest of the plan's content (not its formatting)."""
+    text = program.plan.model_dump_json(by_alias=True)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _data_fingerprint(frame: Frame) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(frame.times).tobytes())
+    for name in sorted(frame.numbers):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(frame.numbers[name]).tobytes())
+    for name in sorted(frame.texts):
+        h.update(name.encode())
+        for chunk in frame.texts[name].chunks:
+            for buf in chunk.buffers():
+                if buf is not None:
+                    h.update(memoryview(buf))
+    return "sha256:" + h.hexdigest()
+
+
+def fine_edges(x: np.ndarray) -> np.ndarray:
+    """Fine-bin edges on the baseline: its distinct values when there are few, else its
+    quantiles at 1/FINE_LEVELS steps, always including the decile edges and the min and max."""
+    distinct = np.unique(x)
+    if distinct.size <= FINE_LEVELS + 1:
+        levels = distinct
+    else:
+        levels = np.quantile(x, np.linspace(0, 1, FINE_LEVELS + 1))
+    return np.unique(np.concatenate([levels, decile_edges(x)]))
+
+
+def decile_edges(x: np.ndarray) -> np.ndarray:
+    """Interior PSI/JS bin edges: the baseline deciles, duplicates merged."""
+    return np.unique(np.quantile(x, DECILES))
+
+
+def _counts(x: np.ndarray, edges: np.ndarray) -> list[int]:
+    """Counts in right-closed bins (-inf, e0], (e0, e1], …, (e_last, inf)."""
+    return [int(c) for c in np.bincount(np.searchsorted(edges, x, side="left"),
+                                        minlength=edges.size + 1)]
+
+
+def _numeric_profile(x: np.ndarray, rows: int) -> ColumnProfile:
+    present = x[~np.isnan(x)]
+    n = int(present.size)
+    if n == 0:
+        return ColumnProfile(kind="numeric", rows=rows, missing=rows)
+    dec = decile_edges(present)
+    fine = fine_edges(present)
+    return ColumnProfile(
+        kind="numeric", rows=rows, missing=rows - n, mean=float(present.mean()),
+        std=float(present.std(ddof=1)) if n > 1 else 0.0, min=float(present.min()),
+        max=float(present.max()), decile_edges=[float(e) for e in dec],
+        decile_counts=_counts(present, dec), fine_edges=[float(e) for e in fine],
+        fine_counts=_counts(present, fine), fine_discrete=bool(np.isin(present, fine).all()))
+
+
+def _categorical_profile(values: pa.ChunkedArray, rows: int) -> ColumnProfile:
+    counts = pc.value_counts(values.drop_null()).to_pylist() if len(values) else []
+    pairs = sorted(((int(c["counts"]), str(c["values"])) for c in counts),
+                   key=lambda p: (-p[0], p[1]))
+    return ColumnProfile(kind="categorical", rows=rows, missing=int(values.null_count),
+                         categories=[v for _, v in pairs], category_counts=[c for c, _ in pairs])
+
+
+def predicate_mask(frame: Frame, column: str, op: str, value: object) -> np.ndarray:
+    """Rows whose value satisfies the predicate (missing values never do)."""
+    if column in frame.numbers:
+        x = frame.numbers[column]
+        v = float(value) if isinstance(value, (int, float)) else np.nan
+        with np.errstate(invalid="ignore"):
+            return np.asarray(OPS[op](x, v) & ~np.isnan(x))
+    text = frame.texts[column]
+    target = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if not isinstance(value, (str, bool)):
+        target = f"{value:g}" if isinstance(value, float) else str(value)
+    result = PC_OPS[op](text, pa.scalar(target))
+    return np.asarray(result.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _baseline_value(key: StatKey, frame: Frame, col: ColumnProfile | None) -> float | None:
+    stat = key.stat
+    if col is None:
+        return None
+    present = col.rows - col.missing
+    if stat in ("mean", "std", "min", "max"):
+        return getattr(col, stat)
+    if stat == "quantile":
+        x = frame.numbers[key.column or ""]
+        x = x[~np.isnan(x)]
+        return float(np.quantile(x, key.q or 0.0)) if x.size else None
+    if stat == "missing_rate":
+        return col.missing / col.rows if col.rows else None
+    if stat == "new_category_rate":
+        return 0.0
+    if stat == "out_of_range_rate":
+        return None  # needs the range: filled by build_profile
+    if stat in ("rate", "share") and key.predicate is not None:
+        op, value = key.predicate
+        hits = int(predicate_mask(frame, key.column or "", op, value).sum())
+        return hits / present if present else None
+    return None
+
+
+def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> Profile:
+    """Profile baseline ``data`` (files, or a table/frame/dict) for ``program``.
+
+    Raises :class:`~planspec.data.DataError` for unusable data.
+    """
+    kinds = {name: need.kind for name, need in program.columns.items()}
+    frame = load_frame(data, program.timestamp, kinds, where)
+    rows = frame.rows
+    columns: dict[str, ColumnProfile] = {}
+    for name, need in program.columns.items():
+        if need.kind == "numeric":
+            columns[name] = _numeric_profile(frame.numbers[name], rows)
+        else:
+            columns[name] = _categorical_profile(frame.texts[name], rows)
+    values: list[BaselineValue] = []
+    seen: set[tuple[object, ...]] = set()
+    for key in program.stats:
+        if key.stat == "count" or key.baseline_key() in seen:
+            continue
+        seen.add(key.baseline_key())
+        col = columns.get(key.column or "")
+        value = _baseline_value(key, frame, col)
+        if key.stat == "out_of_range_rate" and col is not None:
+            lo, hi = program.columns[key.column or ""].out_of_range or (-np.inf, np.inf)
+            x = frame.numbers[key.column or ""]
+            x = x[~np.isnan(x)]
+            value = float(((x < lo) | (x > hi)).mean()) if x.size else None
+        values.append(BaselineValue(stat=key.stat, column=key.column, q=key.q,
+                                    predicate=key.predicate, value=value))
+    t0, t1 = int(frame.times.min()), int(frame.times.max())
+    day = 86400
+    span = (t1 // day + 1 - t0 // day) * day  # whole UTC days covered
+    utc = datetime.UTC
+    return Profile(plan=program.plan.plan, plan_fingerprint=plan_fingerprint(program),
+                   data_fingerprint=_data_fingerprint(frame), rows=rows,
+                   start=datetime.datetime.fromtimestamp(t0, utc),
+                   end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
+                   columns=columns, values=values)
+
+
+def load_profile(text: str, where: str) -> Profile:
+    """Read a profile from JSON text; a clear PS407 if it is not one this version reads."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError("PS407", f"{where}: not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise DataError("PS407", f"{where}: not a planspec baseline profile",
+                        "build one with `planspec baseline PLAN --data FILE -o baseline.json`")
+    if raw.get("version") != VERSION:
+        raise DataError("PS407", f"{where}: profile format version {raw.get('version')}; this "
+                        f"planspec reads version {VERSION}", "rebuild it with `planspec baseline`")
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise DataError("PS407", f"{where}: damaged profile at `{loc}`: {first['msg']}") from None
+
+
+def check_profile(program: CheckProgram, profile: Profile, where: str = "baseline") -> None:
+    """The profile was built for this plan and holds every column the checks read."""
+    if profile.plan != program.plan.plan:
+        raise DataError("PS406", f"{where} was built for the plan `{profile.plan}`, not "
+                        f"`{program.plan.plan}`", "rebuild it with `planspec baseline`")
+    for name, need in program.columns.items():
+        col = profile.columns.get(name)
+        if col is None or col.kind != need.kind:
+            raise DataError("PS406", f"{where} has no profile of `{name}`: it was built for "
+                            "another version of the plan", "rebuild it with `planspec baseline`")
+    for key in program.stats:
+        if key.stat != "count" and STATS_WITH_BASELINE_VALUE.get(key.stat, False):
+            profile.value(key)
+
+
+#: Statistics whose baseline value the profile stores (the rest compare distributions).
+STATS_WITH_BASELINE_VALUE = {s: True for s in (
+    "mean", "std", "min", "max", "quantile", "missing_rate", "out_of_range_rate",
+    "new_category_rate", "rate", "share")}

@@ -1,0 +1,90 @@
+"""The results of a run: a pydantic model that serializes to the stable results JSON."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["ok", "warn", "fail", "insufficient_data"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TermValue(_Model):
+    """The value of one comparison of a compound condition in one window."""
+
+    text: str
+    value: float | None
+    bound: float | None = None
+
+
+class WindowResult(_Model):
+    """One check in one window `[start, end)`: rows, value, status, and whether it fires."""
+
+    start: str
+    end: str
+    n: int
+    value: float | None
+    bound: float | None = None
+    status: Status
+    firing: Literal["warn", "fail"] | None = None
+    terms: list[TermValue] | None = None
+
+
+class CheckResult(_Model):
+    """One alert over all its windows, with where it came from in the plan."""
+
+    id: str
+    kind: Literal["input", "output"]
+    column: str | None
+    statistic: str
+    when: str
+    warn: str | None
+    source: str
+    playbook: str | None
+    severity: str
+    window: str
+    every: str | None = None
+    windows: list[WindowResult]
+
+
+class Firing(_Model):
+    """An alert firing in its latest window: at which level, since when, and what to do."""
+
+    id: str
+    kind: Literal["input", "output"]
+    level: Literal["warn", "fail"]
+    since: str
+    playbook: str | None
+    severity: str
+
+
+class WindowInfo(_Model):
+    """A window of the plan's default grid and its rows."""
+
+    start: str
+    end: str
+    rows: int
+    complete: bool
+
+
+class Results(_Model):
+    """Everything a run found (the results JSON)."""
+
+    plan: str
+    planspec_version: str
+    baseline: dict[str, str | int]
+    data: dict[str, str | int]
+    windows: list[WindowInfo]
+    checks: list[CheckResult]
+    firing: list[Firing]
+
+    def exit_code(self, fail_on: Literal["warn", "fail", "never"] = "fail") -> int:
+        """0 when nothing fires at or above ``fail_on`` in the latest window, else 1."""
+        if fail_on == "never":
+            return 0
+        levels = {"warn": 1, "fail": 2}
+        return int(any(levels[f.level] >= levels[fail_on] for f in self.firing))
