@@ -13,14 +13,20 @@ from planspec.source import ParsedPlan, SourceMap
 
 __all__ = [
     "CHECKS",
+    "CheckProgram",
+    "DataError",
     "Diagnostic",
     "ParsedPlan",
     "Plan",
     "PlanFileError",
+    "Profile",
+    "Results",
     "SourceMap",
     "Span",
     "__version__",
+    "build_profile",
     "check_plan",
+    "compile_plan",
     "load_plan",
     "parse_yaml",
 ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from planspec import __version__
+from planspec._io import write_atomic
+from planspec.data import DataError
 from planspec.diagnostics import (
     CATALOGUE,
     Diagnostic,
@@ -19,7 +23,8 @@ from planspec.diagnostics import (
 )
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
-from planspec.render import render_summary
+from planspec.render import render_results_markdown, render_results_text, render_summary
+from planspec.source import ParsedPlan
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -83,6 +88,108 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _valid_plan(path: str) -> ParsedPlan | int:
+    """The parsed plan, or an exit code after printing why it cannot be used."""
+    try:
+        parsed = load_plan(path)
+    except PlanFileError as e:
+        print(f"planspec: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if parsed.plan is None or has_errors(parsed.diagnostics):
+        for d in parsed.diagnostics:
+            print(format_text(d, {parsed.source_map.file: parsed.text}) + "\n", file=sys.stderr)
+        print(f"planspec: error: {path} is not a valid plan (see `planspec validate`)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    return parsed
+
+
+def _data_error(e: DataError) -> None:
+    print(f"error[{e.code}]: {e.message}", file=sys.stderr)
+    if e.hint:
+        print(f"  = help: {e.hint}", file=sys.stderr)
+
+
+def _progress(enabled: bool) -> Callable[[str], None] | None:
+    if not enabled:
+        return None
+    return lambda msg: print(f"planspec: {msg}…", file=sys.stderr, flush=True)
+
+
+def _write(out_path: str | None, text: str, out: TextIO) -> None:
+    if out_path:
+        write_atomic(out_path, text)
+    else:
+        out.write(text)
+
+
+def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.compile import compile_plan
+    from planspec.profile import build_profile
+
+    parsed = _valid_plan(args.plan)
+    if isinstance(parsed, int):
+        return parsed
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    try:
+        profile = build_profile(program, args.data)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_FINDINGS
+    _write(args.output, profile.model_dump_json(indent=1) + "\n", out)
+    if args.output:
+        print(f"planspec: baseline of {profile.rows:,} rows written to {args.output}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.compile import compile_plan
+    from planspec.engine import run_program
+    from planspec.profile import load_profile
+
+    parsed = _valid_plan(args.plan)
+    if isinstance(parsed, int):
+        return parsed
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    progress = _progress(sys.stderr.isatty() and not args.quiet)
+    try:
+        baseline: object = args.baseline
+        if len(args.baseline) == 1 and args.baseline[0].endswith(".json"):
+            try:
+                text = Path(args.baseline[0]).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
+            baseline = load_profile(text, args.baseline[0])
+        results = run_program(program, args.data, baseline, progress)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        text = results.model_dump_json(indent=1) + "\n"
+    elif args.format == "markdown":
+        text = render_results_markdown(results)
+    else:
+        colour = not args.output and out.isatty() and "NO_COLOR" not in os.environ
+        text = render_results_text(results, colour=colour)
+    _write(args.output, text, out)
+    return results.exit_code(args.fail_on)
+
+
+def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.demo import write_demo_data
+
+    if args.rows < 1:
+        print("planspec: error: --rows must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    paths = write_demo_data(Path(args.out), rows=args.rows, seed=args.seed)
+    for name, path in paths.items():
+        out.write(f"{name}: {path}\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
@@ -102,6 +209,32 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="explain a diagnostic code")
     e.add_argument("code", metavar="CODE")
     e.set_defaults(run=_cmd_explain)
+
+    b = sub.add_parser("baseline", help="profile baseline data for a plan's checks")
+    b.add_argument("plan", metavar="PLAN")
+    b.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                   help="Parquet or CSV files or globs")
+    b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    b.set_defaults(run=_cmd_baseline)
+
+    c = sub.add_parser("check", help="run every check over every window of the data")
+    c.add_argument("plan", metavar="PLAN")
+    c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
+                   help="a baseline profile (.json) or baseline data files")
+    c.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                   help="Parquet or CSV files or globs")
+    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    c.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
+                   help="exit 1 when something fires at this level in the latest window")
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    c.set_defaults(run=_cmd_check)
+
+    g = sub.add_parser("demo-data", help="write the worked example's seeded demo data")
+    g.add_argument("--out", required=True, metavar="DIR")
+    g.add_argument("--rows", type=int, default=200_000, help="scored rows (and baseline rows)")
+    g.add_argument("--seed", type=int, default=7)
+    g.set_defaults(run=_cmd_demo_data)
     return p
 
 

@@ -1,0 +1,154 @@
+"""Seeded demo data for the worked example: a year of scored rental listings and a baseline.
+
+The scored year runs 52 weeks from Monday 2025-12-01; the baseline is the 52 weeks before it (the
+training period). Injected events, also written to ``injected.json`` beside the data:
+
+- ``price_feed_fees`` (2026-03-02 to 2026-03-29): the ingestion job read the total move-in cost
+  instead of the monthly rent, so asking prices are 1.9× too high; the model flags far more.
+- ``str_units_return`` (2026-06-01 to 2026-07-26): short-term-rental rules return units to the
+  long-term market: tourist districts D01–D04 go from about 13% to 45% of listings, owner-site
+  listings and small units rise.
+- ``rent_stabilization_law`` (from 2026-07-01): concept drift. The inputs do not move, but which
+  listings are truly out of line changes; only outcome monitors can see it.
+- ``sqft_feed_drop`` (2026-09-07 to 2026-09-13): two feeds drop the sqft field.
+- ``ingestion_outage`` (2026-10-14): a day on which 70% of listings never arrived.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+UTC = datetime.UTC
+SCORED_START = datetime.datetime(2025, 12, 1, tzinfo=UTC)
+BASELINE_START = SCORED_START - datetime.timedelta(weeks=52)
+DAYS = 364
+DISTRICTS = [f"D{i:02d}" for i in range(1, 21)]
+TOURIST = 4  # D01–D04
+SOURCES = ["broker_portal", "owner_site", "aggregator"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """An injected event: when, what happened, and the alerts that should see it."""
+
+    id: str
+    kind: str
+    start: str
+    end: str
+    what: str
+    expect: tuple[str, ...]
+
+
+EVENTS = (
+    Event("price_feed_fees", "feature drift", "2026-03-02", "2026-03-30",
+          "asking prices read from the total move-in cost: 1.9x the monthly rent",
+          ("price_mean_shift", "price_distribution", "flag_rate_change")),
+    Event("str_units_return", "category mix", "2026-06-01", "2026-07-27",
+          "tourist districts D01-D04 rise from ~13% to ~45% of listings",
+          ("neighborhood_mix",)),
+    Event("rent_stabilization_law", "concept drift", "2026-07-01", "2026-11-30",
+          "which listings are out of line changes; inputs do not move", ()),
+    Event("sqft_feed_drop", "data quality", "2026-09-07", "2026-09-14",
+          "the owner-site and aggregator feeds drop sqft", ("sqft_missing",)),
+    Event("ingestion_outage", "data quality", "2026-10-14", "2026-10-15",
+          "70% of the day's listings never arrived", ("listing_volume_drop",)),
+)
+
+
+def _day(s: str) -> int:
+    d = datetime.datetime.fromisoformat(s).replace(tzinfo=UTC)
+    return (d - SCORED_START).days
+
+
+def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
+              events: bool) -> dict[str, Any]:
+    day = np.sort(rng.integers(0, DAYS, n))
+    if events:  # the outage: drop 70% of one day's rows
+        out = _day("2026-10-14")
+        keep = (day != out) | (rng.random(n) > 0.7)
+        day = day[keep]
+        n = day.size
+    seconds = day * 86400 + rng.integers(0, 86400, n)
+    t0 = int(start.timestamp())
+    scored_at = (t0 + seconds).astype("datetime64[s]")
+
+    def during(event: str) -> np.ndarray:
+        e = next(x for x in EVENTS if x.id == event)
+        return (day >= _day(e.start)) & (day < _day(e.end)) if events else np.zeros(n, bool)
+
+    weights = np.linspace(1.6, 0.6, len(DISTRICTS))
+    weights /= weights.sum()
+    str_mix = weights.copy()
+    str_mix[:TOURIST] *= 5.5
+    str_mix /= str_mix.sum()
+    hood = rng.choice(len(DISTRICTS), n, p=weights)
+    str_rows = during("str_units_return")
+    hood[str_rows] = rng.choice(len(DISTRICTS), int(str_rows.sum()), p=str_mix)
+    source = rng.choice(len(SOURCES), n, p=[0.5, 0.3, 0.2])
+    source[str_rows] = rng.choice(len(SOURCES), int(str_rows.sum()), p=[0.35, 0.5, 0.15])
+    bedrooms = rng.choice(5, n, p=[0.12, 0.35, 0.3, 0.17, 0.06])
+    bedrooms[str_rows] = rng.choice(5, int(str_rows.sum()), p=[0.25, 0.4, 0.2, 0.1, 0.05])
+    sqft = np.maximum(350 + 280 * bedrooms + rng.normal(0, 120, n), 150).round()
+    building_age = np.minimum(rng.gamma(2.0, 25.0, n), 180).astype(np.int64)
+    days_on_market = np.minimum(rng.gamma(2.0, 12.0, n), 365).astype(np.int64)
+    broker_fee = rng.random(n) < np.where(source == 0, 0.55, 0.2)
+    described = rng.random(n) > 0.04
+    district_rent = np.linspace(4200, 1800, len(DISTRICTS))[hood]
+    fmv = district_rent * (1 + 0.22 * bedrooms) * (sqft / (350 + 280 * bedrooms)) ** 0.3
+    ratio = rng.lognormal(0.0, 0.11, n)  # asking rent / fair market value
+    price = (fmv * ratio).round()
+    # The model's view: its own FMV estimate and a probability that the price is within 10%.
+    fmv_hat = fmv * rng.lognormal(0.0, 0.04, n)
+    fees = during("price_feed_fees")
+    price[fees] = (price[fees] * 1.9).round()
+    gap = np.abs(price / fmv_hat - 1)
+    p_within = 1 / (1 + np.exp(-(0.10 - gap) * 30 + rng.normal(0, 0.4, n)))
+    sqft_missing = during("sqft_feed_drop") & (source != 0)
+    sqft[sqft_missing] = np.nan
+    description = np.full(n, "Sunny unit near transit.", dtype=object)
+    description[~described] = None
+    return {
+        "listing_id": np.char.add(f"L{start.year}-", np.arange(n).astype(str)),
+        "scored_at": scored_at,
+        "listing_price": price, "sqft": sqft, "bedrooms": bedrooms,
+        "building_age": building_age,
+        "neighborhood": np.asarray(DISTRICTS)[hood], "listing_source": np.asarray(SOURCES)[source],
+        "days_on_market": days_on_market, "broker_fee": broker_fee,
+        "description_text": description,
+        "p_within_10pct": p_within.round(4),
+    }
+
+
+def _table(columns: dict[str, Any]) -> pa.Table:
+    arrays = {}
+    for name, values in columns.items():
+        if name == "scored_at":
+            arrays[name] = pa.array(values, type=pa.timestamp("s", tz="UTC"))
+        elif name == "sqft":
+            arrays[name] = pa.array(values, from_pandas=True)
+        else:
+            arrays[name] = pa.array(values.tolist() if values.dtype == object else values)
+    return pa.table(arrays)
+
+
+def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7) -> dict[str, Path]:
+    """Write ``baseline.parquet`` and ``scored.parquet`` (``rows`` listings each: the same daily
+    volume) and ``injected.json`` into ``out``."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"baseline": out / "baseline.parquet", "scored": out / "scored.parquet",
+             "injected": out / "injected.json"}
+    pq.write_table(_table(_listings(rng, rows, BASELINE_START, events=False)),
+                   paths["baseline"])
+    pq.write_table(_table(_listings(rng, rows, SCORED_START, events=True)), paths["scored"])
+    paths["injected"].write_text(json.dumps([asdict(e) for e in EVENTS], indent=2) + "\n")
+    return paths
