@@ -1,0 +1,176 @@
+"""`planspec baseline` and `planspec check` on files: outputs, exit codes, and every data error
+reported with its code and exit 2 (never a traceback, nothing half-written)."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from planspec.cli import main
+from planspec.diagnostics import CATALOGUE
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN = str(ROOT / "plans" / "rental_inspector.yaml")
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out), out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("demo")
+    assert run("demo-data", "--out", str(d), "--rows", "20000")[0] == 0
+    assert run("baseline", PLAN, "--data", str(d / "baseline.parquet"), "-o",
+               str(d / "baseline.json"))[0] == 0
+    return d
+
+
+def check(demo: Path, *extra: str, data: str | None = None, baseline: str | None = None
+          ) -> tuple[int, str]:
+    return run("check", PLAN, "--baseline", baseline or str(demo / "baseline.json"),
+               "--data", data or str(demo / "scored.parquet"), *extra)
+
+
+def test_baseline_profile_records_provenance(demo: Path) -> None:
+    profile = json.loads((demo / "baseline.json").read_text())
+    assert profile["format"] == "planspec-baseline" and profile["version"] == 1
+    assert profile["plan"] == "rental_fmv_inspector" and profile["rows"] == 20000
+    assert profile["plan_fingerprint"].startswith("sha256:")
+    assert profile["data_fingerprint"].startswith("sha256:")
+    assert len(profile["columns"]["listing_price"]["decile_edges"]) == 9
+
+
+def test_check_json_follows_the_contract(demo: Path) -> None:
+    code, out = check(demo, "--format", "json", "--fail-on", "never")
+    assert code == 0
+    results = json.loads(out)
+    assert set(results) >= {"plan", "planspec_version", "baseline", "windows", "checks", "firing"}
+    assert results["baseline"]["rows"] == 20000
+    first = results["checks"][0]
+    assert first["id"] == "price_mean_shift" and first["statistic"] == "mean_shift"
+    assert first["source"].endswith("rental_inspector.yaml:77:11")  # the `when` value
+    w = first["windows"][0]
+    assert set(w) >= {"start", "end", "n", "value", "status", "firing"}
+    assert w["start"] == "2025-12-01T00:00:00Z" and w["end"] == "2025-12-08T00:00:00Z"
+
+
+def test_check_accepts_raw_baseline_data_and_globs(demo: Path) -> None:
+    code, out = check(demo, "--format", "json", baseline=str(demo / "base*.parquet"),
+                      data=str(demo / "sc*.parquet"))
+    assert code in (0, 1)
+    assert json.loads(out)["baseline"]["rows"] == 20000
+
+
+def test_check_text_and_markdown(demo: Path) -> None:
+    code, text = check(demo, "--fail-on", "never")
+    assert code == 0 and "price_mean_shift" in text and "What fired and when:" in text
+    code, md = check(demo, "--format", "markdown", "--fail-on", "never")
+    assert md.startswith("# Checks of `rental_fmv_inspector`")
+    assert "| `price_mean_shift` | input | 7d |" in md
+
+
+def test_output_file_is_written_whole(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    check(demo, "--format", "json", "-o", str(out), "--fail-on", "never")
+    assert json.loads(out.read_text())["plan"] == "rental_fmv_inspector"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_fail_on_sets_the_exit_code(demo: Path, tmp_path: Path) -> None:
+    # A scored file that ends in the week of the price-feed fault: fires at fail at the end.
+    table = pq.read_table(demo / "scored.parquet")
+    end = pa.scalar(datetime.datetime(2026, 3, 23, tzinfo=datetime.UTC),
+                    type=table.schema.field("scored_at").type)
+    cut = table.filter(pc.less(table.column("scored_at"), end))
+    f = tmp_path / "march.parquet"
+    pq.write_table(cut, f)
+    assert check(demo, "--fail-on", "fail", data=str(f))[0] == 1
+    assert check(demo, "--fail-on", "never", data=str(f))[0] == 0
+    assert check(demo, "--fail-on", "warn", data=str(f))[0] == 1
+
+
+def _write_csv(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+HEADER = ("scored_at,listing_price,sqft,bedrooms,building_age,neighborhood,listing_source,"
+          "days_on_market,broker_fee,description_text,p_within_10pct\n")
+ROW = "2026-01-05T10:00:00Z,2500,800,1,30,D01,owner_site,10,true,x,0.7\n"
+
+
+def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, str]]:
+    profile = json.loads((demo / "baseline.json").read_text())
+    other = dict(profile, plan="another_plan")
+    old = dict(profile, version=0)
+    (tmp / "other.json").write_text(json.dumps(other))
+    (tmp / "old.json").write_text(json.dumps(old))
+    (tmp / "garbage.parquet").write_bytes(b"not parquet at all")
+    return {
+        "PS401 missing file": {"data": str(tmp / "nope.parquet")},
+        "PS401 no glob match": {"data": str(tmp / "none-*.parquet")},
+        "PS401 not parquet": {"data": str(tmp / "garbage.parquet")},
+        "PS401 unknown suffix": {"data": _write_csv(tmp / "d.xlsx", HEADER + ROW)},
+        "PS402 missing column": {"data": _write_csv(tmp / "nosqft.csv", HEADER.replace(
+            "sqft,", "sq_ft,") + ROW)},
+        "PS403 wrong type": {"data": _write_csv(tmp / "text.csv", HEADER + ROW.replace(
+            ",800,", ",approx 800,"))},
+        "PS404 bad timestamp": {"data": _write_csv(tmp / "ts.csv", HEADER + ROW + ROW.replace(
+            "2026-01-05T10:00:00Z", "last tuesday"))},
+        "PS404 missing timestamp": {"data": _write_csv(tmp / "nots.csv", HEADER + ROW +
+                                                        ROW.replace("2026-01-05T10:00:00Z", ""))},
+        "PS405 empty file": {"data": _write_csv(tmp / "empty.csv", HEADER)},
+        "PS406 another plan": {"baseline": str(tmp / "other.json")},
+        "PS407 not a profile": {"baseline": _write_csv(tmp / "results.json", '{"plan": "x"}')},
+        "PS407 old version": {"baseline": str(tmp / "old.json")},
+    }
+
+
+def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
+    covered = {name[:5] for name in data_errors(tmp_path, demo)}
+    assert {c for c in CATALOGUE if c >= "PS400"} == covered
+
+
+@pytest.mark.parametrize("case", [
+    "PS401 missing file", "PS401 no glob match", "PS401 not parquet", "PS401 unknown suffix",
+    "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
+    "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version"])
+def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    args = data_errors(tmp_path, demo)[case]
+    out = tmp_path / "keep.json"
+    out.write_text("previous results\n")
+    code, _ = check(demo, "-o", str(out), **args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error[{case[:5]}]:"), err
+    assert "Traceback" not in err
+    assert out.read_text() == "previous results\n"
+
+
+def test_missing_column_suggests_the_near_name(demo: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    check(demo, **data_errors(tmp_path, demo)["PS402 missing column"])
+    assert "did you mean `sq_ft`?" in capsys.readouterr().err
+
+
+def test_baseline_data_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run("baseline", PLAN, "--data", str(tmp_path / "nope.parquet"))
+    assert code == 1 and "error[PS401]" in capsys.readouterr().err
+
+
+def test_invalid_plan_is_a_usage_error(tmp_path: Path, demo: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    broken = ROOT / "tests" / "cases" / "PS303_unknown_column.yaml"
+    code, _ = run("check", str(broken), "--baseline", str(demo / "baseline.json"), "--data",
+                  str(demo / "scored.parquet"))
+    assert code == 2 and "error[PS303]" in capsys.readouterr().err
