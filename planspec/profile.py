@@ -111,10 +111,13 @@ def _data_fingerprint(frame: Frame) -> str:
         h.update(np.ascontiguousarray(frame.numbers[name]).tobytes())
     for name in sorted(frame.texts):
         h.update(name.encode())
-        for chunk in frame.texts[name].chunks:
-            for buf in chunk.buffers():
-                if buf is not None:
-                    h.update(memoryview(buf))
+        # A canonical layout, so the same values give the same digest whatever produced them.
+        text = frame.texts[name].cast(pa.large_string())
+        canon = pc.fill_null(text, "\x00null").combine_chunks()
+        h.update(pc.is_null(text).combine_chunks().to_numpy(zero_copy_only=False).tobytes())
+        for buf in canon.buffers()[1:]:
+            if buf is not None:
+                h.update(memoryview(buf))
     return "sha256:" + h.hexdigest()
 
 
