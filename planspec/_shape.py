@@ -1,0 +1,100 @@
+"""Shape errors: pydantic's validation errors on a plan, as located diagnostics.
+
+Both front ends build plain data and a source map, validate it with the model, and report what
+pydantic finds through :func:`diagnostics_of`.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Collection
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from planspec.diagnostics import Diagnostic, Span, did_you_mean, make
+from planspec.model import Plan
+from planspec.source import Path, SourceMap
+
+#: Maps (path of a string value, start, end) to the span of those characters in the file.
+InnerSpan = Callable[[Path, int, int], Span | None]
+
+
+def _unwrap(t: Any) -> Any:
+    while True:
+        origin = get_origin(t)
+        if origin is Annotated:
+            t = get_args(t)[0]
+        elif origin in (Union, types.UnionType):
+            models = [a for a in get_args(t) if a is not type(None)]
+            if len(models) != 1:
+                return t
+            t = models[0]
+        else:
+            return t
+
+
+def _fields_at(loc: Path) -> list[str]:
+    """The keys the model allows at ``loc`` (for "did you mean" on an unknown key)."""
+    t: Any = Plan
+    parts = list(loc)
+    while True:
+        t = _unwrap(t)
+        origin = get_origin(t)
+        if origin in (tuple, dict, list):
+            if not parts:
+                return []
+            parts.pop(0)
+            t = get_args(t)[-1 if origin is dict else 0]
+            continue
+        if not (isinstance(t, type) and issubclass(t, BaseModel)):
+            return []
+        names = {(f.alias or name): f for name, f in t.model_fields.items()}
+        if not parts:
+            return list(names)
+        part = parts.pop(0)
+        if part not in names:
+            return []
+        t = names[part].annotation
+
+
+def _where(loc: Path) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the plan"
+
+
+def diagnostics_of(e: ValidationError, smap: SourceMap, inner: InnerSpan,
+                   skip: Collection[Path] = ()) -> list[Diagnostic]:
+    """Every validation error as a located diagnostic: unknown keys with "did you mean",
+    missing keys, unknown choices, and planspec's own errors at their offset in the value."""
+    out = []
+    for err in e.errors(include_url=False):
+        loc: Path = tuple(err["loc"])
+        if any(loc[: len(p)] == p for p in skip):
+            continue
+        typ, ctx = err["type"], err.get("ctx") or {}
+        if typ == "planspec":
+            start, end = int(ctx.get("start", 0)), int(ctx.get("end", 0))
+            span = (inner(loc, start, end) if end > start else None) or smap.span(loc)
+            out.append(make(str(ctx["code"]), str(ctx["message"]), span, ctx.get("hint")))
+        elif typ == "extra_forbidden":
+            out.append(make("PS201", f"unknown key `{loc[-1]}` in {_where(loc[:-1])}",
+                            smap.key_span(loc),
+                            did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))))
+        elif typ == "missing":
+            parent = loc[:-1]
+            out.append(make("PS202", f"missing key `{loc[-1]}` in {_where(parent)}",
+                            smap.key_span(parent) if parent else smap.span(()),
+                            f"add `{loc[-1]}:`"))
+        elif typ == "literal_error":
+            choices = [c.strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ")
+                       .split(", ")]
+            value = err.get("input")
+            hint = did_you_mean(str(value), choices) if isinstance(value, str) else None
+            out.append(make("PS204", f"`{value}` is not one of {', '.join(choices)}",
+                            smap.span(loc), hint or f"choose one of {', '.join(choices)}"))
+        else:
+            out.append(make("PS203", f"{_where(loc)}: {err['msg']}", smap.span(loc)))
+    return out
