@@ -32,7 +32,6 @@ from planspec.stats import PARTS, STATS
 #: Relative path inside a condition → (start, end) character offsets in its text.
 Offsets = dict[tuple[str | int, ...], tuple[int, int]]
 
-KEYWORDS = frozenset({"and", "or", "not", "between", "true", "false"})
 _T = TypeVar("_T")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -61,7 +60,7 @@ class ExprError(Exception):
 def parser() -> Lark:
     """The LALR parser for every start rule of the grammar, built once."""
     return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=True,
-                start=["condition", "duration", "ratio"], propagate_positions=True,
+                start=["plan", "condition", "duration", "ratio"], propagate_positions=True,
                 maybe_placeholders=True)
 
 
@@ -69,7 +68,9 @@ def parser() -> Lark:
 
 _WORDS = {
     "NUMBER": "a number", "COMP_OP": "a comparison (`>`, `>=`, `<`, `<=`)", "NAME": "a name",
-    "QUOTED_NAME": "a name", "LPAR": "`(`", "RPAR": "`)`", "UNIT": "a unit (`%` or `sd`)",
+    "QUOTED_NAME": "a name", "LPAR": "`(`", "RPAR": "`)`", "SD": "a unit (`%` or `sd`)",
+    "PERCENT": "a unit (`%` or `sd`)", "LBRACE": "`{`", "RBRACE": "`}`", "LSQB": "`[`",
+    "RSQB": "`]`", "DATE": "a date", "WHEN": "`when`", "TO": "`to`",
     "TRANSFORM": "`shift` or `change`", "DIRECTION": "`up` or `down`", "AND": "`and`",
     "OR": "`or`", "BETWEEN": "`between`", "NOT": "`not`", "DOT": "`.`", "COMMA": "`,`",
     "STRING": "a string", "TRUE": "`true`", "FALSE": "`false`", "DURATION": "a duration",
@@ -99,7 +100,7 @@ def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
         end = start + max(1, len(str(tok)) if not at_end else 1)
         prev = _previous_token(text, start)
         after = f" after `{prev}`" if prev else ""
-        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and "UNIT" in expected:
+        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and "SD" in expected:
             return ExprError("PS102", f"unknown unit `{tok}` on a threshold", start, end,
                              did_you_mean(str(tok), ["sd"]) or "units are `%` and `sd`")
         if "NUMBER" in expected and "COMP_OP" not in expected:
@@ -161,6 +162,9 @@ class _ToModel(Transformer[Token, Any]):
     def __init__(self, built: _Built) -> None:
         super().__init__()
         self.b = built
+
+    def unit(self, meta: Any, ch: list[Token]) -> str:
+        return str(ch[0])
 
     def threshold(self, meta: Any, ch: list[Any]) -> Threshold:
         number, unit = ch
@@ -352,9 +356,16 @@ def format_threshold(t: Threshold) -> str:
     return {"": num, "%": num + "%", "sd": num + " sd"}[t.unit]
 
 
+@functools.lru_cache(maxsize=1)
+def keywords() -> frozenset[str]:
+    """Every word the grammar reserves (lexed as a keyword wherever it appears)."""
+    return frozenset(t.pattern.value for t in parser().terminals
+                     if t.pattern.type == "str" and _PLAIN_NAME.match(t.pattern.value))
+
+
 def format_column(name: str) -> str:
     """A column name, back-quoted when it is not a plain name or is a keyword."""
-    return name if _PLAIN_NAME.match(name) and name not in KEYWORDS else f"`{name}`"
+    return name if _PLAIN_NAME.match(name) and name not in keywords() else f"`{name}`"
 
 
 def _format_value(v: Threshold | bool | str) -> str:
@@ -481,7 +492,8 @@ def coerce_ratio(v: Any) -> Any:
         except UnexpectedInput:
             raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
                             "write a fraction (0.8) or a percentage (80%)").to_pydantic() from None
-        number, unit = tree.children
+        number, unit_tree = tree.children
+        unit = unit_tree.children[0] if isinstance(unit_tree, Tree) else None
         if unit is not None and str(unit) != "%":
             raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
                             "write a fraction (0.8) or a percentage (80%)").to_pydantic()

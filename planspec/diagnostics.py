@@ -77,6 +77,13 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS107": _c("unknown part of a statistic",
                 "Only tests (ks, chi2) have parts: `.statistic` and `.pvalue`.",
                 'when: "psi(neighborhood).pvalue < 0.01"'),
+    "PS108": _c("unclosed block", "A `{` has no matching `}` before the next item or the end.",
+                "input alert a {\n  when psi(x) > 0.2\n\ninput alert b { … }"),
+    "PS109": _c("unknown item", "A top-level line does not start with an item keyword "
+                "(plan, model, data, defaults, input alert, output alert, outcome monitor, "
+                "playbook, drift risk).", "inptu alert a { … }"),
+    "PS110": _c("syntax error", "A `.plan` file does not follow the plan language here.",
+                "input alert a { window = 7d }"),
     "PS201": _c("unknown key", "A key the plan format does not define; often a misspelling.",
                 "input_alerts:\n  - id: a\n    wehn: psi(x) > 0.2"),
     "PS202": _c("missing key", "A required key is absent.",

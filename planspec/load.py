@@ -9,10 +9,12 @@ from pathlib import Path as FsPath
 
 from planspec.check import check_plan
 from planspec.diagnostics import has_errors, make, sort_key
+from planspec.parse import parse_plan
 from planspec.parse_yaml import parse_yaml
 from planspec.source import ParsedPlan, SourceMap
 
 YAML_SUFFIXES = (".yaml", ".yml")
+PLAN_SUFFIXES = (".plan",)
 
 
 class PlanFileError(Exception):
@@ -23,7 +25,10 @@ def parse_text(text: str, file: str) -> ParsedPlan:
     """Parse plan text with the front end its file name calls for (no semantic checks)."""
     if file.endswith(YAML_SUFFIXES):
         return parse_yaml(text, file)
-    raise PlanFileError(f"{file}: planspec reads plans ending in {', '.join(YAML_SUFFIXES)}")
+    if file.endswith(PLAN_SUFFIXES):
+        return parse_plan(text, file)
+    raise PlanFileError(f"{file}: planspec reads plans ending in "
+                        f"{', '.join(PLAN_SUFFIXES + YAML_SUFFIXES)}")
 
 
 def load_plan(path: str | FsPath) -> ParsedPlan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from planspec.diagnostics import Diagnostic, Span
 
@@ -41,12 +41,14 @@ class SourceMap:
 @dataclass(frozen=True)
 class ParsedPlan:
     """What a front end returns: the plan (None when it could not be built), its source map,
-    the diagnostics found so far, and the source text (for carets)."""
+    the diagnostics found so far, the source text (for carets) and, for `.plan` files, the
+    comments the formatter keeps."""
 
     plan: Plan | None
     source_map: SourceMap
     diagnostics: tuple[Diagnostic, ...]
     text: str
+    comments: Any = None  # a `.plan` file's comments, attached for the formatter
 
 
 class LineIndex:

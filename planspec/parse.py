@@ -1,0 +1,435 @@
+"""The `.plan` front end: parse a whole file with the shared grammar, transform it into the same
+plain data and source map as the YAML front end, and validate it with the same model.
+
+Syntax errors recover at top-level items: the file is split where a line starts at column 1 and
+the braces before it are balanced (or the line starts with an item keyword), each piece is parsed
+on its own, so every broken item is reported in one run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from pydantic import ValidationError
+
+from planspec import _expr
+from planspec._shape import diagnostics_of
+from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
+from planspec.model import Plan
+from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+
+ITEM_KEYWORDS = ("plan", "model", "data", "defaults", "input", "output", "outcome", "playbook",
+                 "drift")
+_ITEMS = {"input_alert": "input_alerts", "output_alert": "output_alerts",
+          "outcome_monitor": "outcome_monitors", "playbook_item": "playbooks",
+          "drift_risk": "drift_risks"}
+_SINGLE = {"model_item": "model", "data_item": "data", "defaults_item": "defaults"}
+_ITEM_WORDS = {"input_alert": "input alert", "output_alert": "output alert",
+               "outcome_monitor": "outcome monitor", "playbook_item": "playbook",
+               "drift_risk": "drift risk", "model_item": "model", "data_item": "data",
+               "defaults_item": "defaults", "plan_decl": "plan"}
+#: Setting keys written differently from the model's field names.
+DSL_KEYS = {"step": "steps", "bias": "biases", "escalate": "escalate", "warn when": "warn"}
+
+
+@dataclass
+class Comment:
+    """A comment and where it sits: on a line of its own, or after code on a line."""
+
+    offset: int
+    text: str
+    own_line: bool
+
+
+@dataclass
+class Comments:
+    """Comments attached to the model paths they precede (or trail), for the formatter."""
+
+    leading: dict[Path, list[str]] = field(default_factory=dict)
+    trailing: dict[Path, str] = field(default_factory=dict)
+    end: list[str] = field(default_factory=list)
+
+
+def scan(text: str) -> tuple[list[int], list[Comment]]:
+    """Offsets where top-level pieces start, and every comment (outside strings and names)."""
+    starts = [0]
+    comments: list[Comment] = []
+    depth = 0
+    i, n = 0, len(text)
+    line_start = True
+    code_on_line = False
+    while i < n:
+        ch = text[i]
+        if line_start and ch.isalpha() and i > 0:
+            word = re.match(r"[A-Za-z_]+", text[i:])
+            if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS and word.group(0) != "data"):
+                starts.append(i)
+                depth = 0
+        line_start = False
+        if ch == "\n":
+            line_start, code_on_line = True, False
+        elif ch == "#":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            comments.append(Comment(i, text[i:end], not code_on_line))
+            i = end
+            continue
+        elif ch in "\"'`":
+            j = i + 1
+            while j < n and text[j] != ch and text[j] != "\n":
+                j += 2 if text[j] == "\\" and ch != "`" else 1
+            i = j + 1
+            code_on_line = True
+            continue
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if not ch.isspace():
+            code_on_line = True
+        i += 1
+    return sorted(set(starts)), comments
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` at its own offsets: everything before it blanked but newlines."""
+    before = re.sub(r"[^\n]", " ", text[:start])
+    return before + text[start:end]
+
+
+class _FileBuilder:
+    """Turns parse trees of a `.plan` file into plain data, a source map and comment anchors."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.index = LineIndex(text)
+        self.smap = SourceMap(file)
+        self.data: dict[str, Any] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.anchors: list[tuple[int, Path]] = []
+
+    def span(self, start: int, end: int) -> Span:
+        return self.index.span(self.smap.file, start, end)
+
+    def head(self, tree: Tree[Any]) -> Token:
+        """The first word of an item or setting (its keywords are not in the tree)."""
+        start = tree.meta.start_pos
+        m = re.match(r"[A-Za-z_]+", self.text[start:])
+        return Token("KEY", m.group(0) if m else "", start_pos=start,
+                     end_pos=start + (len(m.group(0)) if m else 1))
+
+    def at(self, path: Path, node: Token | Tree[Any], key: Token | None = None) -> None:
+        s, e = _pos(node)
+        self.smap.values[path] = self.span(s, e)
+        if key is not None:
+            ks, ke = _pos(key)
+            self.smap.keys[path] = self.span(ks, ke)
+            self.anchors.append((ks, path))
+        else:
+            self.anchors.append((s, path))
+
+    # ------------------------------------------------------------------------------- items
+
+    def item(self, tree: Tree[Any]) -> None:
+        kind = tree.data
+        if kind == "plan_decl":
+            name, desc = _kids(tree)
+            self._single(("plan",), str(name), name, tree)
+            if desc is not None:
+                self._single(("description",), _unquote(desc), desc, tree)
+            return
+        if kind in _SINGLE:
+            key = _SINGLE[kind]
+            if key in self.data:
+                self.diagnostics.append(make("PS206", f"a second `{key}` block",
+                                             self.span(*_pos(tree)), "merge it into the first"))
+                return
+            path: Path = (key,)
+            self.at(path, tree, self.head(tree))
+            content: dict[str, Any] = {}
+            if kind == "model_item":
+                label, block = _kids(tree)
+                content["name"] = _label(label)
+                self.at((*path, "name"), label)
+            else:
+                (block,) = _kids(tree)
+            self.data[key] = self.block(block, path, content)
+            return
+        section = _ITEMS[kind]
+        items = self.data.setdefault(section, [])
+        name, block = _kids(tree)
+        path = (section, len(items))
+        self.at(path, tree, self.head(tree))
+        self.at((*path, "id"), name)
+        items.append(self.block(block, path, {"id": str(name)}))
+
+    def _single(self, path: Path, value: Any, node: Token | Tree[Any], tree: Tree[Any]) -> None:
+        key = str(path[0])
+        if key in self.data:
+            self.diagnostics.append(make("PS206", f"a second `{key}`", self.span(*_pos(tree))))
+            return
+        self.data[key] = value
+        self.at(path, node, self.head(tree) if key == "plan" else None)
+
+    # ---------------------------------------------------------------------------- settings
+
+    def block(self, block: Tree[Any] | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
+        for setting in block.children if block is not None else []:
+            self.setting(setting, path, out)
+        return out
+
+    def _put(self, out: dict[str, Any], path: Path, key: str, value: Any,
+             node: Token | Tree[Any], key_node: Token) -> None:
+        if key in out:
+            self.diagnostics.append(make("PS206", f"`{key}` is set twice",
+                                         self.span(*_pos(key_node)), "keep one"))
+            return
+        out[key] = value
+        self.at((*path, key), node, key_node)
+
+    def _append(self, out: dict[str, Any], path: Path, key: str, value: Any,
+                node: Token | Tree[Any], key_node: Token) -> None:
+        items = out.setdefault(key, [])
+        self.at((*path, key, len(items)), node, key_node)
+        items.append(value)
+
+    def setting(self, s: Tree[Any], path: Path, out: dict[str, Any]) -> None:
+        kind = s.data
+        head = self.head(s)
+        if kind in ("when", "warn_when"):
+            key = "when" if kind == "when" else "warn"
+            cond_tree = _kids(s)[-1]
+            self._put(out, path, key, self.condition(cond_tree, (*path, key)), cond_tree, head)
+        elif kind in ("for_setting", "keep_setting"):
+            number = _kids(s)[0]
+            self._put(out, path, "for" if kind == "for_setting" else "keep_firing_for",
+                      _number(number), number, head)
+        elif kind == "range_setting":
+            lo, hi = _kids(s)
+            self._put(out, path, "range", [self.value(lo), self.value(hi)], s, head)
+        elif kind in ("feature", "prediction"):
+            label, type_name, block = _kids(s)
+            group = "features" if kind == "feature" else "predictions"
+            table = out.setdefault(group, {})
+            name = _label(label)
+            if name in table:
+                self.diagnostics.append(make("PS206", f"`{name}` is declared twice",
+                                             self.span(*_pos(label))))
+                return
+            sub: Path = (*path, group, name)
+            self.at(sub, s, head)
+            self.smap.keys[sub] = self.span(*_pos(label))
+            self.at((*sub, "type" if kind == "feature" else "kind"), type_name)
+            field_name = "type" if kind == "feature" else "kind"
+            table[name] = self.block(block, sub, {field_name: str(type_name)})
+        elif kind in ("step", "bias"):
+            (string,) = _kids(s)
+            self._append(out, path, DSL_KEYS[kind], _unquote(string), string, head)
+        elif kind == "escalate":
+            target, block = _kids(s)
+            items = out.setdefault("escalate", [])
+            sub = (*path, "escalate", len(items))
+            self.at(sub, s, head)
+            self.at((*sub, "to"), target)
+            items.append(self.block(block, sub, {"to": str(target)}))
+        elif kind == "sub_block":
+            key_tree, name, block = _kids(s)
+            key = _kids(key_tree)[0]
+            sub = (*path, str(key))
+            content: dict[str, Any] = {}
+            if name is not None:
+                content["name"] = str(name)
+            if str(key) in out:
+                self.diagnostics.append(make("PS206", f"`{key}` is set twice",
+                                             self.span(*_pos(key))))
+                return
+            self.at(sub, s, key)
+            if name is not None:
+                self.at((*sub, "name"), name)
+            out[str(key)] = self.block(block, sub, content)
+        else:  # pair
+            key_tree, value = _kids(s)
+            key = _kids(key_tree)[0]
+            self._put(out, path, str(key), self.value(value), value, key)
+
+    def value(self, v: Token | Tree[Any]) -> Any:
+        if isinstance(v, Token):
+            return str(v)
+        kind = v.data
+        if kind == "threshold":
+            number, unit = _kids(v)
+            unit_text = str(_kids(unit)[0]) if unit is not None else ""
+            if unit_text:
+                return f"{number}{'' if unit_text == '%' else ' '}{unit_text}"
+            return _number(number)
+        if kind in ("duration_value", "date_value", "word"):
+            tok = str(_kids(v)[0])
+            return tok[1:-1] if tok.startswith("`") else tok
+        if kind == "string":
+            return _unquote(_kids(v)[0])
+        if kind == "true":
+            return True
+        if kind == "false":
+            return False
+        if kind == "list_value":
+            return [self.value(c) for c in _kids(v) if c is not None]
+        raise ValueError(f"unexpected value {kind}")  # pragma: no cover - the grammar has no other
+
+    def condition(self, tree: Tree[Any], path: Path) -> Any:
+        built = _expr._Built()
+        try:
+            cond = _expr._ToModel(built).transform(tree)
+        except LarkError as e:
+            orig = getattr(e, "orig_exc", e)
+            if isinstance(orig, _expr.ExprError):
+                self.diagnostics.append(make(orig.code, orig.message,
+                                             self.span(orig.start, orig.end), orig.hint))
+                return None
+            raise
+        offsets: _expr.Offsets = {}
+        _expr._collect(cond, (), built, offsets)
+        for rel, (begin, end) in offsets.items():
+            self.smap.values[(*path, *rel)] = self.span(begin, end)
+        return cond
+
+
+def _kids(tree: Any) -> list[Any]:
+    """A tree's children, typed loosely (lark's own types do not say what a rule holds)."""
+    return list(tree.children)
+
+
+def _pos(node: Token | Tree[Any]) -> tuple[int, int]:
+    if isinstance(node, Token):
+        return node.start_pos or 0, node.end_pos or 0
+    return node.meta.start_pos, node.meta.end_pos
+
+
+def _number(tok: Token) -> int | float:
+    text = str(tok)
+    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+
+
+def _unquote(tok: Token) -> str:
+    body = str(tok)[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1),
+                                                                         m.group(1)), body)
+
+
+def _label(tok: Token) -> str:
+    text = str(tok)
+    if tok.type == "STRING":
+        return _unquote(tok)
+    return text[1:-1] if tok.type == "QUOTED_NAME" else text
+
+
+def _syntax_error(text: str, piece: str, e: UnexpectedInput, file: str, index: LineIndex
+                  ) -> Diagnostic:
+    err = _expr.syntax_error(piece, e)
+    span = index.span(file, min(err.start, len(text)), max(err.end, err.start + 1))
+    # The line being written when the parse failed: where the last token before the error is.
+    before = text[:min(err.start, len(text))].rstrip()
+    line_no = index.position(max(len(before) - 1, 0))[0] if before else 1
+    line = text[index.starts[line_no - 1]:].split("\n", 1)[0]
+    m = re.match(r"\s*([A-Za-z_]+)", line)
+    first = m.group(1) if m else None
+    if isinstance(e, UnexpectedToken) and e.token.type == "$END" and "RBRACE" in e.expected:
+        opening = _last_open_item(piece)
+        where = index.span(file, opening, opening + 1)
+        return make("PS108", "this block is not closed: expected `}`", where,
+                    "add `}` after its last setting")
+    if isinstance(e, UnexpectedToken) and set(e.expected) >= {"PLAN", "MODEL", "DATA"} \
+            and e.token.type != "$END":
+        word = str(e.token)
+        return make("PS109", f"`{word}` does not start an item", span,
+                    did_you_mean(word, ITEM_KEYWORDS) or
+                    "items start with plan, model, data, defaults, input alert, output alert, "
+                    "outcome monitor, playbook or drift risk")
+    unit = re.search(r"-?[0-9.]+\s+([A-Za-z_]+)\s*$", line)
+    if first in ("when", "warn") and unit and did_you_mean(unit.group(1), ("sd",)):
+        start = index.starts[line_no - 1] + unit.start(1)
+        return make("PS102", f"unknown unit `{unit.group(1)}` on a threshold",
+                    index.span(file, start, start + len(unit.group(1))), "did you mean `sd`?")
+    code = "PS102" if first in ("when", "warn") else "PS110"
+    hint = err.hint
+    if code == "PS110" and isinstance(e, UnexpectedCharacters):
+        ch = text[err.start] if err.start < len(text) else ""
+        hint = {"=": "settings are written `key value`, without `=`",
+                '"': "a string ends with `\"` on the same line",
+                "'": "a string ends with `'` on the same line"}.get(ch)
+    if first and first not in ("when", "warn") and did_you_mean(first, ("when", "warn")):
+        hint = did_you_mean(first, ("when", "warn"))
+    return make(code, err.message, span, hint)
+
+
+def _last_open_item(piece: str) -> int:
+    """Where the piece's first block opens (its item line): what an unclosed `{` belongs to."""
+    m = re.search(r"(?m)^[A-Za-z_][^\n{]*\{", piece)
+    return m.start() if m else 0
+
+
+def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: LineIndex
+            ) -> Comments:
+    out = Comments()
+    ordered = sorted(anchors)
+    for c in comments:
+        line = index.position(c.offset)[0]
+        if c.own_line:
+            nxt = next((p for off, p in ordered if off > c.offset), None)
+            if nxt is None:
+                out.end.append(c.text)
+            else:
+                out.leading.setdefault(nxt, []).append(c.text)
+        else:
+            same = [p for off, p in ordered if off < c.offset and index.position(off)[0] == line]
+            if same:  # the line's first anchor is the setting or item the line shows
+                out.trailing[same[0]] = c.text
+            else:  # pragma: no cover - code before the comment always has an anchor
+                out.end.append(c.text)
+    return out
+
+
+def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
+    """Parse a `.plan` file. Never raises for bad input: problems come back as diagnostics.
+
+    >>> parsed = parse_plan('plan demo\\nmodel m {\\n  task regresion\\n}\\n', "x.plan")
+    >>> [(d.code, d.span.line, d.span.col) for d in parsed.diagnostics if d.code != "PS202"]
+    [('PS204', 3, 8)]
+    >>> all(d.span for d in parsed.diagnostics)
+    True
+    """
+    b = _FileBuilder(text, file)
+    b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
+    starts, comments = scan(text)
+    bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
+    for start, end in bounds:
+        piece = _blank(text, start, end)
+        if not piece[start:].strip() or not re.sub(r"#[^\n]*", "", piece[start:]).strip():
+            continue
+        try:
+            tree = _expr.parser().parse(piece, start="plan")
+        except UnexpectedInput as e:
+            b.diagnostics.append(_syntax_error(text, piece, e, file, b.index))
+            continue
+        except LarkError as e:  # pragma: no cover - lark's other errors: still reported
+            b.diagnostics.append(make("PS110", str(e).splitlines()[0], b.span(start, end)))
+            continue
+        for item in _kids(tree):
+            b.item(item)
+    attached = _attach(comments, b.anchors, b.index)
+    if not b.data and not b.diagnostics:
+        b.diagnostics.append(make("PS205", "the file holds no plan", Span(file, 1, 1, 1, 1),
+                                  "start with `plan NAME`, then `model`, `data` and alerts"))
+    if any(d.severity == "error" for d in b.diagnostics):
+        return ParsedPlan(None, b.smap, tuple(sorted(b.diagnostics, key=sort_key)), text,
+                          attached)
+    try:
+        plan: Plan | None = Plan.model_validate(b.data)
+        found = list(b.diagnostics)
+    except ValidationError as e:
+        plan = None
+        found = list(b.diagnostics) + diagnostics_of(e, b.smap, lambda *_: None)
+    return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text, attached)
