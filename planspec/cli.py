@@ -178,6 +178,53 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return results.exit_code(args.fail_on)
 
 
+def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
+    import difflib
+
+    from planspec.format import format_plan, format_yaml
+    from planspec.load import PLAN_SUFFIXES, parse_text
+
+    status = EXIT_OK
+    if (args.write or args.output) and len(args.plans) > 1 and args.output:
+        print("planspec: error: -o takes one plan", file=sys.stderr)
+        return EXIT_USAGE
+    for path in args.plans:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+            parsed = parse_text(text, path)
+        except (OSError, UnicodeDecodeError, PlanFileError) as e:
+            print(f"planspec: error: {path}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        if parsed.plan is None or has_errors(parsed.diagnostics):
+            for d in parsed.diagnostics:
+                print(format_text(d, {path: text}) + "\n", file=sys.stderr)
+            print(f"planspec: error: {path} cannot be formatted until it parses",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        source = "plan" if path.endswith(PLAN_SUFFIXES) else "yaml"
+        target = args.to or source
+        if args.write and target != source:
+            print("planspec: error: -w rewrites a plan in its own surface; use -o to convert",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        canonical = (format_plan(parsed.plan, parsed.comments) if target == "plan"
+                     else format_yaml(parsed.plan))
+        if args.check:
+            if canonical != text:
+                status = EXIT_FINDINGS
+                out.writelines(difflib.unified_diff(
+                    text.splitlines(keepends=True), canonical.splitlines(keepends=True),
+                    fromfile=path, tofile=f"{path} (formatted)"))
+            continue
+        if args.write:
+            if canonical != text:
+                write_atomic(path, canonical)
+                print(f"planspec: reformatted {path}", file=sys.stderr)
+        else:
+            _write(args.output, canonical, out)
+    return status
+
+
 def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.demo import write_demo_data
 
@@ -209,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explain", help="explain a diagnostic code")
     e.add_argument("code", metavar="CODE")
     e.set_defaults(run=_cmd_explain)
+
+    f = sub.add_parser("fmt", help="print a plan in canonical form, or convert it")
+    f.add_argument("plans", nargs="+", metavar="PLAN")
+    f.add_argument("--to", choices=("yaml", "plan"), help="convert to this surface")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("-w", "--write", action="store_true", help="rewrite the file in place")
+    mode.add_argument("--check", action="store_true",
+                      help="exit 1 (with a diff) when a file is not canonical")
+    mode.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
+    f.set_defaults(run=_cmd_fmt)
 
     b = sub.add_parser("baseline", help="profile baseline data for a plan's checks")
     b.add_argument("plan", metavar="PLAN")
