@@ -15,7 +15,8 @@ import pytest
 from planspec.diagnostics import CATALOGUE
 from planspec.load import load_plan
 
-CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
+CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml")) + sorted(
+    (Path(__file__).parent / "cases").glob("*.plan"))
 _CARET = re.compile(r"^(\s*#\s*)\^ (PS\d{3})\s*$")
 _HEADER = re.compile(r"^# expect: (PS\d{3})@(\d+):(\d+)\s*$")
 

@@ -56,13 +56,11 @@ def test_arbitrary_text_never_makes_the_condition_parser_raise(text: str) -> Non
 def _grammar_strings() -> st.SearchStrategy[str]:
     # Keywords get spaced spellings (the generator does not separate adjacent tokens) and names
     # come from the statistics catalogue (plus a misspelling), so a share of the strings are
-    # valid conditions and the rest exercise the transformer's errors. UNIT's lookahead cannot
-    # be drawn from a regex.
+    # valid conditions and the rest exercise the transformer's errors.
     spaced = {name: st.just(f" {word} ") for name, word in
               [("AND", "and"), ("OR", "or"), ("BETWEEN", "between"), ("NOT", "not")]}
     return from_lark(_expr.parser(), start="condition", alphabet=st.characters(codec="ascii"),
                      explicit={**spaced,
-                               "UNIT": st.sampled_from(["%", " sd"]),
                                "TRANSFORM": st.sampled_from([" shift ", " change "]),
                                "DIRECTION": st.sampled_from([" up ", " down "]),
                                "COMP_OP": st.sampled_from([" > ", " >= ", " < ", " <= ", " == "]),
