@@ -24,7 +24,7 @@ PLAN := plans/rental_inspector.yaml
 # injected drift, profile the baseline, and check every alert over every window. The run's exit
 # code says whether something fires in the latest window; the demo shows it and carries on.
 demo: $(STAMP)
-	$(BIN)/planspec validate $(PLAN)
+	$(BIN)/planspec validate $(PLAN) plans/rental_inspector.plan
 	$(BIN)/planspec demo-data --out $(DEMO)
 	$(BIN)/planspec baseline $(PLAN) --data $(DEMO)/baseline.parquet -o $(DEMO)/baseline.json
 	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data $(DEMO)/scored.parquet \
