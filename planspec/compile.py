@@ -21,6 +21,7 @@ from planspec.model import (
     Compare,
     Condition,
     Measure,
+    OutcomeSource,
     Plan,
     Threshold,
 )
@@ -119,6 +120,38 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class MonitorRule:
+    """A compiled outcome monitor: the metric conditions, the outcome source and how it joins,
+    the prediction it scores, and the maturity rule (label delay, coverage, minimum labels)."""
+
+    id: str
+    fail: Node
+    warn: Node | None
+    window: WindowSpec
+    source: OutcomeSource
+    join_key: str
+    prediction: str
+    threshold: float
+    flag: Literal["above", "below"]
+    label_delay: int
+    min_coverage: float
+    min_labels: int
+    for_: int
+    keep_firing_for: int
+    severity: str
+    playbook: str | None
+    stand_ins: tuple[str, ...]
+    path: Path
+    source_text: str
+    when_text: str
+    warn_text: str | None
+
+    @property
+    def metrics(self) -> list[Leaf]:
+        return self.fail.leaves() + (self.warn.leaves() if self.warn else [])
+
+
+@dataclass(frozen=True)
 class ColumnNeed:
     """What the engine must gather about one column, from the union of the plan's statistics."""
 
@@ -143,25 +176,31 @@ class CheckProgram:
     columns: dict[str, ColumnNeed]
     timestamp: str
     correction: str
+    monitors: list[MonitorRule] = field(default_factory=list)
     bucket: int = field(init=False)
 
     def __post_init__(self) -> None:
-        sizes = {w.length for w in self.windows} | {w.step for w in self.windows}
+        grids = [*self.windows, *(m.window for m in self.monitors)]
+        sizes = {w.length for w in grids} | {w.step for w in grids}
         self.bucket = math.gcd(*sizes) if sizes else 86400
 
     @property
     def windows(self) -> list[WindowSpec]:
         return sorted({s.window for s in self.stats})
 
-    def run(self, data: object, baseline: Profile | object) -> Results:
+    def run(self, data: object, baseline: Profile | object,
+            outcomes: dict[str, object] | None = None, as_of: object = None) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
-        ``baseline`` a :class:`~planspec.engine.Profile` or baseline data of the same kinds.
+        ``baseline`` a :class:`~planspec.profile.Profile` or baseline data of the same kinds;
+        ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
+        ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
+        timestamp in ``data``.
         """
         from planspec.engine import run_program
 
-        return run_program(self, data, baseline)
+        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""
@@ -265,5 +304,26 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None) -> CheckProgra
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
                 format_condition(a.warn) if a.warn else None))
+    monitors: list[MonitorRule] = []
+    for i, m in enumerate(plan.outcome_monitors):
+        length = (m.window or d.window).seconds
+        window = WindowSpec(length, length)
+        path = ("outcome_monitors", i)
+        prediction = m.prediction or next(iter(plan.data.predictions))
+        pred = plan.data.predictions[prediction]
+        span = smap.span((*path, "when")) or smap.span(path)
+        monitors.append(MonitorRule(
+            m.id, node(m.when, window, (*path, "when")),
+            node(m.warn, window, (*path, "warn")) if m.warn else None, window, m.source,
+            m.source.join_key or plan.data.key or "", prediction,
+            pred.threshold if pred.threshold is not None else 0.5, pred.flag,
+            m.label_delay.seconds if m.label_delay else 0, m.min_coverage, m.min_labels,
+            m.for_ if m.for_ is not None else d.for_,
+            m.keep_firing_for if m.keep_firing_for is not None else d.keep_firing_for,
+            m.severity, m.playbook, m.stand_ins, path,
+            f"{span.file}:{span.line}:{span.col}" if span else f"{plan.plan}:{path}",
+            format_condition(m.when), format_condition(m.warn) if m.warn else None))
+    # Outcome metrics are computed from outcomes, not from the drift statistics.
+    drift = [k for k in stats if STATS[k.stat].scope == "drift"]
     columns = {name: ColumnNeed(name, **spec) for name, spec in needs.items()}  # type: ignore[arg-type]
-    return CheckProgram(plan, rules, list(stats), columns, plan.data.timestamp, d.correction)
+    return CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction, monitors)

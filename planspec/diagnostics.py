@@ -175,6 +175,8 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS407": _c("unreadable baseline profile",
                 "The baseline profile is not a planspec profile, or has another format version.",
                 "--baseline results.json"),
+    "PS408": _c("unknown outcome source", "Outcomes were given for a source no outcome monitor "
+                "of the plan uses.", "--outcomes inspector_audit=audits.parquet"),
 }
 
 

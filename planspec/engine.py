@@ -19,8 +19,26 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special
 from scipy import stats as sps
 
-from planspec.compile import EPOCH, CheckProgram, Leaf, Node, Rule, StatKey, WindowSpec
+from planspec.compile import (
+    EPOCH,
+    CheckProgram,
+    Leaf,
+    MonitorRule,
+    Node,
+    Rule,
+    StatKey,
+    WindowSpec,
+)
 from planspec.data import DataError, Frame, category_codes, load_frame
+from planspec.outcomes import (
+    Joined,
+    effective_n,
+    join,
+    known_at,
+    load_outcome_inputs,
+    metric,
+    metric_sums,
+)
 from planspec.profile import (
     ColumnProfile,
     Profile,
@@ -536,9 +554,29 @@ def _iso(t: int) -> str:
         "%Y-%m-%dT%H:%M:%SZ")
 
 
+def _as_of(as_of: Any, times: np.ndarray) -> int:
+    if as_of is None:
+        return int(times.max())
+    if isinstance(as_of, (int, np.integer)):
+        return int(as_of)
+    if isinstance(as_of, str):
+        try:
+            as_of = datetime.datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise DataError("PS404", f"--as-of `{as_of}` is not a time",
+                            "write it as ISO 8601, e.g. 2026-11-29T00:00:00Z") from None
+    if isinstance(as_of, datetime.date) and not isinstance(as_of, datetime.datetime):
+        as_of = datetime.datetime(as_of.year, as_of.month, as_of.day)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=datetime.UTC)
+    return int(as_of.timestamp())
+
+
 def run_program(program: CheckProgram, data: Any, baseline: Any,
-                progress: Progress | None = None) -> Results:
-    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data)."""
+                progress: Progress | None = None, outcomes: Any = None,
+                as_of: Any = None) -> Results:
+    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
+    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``."""
     say = progress or (lambda _msg: None)
     if isinstance(baseline, Profile):
         profile = baseline
@@ -547,14 +585,21 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         profile = build_profile(program, baseline)
     check_profile(program, profile)
     say("reading data")
-    kinds = {name: need.kind for name, need in program.columns.items()}
+    kinds: dict[str, str] = {name: need.kind for name, need in program.columns.items()}
+    given = load_outcome_inputs(outcomes, program.monitors)
+    for m in program.monitors:
+        kinds.setdefault(m.prediction, "numeric")
+        if m.source.name in given:  # the key is needed only to join outcomes
+            kinds.setdefault(m.join_key, "categorical")
     frame = load_frame(data, program.timestamp, kinds, "data")
+    now = _as_of(as_of, frame.times)
     b = Buckets.of(frame.times, program.bucket)
     say(f"gathering {frame.rows:,} rows into {b.count:,} buckets")
     sums = gather(program, frame, profile, b)
     rows_cum = cumulative(b.sum())
     t_min, t_max = int(frame.times.min()), int(frame.times.max())
-    grids = {spec: Grid.of(spec, b, t_min, t_max) for spec in program.windows}
+    specs = {*program.windows, *(m.window for m in program.monitors)}
+    grids = {spec: Grid.of(spec, b, t_min, t_max) for spec in specs}
     rows = {spec: g.total(rows_cum) for spec, g in grids.items()}
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids")
     computed = {key: compute(key, grids[key.window], rows[key.window], sums, profile)
@@ -575,7 +620,87 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
     checks = [_judge(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
                      leaf_values) for rule in program.rules]
-    return _results(program, profile, frame, grids, rows, checks)
+    sources: dict[str, dict[str, int]] = {}
+    for m in program.monitors:
+        say(f"joining outcomes for {m.id}")
+        checks.append(_judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
+                                     now, sources))
+    _stand_ins(checks)
+    results = _results(program, profile, frame, grids, rows, checks)
+    return results.model_copy(update={"as_of": _iso(now), "outcomes": sources or None})
+
+
+def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: Any, now: int,
+                   sources: dict[str, dict[str, int]]) -> CheckResult:
+    """An outcome monitor over its windows: immature until labels are in, then its metrics."""
+    score = frame.numbers[m.prediction]
+    if outcomes is None:
+        nan = np.full(frame.rows, np.nan)
+        joined = Joined(nan, nan, np.full(frame.rows, -1), {})
+    else:
+        joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now)
+        sources[m.source.name] = joined.counts
+    sums = metric_sums(m, score, joined, b, cumulative)
+    preds, labels = g.total(sums.predictions), g.total(sums.labels)
+    coverage = _div(labels, preds)
+    length = g.spec.length
+    mature = ((g.starts + length + m.label_delay) <= now) & (np.nan_to_num(coverage) >=
+                                                            m.min_coverage) & (preds > 0)
+    values: dict[int, np.ndarray] = {}
+    bounds: dict[int, np.ndarray | None] = {}
+    for leaf in m.metrics:
+        x, bound = metric(leaf.measure.stat, leaf.key.within, sums, g.total)
+        values[id(leaf)], bounds[id(leaf)] = x, bound
+    fail, unknown = evaluate(m.fail, values)
+    warn = evaluate(m.warn, values)[0] if m.warn is not None else np.zeros_like(fail)
+    status = np.where(fail, "fail", np.where(warn, "warn", "ok")).astype(object)
+    status[(labels < m.min_labels) | (unknown & ~fail & ~warn)] = "insufficient_data"
+    status[~mature] = "immature"
+    firing = fire([LEVELS.get(s, -1) for s in status], m.for_, m.keep_firing_for)
+    ess = effective_n(g.total(sums.w), g.total(sums.w2))
+    known = known_at(m, g.starts, length, frame.times, joined, preds)
+    head = m.fail.leaves()[0]
+    known_iso = [_iso(k) if k is not None else None for k in known]
+    windows = []
+    for i in range(len(status)):
+        shown = status[i] not in ("immature", "insufficient_data")
+        bound = bounds[id(head)]
+        windows.append(WindowResult(
+            start=_iso(g.starts[i]), end=_iso(g.starts[i] + length), n=int(preds[i]),
+            value=_num(values[id(head)][i]) if shown else None,
+            bound=_num(bound[i]) if shown and bound is not None else None,
+            status=status[i], firing=["", "warn", "fail"][firing[i]] or None,
+            labels=int(labels[i]), coverage=_num(coverage[i]), effective_n=_num(ess[i]),
+            known_at=known_iso[i]))
+    first = next((w for w in windows if w.status == "fail"), None)
+    return CheckResult(
+        id=m.id, kind="outcome", column=m.prediction, statistic=head.measure.stat,
+        when=m.when_text, warn=m.warn_text, source=m.source_text, playbook=m.playbook,
+        severity=m.severity, window=_duration(length), windows=windows,
+        label_delay=_duration(m.label_delay) if m.label_delay else "0s",
+        stand_ins=list(m.stand_ins) or None, first_fail=first.start if first else None,
+        first_fail_known_at=first.known_at if first else None)
+
+
+def _stand_ins(checks: list[CheckResult]) -> None:
+    """For monitor windows that cannot be scored yet (immature, or too few labels), the worst
+    status of each stand-in alert over the same period."""
+    by_id = {c.id: c for c in checks}
+    rank = {"insufficient_data": 0, "immature": 0, "ok": 1, "warn": 2, "fail": 3}
+    for c in checks:
+        if c.kind != "outcome" or not c.stand_ins:
+            continue
+        for i, w in enumerate(c.windows):
+            if w.status not in ("immature", "insufficient_data"):
+                continue
+            seen = {}
+            for sid in c.stand_ins:
+                other = by_id.get(sid)
+                overlapping = [x.status for x in other.windows
+                               if x.start < w.end and x.end > w.start] if other else []
+                if overlapping:
+                    seen[sid] = max(overlapping, key=rank.__getitem__)
+            c.windows[i] = w.model_copy(update={"stand_ins": seen or None})
 
 
 def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values],

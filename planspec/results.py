@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["ok", "warn", "fail", "insufficient_data"]
+Status = Literal["ok", "warn", "fail", "insufficient_data", "immature"]
 
 
 class _Model(BaseModel):
@@ -32,13 +32,21 @@ class WindowResult(_Model):
     status: Status
     firing: Literal["warn", "fail"] | None = None
     terms: list[TermValue] | None = None
+    # Outcome monitors: labels joined, their share of predictions, the weighted labels'
+    # effective sample size, when the window's result could first be known, and (while it
+    # cannot be scored) the statuses of the output alerts that stand in for it.
+    labels: int | None = None
+    coverage: float | None = None
+    effective_n: float | None = None
+    known_at: str | None = None
+    stand_ins: dict[str, str] | None = None
 
 
 class CheckResult(_Model):
     """One alert over all its windows, with where it came from in the plan."""
 
     id: str
-    kind: Literal["input", "output"]
+    kind: Literal["input", "output", "outcome"]
     column: str | None
     statistic: str
     when: str
@@ -49,13 +57,18 @@ class CheckResult(_Model):
     window: str
     every: str | None = None
     windows: list[WindowResult]
+    label_delay: str | None = None
+    stand_ins: list[str] | None = None
+    #: The first window that failed, and when that could first have been known.
+    first_fail: str | None = None
+    first_fail_known_at: str | None = None
 
 
 class Firing(_Model):
     """An alert firing in its latest window: at which level, since when, and what to do."""
 
     id: str
-    kind: Literal["input", "output"]
+    kind: Literal["input", "output", "outcome"]
     level: Literal["warn", "fail"]
     since: str
     playbook: str | None
@@ -81,6 +94,9 @@ class Results(_Model):
     windows: list[WindowInfo]
     checks: list[CheckResult]
     firing: list[Firing]
+    as_of: str | None = None
+    #: Per outcome source: rows read and how many were used or left out, and why.
+    outcomes: dict[str, dict[str, int]] | None = None
 
     def exit_code(self, fail_on: Literal["warn", "fail", "never"] = "fail") -> int:
         """0 when nothing fires at or above ``fail_on`` in the latest window, else 1."""

@@ -1,0 +1,276 @@
+"""Outcome monitors: join late outcomes to predictions, decide which windows are mature, and
+compute quality metrics over mature windows from per-bucket sums.
+
+Handling of awkward outcomes (each counted in the results, never dropped silently):
+
+- an outcome known after ``as_of`` is not yet known: it is left out (``after_as_of``);
+- an outcome with no time or no label is left out (``missing_time``, ``missing_label``);
+- several outcomes for one key: the one known last (up to ``as_of``) is used (``duplicates``);
+- an outcome whose key matches no prediction is left out (``unmatched``);
+- an outcome dated before its prediction cannot be about it: left out (``before_prediction``).
+
+A window of predictions is *mature* once its end plus the label delay has passed at ``as_of`` and
+its label coverage (predictions with an outcome / predictions) reaches ``min_coverage``; until then
+its status is ``immature``. Runs are stateless: outcomes that arrive later count on the next run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from planspec.compile import MonitorRule
+from planspec.data import DataError, numeric, read_files, timestamps, to_table
+
+#: Probability bins for the expected calibration error (equal width on [0, 1]).
+ECE_BINS = 10
+#: Score bins for ROC AUC; pairs within one bin make its bound.
+AUC_BINS = 1000
+
+
+@dataclass
+class Joined:
+    """Outcomes matched to scored rows: for each scored row, its label and weight (NaN: none)."""
+
+    label: np.ndarray
+    weight: np.ndarray
+    known: np.ndarray  # when the outcome became known (seconds), -1 for none
+    counts: dict[str, int]
+
+
+def _outcome_table(source: str, data: Any, columns: list[str]) -> pa.Table:
+    if isinstance(data, (str, list, tuple)) and not isinstance(data, pa.Table):
+        paths = [data] if isinstance(data, str) else list(data)
+        return read_files(paths, columns)
+    return to_table(data, columns, f"outcomes `{source}`")
+
+
+def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarray,
+         outcomes: Any, as_of: int) -> Joined:
+    """Match outcomes of ``rule``'s source to scored rows by key (vectorized)."""
+    src = rule.source
+    columns = [src.join_key or rule.join_key, src.time, src.label] + (
+        [src.weights] if src.weights else [])
+    table = _outcome_table(src.name, outcomes, columns)
+    where = f"outcomes `{src.name}`"
+    n_out = table.num_rows
+    counts = {"rows": n_out, "after_as_of": 0, "missing_time": 0, "missing_label": 0,
+              "duplicates": 0, "unmatched": 0, "before_prediction": 0, "used": 0}
+    times_col = table.column(src.time)
+    missing_time = np.asarray(pc.is_null(times_col).to_numpy(zero_copy_only=False), dtype=bool)
+    counts["missing_time"] = int(missing_time.sum())
+    if missing_time.any():
+        table = table.filter(pa.array(~missing_time))
+    t = timestamps(table, src.time, where) if table.num_rows else np.zeros(0, np.int64)
+    label = numeric(table, src.label, where) if table.num_rows else np.zeros(0)
+    weight = numeric(table, src.weights, where) if src.weights and table.num_rows \
+        else np.ones(table.num_rows)
+    keep = t <= as_of
+    counts["after_as_of"] = int((~keep).sum())
+    no_label = np.isnan(label) & keep
+    counts["missing_label"] = int(no_label.sum())
+    keep &= ~np.isnan(label)
+    bad_weight = keep & ~(weight > 0)
+    if bad_weight.any():
+        raise DataError("PS403", f"{where}: {int(bad_weight.sum())} outcomes have a missing or "
+                        f"non-positive weight in `{src.weights}`")
+    keys = table.column(src.join_key or rule.join_key).cast(pa.string())
+    both = pa.chunked_array(list(scored_keys.cast(pa.string()).chunks) + list(keys.chunks),
+                            type=pa.string())
+    codes = np.asarray(pc.dictionary_encode(both).combine_chunks().indices.fill_null(-1)
+                       .to_numpy(zero_copy_only=False), dtype=np.int64)
+    s_codes, o_codes = codes[: len(scored_keys)], codes[len(scored_keys):]
+    keep &= o_codes >= 0
+    idx = np.flatnonzero(keep)
+    order = idx[np.lexsort((t[idx], o_codes[idx]))]
+    last = np.ones(order.size, dtype=bool)
+    last[:-1] = o_codes[order][1:] != o_codes[order][:-1]
+    counts["duplicates"] = int((~last).sum())
+    chosen = order[last]
+    n_codes = int(codes.max()) + 1 if codes.size else 0
+    present = np.zeros(n_codes, dtype=bool)
+    present[s_codes[s_codes >= 0]] = True
+    matched = present[o_codes[chosen]]
+    counts["unmatched"] = int((~matched).sum())
+    chosen = chosen[matched]
+    lookup = np.full(n_codes, -1, dtype=np.int64)
+    lookup[o_codes[chosen]] = chosen
+    # Index -1 (no outcome) reads a sentinel appended to each array.
+    row_out = np.where(s_codes >= 0, lookup[np.maximum(s_codes, 0)] if n_codes else -1, -1)
+    t, label, weight = np.append(t, -1), np.append(label, np.nan), np.append(weight, np.nan)
+    has = row_out >= 0
+    early = has & (t[row_out] < scored_times)
+    counts["before_prediction"] = int(early.sum())
+    has &= ~early
+    counts["used"] = int(has.sum())
+    out_label = np.where(has, label[row_out], np.nan)
+    out_weight = np.where(has, weight[row_out], np.nan)
+    out_known = np.where(has, t[row_out], -1)
+    return Joined(out_label, out_weight, out_known, counts)
+
+
+@dataclass
+class MetricSums:
+    """Cumulative per-bucket sums a monitor's metrics need (weighted where the source is)."""
+
+    predictions: np.ndarray
+    labels: np.ndarray
+    w: np.ndarray
+    w2: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    tn: np.ndarray
+    brier: np.ndarray
+    ece: np.ndarray  # (buckets + 1, ECE_BINS, 3): weight, weighted prob, weighted outcome
+    auc: np.ndarray | None  # (buckets + 1, 2, AUC_BINS): positive and negative weight per bin
+    abs_err: np.ndarray
+    sq_err: np.ndarray
+    ape: np.ndarray
+    ape_w: np.ndarray
+    within: dict[float, np.ndarray]
+
+
+def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: Any,
+                cumulative: Any) -> MetricSums:
+    """Gather the sums of every metric the monitor uses, one pass per quantity."""
+    b = buckets
+    has = ~np.isnan(joined.label) & ~np.isnan(score)
+    y = np.where(has, joined.label, 0.0)
+    w = np.where(has, joined.weight, 0.0)
+    # The flagged side of the decision threshold is the positive class of quality metrics.
+    flagged = score < rule.threshold if rule.flag == "below" else score >= rule.threshold
+    p_pos = 1 - score if rule.flag == "below" else score
+    pos = y > 0.5
+
+    def s(values: np.ndarray) -> np.ndarray:
+        return cumulative(b.sum(values))
+
+    stats = {leaf.measure.stat for leaf in rule.metrics}
+    ece = np.zeros((b.count, ECE_BINS, 3))
+    if "ece" in stats:
+        bins = np.clip((p_pos * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+        for k, values in enumerate((w, w * p_pos, w * y)):
+            ece[:, :, k] = np.bincount(b.index[has] * ECE_BINS + bins[has], weights=values[has],
+                                       minlength=b.count * ECE_BINS).reshape(b.count, ECE_BINS)
+    auc = None
+    if "auc" in stats:
+        bins = np.clip((np.nan_to_num(p_pos) * AUC_BINS).astype(np.int64), 0, AUC_BINS - 1)
+        auc = np.zeros((b.count, 2, AUC_BINS))
+        for k, side in enumerate((pos, ~pos)):
+            m = has & side
+            auc[:, k, :] = np.bincount(b.index[m] * AUC_BINS + bins[m], weights=w[m],
+                                       minlength=b.count * AUC_BINS).reshape(b.count, AUC_BINS)
+        auc = cumulative(auc)
+    err = np.where(has, score - y, 0.0)
+    nonzero = has & (y != 0)
+    within = {}
+    for leaf in rule.metrics:
+        if leaf.measure.stat == "share_within" and leaf.key.within is not None:
+            tol = leaf.key.within
+            within[tol] = s(np.where(has & (np.abs(err) <= tol * np.abs(y)), w, 0.0))
+    return MetricSums(
+        predictions=cumulative(b.sum(mask=~np.isnan(score))), labels=s(has.astype(float)),
+        w=s(w), w2=s(w * w), tp=s(w * (flagged & pos)), fp=s(w * (flagged & ~pos)),
+        fn=s(w * (~flagged & pos)), tn=s(w * (~flagged & ~pos)),
+        brier=s(w * (p_pos - y) ** 2), ece=cumulative(ece), auc=auc,
+        abs_err=s(w * np.abs(err)), sq_err=s(w * err * err),
+        ape=s(np.where(nonzero, w * np.abs(err) / np.where(nonzero, np.abs(y), 1), 0.0)),
+        ape_w=s(np.where(nonzero, w, 0.0)), within=within)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+
+
+def metric(stat: str, within: float | None, s: MetricSums, total: Any
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """A metric for every window (and its bound where binned: AUC)."""
+    tp, fp, fn, tn = (total(x) for x in (s.tp, s.fp, s.fn, s.tn))
+    w = total(s.w)
+    if stat == "precision":
+        return _ratio(tp, tp + fp), None
+    if stat == "recall":
+        return _ratio(tp, tp + fn), None
+    if stat == "f1":
+        return _ratio(2 * tp, 2 * tp + fp + fn), None
+    if stat == "accuracy":
+        return _ratio(tp + tn, w), None
+    if stat == "fpr":
+        return _ratio(fp, fp + tn), None
+    if stat == "brier":
+        return _ratio(total(s.brier), w), None
+    if stat == "ece":
+        bins = total(s.ece)
+        weight, prob, outcome = bins[..., 0], bins[..., 1], bins[..., 2]
+        gap = np.abs(_ratio(prob, weight) - _ratio(outcome, weight))
+        return _ratio(np.nansum(np.where(weight > 0, weight * gap, 0.0), axis=1), w), None
+    if stat == "auc":
+        assert s.auc is not None
+        hist = total(s.auc)
+        pos_b, neg_b = hist[:, 0, :], hist[:, 1, :]
+        # A positive ranks above every negative in a lower bin; ties within a bin count half.
+        below = np.cumsum(neg_b, axis=1) - neg_b
+        pairs = pos_b.sum(axis=1) * neg_b.sum(axis=1)
+        wins = (pos_b * below).sum(axis=1) + 0.5 * (pos_b * neg_b).sum(axis=1)
+        tie = 0.5 * (pos_b * neg_b).sum(axis=1)
+        return _ratio(wins, pairs), _ratio(tie, pairs)
+    if stat == "mae":
+        return _ratio(total(s.abs_err), w), None
+    if stat == "rmse":
+        return np.sqrt(_ratio(total(s.sq_err), w)), None
+    if stat == "mape":
+        return _ratio(total(s.ape), total(s.ape_w)), None
+    if stat == "share_within":
+        assert within is not None
+        return _ratio(total(s.within[within]), w), None
+    raise ValueError(f"no kernel for {stat}")  # pragma: no cover - the checker rejects these
+
+
+def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """Kish's effective sample size of weighted labels: (sum w)^2 / sum w^2."""
+    return _ratio(w * w, w2)
+
+
+def known_at(rule: MonitorRule, starts: np.ndarray, length: int, scored_times: np.ndarray,
+             joined: Joined, predictions: np.ndarray) -> list[int | None]:
+    """When each window's result could first be known: its end plus the label delay, or the
+    time its label coverage and count were reached, whichever is later (None: not yet)."""
+    has = joined.known >= 0
+    t_pred, t_known = scored_times[has], joined.known[has]
+    order = np.argsort(t_pred, kind="stable")
+    t_pred, t_known = t_pred[order], t_known[order]
+    lo = np.searchsorted(t_pred, starts, side="left")
+    hi = np.searchsorted(t_pred, starts + length, side="left")
+    out: list[int | None] = []
+    for i, (a, z) in enumerate(zip(lo, hi, strict=True)):
+        need = max(rule.min_labels, math.ceil(rule.min_coverage * predictions[i]), 1)
+        if z - a < need:
+            out.append(None)
+            continue
+        reached = int(np.partition(t_known[a:z], need - 1)[need - 1])
+        out.append(max(reached, int(starts[i]) + length + rule.label_delay))
+    return out
+
+
+def load_outcome_inputs(args: Mapping[str, Any] | None, rules: list[MonitorRule]
+                        ) -> dict[str, Any]:
+    """Outcome inputs by source name; an error names a source the plan does not have, or a
+    monitor's source with no outcomes given (its windows are then all immature, not an error)."""
+    given = dict(args or {})
+    sources = {r.source.name for r in rules}
+    for name in given:
+        if name not in sources:
+            from planspec.diagnostics import did_you_mean
+
+            raise DataError("PS408", f"no outcome monitor uses a source named `{name}`",
+                            did_you_mean(name, sorted(sources)) or
+                            f"the plan's sources are: {', '.join(sorted(sources))}")
+    return given
