@@ -21,16 +21,17 @@ DEMO := demo-out
 PLAN := plans/rental_inspector.yaml
 
 # The worked example end to end: validate the plan, generate a year of scored listings with
-# injected drift, profile the baseline, and check every alert over every window. The run's exit
+# injected drift and their late outcomes, profile the baseline, and check every alert and
+# outcome monitor over every window. The run's exit
 # code says whether something fires in the latest window; the demo shows it and carries on.
 demo: $(STAMP)
 	$(BIN)/planspec validate $(PLAN) plans/rental_inspector.plan
 	$(BIN)/planspec demo-data --out $(DEMO)
 	$(BIN)/planspec baseline $(PLAN) --data $(DEMO)/baseline.parquet -o $(DEMO)/baseline.json
 	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data $(DEMO)/scored.parquet \
-		--format json -o $(DEMO)/results.json --fail-on never
+		--outcomes $(DEMO)/outcomes/*.parquet --format json -o $(DEMO)/results.json --fail-on never
 	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data $(DEMO)/scored.parquet \
-		--fail-on never
+		--outcomes $(DEMO)/outcomes/*.parquet --fail-on never
 	@echo "Results: $(DEMO)/results.json (injected events: $(DEMO)/injected.json)"
 
 lint: $(STAMP)

@@ -144,6 +144,18 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _outcome_args(values: list[str]) -> dict[str, list[str]]:
+    """`NAME=PATH` or a path whose file name (before its suffix) is the source's name."""
+    out: dict[str, list[str]] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            path = value
+            name = Path(value).name.split(".")[0]
+        out.setdefault(name, []).append(path)
+    return out
+
+
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
     from planspec.engine import run_program
@@ -163,7 +175,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
-        results = run_program(program, args.data, baseline, progress)
+        results = run_program(program, args.data, baseline, progress,
+                              outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
     except DataError as e:
         _data_error(e)
         return EXIT_USAGE
@@ -280,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a baseline profile (.json) or baseline data files")
     c.add_argument("--data", nargs="+", required=True, metavar="FILE",
                    help="Parquet or CSV files or globs")
+    c.add_argument("--outcomes", nargs="+", metavar="[SOURCE=]FILE",
+                   help="outcome tables for the outcome monitors, by source name (a file named "
+                   "after its source needs no SOURCE=)")
+    c.add_argument("--as-of", metavar="TIME",
+                   help="judge maturity as of this time (default: the newest scored timestamp)")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     c.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     c.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",

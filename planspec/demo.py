@@ -1,15 +1,18 @@
-"""Seeded demo data for the worked example: a year of scored rental listings and a baseline.
+"""Seeded demo data for the worked example: a year of scored rental listings, a baseline, and
+the outcomes that arrive late: inspector audits and lease-registry filings.
 
 The scored year runs 52 weeks from Monday 2025-12-01; the baseline is the 52 weeks before it (the
 training period). Injected events, also written to ``injected.json`` beside the data:
 
 - ``price_feed_fees`` (2026-03-02 to 2026-03-29): the ingestion job read the total move-in cost
   instead of the monthly rent, so asking prices are 1.9× too high; the model flags far more.
-- ``str_units_return`` (2026-06-01 to 2026-07-26): short-term-rental rules return units to the
+- ``str_units_return`` (2026-05-04 to 2026-06-28): short-term-rental rules return units to the
   long-term market: tourist districts D01–D04 go from about 13% to 45% of listings, owner-site
   listings and small units rise.
-- ``rent_stabilization_law`` (from 2026-07-01): concept drift. The inputs do not move, but which
-  listings are truly out of line changes; only outcome monitors can see it.
+- ``rent_stabilization_law`` (from 2026-07-01): concept drift. Stabilized units (districts
+  D05–D16) may now legally ask up to 30% above the old fair value, so listings the model flags
+  at 10–30% over are no longer out of line: precision falls. Inputs and outputs do not move;
+  only outcome monitors can see it, once the outcomes arrive.
 - ``sqft_feed_drop`` (2026-09-07 to 2026-09-13): two feeds drop the sqft field.
 - ``ingestion_outage`` (2026-10-14): a day on which 70% of listings never arrived.
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from scipy import stats as sps
 
 UTC = datetime.UTC
 SCORED_START = datetime.datetime(2025, 12, 1, tzinfo=UTC)
@@ -50,11 +54,12 @@ EVENTS = (
     Event("price_feed_fees", "feature drift", "2026-03-02", "2026-03-30",
           "asking prices read from the total move-in cost: 1.9x the monthly rent",
           ("price_mean_shift", "price_distribution", "flag_rate_change")),
-    Event("str_units_return", "category mix", "2026-06-01", "2026-07-27",
+    Event("str_units_return", "category mix", "2026-05-04", "2026-06-29",
           "tourist districts D01-D04 rise from ~13% to ~45% of listings",
           ("neighborhood_mix",)),
     Event("rent_stabilization_law", "concept drift", "2026-07-01", "2026-11-30",
-          "which listings are out of line changes; inputs do not move", ()),
+          "stabilized units may ask up to 30% over the old fair value; inputs do not move",
+          ("audit_precision",)),
     Event("sqft_feed_drop", "data quality", "2026-09-07", "2026-09-14",
           "the owner-site and aggregator feeds drop sqft", ("sqft_missing",)),
     Event("ingestion_outage", "data quality", "2026-10-14", "2026-10-15",
@@ -68,7 +73,8 @@ def _day(s: str) -> int:
 
 
 def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
-              events: bool) -> dict[str, Any]:
+              events: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scored columns, and what the model cannot see: the truth and how outcomes arrive."""
     day = np.sort(rng.integers(0, DAYS, n))
     if events:  # the outage: drop 70% of one day's rows
         out = _day("2026-10-14")
@@ -106,14 +112,26 @@ def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
     price = (fmv * ratio).round()
     # The model's view: its own FMV estimate and a probability that the price is within 10%.
     fmv_hat = fmv * rng.lognormal(0.0, 0.04, n)
+    actual_price = price.copy()
     fees = during("price_feed_fees")
     price[fees] = (price[fees] * 1.9).round()
-    gap = np.abs(price / fmv_hat - 1)
-    p_within = 1 / (1 + np.exp(-(0.10 - gap) * 30 + rng.normal(0, 0.4, n)))
+    # Calibrated by construction: the chance the true ratio is within 10%, given the model's
+    # own FMV estimate and its 4% error.
+    gap = np.log(price / fmv_hat)
+    within = np.log(1.1), np.log(0.9)
+    p_within = sps.norm.cdf((within[0] - gap) / 0.04) - sps.norm.cdf((within[1] - gap) / 0.04)
     sqft_missing = during("sqft_feed_drop") & (source != 0)
     sqft[sqft_missing] = np.nan
     description = np.full(n, "Sunny unit near transit.", dtype=object)
     description[~described] = None
+    # The truth: out of line when the asking rent is more than 10% from fair value; after the
+    # law, stabilized units may legally ask up to 30% above it.
+    true_ratio = actual_price / fmv
+    out_of_line = np.abs(true_ratio - 1) > 0.10
+    law = during("rent_stabilization_law") & (hood >= 4) & (hood < 16)
+    out_of_line[law] = (true_ratio[law] < 0.90) | (true_ratio[law] > 1.30)
+    hidden = {"out_of_line": out_of_line, "flagged": p_within < 0.5, "seconds": t0 + seconds,
+              "days_on_market": days_on_market}
     return {
         "listing_id": np.char.add(f"L{start.year}-", np.arange(n).astype(str)),
         "scored_at": scored_at,
@@ -123,7 +141,7 @@ def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
         "days_on_market": days_on_market, "broker_fee": broker_fee,
         "description_text": description,
         "p_within_10pct": p_within.round(4),
-    }
+    }, hidden
 
 
 def _table(columns: dict[str, Any]) -> pa.Table:
@@ -138,17 +156,52 @@ def _table(columns: dict[str, Any]) -> pa.Table:
     return pa.table(arrays)
 
 
+def _outcomes(rng: np.random.Generator, ids: np.ndarray, hidden: dict[str, Any]
+              ) -> dict[str, pa.Table]:
+    """Audits (biased towards flagged listings, with inverse-probability weights) and registry
+    filings (leases only, months later), with a few re-audits to exercise duplicate handling."""
+    n = ids.size
+    flagged, truth, t = hidden["flagged"], hidden["out_of_line"], hidden["seconds"]
+    p_audit = np.where(flagged, 0.10, 0.01)
+    audited = rng.random(n) < p_audit
+    redo = audited & (rng.random(n) < 0.01)
+    rows = np.concatenate([np.flatnonzero(audited), np.flatnonzero(redo)])
+    delay = np.clip(rng.gamma(3.0, 6.0, rows.size), 3, 60) * 86400
+    audits = pa.table({
+        "listing_id": pa.array(ids[rows].tolist()),
+        "audited_at": pa.array((t[rows] + delay).astype("datetime64[s]"),
+                               type=pa.timestamp("s", tz="UTC")),
+        "out_of_line": pa.array(truth[rows]),
+        "inverse_audit_probability": pa.array(1 / p_audit[rows]),
+    })
+    leased = rng.random(n) < np.where(truth, 0.55, 0.8)
+    lag = (hidden["days_on_market"][leased] + np.clip(rng.gamma(4.0, 11.0, leased.sum()), 10, 120))
+    registry = pa.table({
+        "listing_id": pa.array(ids[leased].tolist()),
+        "registered_at": pa.array((t[leased] + lag * 86400).astype("datetime64[s]"),
+                                  type=pa.timestamp("s", tz="UTC")),
+        "out_of_line": pa.array(truth[leased]),
+    })
+    return {"inspector_audits": audits, "lease_registry": registry}
+
+
 def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7) -> dict[str, Path]:
     """Write ``baseline.parquet`` and ``scored.parquet`` (``rows`` listings each: the same daily
-    volume) and ``injected.json`` into ``out``."""
+    volume), the outcome tables under ``outcomes/``, and ``injected.json`` into ``out``."""
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "outcomes").mkdir(exist_ok=True)
     paths = {"baseline": out / "baseline.parquet", "scored": out / "scored.parquet",
-             "injected": out / "injected.json"}
-    pq.write_table(_table(_listings(rng, rows, BASELINE_START, events=False)),
+             "injected": out / "injected.json",
+             "inspector_audits": out / "outcomes" / "inspector_audits.parquet",
+             "lease_registry": out / "outcomes" / "lease_registry.parquet"}
+    pq.write_table(_table(_listings(rng, rows, BASELINE_START, events=False)[0]),
                    paths["baseline"])
-    pq.write_table(_table(_listings(rng, rows, SCORED_START, events=True)), paths["scored"])
+    scored, hidden = _listings(rng, rows, SCORED_START, events=True)
+    pq.write_table(_table(scored), paths["scored"])
+    for name, table in _outcomes(rng, scored["listing_id"], hidden).items():
+        pq.write_table(table, paths[name])
     paths["injected"].write_text(json.dumps([asdict(e) for e in EVENTS], indent=2) + "\n")
     return paths

@@ -52,15 +52,15 @@ def render_summary(parsed: ParsedPlan) -> str:
 
 # ------------------------------------------------------------------------------- run results
 
-_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·"}
-_RANK = {"insufficient_data": 0, "ok": 1, "warn": 2, "fail": 3}
+_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
+_RANK = {"immature": 0, "insufficient_data": 0, "ok": 1, "warn": 2, "fail": 3}
 
 
 def history(statuses: list[str], width: int = 52) -> str:
     """A one-line history of statuses, at most ``width`` marks (the worst status per mark).
 
-    >>> history(["ok", "ok", "fail", "warn", "insufficient_data"])
-    '▁▁█▅·'
+    >>> history(["ok", "ok", "fail", "warn", "insufficient_data", "immature"])
+    '▁▁█▅·░'
     """
     if not statuses:
         return ""
@@ -78,7 +78,9 @@ def episodes(check: CheckResult) -> list[dict[str, str]]:
             continue
         if run:
             level = "fail" if any(r.firing == "fail" for r in run) else "warn"
-            out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level})
+            known = run[0].known_at[:10] if run[0].known_at else ""
+            out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level,
+                        "known": known})
             run = []
     return out
 
@@ -127,8 +129,9 @@ def render_results_text(results: Results, colour: bool = False) -> str:
     fired = [(r["id"], e) for r in view["checks"] for e in r["episodes"]]
     lines += ["", "What fired and when:" if fired else "Nothing fired."]
     for ident, e in fired:
+        known = f" (could first be known {e['known']})" if e["known"] else ""
         lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {ident}: "
-                     f"{e['from']} to {e['to']}")
+                     f"{e['from']} to {e['to']}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
