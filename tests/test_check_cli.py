@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,10 +35,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-def check(demo: Path, *extra: str, data: str | None = None, baseline: str | None = None
-          ) -> tuple[int, str]:
+def check(demo: Path, *extra: str, data: str | None = None, baseline: str | None = None,
+          more: tuple[str, ...] = ()) -> tuple[int, str]:
     return run("check", PLAN, "--baseline", baseline or str(demo / "baseline.json"),
-               "--data", data or str(demo / "scored.parquet"), *extra)
+               "--data", data or str(demo / "scored.parquet"), *extra, *more)
 
 
 def test_baseline_profile_records_provenance(demo: Path) -> None:
@@ -108,7 +109,7 @@ HEADER = ("scored_at,listing_price,sqft,bedrooms,building_age,neighborhood,listi
 ROW = "2026-01-05T10:00:00Z,2500,800,1,30,D01,owner_site,10,true,x,0.7\n"
 
 
-def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, str]]:
+def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
     profile = json.loads((demo / "baseline.json").read_text())
     other = dict(profile, plan="another_plan")
     old = dict(profile, version=0)
@@ -132,6 +133,7 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, str]]:
         "PS406 another plan": {"baseline": str(tmp / "other.json")},
         "PS407 not a profile": {"baseline": _write_csv(tmp / "results.json", '{"plan": "x"}')},
         "PS407 old version": {"baseline": str(tmp / "old.json")},
+        "PS408 unknown outcome source": {"more": ("--outcomes", f"inspector_audit={tmp}/a.pq")},
     }
 
 
@@ -143,10 +145,11 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
 @pytest.mark.parametrize("case", [
     "PS401 missing file", "PS401 no glob match", "PS401 not parquet", "PS401 unknown suffix",
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
-    "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version"])
+    "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
+    "PS408 unknown outcome source"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    args = data_errors(tmp_path, demo)[case]
+    args: dict[str, Any] = data_errors(tmp_path, demo)[case]
     out = tmp_path / "keep.json"
     out.write_text("previous results\n")
     code, _ = check(demo, "-o", str(out), **args)

@@ -160,7 +160,8 @@ def demo_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     parsed = load_plan(ROOT / "plans" / "rental_inspector.yaml")
     assert parsed.plan is not None
     program = compile_plan(parsed.plan, parsed.source_map)
-    results = program.run(str(paths["scored"]), str(paths["baseline"]))
+    results = program.run(str(paths["scored"]), str(paths["baseline"]), outcomes={
+        name: str(paths[name]) for name in ("inspector_audits", "lease_registry")})
     return {"results": json.loads(results.model_dump_json()),
             "injected": json.loads(paths["injected"].read_text())}
 
@@ -177,18 +178,22 @@ def test_demo_checks_fire_where_drift_was_injected(demo_results: dict[str, objec
     for event in injected:  # type: ignore[union-attr]
         start, end = _day(event["start"]), _day(event["end"])
         for alert in event["expect"]:
-            inside = [w for w in checks[alert]["windows"]
-                      if _day(w["start"]) >= start and _day(w["end"]) <= end]
+            # Outcome monitors can only judge windows whose outcomes have arrived.
+            inside = [w for w in checks[alert]["windows"] if w["status"] != "immature"
+                      and _day(w["start"]) >= start and _day(w["end"]) <= end]
             assert inside, (event["id"], alert)
             assert all(w["status"] == "fail" for w in inside), (event["id"], alert)
 
 
 def test_demo_checks_stay_quiet_elsewhere(demo_results: dict[str, object]) -> None:
     results, injected = demo_results["results"], demo_results["injected"]
-    # Concept drift does not move inputs or outputs: its period must stay quiet too.
-    spans = [(_day(e["start"]), _day(e["end"])) for e in injected  # type: ignore[union-attr]
-             if e["kind"] != "concept drift"]
+    # Concept drift does not move inputs or outputs: for them its period must stay quiet too.
+    # Outcome monitors see every event that changes quality, concept drift included.
+    every = [(_day(e["start"]), _day(e["end"])) for e in injected]  # type: ignore[union-attr]
+    visible = [(_day(e["start"]), _day(e["end"])) for e in injected  # type: ignore[union-attr]
+               if e["kind"] != "concept drift"]
     for check in results["checks"]:  # type: ignore[index]
+        spans = every if check["kind"] == "outcome" else visible
         for w in check["windows"]:
             if w["status"] != "fail":
                 continue
