@@ -23,7 +23,7 @@ from planspec.diagnostics import (
 )
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
-from planspec.render import render_results_markdown, render_results_text, render_summary
+from planspec.render import render_report, render_results_text, render_runbook, render_summary
 from planspec.source import ParsedPlan
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -158,6 +158,7 @@ def _outcome_args(values: list[str]) -> dict[str, list[str]]:
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
+    from planspec.data import read_events
     from planspec.engine import run_program
     from planspec.profile import load_profile
 
@@ -165,9 +166,11 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     if isinstance(parsed, int):
         return parsed
     assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
     progress = _progress(sys.stderr.isatty() and not args.quiet)
     try:
+        events = read_events(args.events, [r.id for r in parsed.plan.drift_risks]) \
+            if args.events else None
+        program = compile_plan(parsed.plan, parsed.source_map, events)
         baseline: object = args.baseline
         if len(args.baseline) == 1 and args.baseline[0].endswith(".json"):
             try:
@@ -183,7 +186,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         text = results.model_dump_json(indent=1) + "\n"
     elif args.format == "markdown":
-        text = render_results_markdown(results)
+        text = render_report(results)
     else:
         colour = not args.output and out.isatty() and "NO_COLOR" not in os.environ
         text = render_results_text(results, colour=colour)
@@ -236,6 +239,37 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
         else:
             _write(args.output, canonical, out)
     return status
+
+
+def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
+    parsed = _valid_plan(args.plan)
+    if isinstance(parsed, int):
+        return parsed
+    _write(args.output, render_runbook(parsed), out)
+    if args.output:
+        print(f"planspec: runbook written to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from pydantic import ValidationError
+
+    from planspec.results import Results
+
+    try:
+        results = Results.model_validate_json(Path(args.results).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"planspec: error: {args.results}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as e:
+        first = e.errors()[0]
+        print(f"planspec: error: {args.results} is not planspec results JSON "
+              f"({'.'.join(map(str, first['loc']))}: {first['msg']})", file=sys.stderr)
+        return EXIT_USAGE
+    _write(args.output, render_report(results), out)
+    if args.output:
+        print(f"planspec: report written to {args.output}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
@@ -298,12 +332,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "after its source needs no SOURCE=)")
     c.add_argument("--as-of", metavar="TIME",
                    help="judge maturity as of this time (default: the newest scored timestamp)")
+    c.add_argument("--events", metavar="FILE",
+                   help="dates of drift risks (JSON or CSV: risk, date); they override the plan")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     c.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     c.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
                    help="exit 1 when something fires at this level in the latest window")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     c.set_defaults(run=_cmd_check)
+
+    r = sub.add_parser("render", help="write the reviewers' runbook of a plan (markdown)")
+    r.add_argument("plan", metavar="PLAN")
+    r.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    r.set_defaults(run=_cmd_render)
+
+    rp = sub.add_parser("report", help="write the readable report of a run's results JSON")
+    rp.add_argument("results", metavar="RESULTS.json")
+    rp.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    rp.set_defaults(run=_cmd_report)
 
     g = sub.add_parser("demo-data", help="write the worked example's seeded demo data")
     g.add_argument("--out", required=True, metavar="DIR")

@@ -7,6 +7,8 @@ and source span it came from.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -117,6 +119,11 @@ class Rule:
     source: str
     when_text: str
     warn_text: str | None
+    #: For heightened monitoring after a drift risk: the risk, and the period [from, to) in
+    #: seconds during which this rule's windows count.
+    risk: str | None = None
+    active: tuple[int, int] | None = None
+    tighten: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,8 @@ class CheckProgram:
     timestamp: str
     correction: str
     monitors: list[MonitorRule] = field(default_factory=list)
+    #: When each drift risk happened (from the plan, or an events file): id → seconds.
+    risk_dates: dict[str, int] = field(default_factory=dict)
     bucket: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -225,13 +234,42 @@ def _predicate(m: Measure) -> tuple[str, object] | None:
     return (m.predicate.op, value)
 
 
-def compile_plan(plan: Plan, source_map: SourceMap | None = None) -> CheckProgram:
-    """Compile a valid plan's input and output alerts into a :class:`CheckProgram`.
+def tightened(t: Threshold, op: str, by: float) -> Threshold:
+    """A threshold moved towards firing by ``by`` of its size: `> 0.2` by 25% is `> 0.15`,
+    `< 0.65` by 25% is `< 0.8125`."""
+    step = abs(t.value) * by
+    return Threshold(value=t.value - step if op in (">", ">=") else t.value + step, unit=t.unit)
+
+
+def _tighten(n: Node, by: float) -> Node:
+    if n.leaf is not None:
+        leaf = n.leaf
+        if leaf.threshold is None or leaf.op is None:
+            return n
+        return Node("leaf", leaf=Leaf(leaf.key, leaf.measure, leaf.op,
+                                      tightened(leaf.threshold, leaf.op, by), text=leaf.text,
+                                      span=leaf.span))
+    return Node(n.op, children=tuple(_tighten(c, by) for c in n.children))
+
+
+def _epoch(d: datetime.date) -> int:
+    return int(datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC).timestamp())
+
+
+def compile_plan(plan: Plan, source_map: SourceMap | None = None,
+                 events: dict[str, datetime.date] | None = None) -> CheckProgram:
+    """Compile a valid plan's alerts and outcome monitors into a :class:`CheckProgram`.
+
+    ``events`` gives (or overrides) the dates of drift risks: alerts a risk names in
+    `caught_by` get heightened copies for its `heighten` period (tighter thresholds, shorter
+    windows), active only from the date on.
 
     >>> from planspec.load import load_plan
     >>> program = compile_plan(load_plan("plans/rental_inspector.yaml").plan)
-    >>> len(program.rules), program.bucket
-    (18, 86400)
+    >>> len(program.rules), len(program.monitors), program.bucket
+    (20, 3, 86400)
+    >>> [r.id for r in program.rules if r.risk]
+    ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
     smap = source_map or SourceMap(plan.plan)
     d = plan.defaults
@@ -323,7 +361,31 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None) -> CheckProgra
             m.severity, m.playbook, m.stand_ins, path,
             f"{span.file}:{span.line}:{span.col}" if span else f"{plan.plan}:{path}",
             format_condition(m.when), format_condition(m.warn) if m.warn else None))
+    dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
+    dates.update(events or {})
+    by_id = {r.id: r for r in rules}
+    for risk in plan.drift_risks:
+        when = dates.get(risk.id)
+        if risk.heighten is None or when is None:
+            continue
+        start = _epoch(when)
+        h = risk.heighten
+        for alert_id in risk.caught_by:
+            base = by_id.get(alert_id)
+            if base is None:  # an outcome monitor: maturity, not windows, limits it
+                continue
+            length = h.window.seconds if h.window else base.window.length
+            window = WindowSpec(length, length)
+            by = h.tighten or 0.0
+            alert = getattr(plan, str(base.path[0]))[int(base.path[1])]
+            fail = node(alert.when, window, (*base.path, "when"))
+            warn = node(alert.warn, window, (*base.path, "warn")) if alert.warn else None
+            rules.append(dataclasses.replace(
+                base, id=f"{base.id}@{risk.id}", fail=_tighten(fail, by),
+                warn=_tighten(warn, by) if warn else None, window=window, for_=1,
+                risk=risk.id, active=(start, start + h.period.seconds), tighten=by))
     # Outcome metrics are computed from outcomes, not from the drift statistics.
     drift = [k for k in stats if STATS[k.stat].scope == "drift"]
     columns = {name: ColumnNeed(name, **spec) for name, spec in needs.items()}  # type: ignore[arg-type]
-    return CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction, monitors)
+    return CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction, monitors,
+                        {k: _epoch(v) for k, v in dates.items()})

@@ -7,6 +7,7 @@ or ±inf is *missing* in every statistic; categorical and boolean values are com
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 from collections.abc import Mapping, Sequence
@@ -234,3 +235,39 @@ def load_frame(data: Any, timestamp: str, kinds: Mapping[str, str], where: str) 
     numbers = {c: numeric(table, c, where) for c, k in kinds.items() if k == "numeric"}
     texts = {c: text_values(table, c) for c, k in kinds.items() if k == "categorical"}
     return Frame(where, times, numbers, texts)
+
+
+def read_events(path: str, risks: Sequence[str]) -> dict[str, datetime.date]:
+    """Dates of drift risks from a JSON list (`[{"risk": …, "date": "2026-07-01"}]`) or a CSV
+    with `risk` and `date` columns."""
+    import json
+
+    try:
+        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read whole, then parse
+    except OSError as e:
+        raise DataError("PS401", f"{path}: {e.strerror or e}") from None
+    if path.lower().endswith(".json"):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError("PS409", f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+    else:
+        lines = [ln.split(",") for ln in text.splitlines() if ln.strip()]
+        header = [h.strip() for h in lines[0]] if lines else []
+        rows = [dict(zip(header, (v.strip() for v in ln), strict=False)) for ln in lines[1:]]
+    if not isinstance(rows, list):
+        raise DataError("PS409", f"{path}: expected a list of {{risk, date}} records")
+    out: dict[str, datetime.date] = {}
+    for n, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or "risk" not in row or "date" not in row:
+            raise DataError("PS409", f"{path}: record {n} needs `risk` and `date`")
+        risk = str(row["risk"])
+        if risk not in risks:
+            raise DataError("PS409", f"{path}: record {n} names no drift risk of the plan: "
+                            f"`{risk}`", did_you_mean(risk, risks))
+        try:
+            out[risk] = datetime.date.fromisoformat(str(row["date"])[:10])
+        except ValueError:
+            raise DataError("PS409", f"{path}: record {n} has no date: {row['date']!r}",
+                            "write dates as YYYY-MM-DD") from None
+    return out

@@ -177,6 +177,9 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "--baseline results.json"),
     "PS408": _c("unknown outcome source", "Outcomes were given for a source no outcome monitor "
                 "of the plan uses.", "--outcomes inspector_audit=audits.parquet"),
+    "PS409": _c("bad events file", "An events file names a drift risk the plan does not "
+                "declare, or a record lacks a risk or a date.",
+                '[{"risk": "rent_stabilisation_law", "date": "2026-07-01"}]'),
 }
 
 

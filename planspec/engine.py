@@ -46,7 +46,18 @@ from planspec.profile import (
     check_profile,
     predicate_mask,
 )
-from planspec.results import CheckResult, Firing, Results, TermValue, WindowInfo, WindowResult
+from planspec.results import (
+    Action,
+    CheckResult,
+    Escalated,
+    Firing,
+    PlaybookInfo,
+    Results,
+    RiskInfo,
+    TermValue,
+    WindowInfo,
+    WindowResult,
+)
 
 Progress = Callable[[str], None]
 PSI_FLOOR = 1e-4
@@ -626,8 +637,66 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         checks.append(_judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
                                      now, sources))
     _stand_ins(checks)
+    _annotate_risks(program, checks)
     results = _results(program, profile, frame, grids, rows, checks)
-    return results.model_copy(update={"as_of": _iso(now), "outcomes": sources or None})
+    return results.model_copy(update={"as_of": _iso(now), "outcomes": sources or None,
+                                      "actions": _actions(program, results.firing, checks)})
+
+
+def _annotate_risks(program: CheckProgram, checks: list[CheckResult]) -> None:
+    """Mark firing windows that start after a drift risk's date with the risks that could
+    explain them: those naming the alert in `caught_by` or its column in `affects`."""
+    risks = [(r, program.risk_dates[r.id]) for r in program.plan.drift_risks
+             if r.id in program.risk_dates]
+    for c in checks:
+        base = c.id.split("@")[0]
+        related = [(r.id, when) for r, when in risks
+                   if base in r.caught_by or (c.column is not None and c.column in r.affects)]
+        if not related:
+            continue
+        for i, w in enumerate(c.windows):
+            if w.firing is None:
+                continue
+            start = int(datetime.datetime.fromisoformat(w.start.replace("Z", "+00:00"))
+                        .timestamp())
+            names = [rid for rid, when in related if start >= when]
+            if names:
+                c.windows[i] = w.model_copy(update={"risks": names})
+
+
+def _playbook_info(p: Any) -> PlaybookInfo:
+    return PlaybookInfo(id=p.id, title=p.title, kind=p.kind, owner=p.owner,
+                        response_time=str(p.response_time), notify=list(p.notify),
+                        steps=list(p.steps))
+
+
+def _actions(program: CheckProgram, firing: list[Firing], checks: list[CheckResult]
+             ) -> list[Action]:
+    """For each alert firing now, its playbook and the escalations its plan declares: an
+    escalation applies when one of its `if_firing` alerts fires too (or it names none) and none
+    of its `unless_firing` alerts do."""
+    plan = program.plan
+    books = {p.id: p for p in plan.playbooks}
+    risks = {r.id: r for r in plan.drift_risks}
+    firing_ids = {f.id.split("@")[0] for f in firing}
+    by_id = {c.id: c for c in checks}
+    out = []
+    for f in firing:
+        book = books.get(f.playbook or "")
+        escalations = []
+        for e in book.escalate if book else ():
+            if (not e.if_firing or firing_ids & set(e.if_firing)) and \
+                    not firing_ids & set(e.unless_firing) and e.to in books:
+                escalations.append(Escalated(playbook=_playbook_info(books[e.to]), why=e.why))
+        latest = by_id[f.id].windows[-1] if by_id[f.id].windows else None
+        named = latest.risks if latest and latest.risks else []
+        info = [RiskInfo(id=r.id, title=r.title, kind=r.kind,
+                         date=_iso(program.risk_dates[r.id])[:10])
+                for r in (risks[n] for n in named)]
+        out.append(Action(alert=f.id, level=f.level, since=f.since,
+                          playbook=_playbook_info(book) if book else None,
+                          escalations=escalations, risks=info))
+    return out
 
 
 def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: Any, now: int,
@@ -720,12 +789,16 @@ def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values
     short = rows < rule.min_samples
     status = np.where(fail, "fail", np.where(warn, "warn", "ok")).astype(object)
     status[short | (fail_unknown & ~fail & ~warn)] = "insufficient_data"
-    levels = [LEVELS.get(s, -1) for s in status]
-    firing = fire(levels, rule.for_, rule.keep_firing_for)
+    keep = np.ones(len(status), dtype=bool)
+    if rule.active is not None:  # heightened monitoring counts only inside its period
+        keep = (g.starts >= rule.active[0]) & (g.starts < rule.active[1])
+    levels = [LEVELS.get(s, -1) for s in status[keep]]
+    firing = np.zeros(len(status), dtype=np.int64)
+    firing[keep] = fire(levels, rule.for_, rule.keep_firing_for)
     head = rule.fail.leaves()[0]
     windows = []
     shown = [(leaf, leaf_values[id(leaf)], computed[leaf.key].bound) for leaf in rule.fail.leaves()]
-    for i in range(len(status)):
+    for i in np.flatnonzero(keep):
         terms = [TermValue(text=leaf.text, value=_num(x[i]),
                            bound=_num(bound[i]) if bound is not None else None)
                  for leaf, x, bound in shown]
@@ -738,7 +811,10 @@ def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values
         id=rule.id, kind=rule.kind, column=head.key.column, statistic=_statistic(head),
         when=rule.when_text, warn=rule.warn_text, source=rule.source, playbook=rule.playbook,
         severity=rule.severity, window=_duration(g.spec.length),
-        every=_duration(g.spec.step) if g.spec.sliding else None, windows=windows)
+        every=_duration(g.spec.step) if g.spec.sliding else None, windows=windows,
+        risk=rule.risk, tighten=rule.tighten,
+        active_from=_iso(rule.active[0]) if rule.active else None,
+        active_to=_iso(rule.active[1]) if rule.active else None)
 
 
 def _num(x: float) -> float | None:

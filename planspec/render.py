@@ -8,19 +8,24 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from planspec import english
+from planspec._expr import format_condition
 from planspec._resources import templates_dir
-from planspec.check import watched_columns
-from planspec.model import Plan
+from planspec.check import Ctx, watched_columns
+from planspec.model import Alert, OutcomeMonitor, Plan
 from planspec.results import CheckResult, Results, WindowResult
-from planspec.source import ParsedPlan
+from planspec.source import ParsedPlan, SourceMap
 
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The template environment: strict about undefined values, stable whitespace."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              undefined=jinja2.StrictUndefined, autoescape=False,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["cell"] = cell
+    env.filters["code"] = english.code
+    return env
 
 
 def summary_view(plan: Plan) -> dict[str, Any]:
@@ -140,6 +145,235 @@ def render_results_text(results: Results, colour: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_results_markdown(results: Results) -> str:
-    """The run as a markdown summary (the full report comes with `planspec report`)."""
-    return environment().get_template("check.md.j2").render(**results_view(results))
+# ----------------------------------------------------------------------------------- runbook
+
+
+def cell(text: object) -> str:
+    """Text safe inside a markdown table cell: pipes escaped, lines joined."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _where(smap: SourceMap, path: tuple[str | int, ...]) -> str:
+    span = smap.span(path)
+    return f"{span.file}:{span.line}" if span else smap.file
+
+
+def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...], plan: Plan,
+                smap: SourceMap) -> dict[str, Any]:
+    d = plan.defaults
+    window = a.window or d.window
+    every = getattr(a, "every", None) or (d.every if a.window is None else None)
+    for_ = a.for_ if a.for_ is not None else d.for_
+    keep = a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for
+    view: dict[str, Any] = {
+        "id": a.id, "anchor": a.id.replace("_", "-"), "kind": kind, "where": _where(smap, path),
+        "fail": english.describe(a.when, window), "fail_text": format_condition(a.when),
+        "warn": english.describe(a.warn, window) if a.warn else "",
+        "warn_text": format_condition(a.warn) if a.warn else "",
+        "window": f"{english.duration(window)} windows" + (
+            f", sliding every {every}" if every else " (tumbling, UTC-aligned)"),
+        "persistence": english.persistence(for_, keep), "severity": a.severity,
+        "playbook": a.playbook or "", "why": a.why or "",
+        "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
+        if isinstance(a, Alert) else "",
+    }
+    if isinstance(a, OutcomeMonitor):
+        s = a.source
+        view.update({
+            "source": s.name, "join": s.join_key or plan.data.key or "",
+            "time": s.time, "label": s.label, "weights": s.weights or "",
+            "label_delay": english.spelled(a.label_delay) if a.label_delay else "",
+            "min_coverage": f"{a.min_coverage:.0%}"
+            if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
+            "min_labels": a.min_labels, "biases": list(s.biases),
+            "stand_ins": [english.code(x) for x in a.stand_ins]})
+    return view
+
+
+def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
+    """Everything the runbook shows, as plain values: the template only lays it out."""
+    plan, smap = parsed.plan, parsed.source_map
+    assert plan is not None
+    m, data = plan.model, plan.data
+    ctx = Ctx(plan, smap)
+    watched: dict[str, list[str]] = {}
+    for path, leaf, section in ctx.leaves():
+        ident = getattr(plan, section)[int(path[1])].id
+        if leaf.measure.column and ident not in watched.get(leaf.measure.column, []):
+            watched.setdefault(leaf.measure.column, []).append(ident)
+    for mon in plan.outcome_monitors:
+        col = mon.prediction or next(iter(data.predictions))
+        if mon.id not in watched.get(col, []):
+            watched.setdefault(col, []).append(mon.id)
+    schema = [{"name": english.code(data.timestamp), "role": "timestamp", "type": "time",
+               "unit": "UTC", "range": "", "description": ""}]
+    if data.key:
+        schema.append({"name": english.code(data.key), "role": "row key", "type": "text",
+                       "unit": "", "range": "", "description": ""})
+    schema += [{"name": english.code(n), "role": "feature", "type": f.type,
+                "unit": cell(f.unit or ""), "range": f"{f.range[0]:g} to {f.range[1]:g}"
+                if f.range else "", "description": cell(f.description or "")}
+               for n, f in data.features.items()]
+    schema += [{"name": english.code(n), "role": "prediction", "type": p.kind,
+                "unit": "", "range": f"flags {'below' if p.flag == 'below' else 'at or above'} "
+                f"{p.threshold:g}" if p.threshold is not None else "",
+                "description": cell(p.description or "")} for n, p in data.predictions.items()]
+    coverage = [{"column": english.code(c), "role": role,
+                 "watched_by": ", ".join(english.code(a) for a in watched.get(c, [])) or
+                 "**not watched**"}
+                for c, role in [*((n, "feature") for n in data.features),
+                                *((n, "prediction") for n in data.predictions)]]
+    triggers: dict[str, list[str]] = {}
+    for _s, _i, item in ctx.watchers():
+        if item.playbook:
+            triggers.setdefault(item.playbook, []).append(english.code(item.id))
+    for r in plan.drift_risks:
+        if r.playbook:
+            triggers.setdefault(r.playbook, []).append(f"risk {english.code(r.id)}")
+    for p in plan.playbooks:
+        for e in p.escalate:
+            triggers.setdefault(e.to, []).append(f"escalation from {english.code(p.id)}")
+    playbooks = [{
+        "id": p.id, "anchor": p.id.replace("_", "-"), "title": p.title, "kind": p.kind,
+        "owner": p.owner, "response_time": english.spelled(p.response_time),
+        "notify": ", ".join(p.notify), "steps": list(p.steps),
+        "where": _where(smap, ("playbooks", i)),
+        "escalations": [{"to": e.to, "when": _escalation_text(e), "why": e.why or ""}
+                        for e in p.escalate],
+        "triggered_by": ", ".join(triggers.get(p.id, [])) or "nothing (see PS311)"}
+        for i, p in enumerate(plan.playbooks)]
+    risks = [{
+        "id": r.id, "title": r.title, "kind": r.kind, "where": _where(smap, ("drift_risks", i)),
+        "affects": ", ".join(english.code(a) for a in r.affects),
+        "caught_by": ", ".join(english.code(a) for a in r.caught_by) or "nothing declared",
+        "playbook": r.playbook or "", "date": r.date.isoformat() if r.date else "",
+        "heighten": _heighten_text(r), "why": r.why or ""}
+        for i, r in enumerate(plan.drift_risks)]
+    return {
+        "plan": plan.plan, "description": plan.description or "", "model": {
+            "name": m.name, "version": m.version, "task": m.task.replace("_", " "),
+            "deployment": m.deployment, "owners": ", ".join(m.owners),
+            "cadence": english.spelled(m.cadence),
+            "description": m.description or ""},
+        "source": smap.file, "schema": schema, "coverage": coverage,
+        "unwatched": [english.code(c["column"].strip("`")) for c in coverage
+                      if c["watched_by"] == "**not watched**"],
+        "defaults": {"window": english.duration(plan.defaults.window),
+                     "min_samples": plan.defaults.min_samples,
+                     "correction": plan.defaults.correction},
+        "input_alerts": [_alert_view(a, "input", ("input_alerts", i), plan, smap)
+                         for i, a in enumerate(plan.input_alerts)],
+        "output_alerts": [_alert_view(a, "output", ("output_alerts", i), plan, smap)
+                          for i, a in enumerate(plan.output_alerts)],
+        "monitors": [_alert_view(a, "outcome", ("outcome_monitors", i), plan, smap)
+                     for i, a in enumerate(plan.outcome_monitors)],
+        "playbooks": playbooks, "risks": risks}
+
+
+def _escalation_text(e: Any) -> str:
+    parts = []
+    if e.if_firing:
+        parts.append("any of " + ", ".join(english.code(x) for x in e.if_firing) +
+                     " is also firing")
+    if e.unless_firing:
+        parts.append("none of " + ", ".join(english.code(x) for x in e.unless_firing) +
+                     " is firing")
+    return " and ".join(parts) or "always"
+
+
+def _heighten_text(r: Any) -> str:
+    h = r.heighten
+    if h is None:
+        return ""
+    parts = [f"for {english.spelled(h.period)} after the date"]
+    if h.window:
+        parts.append(f"{english.duration(h.window)} windows")
+    if h.tighten:
+        parts.append(f"thresholds tightened by {h.tighten:.0%}")
+    return ", ".join(parts) + " on the alerts that should catch it"
+
+
+def render_runbook(parsed: ParsedPlan) -> str:
+    """The reviewers' runbook of a valid plan, as markdown."""
+    return environment().get_template("runbook.md.j2").render(**runbook_view(parsed))
+
+
+# ------------------------------------------------------------------------------------ report
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None], width: int = 52) -> str:
+    """Values as a unicode sparkline, at most ``width`` marks (the latest value per mark);
+    missing values are spaces.
+
+    >>> sparkline([0, 1, 2, 3, None, 7])
+    '▁▂▃▄ █'
+    """
+    if not values:
+        return ""
+    groups = np.array_split(np.arange(len(values)), min(width, len(values)))
+    picked = [values[g[-1]] for g in groups]
+    finite = [v for v in picked if v is not None and np.isfinite(v)]
+    if not finite:
+        return " " * len(picked)
+    lo, hi = min(finite), max(finite)
+    out = []
+    for v in picked:
+        if v is None or not np.isfinite(v):
+            out.append(" " if v is None else _SPARK[-1])
+        else:
+            out.append(_SPARK[0 if hi == lo else int((v - lo) / (hi - lo) * 7)])
+    return "".join(out)
+
+
+def report_view(results: Results) -> dict[str, Any]:
+    """What fired, since when, what to do, why it might have happened, and every history."""
+    base = results_view(results)
+    by_id = {c.id: c for c in results.checks}
+    firing = []
+    for f in results.firing:
+        c = by_id[f.id]
+        last = next((w for w in reversed(c.windows) if w.value is not None), None)
+        firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
+                       "value": _value(last.value) if last else "–",
+                       "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
+                       "when": cell(c.when), "warn": cell(c.warn or ""),
+                       "playbook": f.playbook or "–", "source": c.source})
+    actions = [{
+        "alert": a.alert, "level": a.level, "since": a.since[:10],
+        "playbook": a.playbook.model_dump() if a.playbook else None,
+        "escalations": [{"playbook": e.playbook.model_dump(), "why": e.why or ""}
+                        for e in a.escalations],
+        "risks": [r.model_dump() for r in a.risks]} for a in results.actions]
+    histories = [{
+        "id": c.id, "kind": c.kind, "window": c.window, "when": cell(c.when),
+        "statuses": history([w.status for w in c.windows]),
+        "trend": sparkline([w.value for w in c.windows]),
+        "latest": _value(c.windows[-1].value) if c.windows else "–",
+        "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
+        "source": c.source} for c in results.checks]
+    monitors = [{
+        "id": c.id, "first_fail": c.first_fail[:10] if c.first_fail else "",
+        "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",
+        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}", "value": _value(w.value),
+                         "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
+                         "ess": _value(w.effective_n)}
+                        for w in reversed(c.windows) if w.value is not None), None),
+        "immature": sum(w.status == "immature" for w in c.windows),
+        "stand_ins": ", ".join(f"{english.code(k)}: {v}" for k, v in
+                               (c.windows[-1].stand_ins or {}).items()) if c.windows else ""}
+        for c in results.checks if c.kind == "outcome"]
+    heightened = [{"id": c.id, "risk": c.risk, "from": (c.active_from or "")[:10],
+                   "to": (c.active_to or "")[:10], "tighten": f"{(c.tighten or 0):.0%}",
+                   "fired": sum(w.firing is not None for w in c.windows)}
+                  for c in results.checks if c.risk]
+    outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
+    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
+            "actions": actions, "history": histories, "monitors": monitors,
+            "heightened": heightened, "outcome_counts": outcomes}
+
+
+def render_report(results: Results) -> str:
+    """The readable report of a run, as markdown."""
+    return environment().get_template("report.md.j2").render(**report_view(results))

@@ -40,6 +40,8 @@ class WindowResult(_Model):
     effective_n: float | None = None
     known_at: str | None = None
     stand_ins: dict[str, str] | None = None
+    #: Drift risks dated before this window that could explain it firing.
+    risks: list[str] | None = None
 
 
 class CheckResult(_Model):
@@ -62,6 +64,12 @@ class CheckResult(_Model):
     #: The first window that failed, and when that could first have been known.
     first_fail: str | None = None
     first_fail_known_at: str | None = None
+    #: Heightened monitoring: the drift risk, how much thresholds were tightened, and the
+    #: period in which this copy of the alert runs.
+    risk: str | None = None
+    tighten: float | None = None
+    active_from: str | None = None
+    active_to: str | None = None
 
 
 class Firing(_Model):
@@ -73,6 +81,45 @@ class Firing(_Model):
     since: str
     playbook: str | None
     severity: str
+
+
+class PlaybookInfo(_Model):
+    """A playbook as responders need it: who, how fast, what to do."""
+
+    id: str
+    title: str
+    kind: str
+    owner: str
+    response_time: str
+    notify: list[str]
+    steps: list[str]
+
+
+class Escalated(_Model):
+    """A more severe playbook that applies, and why (as the plan declares)."""
+
+    playbook: PlaybookInfo
+    why: str | None
+
+
+class RiskInfo(_Model):
+    """A drift risk whose date has passed and that could explain what fired."""
+
+    id: str
+    title: str
+    kind: str
+    date: str
+
+
+class Action(_Model):
+    """What to do about one firing alert: its playbook, escalations, and candidate causes."""
+
+    alert: str
+    level: Literal["warn", "fail"]
+    since: str
+    playbook: PlaybookInfo | None
+    escalations: list[Escalated]
+    risks: list[RiskInfo]
 
 
 class WindowInfo(_Model):
@@ -97,6 +144,8 @@ class Results(_Model):
     as_of: str | None = None
     #: Per outcome source: rows read and how many were used or left out, and why.
     outcomes: dict[str, dict[str, int]] | None = None
+    #: For each alert firing now: the playbook to follow, escalations, and drift risks.
+    actions: list[Action] = []
 
     def exit_code(self, fail_on: Literal["warn", "fail", "never"] = "fail") -> int:
         """0 when nothing fires at or above ``fail_on`` in the latest window, else 1."""
