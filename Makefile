@@ -32,7 +32,10 @@ demo: $(STAMP)
 		--outcomes $(DEMO)/outcomes/*.parquet --format json -o $(DEMO)/results.json --fail-on never
 	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data $(DEMO)/scored.parquet \
 		--outcomes $(DEMO)/outcomes/*.parquet --fail-on never
+	$(BIN)/planspec render $(PLAN) -o $(DEMO)/runbook.md
+	$(BIN)/planspec report $(DEMO)/results.json -o $(DEMO)/report.md
 	@echo "Results: $(DEMO)/results.json (injected events: $(DEMO)/injected.json)"
+	@echo "Runbook: $(DEMO)/runbook.md   Report: $(DEMO)/report.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check planspec tests

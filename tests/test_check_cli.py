@@ -75,7 +75,7 @@ def test_check_text_and_markdown(demo: Path) -> None:
     code, text = check(demo, "--fail-on", "never")
     assert code == 0 and "price_mean_shift" in text and "What fired and when:" in text
     code, md = check(demo, "--format", "markdown", "--fail-on", "never")
-    assert md.startswith("# Checks of `rental_fmv_inspector`")
+    assert md.startswith("# Monitoring report: `rental_fmv_inspector`")
     assert "| `price_mean_shift` | input | 7d |" in md
 
 
@@ -134,6 +134,8 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         "PS407 not a profile": {"baseline": _write_csv(tmp / "results.json", '{"plan": "x"}')},
         "PS407 old version": {"baseline": str(tmp / "old.json")},
         "PS408 unknown outcome source": {"more": ("--outcomes", f"inspector_audit={tmp}/a.pq")},
+        "PS409 bad events file": {"more": ("--events", _write_csv(
+            tmp / "events.csv", "risk,date\nrent_stabilization_law,someday\n"))},
     }
 
 
@@ -146,7 +148,7 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS401 missing file", "PS401 no glob match", "PS401 not parquet", "PS401 unknown suffix",
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
     "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
-    "PS408 unknown outcome source"])
+    "PS408 unknown outcome source", "PS409 bad events file"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]
