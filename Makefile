@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck clean
+.PHONY: test demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check planspec tests
+	$(BIN)/ruff check planspec tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -36,6 +36,11 @@ demo: $(STAMP)
 	$(BIN)/planspec report $(DEMO)/results.json -o $(DEMO)/report.md
 	@echo "Results: $(DEMO)/results.json (injected events: $(DEMO)/injected.json)"
 	@echo "Runbook: $(DEMO)/runbook.md   Report: $(DEMO)/report.md"
+
+# Benchmarks at 1M and 10M scored rows (data generated once into bench/.cache); writes
+# bench/RESULTS.md. Takes several minutes; speed targets live here, never in unit tests.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check planspec tests

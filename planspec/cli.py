@@ -116,9 +116,12 @@ def _progress(enabled: bool) -> Callable[[str], None] | None:
     return lambda msg: print(f"planspec: {msg}…", file=sys.stderr, flush=True)
 
 
-def _write(out_path: str | None, text: str, out: TextIO) -> None:
+def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None) -> None:
+    """To ``out_path`` atomically (saying so on stderr when ``what`` names it), or to ``out``."""
     if out_path:
         write_atomic(out_path, text)
+        if what:
+            print(f"planspec: {what} written to {out_path}", file=sys.stderr)
     else:
         out.write(text)
 
@@ -137,10 +140,8 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     except DataError as e:
         _data_error(e)
         return EXIT_FINDINGS
-    _write(args.output, profile.model_dump_json(indent=1) + "\n", out)
-    if args.output:
-        print(f"planspec: baseline of {profile.rows:,} rows written to {args.output}",
-              file=sys.stderr)
+    _write(args.output, profile.model_dump_json(indent=1) + "\n", out,
+           f"baseline of {profile.rows:,} rows")
     return EXIT_OK
 
 
@@ -245,9 +246,7 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
-    _write(args.output, render_runbook(parsed), out)
-    if args.output:
-        print(f"planspec: runbook written to {args.output}", file=sys.stderr)
+    _write(args.output, render_runbook(parsed), out, "runbook")
     return EXIT_OK
 
 
@@ -266,9 +265,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         print(f"planspec: error: {args.results} is not planspec results JSON "
               f"({'.'.join(map(str, first['loc']))}: {first['msg']})", file=sys.stderr)
         return EXIT_USAGE
-    _write(args.output, render_report(results), out)
-    if args.output:
-        print(f"planspec: report written to {args.output}", file=sys.stderr)
+    _write(args.output, render_report(results), out, "report")
     return EXIT_OK
 
 

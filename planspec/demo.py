@@ -185,9 +185,11 @@ def _outcomes(rng: np.random.Generator, ids: np.ndarray, hidden: dict[str, Any]
     return {"inspector_audits": audits, "lease_registry": registry}
 
 
-def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7) -> dict[str, Path]:
-    """Write ``baseline.parquet`` and ``scored.parquet`` (``rows`` listings each: the same daily
-    volume), the outcome tables under ``outcomes/``, and ``injected.json`` into ``out``."""
+def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7,
+                    baseline_rows: int | None = None) -> dict[str, Path]:
+    """Write ``baseline.parquet`` and ``scored.parquet`` (``rows`` listings each, the same daily
+    volume, unless ``baseline_rows`` is given), the outcome tables under ``outcomes/``, and
+    ``injected.json`` into ``out``."""
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
@@ -197,7 +199,7 @@ def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7) -> dict[str, 
              "injected": out / "injected.json",
              "inspector_audits": out / "outcomes" / "inspector_audits.parquet",
              "lease_registry": out / "outcomes" / "lease_registry.parquet"}
-    pq.write_table(_table(_listings(rng, rows, BASELINE_START, events=False)[0]),
+    pq.write_table(_table(_listings(rng, baseline_rows or rows, BASELINE_START, events=False)[0]),
                    paths["baseline"])
     scored, hidden = _listings(rng, rows, SCORED_START, events=True)
     pq.write_table(_table(scored), paths["scored"])

@@ -10,9 +10,11 @@ quantiles; each window's result carries ``bound``, the most the value can be off
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -22,6 +24,7 @@ from scipy import stats as sps
 from planspec.compile import (
     EPOCH,
     CheckProgram,
+    ColumnNeed,
     Leaf,
     MonitorRule,
     Node,
@@ -31,7 +34,6 @@ from planspec.compile import (
 )
 from planspec.data import DataError, Frame, category_codes, load_frame
 from planspec.outcomes import (
-    Joined,
     effective_n,
     join,
     known_at,
@@ -84,9 +86,10 @@ class Buckets:
         return cls(size, first, local, int(local.max()) + 1)
 
     def sum(self, weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
-        idx = self.index if mask is None else self.index[mask]
-        w = weights if weights is None or mask is None else weights[mask]
-        return np.bincount(idx, weights=w, minlength=self.count).astype(np.float64)
+        """Per-bucket sums of ``weights`` (counts when None) over the rows in ``mask``."""
+        if mask is not None:  # a 0/1 weight avoids copying the index of the selected rows
+            weights = mask if weights is None else np.where(mask, weights, 0.0)
+        return np.bincount(self.index, weights=weights, minlength=self.count).astype(np.float64)
 
     def histogram(self, bins: np.ndarray, nbins: int, mask: np.ndarray | None = None) -> np.ndarray:
         """Counts per (bucket, bin) as a (buckets, nbins) array."""
@@ -119,6 +122,14 @@ class Grid:
         local = (starts - EPOCH) // b.size - b.first
         complete = (starts >= t_min) & (starts + length <= t_max + 1)
         return cls(spec, local, length // b.size, starts, complete)
+
+    def iso(self) -> tuple[list[str], list[str]]:
+        """Each window's start and end as ISO 8601 UTC text, converted in one go."""
+        def text(seconds: np.ndarray) -> list[str]:
+            return [s + "Z" for s in np.datetime_as_string(seconds.astype("datetime64[s]"),
+                                                           unit="s").tolist()]
+
+        return text(self.starts), text(self.starts + self.spec.length)
 
     def total(self, cum: np.ndarray) -> np.ndarray:
         """Window sums from cumulative bucket sums ``cum`` (leading axis buckets + 1)."""
@@ -180,51 +191,65 @@ class ColumnSums:
 
 def gather(program: CheckProgram, frame: Frame, profile: Profile, b: Buckets) -> dict[str,
                                                                                      ColumnSums]:
-    """One pass over each column the program reads: its per-bucket sums, accumulated."""
-    out: dict[str, ColumnSums] = {}
-    for name, need in program.columns.items():
-        col = profile.columns[name]
-        if need.kind == "numeric":
-            x = frame.numbers[name]
-            ok = ~np.isnan(x)
-            sums = ColumnSums(present=cumulative(b.sum(mask=ok)))
-            if need.moments:
-                count = b.sum(mask=ok)
-                mean = _div(b.sum(x, ok), count)
-                dev = x[ok] - mean[b.index[ok]]
-                sums.n, sums.mean = count, np.nan_to_num(mean)
-                sums.m2 = np.bincount(b.index[ok], weights=dev * dev, minlength=b.count)
-            if need.extremes:
-                sums.lo = b.extreme(x, ok, np.minimum, np.inf)
-                sums.hi = b.extreme(x, ok, np.maximum, -np.inf)
-            if need.fine or need.deciles:
-                edges = np.asarray(col.fine_edges)
-                bins = np.searchsorted(edges, x[ok], side="left")
-                fine = b.histogram(bins, edges.size + 1, ok)
-                sums.fine = cumulative(fine)
-                if col.fine_discrete:
-                    on = x[ok] == edges[np.minimum(bins, edges.size - 1)]
-                    rows_ok = np.flatnonzero(ok)
-                    mask = np.zeros_like(ok)
-                    mask[rows_ok[on]] = True
-                    sums.on_edge = cumulative(b.histogram(bins[on], edges.size + 1, mask))
-                if need.deciles:
-                    sums.deciles = cumulative(_decile_counts(fine, col))
-            if need.out_of_range is not None:
-                lo, hi = need.out_of_range
-                with np.errstate(invalid="ignore"):
-                    sums.out_of_range = cumulative(b.sum(mask=ok & ((x < lo) | (x > hi))))
-        else:
-            codes = category_codes(frame.texts[name], col.categories)
-            ok = codes >= 0
-            sums = ColumnSums(present=cumulative(b.sum(mask=ok)))
-            if need.categories:
-                sums.categories = cumulative(b.histogram(codes[ok], len(col.categories) + 1, ok))
-        for pred in need.predicates:
-            op, value = pred
-            sums.predicates[pred] = cumulative(b.sum(mask=predicate_mask(frame, name, op, value)))
-        out[name] = sums
-    return out
+    """One pass over each column the program reads: its per-bucket sums, accumulated. Columns
+    are independent and numpy releases the GIL in its kernels, so they run on every core."""
+    names = list(program.columns)
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers <= 1:
+        return {name: _gather_column(program.columns[name], frame, profile, b) for name in names}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        sums = pool.map(lambda n: _gather_column(program.columns[n], frame, profile, b), names)
+        return dict(zip(names, sums, strict=True))
+
+
+def _gather_column(need: ColumnNeed, frame: Frame, profile: Profile, b: Buckets) -> ColumnSums:
+    """The per-bucket sums one column's statistics need."""
+    name = need.name
+    col = profile.columns[name]
+    if need.kind == "numeric":
+        x = frame.numbers[name]
+        ok = ~np.isnan(x)
+        count = b.sum(mask=ok)
+        sums = ColumnSums(present=cumulative(count))
+        if need.moments:
+            mean = _div(b.sum(x, ok), count)
+            dev = x[ok] - mean[b.index[ok]]
+            sums.n, sums.mean = count, np.nan_to_num(mean)
+            sums.m2 = np.bincount(b.index[ok], weights=dev * dev, minlength=b.count)
+        if need.extremes:
+            sums.lo = b.extreme(x, ok, np.minimum, np.inf)
+            sums.hi = b.extreme(x, ok, np.maximum, -np.inf)
+        if need.deciles and not need.fine:  # PSI/JS only: bin on the 9 decile edges
+            dec = np.asarray(col.decile_edges)
+            bins = np.searchsorted(dec, x[ok], side="left")
+            sums.deciles = cumulative(b.histogram(bins, dec.size + 1, ok))
+        if need.fine:
+            edges = np.asarray(col.fine_edges)
+            bins = np.searchsorted(edges, x[ok], side="left")
+            fine = b.histogram(bins, edges.size + 1, ok)
+            sums.fine = cumulative(fine)
+            if col.fine_discrete:
+                on = x[ok] == edges[np.minimum(bins, edges.size - 1)]
+                rows_ok = np.flatnonzero(ok)
+                mask = np.zeros_like(ok)
+                mask[rows_ok[on]] = True
+                sums.on_edge = cumulative(b.histogram(bins[on], edges.size + 1, mask))
+            if need.deciles:
+                sums.deciles = cumulative(_decile_counts(fine, col))
+        if need.out_of_range is not None:
+            lo, hi = need.out_of_range
+            with np.errstate(invalid="ignore"):
+                sums.out_of_range = cumulative(b.sum(mask=ok & ((x < lo) | (x > hi))))
+    else:
+        codes = category_codes(frame.texts[name], col.categories)
+        ok = codes >= 0
+        sums = ColumnSums(present=cumulative(b.sum(mask=ok)))
+        if need.categories:
+            sums.categories = cumulative(b.histogram(codes[ok], len(col.categories) + 1, ok))
+    for pred in need.predicates:
+        op, value = pred
+        sums.predicates[pred] = cumulative(b.sum(mask=predicate_mask(frame, name, op, value)))
+    return sums
 
 
 def _decile_counts(fine: np.ndarray, col: ColumnProfile) -> np.ndarray:
@@ -703,12 +728,11 @@ def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: 
                    sources: dict[str, dict[str, int]]) -> CheckResult:
     """An outcome monitor over its windows: immature until labels are in, then its metrics."""
     score = frame.numbers[m.prediction]
-    if outcomes is None:
-        nan = np.full(frame.rows, np.nan)
-        joined = Joined(nan, nan, np.full(frame.rows, -1), {})
-    else:
-        joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now)
-        sources[m.source.name] = joined.counts
+    if outcomes is None:  # nothing to join: every window is immature, no metric to compute
+        preds = g.total(cumulative(b.sum(mask=~np.isnan(score))))
+        return _no_outcomes(m, g, preds)
+    joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now)
+    sources[m.source.name] = joined.counts
     sums = metric_sums(m, score, joined, b, cumulative)
     preds, labels = g.total(sums.predictions), g.total(sums.labels)
     coverage = _div(labels, preds)
@@ -749,6 +773,21 @@ def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: 
         label_delay=_duration(m.label_delay) if m.label_delay else "0s",
         stand_ins=list(m.stand_ins) or None, first_fail=first.start if first else None,
         first_fail_known_at=first.known_at if first else None)
+
+
+def _no_outcomes(m: MonitorRule, g: Grid, preds: np.ndarray) -> CheckResult:
+    """A monitor given no outcomes: its windows, all immature, with no labels."""
+    starts, ends = g.iso()
+    windows = [WindowResult(start=s, end=e, n=int(n), value=None, status="immature",
+                            labels=0, coverage=0.0 if n else None)
+               for s, e, n in zip(starts, ends, preds.tolist(), strict=True)]
+    head = m.fail.leaves()[0]
+    return CheckResult(
+        id=m.id, kind="outcome", column=m.prediction, statistic=head.measure.stat,
+        when=m.when_text, warn=m.warn_text, source=m.source_text, playbook=m.playbook,
+        severity=m.severity, window=_duration(g.spec.length), windows=windows,
+        label_delay=_duration(m.label_delay) if m.label_delay else "0s",
+        stand_ins=list(m.stand_ins) or None)
 
 
 def _stand_ins(checks: list[CheckResult]) -> None:
@@ -796,17 +835,27 @@ def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values
     firing = np.zeros(len(status), dtype=np.int64)
     firing[keep] = fire(levels, rule.for_, rule.keep_firing_for)
     head = rule.fail.leaves()[0]
+    # Results are built from whole columns converted once (this runs for every window, so it
+    # stays out of per-value Python work), and constructed without re-validation.
+    idx = np.flatnonzero(keep)
+    starts, ends = g.iso()
+    def bounds(leaf: Leaf) -> list[float | None]:
+        b = computed[leaf.key].bound
+        return _nums(b[idx]) if b is not None else [None] * idx.size
+
+    shown = [(leaf.text, _nums(leaf_values[id(leaf)][idx]), bounds(leaf))
+             for leaf in rule.fail.leaves()]
+    names: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
+    levels_text = [names[f] for f in firing[idx].tolist()]
+    n = rows[idx].astype(np.int64).tolist()
+    compound = len(shown) > 1
     windows = []
-    shown = [(leaf, leaf_values[id(leaf)], computed[leaf.key].bound) for leaf in rule.fail.leaves()]
-    for i in np.flatnonzero(keep):
-        terms = [TermValue(text=leaf.text, value=_num(x[i]),
-                           bound=_num(bound[i]) if bound is not None else None)
-                 for leaf, x, bound in shown]
-        windows.append(WindowResult(
-            start=_iso(g.starts[i]), end=_iso(g.starts[i] + g.spec.length), n=int(rows[i]),
-            value=terms[0].value, bound=terms[0].bound, status=status[i],
-            firing=["", "warn", "fail"][firing[i]] or None,
-            terms=terms if len(terms) > 1 else None))
+    for j, i in enumerate(idx.tolist()):
+        terms = [TermValue.model_construct(text=text, value=vals[j], bound=bounds[j])
+                 for text, vals, bounds in shown] if compound else None
+        windows.append(WindowResult.model_construct(
+            start=starts[i], end=ends[i], n=n[j], value=shown[0][1][j], bound=shown[0][2][j],
+            status=status[i], firing=levels_text[j], terms=terms))
     return CheckResult(
         id=rule.id, kind=rule.kind, column=head.key.column, statistic=_statistic(head),
         when=rule.when_text, warn=rule.warn_text, source=rule.source, playbook=rule.playbook,
@@ -815,6 +864,11 @@ def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values
         risk=rule.risk, tighten=rule.tighten,
         active_from=_iso(rule.active[0]) if rule.active else None,
         active_to=_iso(rule.active[1]) if rule.active else None)
+
+
+def _nums(x: np.ndarray) -> list[float | None]:
+    """Floats as a list with NaN as None (for results)."""
+    return [None if v != v else v for v in x.tolist()]  # NaN is the only value != itself
 
 
 def _num(x: float) -> float | None:
