@@ -60,7 +60,8 @@ class ExprError(Exception):
 def parser() -> Lark:
     """The LALR parser for every start rule of the grammar, built once."""
     return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=True,
-                start=["plan", "condition", "duration", "ratio"], propagate_positions=True,
+                start=["plan", "condition", "duration", "ratio", "derived"],
+                propagate_positions=True,
                 maybe_placeholders=True)
 
 
@@ -499,3 +500,78 @@ def coerce_ratio(v: Any) -> Any:
                             "write a fraction (0.8) or a percentage (80%)").to_pydantic()
         return float(str(number)) / (100 if unit is not None else 1)
     return v
+
+
+# ------------------------------------------------------------------------- derived labels
+
+FUNCTIONS = ("abs",)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """An outcome label computed from values: an arithmetic comparison over named columns."""
+
+    text: str
+    tree: Any
+    columns: tuple[str, ...]
+
+    def evaluate(self, values: dict[str, Any]) -> Any:
+        """1.0 where the comparison holds, 0.0 where not, NaN where a value is missing."""
+        import numpy as np
+
+        def ev(t: Any) -> Any:
+            if isinstance(t, Tree):
+                kind = t.data
+                if kind == "ref":
+                    return values[_ref_name(t.children[0])]
+                if kind == "threshold":
+                    number, unit = t.children
+                    unit_text = str(unit.children[0]) if isinstance(unit, Tree) else ""
+                    return float(str(number)) / (100 if unit_text == "%" else 1)
+                if kind == "func":
+                    return np.abs(ev(t.children[1]))
+                a, b = ev(t.children[0]), ev(t.children[-1])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return {"add": np.add, "sub": np.subtract, "mul": np.multiply,
+                            "div": np.divide}[kind](a, b)
+            raise ValueError(f"unexpected {t!r}")  # pragma: no cover - the grammar has no other
+
+        left, op, right = self.tree.children
+        a, b = np.asarray(ev(left), dtype=float), np.asarray(ev(right), dtype=float)
+        with np.errstate(invalid="ignore"):
+            held = {">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b, "==": a == b,
+                    "!=": a != b}[str(op)]
+        return np.where(np.isnan(a) | np.isnan(b), np.nan, held.astype(float))
+
+
+def _ref_name(tok: Any) -> str:
+    text = str(tok)
+    return text[1:-1] if tok.type == "QUOTED_NAME" else text
+
+
+def parse_derived(text: str) -> Derived:
+    """Parse a derived label. Raises :class:`ExprError`.
+
+    >>> d = parse_derived("abs(listing_price - lease_rent) / lease_rent > 10%")
+    >>> d.columns
+    ('listing_price', 'lease_rent')
+    >>> d.evaluate({"listing_price": 1200.0, "lease_rent": 1000.0})
+    array(1.)
+    """
+    try:
+        tree = parser().parse(text, start="derived")
+    except UnexpectedInput as e:
+        raise syntax_error(text, e) from None
+    for t in tree.find_data("func"):
+        name = str(t.children[0])
+        if name not in FUNCTIONS:
+            tok = t.children[0]
+            raise ExprError("PS103", f"unknown function `{name}`", *_span(tok),
+                            did_you_mean(name, FUNCTIONS) or "functions: abs")
+    refs = sorted(tree.find_data("ref"), key=lambda t: t.meta.start_pos)
+    return Derived(text, tree, tuple(dict.fromkeys(_ref_name(t.children[0]) for t in refs)))
+
+
+def is_column_name(text: str) -> bool:
+    """Whether a label is a plain column name (else it is a derived label)."""
+    return bool(_PLAIN_NAME.match(text)) or (text.startswith("`") and text.endswith("`"))

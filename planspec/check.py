@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from planspec._expr import ExprError, is_column_name, parse_derived
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import (
     Alert,
@@ -461,6 +462,22 @@ def check_risk_coverage(c: Ctx) -> Iterator[Diagnostic]:
                            f"add an alert on `{col}` or explain the gap in `why`")
 
 
+def check_outcome_labels(c: Ctx) -> Iterator[Diagnostic]:
+    """A derived outcome label is a comparison of arithmetic over columns.
+
+    Passes: `label: out_of_line`, `label: abs(listing_price - lease_rent) / lease_rent > 10%`.
+    Fails: `label: abs(listing_price - lease_rent) >`.
+    """
+    for i, m in enumerate(c.plan.outcome_monitors):
+        if is_column_name(m.source.label):
+            continue
+        try:
+            parse_derived(m.source.label)
+        except ExprError as e:
+            yield make(e.code, f"the derived label does not parse: {e.message}",
+                       c.span("outcome_monitors", i, "source", "label"), e.hint)
+
+
 def watched_columns(plan: Plan) -> set[str]:
     """The columns some alert or monitor watches (a monitor watches the prediction it scores).
 
@@ -543,6 +560,7 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_schema_names,
     check_decision_thresholds,
     check_quantiles,
+    check_outcome_labels,
 )
 
 

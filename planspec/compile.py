@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from planspec._expr import format_condition
+from planspec._expr import Derived, format_condition, is_column_name, parse_derived
 from planspec.diagnostics import Span
 from planspec.model import (
     Alert,
@@ -152,6 +152,10 @@ class MonitorRule:
     source_text: str
     when_text: str
     warn_text: str | None
+    #: A derived label, and the columns it reads from the outcome table and the scored data.
+    derived: Derived | None = None
+    outcome_columns: tuple[str, ...] = ()
+    scored_columns: tuple[str, ...] = ()
 
     @property
     def metrics(self) -> list[Leaf]:
@@ -250,6 +254,18 @@ def _tighten(n: Node, by: float) -> Node:
                                       tightened(leaf.threshold, leaf.op, by), text=leaf.text,
                                       span=leaf.span))
     return Node(n.op, children=tuple(_tighten(c, by) for c in n.children))
+
+
+def _label_columns(plan: Plan, label: str
+                   ) -> tuple[Derived | None, tuple[str, ...], tuple[str, ...]]:
+    """A label column, or a derived label with the columns it reads: those the data schema
+    declares come from the scored data, the rest from the outcome table."""
+    if is_column_name(label):
+        return None, (label.strip("`"),), ()
+    derived = parse_derived(label)
+    scored = {*plan.data.features, *plan.data.predictions}
+    return (derived, tuple(c for c in derived.columns if c not in scored),
+            tuple(c for c in derived.columns if c in scored))
 
 
 def _epoch(d: datetime.date) -> int:
@@ -360,7 +376,8 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             m.keep_firing_for if m.keep_firing_for is not None else d.keep_firing_for,
             m.severity, m.playbook, m.stand_ins, path,
             f"{span.file}:{span.line}:{span.col}" if span else f"{plan.plan}:{path}",
-            format_condition(m.when), format_condition(m.warn) if m.warn else None))
+            format_condition(m.when), format_condition(m.warn) if m.warn else None,
+            *_label_columns(plan, m.source.label)))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}

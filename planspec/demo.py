@@ -131,7 +131,7 @@ def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
     law = during("rent_stabilization_law") & (hood >= 4) & (hood < 16)
     out_of_line[law] = (true_ratio[law] < 0.90) | (true_ratio[law] > 1.30)
     hidden = {"out_of_line": out_of_line, "flagged": p_within < 0.5, "seconds": t0 + seconds,
-              "days_on_market": days_on_market}
+              "days_on_market": days_on_market, "fmv": fmv}
     return {
         "listing_id": np.char.add(f"L{start.year}-", np.arange(n).astype(str)),
         "scored_at": scored_at,
@@ -175,12 +175,15 @@ def _outcomes(rng: np.random.Generator, ids: np.ndarray, hidden: dict[str, Any]
         "inverse_audit_probability": pa.array(1 / p_audit[rows]),
     })
     leased = rng.random(n) < np.where(truth, 0.55, 0.8)
+    # A signed lease settles near fair value: the registry proxy for it.
+    lease_rent = (hidden["fmv"][leased] * rng.lognormal(0.0, 0.03, leased.sum())).round()
     lag = (hidden["days_on_market"][leased] + np.clip(rng.gamma(4.0, 11.0, leased.sum()), 10, 120))
     registry = pa.table({
         "listing_id": pa.array(ids[leased].tolist()),
         "registered_at": pa.array((t[leased] + lag * 86400).astype("datetime64[s]"),
                                   type=pa.timestamp("s", tz="UTC")),
         "out_of_line": pa.array(truth[leased]),
+        "lease_rent": pa.array(lease_rent),
     })
     return {"inspector_audits": audits, "lease_registry": registry}
 

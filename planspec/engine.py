@@ -627,6 +627,8 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         kinds.setdefault(m.prediction, "numeric")
         if m.source.name in given:  # the key is needed only to join outcomes
             kinds.setdefault(m.join_key, "categorical")
+            for col in m.scored_columns:
+                kinds.setdefault(col, "numeric")
     frame = load_frame(data, program.timestamp, kinds, "data")
     now = _as_of(as_of, frame.times)
     b = Buckets.of(frame.times, program.bucket)
@@ -731,7 +733,7 @@ def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: 
     if outcomes is None:  # nothing to join: every window is immature, no metric to compute
         preds = g.total(cumulative(b.sum(mask=~np.isnan(score))))
         return _no_outcomes(m, g, preds)
-    joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now)
+    joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now, frame.numbers)
     sources[m.source.name] = joined.counts
     sums = metric_sums(m, score, joined, b, cumulative)
     preds, labels = g.total(sums.predictions), g.total(sums.labels)

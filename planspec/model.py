@@ -260,7 +260,9 @@ class Alert(_Node):
 
 class OutcomeSource(_Node):
     """Where outcomes come from: a table joined to predictions by key, with the time each outcome
-    became known, the label column, optional sampling weights, and the proxy's known biases."""
+    became known, the label (a column, or derived from values, e.g.
+    `abs(listing_price - lease_rent) / lease_rent > 10%`), optional sampling weights, and the
+    proxy's known biases."""
 
     name: Id
     join_key: str | None = None

@@ -52,11 +52,12 @@ def _outcome_table(source: str, data: Any, columns: list[str]) -> pa.Table:
 
 
 def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarray,
-         outcomes: Any, as_of: int) -> Joined:
-    """Match outcomes of ``rule``'s source to scored rows by key (vectorized)."""
+         outcomes: Any, as_of: int, scored: dict[str, np.ndarray] | None = None) -> Joined:
+    """Match outcomes of ``rule``'s source to scored rows by key (vectorized). A derived
+    label is computed after the join, from outcome columns and the scored columns it names."""
     src = rule.source
-    columns = [src.join_key or rule.join_key, src.time, src.label] + (
-        [src.weights] if src.weights else [])
+    columns = list(dict.fromkeys([src.join_key or rule.join_key, src.time,
+                                  *rule.outcome_columns] + ([src.weights] if src.weights else [])))
     table = _outcome_table(src.name, outcomes, columns)
     where = f"outcomes `{src.name}`"
     n_out = table.num_rows
@@ -68,7 +69,11 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     if missing_time.any():
         table = table.filter(pa.array(~missing_time))
     t = timestamps(table, src.time, where) if table.num_rows else np.zeros(0, np.int64)
-    label = numeric(table, src.label, where) if table.num_rows else np.zeros(0)
+    values = {c: numeric(table, c, where) if table.num_rows else np.zeros(0)
+              for c in rule.outcome_columns}
+    # A label is missing when any outcome value it needs is missing.
+    label = (np.where(np.any([np.isnan(v) for v in values.values()], axis=0), np.nan, 0.0)
+             if rule.derived is not None and values else values[rule.outcome_columns[0]])
     weight = numeric(table, src.weights, where) if src.weights and table.num_rows \
         else np.ones(table.num_rows)
     keep = t <= as_of
@@ -110,6 +115,10 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     has &= ~early
     counts["used"] = int(has.sum())
     out_label = np.where(has, label[row_out], np.nan)
+    if rule.derived is not None:  # computed per scored row, from its outcome and its own values
+        mapped = {c: np.append(v, np.nan)[row_out] for c, v in values.items()}
+        mapped.update({c: (scored or {})[c] for c in rule.scored_columns})
+        out_label = np.where(has, rule.derived.evaluate(mapped), np.nan)
     out_weight = np.where(has, weight[row_out], np.nan)
     out_known = np.where(has, t[row_out], -1)
     return Joined(out_label, out_weight, out_known, counts)

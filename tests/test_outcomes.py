@@ -295,3 +295,52 @@ def test_check_cli_outcome_errors(demo: Path, extra: list[str], code: str,
                    str(demo / "baseline.parquet"), "--data", str(demo / "scored.parquet"),
                    *extra], io.StringIO())
     assert status == 2 and capsys.readouterr().err.startswith(f"error[{code}]")
+
+
+def test_derived_labels_parse_and_evaluate() -> None:
+    from planspec._expr import ExprError, parse_derived
+
+    d = parse_derived("abs(price - rent) / rent > 10%")
+    assert d.columns == ("price", "rent")
+    got = d.evaluate({"price": np.array([1000.0, 1200.0, np.nan]),
+                      "rent": np.array([1050.0, 1000.0, 1000.0])})
+    assert got[:2].tolist() == [0.0, 1.0] and np.isnan(got[2])
+    for text, code in [("abs(price - rent) >", "PS102"), ("sqrt(price) > 1", "PS103")]:
+        with pytest.raises(ExprError) as info:
+            parse_derived(text)
+        assert info.value.code == code
+
+
+def test_a_broken_derived_label_is_located() -> None:
+    text = (ROOT / "plans" / "rental_inspector.yaml").read_text().replace(
+        "label: abs(listing_price - lease_rent) / lease_rent > 10%",
+        "label: abs(listing_price - lease_rent) / lease_rent >", 1)
+    from planspec.check import check_plan
+    from planspec.parse_yaml import parse_yaml
+
+    parsed = parse_yaml(text, "p.yaml")
+    [d] = check_plan(parsed.plan, parsed.source_map)  # type: ignore[arg-type]
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "lease_rent >" in s)
+    assert (d.code, d.span.line) == ("PS102", line)
+
+
+def test_a_derived_label_joins_outcome_and_scored_values() -> None:
+    rng = np.random.default_rng(4)
+    scored, outcomes = dataset(rng, 1500, 0.6, ties=False)
+    outcomes["ref"] = rng.normal(0, 1, outcomes["id"].size)
+    source = {"name": "cls", "join_key": "id", "time": "known",
+              "label": "abs(x - ref) / abs(ref) > 50%"}
+    program = compile_plan(plan_with({"m": "mean(x) > 1e9"}, extra={"outcome_monitors": [
+        {"id": "prec", "when": "precision > 2", "source": source, "label_delay": "1d",
+         "min_coverage": 0, "min_labels": 1, "window": "7d"}]}))
+    results = program.run(scored, scored, outcomes={"cls": outcomes}, as_of=T0 + 60 * DAY)
+    [check] = [c for c in results.checks if c.kind == "outcome"]
+    by_id = {k: i for i, k in enumerate(outcomes["id"])}
+    ts = scored["ts"].astype(np.int64)
+    for w in check.windows:
+        rows = np.flatnonzero((ts >= _seconds(w.start)) & (ts < _seconds(w.end)))
+        rows = [r for r in rows if scored["id"][r] in by_id]
+        refs = np.array([outcomes["ref"][by_id[scored["id"][r]]] for r in rows])
+        y = (np.abs(scored["x"][rows] - refs) / np.abs(refs) > 0.5).astype(float)
+        expected = reference("precision", scored["p"][rows], y, y, np.ones(len(rows)))
+        assert w.value == (pytest.approx(expected) if expected is not None else None)

@@ -31,7 +31,8 @@ def test_any_plan_survives_dump_and_load(plan: Plan) -> None:
 @given(plans)
 def test_semantic_checks_never_raise_on_any_plan(plan: Plan) -> None:
     for d in check_plan(plan):
-        assert d.code.startswith("PS3")
+        # Semantic codes, or the syntax code of a derived outcome label that does not parse.
+        assert d.code.startswith("PS3") or d.code in ("PS102", "PS103")
 
 
 @SETTINGS
