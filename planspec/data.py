@@ -241,11 +241,12 @@ def read_events(path: str, risks: Sequence[str]) -> dict[str, datetime.date]:
     """Dates of drift risks from a JSON list (`[{"risk": …, "date": "2026-07-01"}]`) or a CSV
     with `risk` and `date` columns."""
     import json
+    from pathlib import Path
 
     try:
-        text = open(path, encoding="utf-8").read()  # noqa: SIM115 - read whole, then parse
-    except OSError as e:
-        raise DataError("PS401", f"{path}: {e.strerror or e}") from None
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError("PS401", f"{path}: {getattr(e, 'strerror', None) or e}") from None
     if path.lower().endswith(".json"):
         try:
             rows = json.loads(text)

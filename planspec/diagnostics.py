@@ -183,11 +183,6 @@ CATALOGUE: dict[str, CodeInfo] = {
 }
 
 
-def known_code(code: str) -> bool:
-    """Whether ``code`` is in the catalogue."""
-    return code in CATALOGUE
-
-
 def make(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
     """A diagnostic with the severity the catalogue gives ``code``."""
     return Diagnostic(code, CATALOGUE[code].severity, message, span, hint)

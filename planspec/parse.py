@@ -28,10 +28,6 @@ _ITEMS = {"input_alert": "input_alerts", "output_alert": "output_alerts",
           "outcome_monitor": "outcome_monitors", "playbook_item": "playbooks",
           "drift_risk": "drift_risks"}
 _SINGLE = {"model_item": "model", "data_item": "data", "defaults_item": "defaults"}
-_ITEM_WORDS = {"input_alert": "input alert", "output_alert": "output alert",
-               "outcome_monitor": "outcome monitor", "playbook_item": "playbook",
-               "drift_risk": "drift risk", "model_item": "model", "data_item": "data",
-               "defaults_item": "defaults", "plan_decl": "plan"}
 #: Setting keys written differently from the model's field names.
 DSL_KEYS = {"step": "steps", "bias": "biases", "escalate": "escalate", "warn when": "warn"}
 
