@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planspec.compile import CheckProgram, StatKey
 from planspec.data import DataError, Frame, load_frame
+from planspec.stats import STATS
 
 FORMAT = "planspec-baseline"
 VERSION = 1
@@ -299,12 +300,6 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
         if col is None or col.kind != need.kind:
             raise DataError("PS406", f"{where} has no profile of `{name}`: it was built for "
                             "another version of the plan", "rebuild it with `planspec baseline`")
-    for key in program.stats:
-        if key.stat != "count" and STATS_WITH_BASELINE_VALUE.get(key.stat, False):
+    for key in program.stats:  # what `shift` and `change` compare with must be there
+        if STATS[key.stat].relative:
             profile.value(key)
-
-
-#: Statistics whose baseline value the profile stores (the rest compare distributions).
-STATS_WITH_BASELINE_VALUE = {s: True for s in (
-    "mean", "std", "min", "max", "quantile", "missing_rate", "out_of_range_rate",
-    "new_category_rate", "rate", "share")}
