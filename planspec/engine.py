@@ -1,8 +1,9 @@
 """The engine: per-bucket sufficient statistics in one pass over the data, every window as a
 difference of cumulative sums over buckets, every statistic computed for all windows at once.
 
-Exact from sums: counts, rates, mean and std (summed about the baseline mean, for stability), PSI
-and JS (decile edges are a subset of the fine edges), chi-squared and new-category rates.
+Exact from sums: counts, rates, mean and std (per-bucket moments merged by Chan's formula, so no
+large sums cancel), PSI and JS (decile edges are a subset of the fine edges), chi-squared and
+new-category rates.
 Binned, with a stated bound: KS, Wasserstein and quantiles use the fine histogram on baseline
 quantiles; each window's result carries ``bound``, the most the value can be off.
 """
@@ -14,7 +15,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -49,6 +50,8 @@ from planspec.profile import (
     predicate_mask,
 )
 from planspec.results import (
+    FIRING,
+    STATUS_RANK,
     Action,
     CheckResult,
     Escalated,
@@ -755,26 +758,24 @@ def _judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: 
     ess = effective_n(g.total(sums.w), g.total(sums.w2))
     known = known_at(m, g.starts, length, frame.times, joined, preds)
     head = m.fail.leaves()[0]
-    known_iso = [_iso(k) if k is not None else None for k in known]
-    windows = []
-    for i in range(len(status)):
-        shown = status[i] not in ("immature", "insufficient_data")
-        bound = bounds[id(head)]
-        windows.append(WindowResult(
-            start=_iso(g.starts[i]), end=_iso(g.starts[i] + length), n=int(preds[i]),
-            value=_num(values[id(head)][i]) if shown else None,
-            bound=_num(bound[i]) if shown and bound is not None else None,
-            status=status[i], firing=["", "warn", "fail"][firing[i]] or None,
-            labels=int(labels[i]), coverage=_num(coverage[i]), effective_n=_num(ess[i]),
-            known_at=known_iso[i]))
+    starts, ends = g.iso()
+    shown = ~np.isin(status, ("immature", "insufficient_data"))
+    head_bound = bounds[id(head)]
+    shown_values = _nums(np.where(shown, values[id(head)], np.nan))
+    shown_bounds = _nums(np.where(shown, head_bound, np.nan)) if head_bound is not None \
+        else [None] * len(status)
+    cover, ess_list = _nums(coverage), _nums(ess)
+    known_iso = [None if k is None else _iso(k) for k in known]
+    windows = [WindowResult(
+        start=starts[i], end=ends[i], n=int(preds[i]), value=shown_values[i],
+        bound=shown_bounds[i],
+        status=status[i], firing=FIRING[firing[i]], labels=int(labels[i]), coverage=cover[i],
+        effective_n=ess_list[i], known_at=known_iso[i])
+        for i in range(len(status))]
     first = next((w for w in windows if w.status == "fail"), None)
-    return CheckResult(
-        id=m.id, kind="outcome", column=m.prediction, statistic=head.measure.stat,
-        when=m.when_text, warn=m.warn_text, source=m.source_text, playbook=m.playbook,
-        severity=m.severity, window=_duration(length), windows=windows,
-        label_delay=_duration(m.label_delay) if m.label_delay else "0s",
-        stand_ins=list(m.stand_ins) or None, first_fail=first.start if first else None,
-        first_fail_known_at=first.known_at if first else None)
+    return _monitor_result(m, g, windows).model_copy(update={
+        "first_fail": first.start if first else None,
+        "first_fail_known_at": first.known_at if first else None})
 
 
 def _no_outcomes(m: MonitorRule, g: Grid, preds: np.ndarray) -> CheckResult:
@@ -783,6 +784,11 @@ def _no_outcomes(m: MonitorRule, g: Grid, preds: np.ndarray) -> CheckResult:
     windows = [WindowResult(start=s, end=e, n=int(n), value=None, status="immature",
                             labels=0, coverage=0.0 if n else None)
                for s, e, n in zip(starts, ends, preds.tolist(), strict=True)]
+    return _monitor_result(m, g, windows)
+
+
+def _monitor_result(m: MonitorRule, g: Grid, windows: list[WindowResult]) -> CheckResult:
+    """A monitor's result: what it is and where it came from, with its windows."""
     head = m.fail.leaves()[0]
     return CheckResult(
         id=m.id, kind="outcome", column=m.prediction, statistic=head.measure.stat,
@@ -796,7 +802,6 @@ def _stand_ins(checks: list[CheckResult]) -> None:
     """For monitor windows that cannot be scored yet (immature, or too few labels), the worst
     status of each stand-in alert over the same period."""
     by_id = {c.id: c for c in checks}
-    rank = {"insufficient_data": 0, "immature": 0, "ok": 1, "warn": 2, "fail": 3}
     for c in checks:
         if c.kind != "outcome" or not c.stand_ins:
             continue
@@ -809,7 +814,7 @@ def _stand_ins(checks: list[CheckResult]) -> None:
                 overlapping = [x.status for x in other.windows
                                if x.start < w.end and x.end > w.start] if other else []
                 if overlapping:
-                    seen[sid] = max(overlapping, key=rank.__getitem__)
+                    seen[sid] = max(overlapping, key=STATUS_RANK.__getitem__)
             c.windows[i] = w.model_copy(update={"stand_ins": seen or None})
 
 
@@ -847,8 +852,7 @@ def _judge(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Values
 
     shown = [(leaf.text, _nums(leaf_values[id(leaf)][idx]), bounds(leaf))
              for leaf in rule.fail.leaves()]
-    names: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
-    levels_text = [names[f] for f in firing[idx].tolist()]
+    levels_text = [FIRING[f] for f in firing[idx].tolist()]
     n = rows[idx].astype(np.int64).tolist()
     compound = len(shown) > 1
     windows = []
@@ -873,10 +877,6 @@ def _nums(x: np.ndarray) -> list[float | None]:
     return [None if v != v else v for v in x.tolist()]  # NaN is the only value != itself
 
 
-def _num(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
-
-
 def _statistic(leaf: Leaf) -> str:
     m = leaf.measure
     name = m.stat + ("_pvalue" if m.part == "pvalue" else "")
@@ -896,6 +896,7 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
 
     default = min(grids, key=lambda s: (s != _default_spec(program), s))
     g = grids[default]
+    starts, ends = g.iso()
     firing = []
     for c in checks:
         last = c.windows[-1] if c.windows else None
@@ -918,9 +919,8 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
                   "end": profile.end.strftime("%Y-%m-%dT%H:%M:%SZ")},
         data={"rows": frame.rows, "start": _iso(int(frame.times.min())),
               "end": _iso(int(frame.times.max()))},
-        windows=[WindowInfo(start=_iso(s), end=_iso(s + default.length), rows=int(r),
-                            complete=bool(c))
-                 for s, r, c in zip(g.starts, rows[default], g.complete, strict=True)],
+        windows=[WindowInfo(start=s, end=e, rows=int(r), complete=bool(c))
+                 for s, e, r, c in zip(starts, ends, rows[default], g.complete, strict=True)],
         checks=checks, firing=firing)
 
 

@@ -13,7 +13,7 @@ from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.model import Alert, OutcomeMonitor, Plan
-from planspec.results import CheckResult, Results, WindowResult
+from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 
 
@@ -58,7 +58,6 @@ def render_summary(parsed: ParsedPlan) -> str:
 # ------------------------------------------------------------------------------- run results
 
 _MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
-_RANK = {"immature": 0, "insufficient_data": 0, "ok": 1, "warn": 2, "fail": 3}
 
 
 def history(statuses: list[str], width: int = 52) -> str:
@@ -70,7 +69,8 @@ def history(statuses: list[str], width: int = 52) -> str:
     if not statuses:
         return ""
     groups = np.array_split(np.arange(len(statuses)), min(width, len(statuses)))
-    return "".join(_MARKS[max((statuses[i] for i in g), key=_RANK.__getitem__)] for g in groups)
+    return "".join(_MARKS[max((statuses[i] for i in g), key=STATUS_RANK.__getitem__)]
+                   for g in groups)
 
 
 def episodes(check: CheckResult) -> list[dict[str, str]]:
@@ -166,7 +166,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
     for_ = a.for_ if a.for_ is not None else d.for_
     keep = a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for
     view: dict[str, Any] = {
-        "id": a.id, "anchor": a.id.replace("_", "-"), "kind": kind, "where": _where(smap, path),
+        "id": a.id, "kind": kind, "where": _where(smap, path),
         "fail": english.describe(a.when, window), "fail_text": format_condition(a.when),
         "warn": english.describe(a.warn, window) if a.warn else "",
         "warn_text": format_condition(a.warn) if a.warn else "",
@@ -234,7 +234,7 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
         for e in p.escalate:
             triggers.setdefault(e.to, []).append(f"escalation from {english.code(p.id)}")
     playbooks = [{
-        "id": p.id, "anchor": p.id.replace("_", "-"), "title": p.title, "kind": p.kind,
+        "id": p.id, "title": p.title, "kind": p.kind,
         "owner": p.owner, "response_time": english.spelled(p.response_time),
         "notify": ", ".join(p.notify), "steps": list(p.steps),
         "where": _where(smap, ("playbooks", i)),
@@ -338,21 +338,17 @@ def report_view(results: Results) -> dict[str, Any]:
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
                        "value": _value(last.value) if last else "–",
                        "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
-                       "when": cell(c.when), "warn": cell(c.warn or ""),
-                       "playbook": f.playbook or "–", "source": c.source})
+                       "when": cell(c.when), "playbook": f.playbook or "–"})
     actions = [{
         "alert": a.alert, "level": a.level, "since": a.since[:10],
         "playbook": a.playbook.model_dump() if a.playbook else None,
         "escalations": [{"playbook": e.playbook.model_dump(), "why": e.why or ""}
                         for e in a.escalations],
         "risks": [r.model_dump() for r in a.risks]} for a in results.actions]
-    histories = [{
-        "id": c.id, "kind": c.kind, "window": c.window, "when": cell(c.when),
-        "statuses": history([w.status for w in c.windows]),
-        "trend": sparkline([w.value for w in c.windows]),
-        "latest": _value(c.windows[-1].value) if c.windows else "–",
-        "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
-        "source": c.source} for c in results.checks]
+    # The per-check rows results_view built (history, fired, windows), with the value trend.
+    histories = [{**row, "window": c.window, "statuses": row["history"],
+                  "trend": sparkline([w.value for w in c.windows]), "latest": row["value"]}
+                 for row, c in zip(base["checks"], results.checks, strict=True)]
     monitors = [{
         "id": c.id, "first_fail": c.first_fail[:10] if c.first_fail else "",
         "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",

@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 Status = Literal["ok", "warn", "fail", "insufficient_data", "immature"]
+#: How bad each status is, for "the worst status over a span" (not judged counts as least).
+STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "ok": 1, "warn": 2,
+                               "fail": 3}
+#: A firing level (0 none, 1 warn, 2 fail) as it appears in results.
+FIRING: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
 
 
 class _Model(BaseModel):
