@@ -56,7 +56,7 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     """Match outcomes of ``rule``'s source to scored rows by key (vectorized). A derived
     label is computed after the join, from outcome columns and the scored columns it names."""
     src = rule.source
-    columns = list(dict.fromkeys([src.join_key or rule.join_key, src.time,
+    columns = list(dict.fromkeys([rule.join_key, src.time,
                                   *rule.outcome_columns] + ([src.weights] if src.weights else [])))
     table = _outcome_table(src.name, outcomes, columns)
     where = f"outcomes `{src.name}`"
@@ -71,9 +71,15 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     t = timestamps(table, src.time, where) if table.num_rows else np.zeros(0, np.int64)
     values = {c: numeric(table, c, where) if table.num_rows else np.zeros(0)
               for c in rule.outcome_columns}
-    # A label is missing when any outcome value it needs is missing.
-    label = (np.where(np.any([np.isnan(v) for v in values.values()], axis=0), np.nan, 0.0)
-             if rule.derived is not None and values else values[rule.outcome_columns[0]])
+    # A label is missing when any outcome value it needs is missing (a derived label may need
+    # none: it can read scored values only).
+    if rule.derived is None:
+        label = values[rule.outcome_columns[0]]
+    else:
+        missing = np.zeros(table.num_rows, dtype=bool)
+        for v in values.values():
+            missing |= np.isnan(v)
+        label = np.where(missing, np.nan, 0.0)
     weight = numeric(table, src.weights, where) if src.weights and table.num_rows \
         else np.ones(table.num_rows)
     keep = t <= as_of
@@ -85,7 +91,7 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     if bad_weight.any():
         raise DataError("PS403", f"{where}: {int(bad_weight.sum())} outcomes have a missing or "
                         f"non-positive weight in `{src.weights}`")
-    keys = table.column(src.join_key or rule.join_key).cast(pa.string())
+    keys = table.column(rule.join_key).cast(pa.string())
     both = pa.chunked_array(list(scored_keys.cast(pa.string()).chunks) + list(keys.chunks),
                             type=pa.string())
     codes = np.asarray(pc.dictionary_encode(both).combine_chunks().indices.fill_null(-1)

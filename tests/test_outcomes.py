@@ -344,3 +344,22 @@ def test_a_derived_label_joins_outcome_and_scored_values() -> None:
         y = (np.abs(scored["x"][rows] - refs) / np.abs(refs) > 0.5).astype(float)
         expected = reference("precision", scored["p"][rows], y, y, np.ones(len(rows)))
         assert w.value == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_a_derived_label_may_read_scored_values_only() -> None:
+    rng = np.random.default_rng(5)
+    scored, outcomes = dataset(rng, 800, 0.7, ties=False)
+    source = {"name": "cls", "join_key": "id", "time": "known", "label": "x > 0"}
+    program = compile_plan(plan_with({"m": "mean(x) > 1e9"}, extra={"outcome_monitors": [
+        {"id": "prec", "when": "precision > 2", "source": source, "label_delay": "1d",
+         "min_coverage": 0, "min_labels": 1, "window": "7d"}]}))
+    results = program.run(scored, scored, outcomes={"cls": outcomes}, as_of=T0 + 60 * DAY)
+    [check] = [c for c in results.checks if c.kind == "outcome"]
+    known = set(outcomes["id"])
+    ts = scored["ts"].astype(np.int64)
+    for w in check.windows:
+        rows = [r for r in np.flatnonzero((ts >= _seconds(w.start)) & (ts < _seconds(w.end)))
+                if scored["id"][r] in known]
+        y = (scored["x"][rows] > 0).astype(float)
+        expected = reference("precision", scored["p"][rows], y, y, np.ones(len(rows)))
+        assert w.value == (pytest.approx(expected) if expected is not None else None)
