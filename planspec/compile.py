@@ -309,7 +309,7 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
         col = m.column
         if col is not None:
             kind = _column_kind(plan, col)
-            if m.stat in ("mean", "std") or m.transform == "shift" or m.stat == "wasserstein":
+            if m.stat in ("mean", "std"):  # shift and wasserstein scale by the baseline's SD
                 need(col, moments=True)
             if m.stat in ("min", "max", "quantile"):
                 need(col, extremes=True, fine=True)
