@@ -472,3 +472,18 @@ def test_postgres_bad_sources(postgres: pg.Server, demo: Path, tmp_path: Path,
         scored.schema.get_field_index("sqft"), "sqft", pa.array(["about 900"] * len(scored)))})
     err = _check_error(demo, f"{postgres.uri}?table=bad", capsys)
     assert err.startswith("error[PS403]") and "`sqft` is declared numeric" in err
+
+
+def test_the_python_api_takes_sources(demo: Path, reference: dict[str, Any]) -> None:
+    from planspec.compile import compile_plan
+    from planspec.load import load_plan
+    from planspec.profile import load_profile
+
+    parsed = load_plan(PLAN)
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    profile = load_profile((demo / "baseline.json").read_text(), "baseline.json")
+    got = program.run(open_source(f"duckdb:{demo}/demo.duckdb?table=scored"), profile)
+    assert got.windows == program.run(str(demo / "scored.parquet"), profile).windows
+    assert [c.windows for c in got.checks] == [
+        c.windows for c in program.run(f"{demo}/scored_ds", profile).checks]
