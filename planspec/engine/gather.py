@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planspec.compile import (
-    EPOCH,
     CheckProgram,
     ColumnNeed,
 )
 from planspec.data import Frame, category_codes
+from planspec.engine.calendar import bucket_ids
 from planspec.profile import (
     ColumnProfile,
     Profile,
@@ -36,7 +36,7 @@ class Buckets:
 
     @classmethod
     def of(cls, times: np.ndarray, size: int) -> Buckets:
-        g = (times - EPOCH) // size
+        g = bucket_ids(times, size)
         first = int(g.min())
         local = (g - first).astype(np.int64)
         return cls(size, first, local, int(local.max()) + 1)
