@@ -310,6 +310,10 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+SOURCES_HELP = ("Parquet or CSV files or globs, a Parquet dataset directory, "
+                "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
@@ -342,9 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("baseline", help="profile baseline data for a plan's checks")
     b.add_argument("plan", metavar="PLAN")
-    b.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
-                   help="Parquet or CSV files or globs, a Parquet dataset directory, "
-                   "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T")
+    b.add_argument("--data", nargs="+", required=True, metavar="SOURCE", help=SOURCES_HELP)
     b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     b.set_defaults(run=_cmd_baseline)
 
@@ -353,9 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
                    help="a baseline profile (.json) or baseline data files")
     c.add_argument("--data", nargs="+", metavar="SOURCE",
-                   help="Parquet or CSV files or globs, a Parquet dataset directory, "
-                   "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T (default: the "
-                   "plan's data.source)")
+                   help=f"{SOURCES_HELP} (default: the plan's data.source)")
     c.add_argument("--since", metavar="TIME",
                    help="read only rows at or after this time (pushed into the database)")
     c.add_argument("--outcomes", nargs="+", metavar="[NAME=]SOURCE",

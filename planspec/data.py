@@ -8,7 +8,6 @@ or ±inf is *missing* in every statistic; categorical and boolean values are com
 from __future__ import annotations
 
 import datetime
-import glob
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from planspec import sources
 from planspec.diagnostics import did_you_mean
 from planspec.sources import Source, SourceError, is_uri, open_source
 
@@ -33,18 +33,12 @@ class DataError(Exception):
 
 
 def expand(patterns: Sequence[str]) -> list[str]:
-    """Paths from file names and globs, in order, each once. A pattern matching nothing is an
-    error (a typo must not silently read less data)."""
-    out: list[str] = []
-    for pattern in patterns:
-        if glob.has_magic(pattern):
-            found = sorted(glob.glob(pattern, recursive=True))
-            if not found:
-                raise DataError("PS401", f"no file matches `{pattern}`")
-            out += found
-        else:
-            out.append(pattern)
-    return list(dict.fromkeys(out))
+    """Paths from file names and globs (:func:`planspec.sources.expand`), errors as
+    :class:`DataError`."""
+    try:
+        return sources.expand(patterns)
+    except SourceError as e:
+        raise DataError(e.code, e.message, e.hint) from None
 
 
 def _read_one(path: str, columns: Sequence[str]) -> pa.Table:

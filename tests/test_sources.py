@@ -5,7 +5,6 @@ exit 2 with their code; a password never appears in any output or results file."
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import socket
@@ -21,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from planspec.cli import main
 from planspec.data import DataError, load_frame
 from planspec.load import parse_text
 from planspec.sources import (
@@ -33,7 +31,7 @@ from planspec.sources import (
     mask,
     open_source,
 )
-from tests import pg
+from tests import pg, test_check_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = str(ROOT / "plans" / "rental_inspector.yaml")
@@ -41,18 +39,9 @@ COLUMNS = ["scored_at", "listing_price", "neighborhood"]
 SINCE = "2026-06-01T00:00:00Z"
 
 
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(list(argv), out), out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("demo")
-    assert run("demo-data", "--out", str(d), "--rows", "20000")[0] == 0
-    assert run("baseline", PLAN, "--data", str(d / "baseline.parquet"), "-o",
-               str(d / "baseline.json"))[0] == 0
-    return d
+# The check tests' demo fixture (20,000 rows, with demo.duckdb and scored_ds/) and CLI runner.
+demo = test_check_cli.demo
+run = test_check_cli.run
 
 
 def outcomes(kind: str, demo: Path) -> list[str]:
@@ -276,29 +265,30 @@ def _check_error(demo: Path, data: str, capsys: pytest.CaptureFixture[str]) -> s
     return err
 
 
-def test_missing_duckdb_file(demo: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    err = _check_error(demo, f"duckdb:{tmp_path}/nope.duckdb?table=scored", capsys)
-    assert err.startswith("error[PS401]") and "no DuckDB file" in err
+@pytest.mark.parametrize(("case", "code", "says"), [
+    ("missing duckdb file", "PS401", "no DuckDB file"),
+    ("not a duckdb file", "PS401", "cannot open it as a DuckDB database"),
+    ("missing table", "PS411", "no table `scord`"),
+    ("failing query", "PS411", "the query failed"),
+    ("missing column", "PS402", "no column `sqft`"),
+    ("empty dataset directory", "PS401", "holds no Parquet files"),
+])
+def test_bad_sources_exit_2_with_their_code(case: str, code: str, says: str, demo: Path,
+                                            tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty_ds" / "dt=2026-11-28").mkdir(parents=True)
+    db = f"duckdb:{demo}/demo.duckdb"
+    data = {"missing duckdb file": f"duckdb:{tmp_path}/nope.duckdb?table=scored",
+            "not a duckdb file": f"duckdb:{demo}/scored.parquet?table=scored",
+            "missing table": f"{db}?table=scord",
+            "failing query": f"{db}?query=SELECT * FROM scored WHERE nonsense_column > 1",
+            "missing column": f"{db}?query=SELECT * EXCLUDE (sqft) FROM scored",
+            "empty dataset directory": str(tmp_path / "empty_ds")}[case]
+    err = _check_error(demo, data, capsys)
+    assert err.startswith(f"error[{code}]") and says in err
+    if case == "missing table":
+        assert "did you mean `scored`?" in err
     assert not (tmp_path / "nope.duckdb").exists()  # read-only: nothing created
-
-
-def test_not_a_duckdb_file(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _check_error(demo, f"duckdb:{demo}/scored.parquet?table=scored", capsys)
-    assert err.startswith("error[PS401]") and "cannot open it as a DuckDB database" in err
-
-
-def test_missing_duckdb_table_suggests_the_near_one(demo: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    err = _check_error(demo, f"duckdb:{demo}/demo.duckdb?table=scord", capsys)
-    assert err.startswith("error[PS411]") and "no table `scord`" in err
-    assert "did you mean `scored`?" in err
-
-
-def test_failing_duckdb_query(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _check_error(demo, f"duckdb:{demo}/demo.duckdb?query=SELECT * FROM scored WHERE "
-                       "nonsense_column > 1", capsys)
-    assert err.startswith("error[PS411]") and "the query failed" in err
 
 
 def test_duckdb_column_of_the_wrong_type(demo: Path, tmp_path: Path,
@@ -310,19 +300,6 @@ def test_duckdb_column_of_the_wrong_type(demo: Path, tmp_path: Path,
     con.close()
     err = _check_error(demo, f"duckdb:{db}?table=scored", capsys)
     assert err.startswith("error[PS403]") and "`sqft` is declared numeric" in err
-
-
-def test_duckdb_missing_column(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = _check_error(demo, f"duckdb:{demo}/demo.duckdb?query=SELECT * EXCLUDE (sqft) "
-                       "FROM scored", capsys)
-    assert err.startswith("error[PS402]") and "no column `sqft`" in err
-
-
-def test_empty_dataset_directory(demo: Path, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "empty_ds" / "dt=2026-11-28").mkdir(parents=True)
-    err = _check_error(demo, str(tmp_path / "empty_ds"), capsys)
-    assert err.startswith("error[PS401]") and "holds no Parquet files" in err
 
 
 @pytest.fixture
