@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -236,7 +236,9 @@ class _Database(Source):
     def scrub(self, text: str) -> str:
         """A driver's message with URIs masked and the password (if any) removed."""
         text = mask(text)
-        return text.replace(self._secret, "***") if self._secret else text
+        for secret in {self._secret, unquote(self._secret)} if self._secret else ():
+            text = text.replace(secret, "***")
+        return text
 
     def _what(self) -> str:
         return f"table `{self.table}`" if self.table is not None else "the query"
@@ -352,9 +354,8 @@ class Postgres(_Database):
         parts = urlsplit(head)
         if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
             params["connect_timeout"] = str(CONNECT_TIMEOUT)
-        query_string = "&".join(f"{k}={v}" for k, v in params.items())
-        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, query_string, ""))
-        secret = unquote(parts.password) if parts.password else None
+        conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(params), ""))
+        secret = parts.password or None
         return cls(uri=uri, since=since, table=table, query=query, conninfo=conninfo,
                    _secret=secret)
 

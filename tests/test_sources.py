@@ -92,6 +92,10 @@ def test_open_source_resolves_each_kind(demo: Path) -> None:
                           "&connect_timeout=5")
     assert "s3cret" not in repr(p.where) and p.scrub("auth failed for s3cret") == \
         "auth failed for ***"
+    q = open_source("postgresql://ana:p%40ss@db/ml?options=-c%20search_path%3Dml&table=t")
+    assert isinstance(q, Postgres)
+    assert q.scrub("p@ss and p%40ss") == "*** and ***"
+    assert q.conninfo.endswith("?options=-c+search_path%3Dml&connect_timeout=5")
 
 
 @pytest.mark.parametrize("uri", ["duckdb:x.duckdb", "duckdb:x.duckdb?table=a&query=SELECT 1",
@@ -128,16 +132,19 @@ def test_each_source_yields_only_the_columns_asked(kind: str, demo: Path) -> Non
     assert got.column("neighborhood").to_pylist() == want.column("neighborhood").to_pylist()
 
 
-@pytest.mark.parametrize("kind", ["files", "dataset", "duckdb"])
+@pytest.mark.parametrize("kind", ["files", "dataset", "duckdb", "duckdb without zone"])
 def test_since_is_pushed_into_the_source(kind: str, demo: Path) -> None:
     spec = {"files": str(demo / "scored.parquet"), "dataset": str(demo / "scored_ds"),
-            "duckdb": f"duckdb:{demo}/demo.duckdb?table=scored"}[kind]
+            "duckdb": f"duckdb:{demo}/demo.duckdb?table=scored",
+            "duckdb without zone": f"duckdb:{demo}/demo.duckdb?query=SELECT * REPLACE "
+            "(scored_at AT TIME ZONE 'UTC' AS scored_at) FROM scored"}[kind]
     since = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
     got = _rows(open_source(spec, since=since).narrow(COLUMNS, "scored_at"))
     full = pq.read_table(demo / "scored.parquet", columns=COLUMNS)
     times = full.column("scored_at").to_pylist()
     assert got.num_rows == sum(t >= since for t in times) < full.num_rows
-    assert min(got.column("scored_at").to_pylist()) >= since
+    first = min(got.column("scored_at").to_pylist())
+    assert (first if first.tzinfo else first.replace(tzinfo=datetime.UTC)) >= since
 
 
 def test_sql_names_only_the_columns_and_the_time_range() -> None:
