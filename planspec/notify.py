@@ -221,7 +221,8 @@ def slack_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
     if e.status == "firing":
         value = p["value"]
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"Value {esc(shown)} in {esc(p['window'])}; "
+        window = " to ".join(t[:10] for t in p["window"].split(" to "))
+        lines.append(f"Value {esc(shown)} in {esc(window)}; "
                      f"{esc(p['threshold'] or p['when'] or '')}")
         pb = p["playbook"]
         if pb:
