@@ -66,6 +66,8 @@ def _fmt(v: float) -> str:
     """
     if v == 0:
         return "0"
+    if 1000 <= abs(v) < 1e7:
+        return f"{v:.0f}"
     return f"{v:.3g}"
 
 
