@@ -15,6 +15,7 @@ from planspec.results import (
     RiskInfo,
     WindowResult,
 )
+from planspec.thresholds import episodes_of
 
 START = datetime.datetime(2026, 1, 5, tzinfo=datetime.UTC)
 
@@ -50,14 +51,11 @@ def results(*checks: CheckResult, plan: str = "t", risks: list[RiskInfo] | None 
     """Results whose ``firing`` and ``actions`` follow from the checks' latest windows."""
     firing, actions = [], []
     for c in checks:
-        last = c.windows[-1] if c.windows else None
-        if last is None or last.firing is None:
+        ongoing = [e for e in episodes_of(c) if e.ongoing]
+        if not ongoing:
             continue
-        since = last.start
-        for w in reversed(c.windows):
-            if w.firing is None:
-                break
-            since = w.start
+        last, since = c.windows[-1], ongoing[0].start
+        assert last.firing is not None
         firing.append(Firing(id=c.id, kind=c.kind, level=last.firing, since=since,
                              playbook=c.playbook, severity=c.severity))
         actions.append(Action(alert=c.id, level=last.firing, since=since,
