@@ -302,6 +302,9 @@ def _cmd_notify(args: argparse.Namespace, out: TextIO) -> int:
     except (NotifyError, OSError, UnicodeDecodeError) as e:
         print(f"planspec: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    if args.state and not Path(args.state).resolve().parent.is_dir():
+        print(f"planspec: error: {args.state}: its folder does not exist", file=sys.stderr)
+        return EXIT_USAGE
     if args.timeout <= 0 or args.retries < 0:
         print("planspec: error: --timeout must be positive and --retries at least 0",
               file=sys.stderr)

@@ -126,6 +126,8 @@ def _check_view(c: CheckResult, risks: dict[str, tuple[str, str]]) -> dict[str, 
         "interval": (f"{_v(last.interval[0])} to {_v(last.interval[1])}"
                      if last and last.interval else ""),
         "risk": c.risk or "", "tighten": f"{c.tighten:.0%}" if c.tighten else "",
+        # A compound condition: each comparison's value in the latest window.
+        "terms": [f"{t.text}: {_v(t.value)}" for t in (last.terms or [])] if last else [],
     }
 
 

@@ -174,6 +174,14 @@ def test_report_shows_thresholds_episodes_evidence_and_monitors() -> None:
     assert html.index("Rule out the pipeline") < html.index('data-check="shift"')
 
 
+def test_compound_conditions_show_each_comparison() -> None:
+    ws = windows([(0.2, "fail", "fail")], terms=[
+        {"text": "js(c) > 0.1", "value": 0.2}, {"text": "chi2(c).pvalue < 0.001", "value": 1e-9}])
+    html = render_html(results(check("mix", [], windows=ws,
+                                     when="js(c) > 0.1 and chi2(c).pvalue < 0.001")))
+    assert "js(c) &gt; 0.1: 0.2; chi2(c).pvalue &lt; 0.001: 1e-09" in html
+
+
 def test_no_evidence_no_evidence_section() -> None:
     res = results(check("a", [(0.3, "fail", "fail")]))
     assert "Why it fired" not in render_html(res)

@@ -224,6 +224,9 @@ def test_unreachable_target(tmp_path: Path) -> None:
     (["--to", "pager:http://x"], "KIND:URL"),
     (["--to", "webhook:ftp://x"], "http://"),
     (["--to", "webhook:http://127.0.0.1:9", "--state", "{state}"], "state file"),
+    (["--to", "webhook:http://127.0.0.1:9", "--state", "{state}/../nowhere/s.json"],
+     "folder does not exist"),
+    (["--to", "webhook:http://127.0.0.1:9", "--timeout", "0"], "--timeout"),
 ])
 def test_bad_targets_and_state_are_usage_errors(tmp_path: Path, args: list[str], message: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
