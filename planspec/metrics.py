@@ -38,10 +38,18 @@ def _number(v: float | None) -> str:
     return repr(float(v))
 
 
-def latest_complete(check: CheckResult) -> WindowResult | None:
-    """The newest window that is over (not ``partial``, not flagged incomplete)."""
+def _epoch(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def latest_complete(check: CheckResult, data_end: str | None = None) -> WindowResult | None:
+    """The newest window that is over: not ``partial``, not flagged incomplete, and (given the
+    newest row's time ``data_end``) ending at most a second after it, as the engine's grids
+    define a complete window."""
+    limit = _epoch(data_end) + 1 if data_end else float("inf")
     for w in reversed(check.windows):
-        if w.status not in INCOMPLETE and getattr(w, "complete", True) is not False:
+        if (w.status not in INCOMPLETE and getattr(w, "complete", True) is not False
+                and _epoch(w.end) <= limit):
             return w
     return None
 
@@ -55,8 +63,9 @@ def render_openmetrics(results: Results) -> str:
     # EOF
     """
     samples: dict[str, list[str]] = {name: [] for name, _ in FAMILIES}
+    end = results.data.get("end")
     for c in results.checks:
-        w = latest_complete(c)
+        w = latest_complete(c, str(end) if end else None)
         labels = (f'plan="{_label(results.plan)}",check="{_label(c.id)}",kind="{c.kind}",'
                   f'statistic="{_label(c.statistic)}"')
         firing = {"warn": 1, "fail": 2}.get(w.firing or "", 0) if w else 0
@@ -73,9 +82,8 @@ def render_openmetrics(results: Results) -> str:
                         f'planspec_check_threshold{{{labels},level="{level}"}} '
                         f"{_number(nums[0])}")
         if w is not None:
-            end = datetime.datetime.fromisoformat(w.end.replace("Z", "+00:00")).timestamp()
             samples["planspec_check_window_end_seconds"].append(
-                f"planspec_check_window_end_seconds{{{labels}}} {_number(end)}")
+                f"planspec_check_window_end_seconds{{{labels}}} {_number(_epoch(w.end))}")
     lines = []
     for name, help_text in FAMILIES:
         lines += [f"# TYPE {name} gauge", f"# HELP {name} {help_text}", *samples[name]]

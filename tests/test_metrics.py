@@ -58,6 +58,14 @@ def test_latest_complete_window_per_check() -> None:
     assert s[("planspec_check_threshold", "quality/fail")] == 0.6
 
 
+def test_a_window_past_the_newest_row_is_not_complete() -> None:
+    res = results(check("a", [(0.1, "ok", None), (0.9, "fail", "fail")]))
+    res = res.model_copy(update={"data": {**res.data, "end": "2026-01-06T18:00:00Z"}})
+    s = samples(render_openmetrics(res))  # data ends inside the second window
+    assert s[("planspec_check_value", "a")] == 0.1
+    assert s[("planspec_check_firing", "a")] == 0
+
+
 def test_label_values_are_escaped() -> None:
     nasty = 'a"b\\c\nd'
     text = render_openmetrics(results(check("x", [(0.1, "ok", None)]), plan=nasty))
