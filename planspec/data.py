@@ -47,6 +47,7 @@ LATEST = int(datetime.datetime(9000, 1, 1, tzinfo=datetime.UTC).timestamp())
 #: is 8.8 million cells; timestamps spanning centuries would be billions).
 BUCKET_BUDGET = 2 ** 26
 
+UTF8_HINT = "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
 
@@ -125,6 +126,8 @@ def _read_one(path: str, columns: Sequence[str]) -> pa.Table:
         raise
     except (pa.ArrowException, OSError) as e:
         raise DataError("PS401", f"{path}: cannot read it: {_first_line(e)}") from None
+    except UnicodeDecodeError:
+        raise DataError("PS401", f"{path}: a column name is not UTF-8 text", UTF8_HINT) from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -162,13 +165,17 @@ def _read_csv(path: str, lower: str, columns: Sequence[str]) -> pa.Table:
                 line = f":{row.number}" if row.number is not None else ""
                 raise DataError("PS401", f"{path}{line}: a row has {row.actual_columns} fields "
                                 f"where the header has {row.expected_columns}: "
-                                f"{row.text[:80]!r}", "quote values that contain the delimiter, "
+                                f"{_show(row.text)}", "quote values that contain the delimiter, "
                                 "and give every row as many fields as the header") from None
             if "straddl" in str(e) and block < (1 << 30):  # a value longer than a block
                 block <<= 4
                 continue
             raise
-    _require(path, table.column_names, columns)
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise DataError("PS401", f"{path}:1: the header is not UTF-8 text", UTF8_HINT) from None
+    _require(path, names, columns)
     return table.select(list(columns))
 
 
@@ -176,7 +183,8 @@ def _require(where: str, names: Sequence[str], columns: Sequence[str]) -> None:
     for col in columns:
         if col not in names:
             raise DataError("PS402", f"{where}: no column `{col}`",
-                            did_you_mean(col, names) or f"the file has: {', '.join(names[:12])}")
+                            did_you_mean(col, names) or
+                            f"the file has: {', '.join(n[:40] for n in names[:12])}")
         if (copies := list(names).count(col)) > 1:
             raise DataError("PS443", f"{where}: {copies} columns are named `{col}`",
                             "rename or drop the copies: planspec cannot tell which one to read")
@@ -272,6 +280,16 @@ def first_failing(col: pa.ChunkedArray | pa.Array, convert: Callable[[Any], obje
     return lo
 
 
+def _show(value: object, width: int = 60) -> str:
+    """A value for a message: its repr, cut to ``width`` characters (data can hold megabytes).
+
+    >>> _show("x" * 1000, 12)
+    "'xxxxxxxxxx…"
+    """
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def timestamps(table: pa.Table, column: str, where: str) -> np.ndarray:
     """The timestamp column as int64 seconds since the epoch, UTC.
 
@@ -294,7 +312,7 @@ def timestamps(table: pa.Table, column: str, where: str) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raw = table.column(column)
         row = first_failing(raw, _text_times)
-        bad = f"{raw[row].as_py()!r} (row {row + 1})" if row >= 0 else "(unknown)"
+        bad = f"{_show(raw[row].as_py())} (row {row + 1})" if row >= 0 else "(unknown)"
         raise DataError("PS404", f"{where}: `{column}` has a value that is not a time: {bad}",
                         "write times as ISO 8601, e.g. 2026-03-02T14:05:00Z") from None
     nulls = col.null_count
@@ -303,8 +321,9 @@ def timestamps(table: pa.Table, column: str, where: str) -> np.ndarray:
         rows = "1 row has" if nulls == 1 else f"{nulls:,} rows have"
         raise DataError("PS404", f"{where}: {rows} no `{column}` (first at row {row + 1})",
                         "every row needs a time to fall in a window")
-    seconds = pc.cast(pc.cast(col, pa.timestamp("s", tz=None), safe=False), pa.int64())
-    x = np.asarray(seconds.to_numpy(), dtype=np.int64)
+    per_second = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[col.type.unit]
+    ticks = pc.cast(pc.cast(col, pa.timestamp(col.type.unit)), pa.int64())
+    x = np.asarray(ticks.to_numpy(), dtype=np.int64) // per_second  # floor, before 1970 too
     outside = (x < EARLIEST) | (x >= LATEST)
     if outside.any():
         row = int(np.argmax(outside))
@@ -369,7 +388,7 @@ def numeric(table: pa.Table, column: str, where: str) -> np.ndarray:
             col = pc.cast(col, pa.float64())
         except pa.ArrowInvalid:
             row = first_failing(col, lambda a: pc.cast(a, pa.float64()))
-            bad = f"{col[row].as_py()!r} (row {row + 1})" if row >= 0 else "text"
+            bad = f"{_show(col[row].as_py())} (row {row + 1})" if row >= 0 else "text"
             raise DataError("PS403", f"{where}: `{column}` is declared numeric but holds "
                             f"{bad}") from None
     elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
@@ -398,8 +417,8 @@ def text_values(table: pa.Table, column: str, where: str = "data") -> pa.Chunked
         except pa.ArrowInvalid:
             row = first_failing(col, lambda a: pc.cast(a, pa.string()))
             raise DataError("PS403", f"{where}: `{column}` holds bytes that are not UTF-8 text "
-                            f"(row {row + 1}: {col[row].as_py()!r})",
-                            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+                            f"(row {row + 1}: {_show(col[row].as_py())})",
+                            UTF8_HINT) from None
         except pa.ArrowNotImplementedError:
             raise DataError("PS403", f"{where}: `{column}` holds {t}, which cannot be read "
                             "as categories") from None
@@ -484,7 +503,7 @@ def read_events(path: str, risks: Sequence[str]) -> dict[str, datetime.date]:
         try:
             day = datetime.date.fromisoformat(str(row["date"])[:10])
         except ValueError:
-            raise DataError("PS409", f"{path}: record {n} has no date: {row['date']!r}",
+            raise DataError("PS409", f"{path}: record {n} has no date: {_show(row['date'])}",
                             "write dates as YYYY-MM-DD") from None
         if not 1000 <= day.year < 9000:
             raise DataError("PS409", f"{path}: record {n} has a date outside the years "
