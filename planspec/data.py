@@ -477,6 +477,7 @@ def read_events(path: str, risks: Sequence[str]) -> dict[str, datetime.date]:
     import json
     from pathlib import Path
 
+    check_source(path)  # a FIFO would block the read below
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

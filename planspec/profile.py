@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planspec.compile import CheckProgram, StatKey
-from planspec.data import DataError, Frame, load_frame
+from planspec.data import DataError, Frame, check_source, load_frame
 from planspec.profile_check import at, baseline_gaps, damaged, json_path, profile_problems
 from planspec.stats import STATS
 
@@ -275,6 +275,20 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
                    start=datetime.datetime.fromtimestamp(t0, utc),
                    end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
                    columns=columns, values=values)
+
+
+def read_profile(path: str) -> Profile:
+    """Read and check the profile in the file ``path`` (see :func:`load_profile`); a path that
+    is not a readable regular file is a PS401 that says what it is (a FIFO would block)."""
+    from pathlib import Path
+
+    check_source(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError("PS407", f"{path}: cannot read it: {getattr(e, 'strerror', None) or e}"
+                        ) from None
+    return load_profile(text, path)
 
 
 def load_profile(text: str, where: str) -> Profile:

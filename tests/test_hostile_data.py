@@ -369,6 +369,14 @@ def test_an_event_date_past_the_calendar_is_a_located_error(date: str, root: Pat
                             f"1000–8999: {date}"), r.err
 
 
+def test_an_events_file_that_is_a_fifo_does_not_block(root: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "events.csv")
+    r = run("check", str(root / "plans" / "rental_inspector.yaml"), "--baseline", "unused.json",
+            "--data", "unused.parquet", "--events", str(tmp_path / "events.csv"))
+    assert r.code == 2
+    assert r.err.startswith(f"error[PS401]: {tmp_path / 'events.csv'}: is a FIFO"), r.err
+
+
 # ------------------------------------------------------------------------ the bucket budget
 
 

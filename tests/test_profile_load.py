@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,13 @@ from hypothesis import given, settings
 from planspec.compile import compile_plan
 from planspec.data import DataError
 from planspec.load import load_plan
-from planspec.profile import Profile, build_profile, check_profile, load_profile
+from planspec.profile import (
+    Profile,
+    build_profile,
+    check_profile,
+    load_profile,
+    read_profile,
+)
 from planspec.profile_check import histogram_bins, json_path, json_position, profile_problems
 from tests.datakit import PLAN, run, table, write_plan
 
@@ -210,6 +217,21 @@ def test_text_that_is_not_json_points_at_the_error(kit: dict[str, Any]) -> None:
     lines = path.read_text().splitlines()
     assert r.code == 2
     assert r.err.startswith(f"error[PS407]: {path}:{len(lines)}:"), r.err
+
+
+def test_read_profile_says_what_a_path_is(kit: dict[str, Any], tmp_path: Path) -> None:
+    """`read_profile` (for the CLI's `--baseline x.json`): a FIFO must not block the read."""
+    assert read_profile(str(kit["dir"] / "base.json")) == Profile.model_validate(kit["profile"])
+    os.mkfifo(tmp_path / "pipe.json")
+    (tmp_path / "dir.json").mkdir()
+    (tmp_path / "latin.json").write_bytes(b'{"format": "caf\xe9"}')
+    for name, code, says in (("pipe.json", "PS401", "is a FIFO"),
+                             ("dir.json", "PS401", "is a directory"),
+                             ("none.json", "PS401", "no such file"),
+                             ("latin.json", "PS407", "cannot read it")):
+        with pytest.raises(DataError) as e:
+            read_profile(str(tmp_path / name))
+        assert e.value.code == code and says in e.value.message, e.value.message
 
 
 # ------------------------------------------------------------------------- JSON positions
