@@ -159,14 +159,18 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS323": _c("column declared twice",
                 "A name is both a feature and a prediction, or the timestamp is also a feature.",
                 "features: {p: …}  predictions: {p: …}"),
-    "PS401": _c("data file unreadable", "A data file is missing, unreadable, or not Parquet/CSV.",
+    "PS401": _c("data file unreadable", "A data file is missing, a directory, a FIFO or device, "
+                "unreadable, not Parquet/CSV, or damaged (a Parquet file cut short, a CSV row "
+                "with more fields than the header); the message says which, and where.",
                 "--data scored.parquet (no such file)"),
     "PS402": _c("missing column", "The data lacks a column the plan's checks read.",
                 "the plan watches `sqft`; the file has `square_feet`"),
     "PS403": _c("wrong column type", "A column's values do not fit the type the plan declares.",
                 "`sqft` declared numeric; the file has text such as 'approx 900'"),
-    "PS404": _c("bad timestamp", "The timestamp column is missing values or cannot be read as "
-                "times (ISO 8601, or a Parquet/Arrow timestamp).", "scored_at: 'last Tuesday'"),
+    "PS404": _c("bad timestamp", "The timestamp column is missing values, cannot be read as "
+                "times (ISO 8601 text, zoned or not, or a Parquet/Arrow timestamp), or holds a "
+                "time outside the years 1000–8999 (usually a placeholder such as 9999-12-31).",
+                "scored_at: 'last Tuesday'"),
     "PS405": _c("no data", "A data set, or the data inside the run's windows, has no rows.",
                 "an empty scored.parquet"),
     "PS406": _c("baseline from another plan",
@@ -174,8 +178,9 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "one being checked; rebuild it with `planspec baseline`.",
                 "baseline.json from last quarter's plan"),
     "PS407": _c("unreadable baseline profile",
-                "The baseline profile is not a planspec profile, or has another format version.",
-                "--baseline results.json"),
+                "The baseline profile is not JSON, not a planspec profile, has another format "
+                "version, or a field of the wrong type (the message names the field, with its "
+                "line and column).", "--baseline results.json"),
     "PS408": _c("unknown outcome source", "Outcomes were given for a source no outcome monitor "
                 "of the plan uses.", "--outcomes inspector_audit=audits.parquet"),
     "PS409": _c("bad events file", "An events file names a drift risk the plan does not "
@@ -188,6 +193,29 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS411": _c("data source query failed",
                 "The database has no such table, or the source's query fails.",
                 "--data duckdb:demo.duckdb?table=scord"),
+    "PS440": _c("inconsistent baseline profile",
+                "A baseline profile breaks an invariant the engine relies on: no rows, a span "
+                "that is not positive, a moment that is not a finite number, edges out of "
+                "order, counts that are negative, do not sum to the present values or do not "
+                "match their edges or categories. The message names the field with its line "
+                "and column; rebuild the profile with `planspec baseline`.",
+                '"decile_counts": [50, 50] for nine `decile_edges`'),
+    "PS441": _c("baseline column without values",
+                "A check compares a column with the baseline (a distribution test, a quantile, "
+                "new categories, a `shift` or `change`), but every baseline row misses that "
+                "column. Profile a period where it is recorded, or drop those checks: its "
+                "missing rate, rates and absolute thresholds need no baseline values.",
+                "ks(sqft) > 0.1 with a baseline whose `sqft` is all null"),
+    "PS442": _c("too many buckets",
+                "The data's times span so long a period that the per-bucket sums would pass "
+                "planspec's budget (buckets × bins of the widest histogram ≤ 67,108,864 "
+                "cells, 512 MiB). Check a later period (`--since`, or filter the data), or "
+                "use longer windows; a time such as 1000-01-01 is usually a placeholder.",
+                "scored_at from 1000-01-01 to 2026-11-29 with daily windows and `ks(sqft)`"),
+    "PS443": _c("column named twice",
+                "The data has two or more columns with a name the plan reads, so planspec "
+                "cannot tell which one to use. Rename or drop the copies.",
+                "a CSV header `scored_at,sqft,sqft,…`"),
 }
 
 

@@ -116,6 +116,15 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
     (tmp / "other.json").write_text(json.dumps(other))
     (tmp / "old.json").write_text(json.dumps(old))
     (tmp / "garbage.parquet").write_bytes(b"not parquet at all")
+    (tmp / "short.json").write_text(json.dumps(dict(profile, span_seconds=0), indent=1))
+    nulls = pq.read_table(demo / "baseline.parquet")
+    i = nulls.schema.get_field_index("sqft")
+    pq.write_table(nulls.set_column(i, "sqft", pa.nulls(nulls.num_rows, pa.float64())),
+                   tmp / "nullsqft.parquet")
+    t = nulls.schema.get_field_index("scored_at")
+    long = nulls.slice(0, 2).set_column(t, "scored_at", pa.array(
+        [datetime.datetime(1000, 1, 1), datetime.datetime(8999, 1, 1)], pa.timestamp("s")))
+    pq.write_table(long, tmp / "long.parquet")
     return {
         "PS401 missing file": {"data": str(tmp / "nope.parquet")},
         "PS401 no glob match": {"data": str(tmp / "none-*.parquet")},
@@ -139,6 +148,11 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         # Port 1 on this machine refuses at once (tests/test_sources.py has the rest).
         "PS410 unreachable database": {"data": "postgresql://ml@127.0.0.1:1/ml?table=scored"},
         "PS411 missing table": {"data": f"duckdb:{demo / 'demo.duckdb'}?table=scord"},
+        "PS440 inconsistent profile": {"baseline": str(tmp / "short.json")},
+        "PS441 baseline column without values": {"baseline": str(tmp / "nullsqft.parquet")},
+        "PS442 too many buckets": {"data": str(tmp / "long.parquet")},
+        "PS443 column named twice": {"data": _write_csv(tmp / "twice.csv", HEADER.replace(
+            "sqft,", "sqft,sqft,") + ROW.replace(",800,", ",800,800,"))},
     }
 
 
@@ -152,7 +166,9 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
     "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
     "PS408 unknown outcome source", "PS409 bad events file", "PS410 unreachable database",
-    "PS411 missing table"])
+    "PS411 missing table", "PS440 inconsistent profile",
+    "PS441 baseline column without values", "PS442 too many buckets",
+    "PS443 column named twice"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]
