@@ -242,3 +242,21 @@ def format_github(d: Diagnostic) -> str:
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
     """A JSON array of diagnostics (see :meth:`Diagnostic.to_dict`)."""
     return json.dumps([d.to_dict() for d in diagnostics], indent=2)
+
+
+class PlanError(ValueError):
+    """A plan with errors was given where a valid plan is needed (e.g. :func:`compile_plan`).
+
+    ``diagnostics`` holds every finding (errors and warnings), sorted by position; the message
+    names the first error.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], file: str | None = None) -> None:
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        first = errors[0] if errors else None
+        where = f"{first.span.file}:{first.span.line}:{first.span.col}: " \
+            if first and first.span else (f"{file}: " if file else "")
+        what = f"error[{first.code}]: {first.message}" if first else "the plan did not parse"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{where}{what}{more}")
