@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jinja2
-import numpy as np
+from markupsafe import Markup
 
 from planspec import english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
+from planspec.english import Markdown
 from planspec.model import Alert, OutcomeMonitor, Plan
 from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 
 
+@jinja2.pass_context
+def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
+    """Every value a template prints passes here, the one place plan text is escaped for the
+    output it lands in: markdown-escaped on one line in ``.md`` templates, on one line without
+    control characters in ``.txt`` ones. Markup built from escaped parts
+    (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
+    if isinstance(value, Markup):  # a macro's output
+        return value
+    if (ctx.name or "").endswith(".txt.j2"):
+        return Markup(english.line(value))
+    return Markup(english.md(value))
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The template environment: strict about undefined values, stable whitespace."""
+    """The template environment: strict about undefined values, stable whitespace, and every
+    printed value made inert (:func:`_inert`). Autoescape is on only so that macro output
+    counts as markup; what is escaped, and how, is decided by :func:`_inert`, not HTML rules."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             undefined=jinja2.StrictUndefined, autoescape=True,
+                             finalize=_inert,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = cell
     env.filters["code"] = english.code
@@ -60,6 +78,14 @@ def render_summary(parsed: ParsedPlan) -> str:
 _MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
 
 
+def _split(n: int, parts: int) -> list[range]:
+    """``range(n)`` in ``parts`` consecutive groups, the first ``n % parts`` one longer (as
+    numpy's ``array_split``; numpy stays unloaded for commands that only render text)."""
+    size, extra = divmod(n, parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [range(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+
 def history(statuses: list[str], width: int = 52) -> str:
     """A one-line history of statuses, at most ``width`` marks (the worst status per mark).
 
@@ -68,7 +94,7 @@ def history(statuses: list[str], width: int = 52) -> str:
     """
     if not statuses:
         return ""
-    groups = np.array_split(np.arange(len(statuses)), min(width, len(statuses)))
+    groups = _split(len(statuses), min(width, len(statuses)))
     return "".join(_MARKS[max((statuses[i] for i in g), key=STATUS_RANK.__getitem__)]
                    for g in groups)
 
@@ -148,9 +174,9 @@ def render_results_text(results: Results, colour: bool = False) -> str:
 # ----------------------------------------------------------------------------------- runbook
 
 
-def cell(text: object) -> str:
-    """Text safe inside a markdown table cell: pipes escaped, lines joined."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def cell(text: object) -> Markdown:
+    """Text safe inside a markdown table cell: pipes and other markup escaped, lines joined."""
+    return english.md(text)
 
 
 def _where(smap: SourceMap, path: tuple[str | int, ...]) -> str:
@@ -167,8 +193,8 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
     keep = a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for
     view: dict[str, Any] = {
         "id": a.id, "kind": kind, "where": _where(smap, path),
-        "fail": english.describe(a.when, window), "fail_text": format_condition(a.when),
-        "warn": english.describe(a.warn, window) if a.warn else "",
+        "fail": Markdown(english.describe(a.when, window)), "fail_text": format_condition(a.when),
+        "warn": Markdown(english.describe(a.warn, window)) if a.warn else "",
         "warn_text": format_condition(a.warn) if a.warn else "",
         "window": f"{english.duration(window)} windows" + (
             f", sliding every {every}" if every else " (tumbling, UTC-aligned)"),
@@ -186,7 +212,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             "min_coverage": f"{a.min_coverage:.0%}"
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
-            "stand_ins": [english.code(x) for x in a.stand_ins]})
+            "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins))})
     return view
 
 
@@ -219,8 +245,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                 f"{p.threshold:g}" if p.threshold is not None else "",
                 "description": cell(p.description or "")} for n, p in data.predictions.items()]
     coverage = [{"column": english.code(c), "role": role,
-                 "watched_by": ", ".join(english.code(a) for a in watched.get(c, [])) or
-                 "**not watched**"}
+                 "watched_by": Markdown(", ".join(english.code(a) for a in watched.get(c, [])) or
+                                        "**not watched**")}
                 for c, role in [*((n, "feature") for n in data.features),
                                 *((n, "prediction") for n in data.predictions)]]
     triggers: dict[str, list[str]] = {}
@@ -229,23 +255,25 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             triggers.setdefault(item.playbook, []).append(english.code(item.id))
     for r in plan.drift_risks:
         if r.playbook:
-            triggers.setdefault(r.playbook, []).append(f"risk {english.code(r.id)}")
+            triggers.setdefault(r.playbook, []).append(Markdown(f"risk {english.code(r.id)}"))
     for p in plan.playbooks:
         for e in p.escalate:
-            triggers.setdefault(e.to, []).append(f"escalation from {english.code(p.id)}")
+            triggers.setdefault(e.to, []).append(
+                Markdown(f"escalation from {english.code(p.id)}"))
     playbooks = [{
         "id": p.id, "title": p.title, "kind": p.kind,
         "owner": p.owner, "response_time": english.spelled(p.response_time),
         "notify": ", ".join(p.notify), "steps": list(p.steps),
         "where": _where(smap, ("playbooks", i)),
-        "escalations": [{"to": e.to, "when": _escalation_text(e), "why": e.why or ""}
+        "escalations": [{"to": e.to, "when": Markdown(_escalation_text(e)), "why": e.why or ""}
                         for e in p.escalate],
-        "triggered_by": ", ".join(triggers.get(p.id, [])) or "nothing (see PS311)"}
+        "triggered_by": Markdown(", ".join(triggers.get(p.id, [])) or "nothing (see PS311)")}
         for i, p in enumerate(plan.playbooks)]
     risks = [{
         "id": r.id, "title": r.title, "kind": r.kind, "where": _where(smap, ("drift_risks", i)),
-        "affects": ", ".join(english.code(a) for a in r.affects),
-        "caught_by": ", ".join(english.code(a) for a in r.caught_by) or "nothing declared",
+        "affects": Markdown(", ".join(english.code(a) for a in r.affects)),
+        "caught_by": Markdown(", ".join(english.code(a) for a in r.caught_by) or
+                              "nothing declared"),
         "playbook": r.playbook or "", "date": r.date.isoformat() if r.date else "",
         "heighten": _heighten_text(r), "why": r.why or ""}
         for i, r in enumerate(plan.drift_risks)]
@@ -256,8 +284,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             "cadence": english.spelled(m.cadence),
             "description": m.description or ""},
         "source": smap.file, "schema": schema, "coverage": coverage,
-        "unwatched": [english.code(c["column"].strip("`")) for c in coverage
-                      if c["watched_by"] == "**not watched**"],
+        "unwatched": Markdown(", ".join(english.code(c) for c in [*data.features, *data.predictions]
+                                        if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
                      "correction": plan.defaults.correction},
@@ -312,15 +340,15 @@ def sparkline(values: list[float | None], width: int = 52) -> str:
     """
     if not values:
         return ""
-    groups = np.array_split(np.arange(len(values)), min(width, len(values)))
+    groups = _split(len(values), min(width, len(values)))
     picked = [values[g[-1]] for g in groups]
-    finite = [v for v in picked if v is not None and np.isfinite(v)]
+    finite = [v for v in picked if v is not None and math.isfinite(v)]
     if not finite:
         return " " * len(picked)
     lo, hi = min(finite), max(finite)
     out = []
     for v in picked:
-        if v is None or not np.isfinite(v):
+        if v is None or not math.isfinite(v):
             out.append(" " if v is None else _SPARK[-1])
         else:
             out.append(_SPARK[0 if hi == lo else int((v - lo) / (hi - lo) * 7)])
@@ -338,7 +366,7 @@ def report_view(results: Results) -> dict[str, Any]:
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
                        "value": _value(last.value) if last else "–",
                        "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
-                       "when": cell(c.when), "playbook": f.playbook or "–"})
+                       "when": c.when, "playbook": f.playbook or "–"})
     actions = [{
         "alert": a.alert, "level": a.level, "since": a.since[:10],
         "playbook": a.playbook.model_dump() if a.playbook else None,
@@ -357,8 +385,9 @@ def report_view(results: Results) -> dict[str, Any]:
                          "ess": _value(w.effective_n)}
                         for w in reversed(c.windows) if w.value is not None), None),
         "immature": sum(w.status == "immature" for w in c.windows),
-        "stand_ins": ", ".join(f"{english.code(k)}: {v}" for k, v in
-                               (c.windows[-1].stand_ins or {}).items()) if c.windows else ""}
+        "stand_ins": Markdown(", ".join(f"{english.code(k)}: {english.md(v)}" for k, v in
+                                        (c.windows[-1].stand_ins or {}).items()))
+        if c.windows else ""}
         for c in results.checks if c.kind == "outcome"]
     heightened = [{"id": c.id, "risk": c.risk, "from": (c.active_from or "")[:10],
                    "to": (c.active_to or "")[:10], "tighten": f"{(c.tighten or 0):.0%}",
