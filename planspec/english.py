@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from planspec._expr import format_number
@@ -178,3 +179,70 @@ def persistence(for_: int, keep: int) -> str:
     resolves = ("it resolves at the first clean window" if keep == 0 else
                 f"it keeps firing through {keep} clean window{'s' if keep != 1 else ''}")
     return f"{fires}; {resolves}"
+
+
+def number(x: float | int | None) -> str:
+    """A number as the command line and the reports print it: thousands separated, at most three
+    significant digits below 1,000, never ``-0``; ``–`` when there is none.
+
+    >>> [number(v) for v in (199623, 10300.4, 0.12345, -0.0, 3.0, 1.5e-8, None, float("inf"))]
+    ['199,623', '10,300', '0.123', '0', '3', '1.5e-08', '–', '∞']
+    """
+    if x is None or x != x:
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}" if abs(x) < 1e15 else f"{x:.3e}"
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.3g}"
+
+
+def _split_statistic(statistic: str) -> tuple[str, str, bool]:
+    for transform in ("shift", "change"):
+        if statistic.endswith("_" + transform):
+            statistic = statistic.removesuffix("_" + transform)
+            break
+    else:
+        transform = "value"
+    pvalue = statistic.endswith("_pvalue")
+    return statistic.removesuffix("_pvalue"), transform, pvalue
+
+
+def statistic_label(statistic: str) -> str:
+    """What a results value is, with its unit.
+
+    >>> statistic_label("mean_shift"), statistic_label("psi")
+    ('shift of the mean, in baseline SDs', 'population stability index')
+    >>> statistic_label("ks_pvalue"), statistic_label("rate_change")
+    ('p-value of the Kolmogorov-Smirnov test', 'change of the share of predictions, in %')
+    """
+    stat, transform, pvalue = _split_statistic(statistic)
+    info = STATS.get(stat)
+    text = info.phrase if info else stat.replace("_", " ")
+    if pvalue:
+        text = "p-value of the " + text.replace(" statistic", " test")
+    if transform == "shift":
+        return f"shift of the {text}, in baseline SDs"
+    if transform == "change":
+        return f"change of the {text}, in %"
+    return text
+
+
+def quantity(statistic: str, x: float | None) -> str:
+    """A results value in its unit: a shift in SDs, a change in percent, otherwise the number.
+
+    >>> quantity("mean_shift", 2.345), quantity("count_change", -0.5), quantity("count", 10300.0)
+    ('2.35 SD', '-50%', '10,300')
+    """
+    if x is None or x != x:
+        return "–"
+    _, transform, _ = _split_statistic(statistic)
+    if transform == "shift":
+        return f"{number(x)} SD"
+    if transform == "change" and not math.isinf(x):
+        return f"{number(x * 100)}%"
+    return number(x)

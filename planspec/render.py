@@ -27,6 +27,8 @@ def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
     (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
     if isinstance(value, Markup):  # a macro's output
         return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = english.number(value)  # every number as the command line prints it
     if (ctx.name or "").endswith(".txt.j2"):
         return Markup(english.line(value))
     return Markup(english.md(value))
@@ -116,14 +118,6 @@ def episodes(check: CheckResult) -> list[dict[str, str]]:
     return out
 
 
-def _value(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x in (float("inf"), float("-inf")):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.3g}" if abs(x) < 1e5 else f"{x:.3e}"
-
-
 def results_view(results: Results) -> dict[str, Any]:
     """What a reader of a run needs, per check: now, value, condition, episodes, history."""
     rows = []
@@ -132,7 +126,8 @@ def results_view(results: Results) -> dict[str, Any]:
         rows.append({
             "id": c.id, "kind": c.kind, "window": c.window + (f"/{c.every}" if c.every else ""),
             "now": (last.firing or last.status) if last else "–",
-            "value": _value(last.value) if last else "–", "when": c.when, "source": c.source,
+            "value": english.quantity(c.statistic, last.value) if last else "–",
+            "statistic": english.statistic_label(c.statistic), "when": c.when, "source": c.source,
             "episodes": episodes(c), "history": history([w.status for w in c.windows]),
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
@@ -140,35 +135,53 @@ def results_view(results: Results) -> dict[str, Any]:
             "checks": rows, "firing": [f.model_dump() for f in results.firing]}
 
 
-def render_results_text(results: Results, colour: bool = False) -> str:
-    """A compact table for a terminal (ANSI colour when ``colour``), then what fired and when."""
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def render_results_text(results: Results, colour: bool = False, width: int = 100) -> str:
+    """A compact table for a terminal ``width`` columns wide (ANSI colour when ``colour``), then
+    what fired and when, and what is firing now."""
     view = results_view(results)
     paint = {"fail": "\x1b[31;1m", "warn": "\x1b[33m"} if colour else {}
     reset = "\x1b[0m" if colour else ""
     d = view["data"]
-    lines = [f"{view['plan']}: {len(view['checks'])} checks on {d['rows']:,} rows, "
+    lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
-             f"(baseline {view['baseline']['rows']:,} rows)", ""]
-    width = max(len(r["id"]) for r in view["checks"]) if view["checks"] else 5
-    lines.append(f"{'CHECK':<{width}}  {'KIND':<6} {'WINDOW':<7} {'NOW':<17} {'VALUE':>9}  "
-                 f"{'FIRED':>7}  HISTORY")
-    for r in view["checks"]:
-        now = r["now"]
-        lines.append(f"{r['id']:<{width}}  {r['kind']:<6} {r['window']:<7} "
-                     f"{paint.get(now, '')}{now:<17}{reset} {r['value']:>9}  "
-                     f"{r['fired']:>3}/{r['windows']:<3}  {r['history']}")
-    fired = [(r["id"], e) for r in view["checks"] for e in r["episodes"]]
-    lines += ["", "What fired and when:" if fired else "Nothing fired."]
-    for ident, e in fired:
+             f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
+    rows = view["checks"]
+    fired = [f"{r['fired']}/{r['windows']}" for r in rows]
+
+    def w(header: str, values: list[str]) -> int:
+        return max([len(header), *map(len, values)])
+
+    kind, window = w("KIND", [r["kind"] for r in rows]), w("WINDOW", [r["window"] for r in rows])
+    now, value = w("NOW", [r["now"] for r in rows]), w("VALUE", [r["value"] for r in rows])
+    count = w("FIRED", fired)
+    others = kind + window + now + value + count + 2 * 6
+    # The history takes what is left, at least 8 marks; the check column gives way first.
+    ident = min(w("CHECK", [r["id"] for r in rows]), max(12, width - others - 8))
+    marks = max(8, width - others - ident)
+    lines.append(f"{'CHECK':<{ident}}  {'KIND':<{kind}}  {'WINDOW':<{window}}  {'NOW':<{now}}  "
+                 f"{'VALUE':>{value}}  {'FIRED':>{count}}  HISTORY")
+    for r, c, f in zip(rows, results.checks, fired, strict=True):
+        state = r["now"]
+        lines.append(f"{_fit(r['id'], ident):<{ident}}  {r['kind']:<{kind}}  "
+                     f"{r['window']:<{window}}  {paint.get(state, '')}{state:<{now}}{reset}  "
+                     f"{r['value']:>{value}}  {f:>{count}}  "
+                     f"{history([x.status for x in c.windows], marks)}")
+    episodes_ = [(r["id"], e) for r in rows for e in r["episodes"]]
+    lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
+    for name, e in episodes_:
         known = f" (could first be known {e['known']})" if e["known"] else ""
-        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {ident}: "
+        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {name}: "
                      f"{e['from']} to {e['to']}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
                   f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}"
                   for f in view["firing"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------- runbook
@@ -364,7 +377,8 @@ def report_view(results: Results) -> dict[str, Any]:
         c = by_id[f.id]
         last = next((w for w in reversed(c.windows) if w.value is not None), None)
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
-                       "value": _value(last.value) if last else "–",
+                       "value": english.quantity(c.statistic, last.value) if last else "–",
+                       "statistic": english.statistic_label(c.statistic),
                        "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
                        "when": c.when, "playbook": f.playbook or "–"})
     actions = [{
@@ -380,9 +394,10 @@ def report_view(results: Results) -> dict[str, Any]:
     monitors = [{
         "id": c.id, "first_fail": c.first_fail[:10] if c.first_fail else "",
         "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",
-        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}", "value": _value(w.value),
+        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
+                         "value": english.quantity(c.statistic, w.value),
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
-                         "ess": _value(w.effective_n)}
+                         "ess": english.number(w.effective_n)}
                         for w in reversed(c.windows) if w.value is not None), None),
         "immature": sum(w.status == "immature" for w in c.windows),
         "stand_ins": Markdown(", ".join(f"{english.code(k)}: {english.md(v)}" for k, v in
@@ -394,7 +409,8 @@ def report_view(results: Results) -> dict[str, Any]:
                    "fired": sum(w.firing is not None for w in c.windows)}
                   for c in results.checks if c.risk]
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
-    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
+    fired = [{"id": r["id"], **e} for r in base["checks"] for e in r["episodes"]]
+    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing, "fired": fired,
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}
 
