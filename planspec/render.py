@@ -159,17 +159,17 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     now, value = w("NOW", [r["now"] for r in rows]), w("VALUE", [r["value"] for r in rows])
     count = w("FIRED", fired)
     others = kind + window + now + value + count + 2 * 6
-    # The history takes what is left, at least 8 marks; the check column gives way first.
+    # The history takes what is left (none below 8 marks); long check ids give way first.
     ident = min(w("CHECK", [r["id"] for r in rows]), max(12, width - others - 8))
-    marks = max(8, width - others - ident)
+    marks = width - others - ident
     lines.append(f"{'CHECK':<{ident}}  {'KIND':<{kind}}  {'WINDOW':<{window}}  {'NOW':<{now}}  "
-                 f"{'VALUE':>{value}}  {'FIRED':>{count}}  HISTORY")
+                 f"{'VALUE':>{value}}  {'FIRED':>{count}}  {'HISTORY' if marks >= 8 else ''}")
     for r, c, f in zip(rows, results.checks, fired, strict=True):
         state = r["now"]
         lines.append(f"{_fit(r['id'], ident):<{ident}}  {r['kind']:<{kind}}  "
                      f"{r['window']:<{window}}  {paint.get(state, '')}{state:<{now}}{reset}  "
                      f"{r['value']:>{value}}  {f:>{count}}  "
-                     f"{history([x.status for x in c.windows], marks)}")
+                     f"{history([x.status for x in c.windows], marks) if marks >= 8 else ''}")
     episodes_ = [(r["id"], e) for r in rows for e in r["episodes"]]
     lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
     for name, e in episodes_:

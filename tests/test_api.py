@@ -140,5 +140,5 @@ def test_to_pandas_without_pandas_says_what_to_do(results: Results,
         return None if name == "pandas" else real(name, *a, **k)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    with pytest.raises(ImportError, match="pip install pandas.*to_arrow"):
+    with pytest.raises(ImportError, match=r"pip install pandas.*to_arrow"):
         results.to_pandas()
