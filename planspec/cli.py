@@ -323,7 +323,11 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     if args.rows < 1:
         print("planspec: error: --rows must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    paths = write_demo_data(Path(args.out), rows=args.rows, seed=args.seed)
+    try:
+        paths = write_demo_data(Path(args.out), rows=args.rows, seed=args.seed)
+    except OSError as e:
+        raise _Usage(f"{args.out}: cannot write the demo data there: {e.strerror or e}"
+                     ) from None
     for name, path in paths.items():
         out.write(f"{name}: {path}\n")
     return EXIT_OK

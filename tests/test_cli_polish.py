@@ -127,3 +127,11 @@ def test_make_demo_installs_only_runtime_dependencies(tmp_path: Path) -> None:
     tested = subprocess.run(["make", "-n", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
                             capture_output=True, text=True)
     assert "'.[test]'" in tested.stdout
+
+
+def test_demo_data_into_an_impossible_folder_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    assert run("demo-data", "--out", str(tmp_path / "file" / "sub"), "--rows", "10")[0] == 2
+    err = capsys.readouterr().err
+    assert "cannot write the demo data" in err and "Traceback" not in err
