@@ -157,3 +157,19 @@ def test_summary_for_a_terminal_is_one_line_without_control_characters(
     first = out.splitlines()[0]
     assert "\x1b" not in out and "\x07" not in out
     assert " ".join(text.split("\n")).replace("\x1b", "\\x1b").replace("\x07", "\\x07") in first
+
+
+@pytest.mark.parametrize("name", ["<script>x</script>", "a`b", "``", "` x `", "a|b", "a\nb",
+                                  "</code><img src=x onerror=alert(1)>", "[l](http://x)"])
+def test_code_spans_hold_any_name_inertly(name: str) -> None:
+    from planspec.english import code
+
+    text = f"| a | b |\n|---|---|\n| {code(name)} | x |\n\nSee {code(name)}.\n"
+    found = structure(text)
+    assert [t for t in found if t[0] in ("html_inline", "html_block", "link_open", "image")] == []
+    assert sum(t[0] == "td_open" for t in found) == 2  # the table keeps its two cells
+    folded = name.replace("\n", " ")
+    shown = inlines(text)
+    assert shown[2] == folded  # in a table cell, the escaped pipe reads as a pipe
+    # In prose a code span has no escapes: a pipe shows its backslash (names rarely hold one).
+    assert shown[-1] == f"See {folded.replace('|', chr(92) + '|')}."
