@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from planspec.cli import main
+from planspec.cli import main, parse_args
 from planspec.parse import parse_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +40,10 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(["baseline", str(d / "plans" / "rental_inspector.yaml"), "--data",
                  str(d / "demo-out" / "baseline.parquet"), "-q", "-o",
                  str(d / "demo-out" / "baseline.json")]) == 0
+    assert main(["check", str(d / "plans" / "rental_inspector.yaml"), "--baseline",
+                 str(d / "demo-out" / "baseline.json"), "--data",
+                 str(d / "demo-out" / "scored.parquet"), "--format", "json", "-q", "-o",
+                 str(d / "demo-out" / "results.json"), "--fail-on", "never"]) == 0
     # The error example: the README's plan with one column misspelt.
     broken = _yaml_plan().replace("when: mean(listing_price)", "when: mean(listing_prise)", 1)
     (d / "plans" / "broken.yaml").write_text(broken)
@@ -73,16 +77,28 @@ def test_console_block_replays(session: str, line: int, workdir: Path) -> None:
         assert shown == expected.rstrip("\n"), f"README.md:{line}: `{first}` printed\n{shown}"
 
 
+#: Commands that reach the network are only parsed (their arguments must still be valid).
+PARSED_ONLY = {"notify"}
+
+
 @pytest.mark.parametrize(("text", "line"), [(t, n) for lang, t, n in BLOCKS if lang == "sh"])
-def test_make_targets_exist(text: str, line: int) -> None:
+def test_shell_block_runs(text: str, line: int, workdir: Path) -> None:
     makefile = (ROOT / "Makefile").read_text()
-    for command in (c.split("#")[0].strip() for c in text.splitlines()):
-        if not command:
+    for command in text.replace("\\\n", " ").splitlines():
+        argv = shlex.split(command, comments=True)
+        if not argv:
             continue
-        tool, target = command.split()[:2]
-        assert tool == "make", f"README.md:{line}: add a runner for {command!r}"
-        # Checked by name: running make inside the suite would run the suite recursively.
-        assert re.search(rf"^{re.escape(target)}:", makefile, re.M), target
+        if argv[0] == "make":
+            # Checked by name: running make inside the suite would run the suite recursively.
+            assert re.search(rf"^{re.escape(argv[1])}:", makefile, re.M), command
+            continue
+        assert argv[0] == "planspec", f"README.md:{line}: add a runner for {command!r}"
+        if argv[1] in PARSED_ONLY:
+            parse_args(argv[1:])
+            continue
+        done = subprocess.run([sys.executable, "-m", "planspec", *argv[1:]], cwd=workdir,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"README.md:{line}: `{command}`: {done.stderr}"
 
 
 def test_yaml_plan_validates(tmp_path: Path) -> None:
