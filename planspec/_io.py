@@ -92,11 +92,18 @@ def _resolve(path: str | Path) -> Path:
 def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
-    If anything fails, the temporary file is removed and ``path`` is left as it was. Raises
+    If anything fails, the temporary file is removed and ``path`` is left as it was. A path that
+    is not a regular file (``/dev/null``, a pipe) is written to directly. Raises
     :class:`OutputError` for a path that cannot be a file (and ``OSError`` for the rest, e.g. a
     folder without write permission). Returns the file written (a link's target).
     """
     target = _resolve(path)
+    if target.exists() and not target.is_file():
+        # Not a regular file (``/dev/null``, a pipe): written to directly, as renaming over it
+        # would replace the device with a file.
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+        return target
     remove_stale(target)
     try:
         before: os.stat_result | None = target.stat()
