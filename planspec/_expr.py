@@ -3,12 +3,19 @@ turning parse errors into located, readable ones, and formatting conditions back
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import math
+import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any, TypeVar
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from pydantic import BaseModel
@@ -56,13 +63,46 @@ class ExprError(Exception):
             "hint": self.hint})
 
 
+_LARK_OPTIONS: dict[str, Any] = {
+    "parser": "lalr", "strict": True, "propagate_positions": True, "maybe_placeholders": True,
+    "start": ["plan", "condition", "duration", "ratio", "derived"]}
+
+
+def _cache_file(grammar: str) -> FsPath:
+    """Where the built parser of this grammar is kept: the user's cache folder, keyed by the
+    grammar, the options and the lark and Python versions (so a stale table is never read)."""
+    key = hashlib.sha256(repr((grammar, sorted(_LARK_OPTIONS.items()), lark.__version__,
+                               sys.version_info[:2])).encode()).hexdigest()[:24]
+    root = os.environ.get("PLANSPEC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "planspec")
+    return FsPath(root) / f"grammar-{key}.lark"
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser for every start rule of the grammar, built once."""
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=True,
-                start=["plan", "condition", "duration", "ratio", "derived"],
-                propagate_positions=True,
-                maybe_placeholders=True)
+    """The LALR parser for every start rule of the grammar, built once and then loaded from a
+    cache: building the LALR tables costs most of a short command's start-up time."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    cache = _cache_file(grammar)
+    try:
+        with cache.open("rb") as f:
+            return Lark.load(f)
+    except Exception:  # missing, unreadable or stale: build the tables again
+        pass
+    built = Lark(grammar, **_LARK_OPTIONS)
+    tmp = None
+    try:  # written beside its final name and renamed, so a reader never sees half a file
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".grammar-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            built.save(f)
+        os.replace(tmp, cache)
+    except Exception:  # a read-only home, say: parse without a cache
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return built
 
 
 # ----------------------------------------------------------------------------- syntax errors

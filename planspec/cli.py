@@ -8,11 +8,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from planspec import __version__
 from planspec._io import write_atomic
-from planspec.data import DataError
 from planspec.diagnostics import (
     CATALOGUE,
     Diagnostic,
@@ -23,8 +22,10 @@ from planspec.diagnostics import (
 )
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
-from planspec.render import render_report, render_results_text, render_runbook, render_summary
 from planspec.source import ParsedPlan
+
+if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
+    from planspec.data import DataError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -37,6 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_summary
+
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
@@ -128,6 +131,7 @@ def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None
 
 def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
+    from planspec.data import DataError
     from planspec.profile import build_profile
 
     parsed = _valid_plan(args.plan)
@@ -159,9 +163,10 @@ def _outcome_args(values: list[str]) -> dict[str, list[str]]:
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
-    from planspec.data import read_events
+    from planspec.data import DataError, read_events
     from planspec.engine import run_program
     from planspec.profile import load_profile
+    from planspec.render import render_report, render_results_text
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
@@ -243,6 +248,8 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_runbook
+
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
@@ -253,6 +260,7 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from pydantic import ValidationError
 
+    from planspec.render import render_report
     from planspec.results import Results
 
     try:

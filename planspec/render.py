@@ -6,7 +6,6 @@ import functools
 from typing import Any
 
 import jinja2
-import numpy as np
 
 from planspec import english
 from planspec._expr import format_condition
@@ -66,6 +65,8 @@ def history(statuses: list[str], width: int = 52) -> str:
     >>> history(["ok", "ok", "fail", "warn", "insufficient_data", "immature"])
     '▁▁█▅·░'
     """
+    import numpy as np  # here, not at the top: `planspec validate` renders without numpy
+
     if not statuses:
         return ""
     groups = np.array_split(np.arange(len(statuses)), min(width, len(statuses)))
@@ -310,6 +311,8 @@ def sparkline(values: list[float | None], width: int = 52) -> str:
     >>> sparkline([0, 1, 2, 3, None, 7])
     '▁▂▃▄ █'
     """
+    import numpy as np
+
     if not values:
         return ""
     groups = np.array_split(np.arange(len(values)), min(width, len(values)))
