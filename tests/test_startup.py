@@ -13,12 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "scipy", "pyarrow", "pandas", "polars")
 
-_PROBE = """
+_PROBE = f"""
 import io, json, sys
 from planspec.cli import main
 rc = main(sys.argv[1:], out=io.StringIO())
-print(json.dumps({"rc": rc, "loaded": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+print(json.dumps({{"rc": rc, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+"""
 
 
 def _run(args: list[str], env_cache: Path) -> dict[str, object]:
