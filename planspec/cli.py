@@ -230,7 +230,7 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         canonical = (format_plan(parsed.plan, parsed.comments) if target == "plan"
-                     else format_yaml(parsed.plan))
+                     else format_yaml(parsed.plan, text if source == "yaml" else None))
         if args.check:
             if canonical != text:
                 status = EXIT_FINDINGS
