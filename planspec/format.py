@@ -72,7 +72,7 @@ def format_yaml(plan: Plan, source: str | None = None) -> str:
     >>> plan = load_plan("plans/rental_inspector.yaml").plan
     >>> parse_yaml(format_yaml(plan)).plan == plan
     True
-    >>> print(format_yaml(plan, "plan:   x   # the name\nmodel: {name: m}\n"), end="")
+    >>> print(format_yaml(plan, "plan:   x   # the name\\nmodel: {name: m}\\n"), end="")
     plan: x     # the name
     model: {name: m}
     """
