@@ -25,10 +25,10 @@ from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
 from planspec.results import Results
 from planspec.source import ParsedPlan
-from planspec.sources import SourceError
 
 if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
     from planspec.data import DataError
+    from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -136,6 +136,7 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
     from planspec.data import DataError
     from planspec.profile import build_profile
+    from planspec.sources import SourceError
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
@@ -171,6 +172,8 @@ def _outcome_args(values: list[str]) -> dict[str, list[str]]:
 
 def _since(text: str | None) -> datetime.datetime | None:
     """`--since` as a UTC time (a date is its midnight)."""
+    from planspec.data import DataError
+
     if text is None:
         return None
     try:
@@ -187,6 +190,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.engine import run_program
     from planspec.profile import load_profile
     from planspec.render import render_report, render_results_text
+    from planspec.sources import SourceError
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
