@@ -452,15 +452,16 @@ def parse_duration(text: str) -> Duration:
     except UnexpectedInput:
         m = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", stripped)
         units = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d",
-                 "week": "w"}
-        hint = "units are s, m, h, d and w, as in `7d`"
+                 "week": "w", "month": "mo", "quarter": "q", "year": "y"}
+        hint = "units are s, m, h, d, w, mo, q and y, as in `7d`"
         if m:
             unit = units.get(m.group(2).lower().rstrip("s"))
             if unit:
                 hint = f"did you mean `{m.group(1)}{unit}`?"
         raise ExprError("PS104", f"`{stripped}` is not a duration", 0, len(text), hint) from None
     tok = str(tree.children[0])
-    return Duration.model_validate({"value": int(tok[:-1]), "unit": tok[-1]})
+    digits = len(tok) - len(tok.lstrip("0123456789"))
+    return Duration.model_validate({"value": int(tok[:digits]), "unit": tok[digits:]})
 
 
 def coerce_duration(v: Any) -> Any:

@@ -179,11 +179,16 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
-        results = run_program(program, args.data, baseline, progress,
-                              outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
+        outcomes = _outcome_args(args.outcomes or [])
+        results = run_program(program, args.data, baseline, progress, outcomes=outcomes,
+                              as_of=args.as_of, judge_partial=args.judge_partial)
     except DataError as e:
         _data_error(e)
         return EXIT_USAGE
+    unscored = [m.id for m in program.monitors if m.source.name not in outcomes]
+    if unscored:
+        print(f"warning: no outcomes given for {', '.join(unscored)}: their windows stay "
+              "immature (pass --outcomes SOURCE=FILE)", file=sys.stderr)
     if args.format == "json":
         text = results.model_dump_json(indent=1) + "\n"
     elif args.format == "markdown":
@@ -328,7 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="outcome tables for the outcome monitors, by source name (a file named "
                    "after its source needs no SOURCE=)")
     c.add_argument("--as-of", metavar="TIME",
-                   help="judge maturity as of this time (default: the newest scored timestamp)")
+                   help="look from this time: windows ending later are partial and outcomes "
+                   "known later not yet in (default: the newest scored timestamp)")
+    c.add_argument("--judge-partial", action="store_true",
+                   help="judge partial windows (not over, or begun before the data) too")
     c.add_argument("--events", metavar="FILE",
                    help="dates of drift risks (JSON or CSV: risk, date); they override the plan")
     c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
