@@ -265,18 +265,21 @@ class CheckProgram:
         return sorted({s.window for s in self.stats})
 
     def run(self, data: object, baseline: Profile | object,
-            outcomes: dict[str, object] | None = None, as_of: object = None) -> Results:
+            outcomes: dict[str, object] | None = None, as_of: object = None,
+            judge_partial: bool = False) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
         ``baseline`` a :class:`~planspec.profile.Profile` or baseline data of the same kinds;
         ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
         ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
-        timestamp in ``data``.
+        timestamp in ``data``. Windows not over at ``as_of`` (or begun before the data) are
+        partial, shown but not judged, unless ``judge_partial``.
         """
         from planspec.engine import run_program
 
-        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of)
+        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of,
+                           judge_partial=judge_partial)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""

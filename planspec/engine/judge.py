@@ -66,7 +66,8 @@ def compared(leaf: Leaf, v: Values, profile: Profile, durations: np.ndarray | No
         magnitude = abs(col.mean) if col is not None and col.mean is not None else 0.0
         diff = np.asarray(x - base, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            same = np.abs(diff) <= RTOL * np.maximum(np.abs(x), np.abs(base))
+            same = np.abs(diff) <= RTOL * np.maximum(np.maximum(np.abs(x), np.abs(base)),
+                                                     magnitude)
         diff = np.where(same, 0.0, diff)
         if m.transform == "shift":
             scale: Any = col.std if col is not None and col.std is not None else 0.0
