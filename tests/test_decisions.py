@@ -3,11 +3,22 @@ missing outcomes, `bound` units, `min_samples`, class predictions; each named af
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planspec.compile import WindowSpec, compile_plan
 from planspec.engine import fire
+from planspec.engine.calendar import bucket_ids, windows
+from planspec.model import Plan
+from planspec.profile import build_profile
+
+from .enginekit import DAY, T0, day_end, frame, plan_with
 
 
 def _reference_fire(levels: list[int], for_: int, keep: int) -> list[int]:
@@ -50,21 +61,7 @@ def test_firing_state_machine_matches_the_documented_rule(levels: list[int], for
 
 # ------------------------------------------------------------------------ engine regressions
 
-import datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
 
-import numpy as np  # noqa: E402
-
-from planspec.compile import (
-    WindowSpec,
-    compile_plan,
-)
-from planspec.engine.calendar import bucket_ids, windows  # noqa: E402
-from planspec.model import Plan  # noqa: E402
-from planspec.profile import build_profile  # noqa: E402
-
-from .enginekit import DAY, T0, day_end, frame, plan_with  # noqa: E402
 
 
 def _utc(text: str) -> int:
