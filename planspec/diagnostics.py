@@ -407,4 +407,9 @@ FIXES: dict[str, str] = {
     "PS441": "profile a baseline period where the column is recorded",
     "PS442": "--since 2026-01-01   # or longer windows",
     "PS443": "one column per name: rename or drop the copies",
+    "PS324": "timezone: America/New_York   # an IANA time zone name",
+    "PS325": "window: 1mo   # calendar windows slide by calendar units, or not at all",
+    "PS326": "predictions: {p: {kind: probability, threshold: 0.5}}   # or drop output alerts",
+    "PS327": "prediction: p   # a probability or score output, not a class",
+    "PS328": "known_at: prediction + 30d   # or a `time` column, not both",
 }
