@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from planspec import __version__
 from planspec._io import write_atomic
@@ -137,12 +137,26 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     program = compile_plan(parsed.plan, parsed.source_map)
     try:
         profile = build_profile(program, args.data)
+        profile = _calibrate(program, profile, args)
     except DataError as e:
         _data_error(e)
         return EXIT_FINDINGS
-    _write(args.output, profile.model_dump_json(indent=1) + "\n", out,
+    _write(args.output, profile.model_dump_json(
+        indent=1, exclude=None if profile.calibration else {"calibration"}) + "\n", out,
            f"baseline of {profile.rows:,} rows")
     return EXIT_OK
+
+
+def _calibrate(program: object, profile: object, args: argparse.Namespace) -> Any:
+    """The profile with the null quantiles of the plan's calibrated thresholds, if it has any."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.compile import CheckProgram
+    from planspec.profile import Profile
+
+    assert isinstance(program, CheckProgram) and isinstance(profile, Profile)
+    if not calibrated_leaves(program):
+        return profile
+    return calibrate_profile(program, profile, args.data, seed=args.seed, replays=args.replays)
 
 
 def _outcome_args(values: list[str]) -> dict[str, list[str]]:
@@ -281,6 +295,16 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
@@ -316,6 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", nargs="+", required=True, metavar="FILE",
                    help="Parquet or CSV files or globs")
     b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    b.add_argument("--seed", type=int, default=0,
+                   help="seed of the replays behind calibrated thresholds (default 0)")
+    b.add_argument("--replays", type=_positive, default=5000,
+                   help="replayed windows per window size for calibrated thresholds")
     b.set_defaults(run=_cmd_baseline)
 
     c = sub.add_parser("check", help="run every check over every window of the data")

@@ -20,6 +20,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Measure,
@@ -87,6 +88,17 @@ class Leaf:
     negated: bool = False
     text: str = ""
     span: Span | None = None
+    #: A threshold from the baseline's no-drift distribution (``threshold`` is then None).
+    calibrated: Calibrated | None = None
+
+    @property
+    def level(self) -> float | None:
+        """The quantile of the no-drift distribution a calibrated leaf compares with: the
+        upper tail for `>`/`>=`, the lower tail for `<`/`<=` (None when not calibrated)."""
+        if self.calibrated is None:
+            return None
+        rate = self.calibrated.rate
+        return 1 - rate if (self.op or ">").startswith(">") else rate
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,9 @@ class Rule:
     risk: str | None = None
     active: tuple[int, int] | None = None
     tighten: float | None = None
+    #: Calibrated thresholds: the expected rows per window (a hint) and the method.
+    window_rows: int | None = None
+    calibrate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -330,7 +345,10 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
         text = format_condition(cmp)
         span = smap.span(path)
         if isinstance(cmp, Compare):
-            return Leaf(key, m, cmp.op, cmp.threshold, text=text, span=span)
+            t = cmp.threshold
+            if isinstance(t, Calibrated):
+                return Leaf(key, m, cmp.op, None, text=text, span=span, calibrated=t)
+            return Leaf(key, m, cmp.op, t, text=text, span=span)
         return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
 
     def node(c: Condition, window: WindowSpec, path: Path) -> Node:
@@ -357,7 +375,8 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
                 a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
-                format_condition(a.warn) if a.warn else None))
+                format_condition(a.warn) if a.warn else None, window_rows=a.window_rows,
+                calibrate=a.calibrate))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
         length = (m.window or d.window).seconds

@@ -158,6 +158,13 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS323": _c("column declared twice",
                 "A name is both a feature and a prediction, or the timestamp is also a feature.",
                 "features: {p: …}  predictions: {p: …}"),
+    "PS360": _c("threshold cannot be calibrated",
+                "`calibrated(…)` takes its threshold from replaying the baseline, so it applies "
+                "to drift statistics only: outcome metrics have no outcomes in the baseline and "
+                "`count` is the window's size itself.", 'when: "precision < calibrated(5%)"'),
+    "PS361": _c("calibrated rate out of range",
+                "A calibrated threshold's false-alarm rate per window lies strictly between 0 "
+                "and 50%.", 'when: "psi(x) > calibrated(60%)"'),
     "PS401": _c("data file unreadable", "A data file is missing, unreadable, or not Parquet/CSV.",
                 "--data scored.parquet (no such file)"),
     "PS402": _c("missing column", "The data lacks a column the plan's checks read.",

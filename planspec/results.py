@@ -24,6 +24,8 @@ class TermValue(_Model):
     text: str
     value: float | None
     bound: float | None = None
+    #: The calibrated threshold used in this window (for `calibrated(…)` comparisons).
+    threshold: float | None = None
 
 
 class WindowResult(_Model):
@@ -37,6 +39,11 @@ class WindowResult(_Model):
     status: Status
     firing: Literal["warn", "fail"] | None = None
     terms: list[TermValue] | None = None
+    #: The calibrated threshold the (first) comparison used in this window, if calibrated.
+    threshold: float | None = None
+    #: Outcome monitors: the 95% confidence interval of the metric (see outcomes.interval).
+    lower: float | None = None
+    upper: float | None = None
     # Outcome monitors: labels joined, their share of predictions, the weighted labels'
     # effective sample size, when the window's result could first be known, and (while it
     # cannot be scored) the statuses of the output alerts that stand in for it.
