@@ -92,12 +92,22 @@ def _numeric_probs(col: ColumnProfile, target: np.ndarray, shift: float
     m = counts.sum()
     k = target.size + 1
     if col.fine_discrete:
-        atoms = edges + shift
+        # Values stay on the baseline's lattice (integers stay integers): each value's mass
+        # moves to the two lattice points around value + shift, in proportion, so the mean
+        # moves by exactly ``shift`` inside the range; beyond it, mass sits at value + shift.
+        moved = edges + shift
+        j = np.clip(np.searchsorted(edges, moved, side="right") - 1, 0, edges.size - 1)
+        inside = (moved >= edges[0]) & (moved <= edges[-1])
+        upper = np.minimum(j + 1, edges.size - 1)
+        gap = edges[upper] - edges[j]
+        frac = np.where(inside & (gap > 0), (moved - edges[j]) / np.where(gap > 0, gap, 1), 0.0)
+        atoms = np.concatenate([np.where(inside, edges[j], moved), edges[upper]])
+        mass = np.concatenate([counts[:edges.size] * (1 - frac), counts[:edges.size] * frac])
         bins = np.searchsorted(target, atoms, side="left")
-        probs = np.bincount(bins, weights=counts[:edges.size], minlength=k) / m
+        probs = np.bincount(bins, weights=mass, minlength=k) / m
         on = np.minimum(bins, target.size - 1)
         exact = (bins < target.size) & (target[on] == atoms)
-        on_edge = np.bincount(bins, weights=counts[:edges.size] * exact, minlength=k) / m
+        on_edge = np.bincount(bins, weights=mass * exact, minlength=k) / m
         return probs, on_edge
     cum = np.cumsum(counts[:edges.size]) / m  # F at each fine edge (an atom at the minimum)
     f = np.interp(target - shift, edges, cum, left=0.0, right=1.0)
@@ -122,32 +132,30 @@ def _rate(p: float, effect: Effect) -> float:
     return float(np.clip(p * (1 + effect.size) if p > 0 else effect.size, 0.0, 1.0))
 
 
-def simulate(profile: Profile, key: StatKey, rows: np.ndarray, rng: np.random.Generator,
-             effect: Effect = NONE, pvalues: float = 1.0) -> Values:
-    """The statistic ``key`` in replayed windows of ``rows`` rows each (one per entry), drawn
-    from the baseline changed by ``effect``, computed by the engine's kernels (tests hold it to
-    the engine run on rows resampled from the baseline).
+@dataclass
+class Draw:
+    """One column in replayed windows: rows, present values and, for numeric columns, the
+    fine-histogram counts (and those on a bin's right edge) with each window's range; for
+    categorical columns the category counts (the last column: unseen)."""
 
-    KS p-values are costly (scipy's exact distribution): ``pvalues`` is the share of replays,
-    those with the largest D, whose p-value is computed; the others read 1 (0: none at all).
-    """
-    stat = key.stat
-    r = rows.size
-    if stat == "count":
-        base = profile.value(key) or 0.0
-        return Values(rng.poisson(base * (1 + effect.size) if effect.kind == "rate" else base,
-                                  size=r).astype(np.float64))
-    col = profile.columns[key.column or ""]
+    rows: np.ndarray
+    present: np.ndarray
+    effect: Effect
+    fine: np.ndarray | None = None
+    on_edge: np.ndarray | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    categories: np.ndarray | None = None
+
+
+def draw(profile: Profile, column: str, rows: np.ndarray, rng: np.random.Generator,
+         effect: Effect = NONE) -> Draw:
+    """Replayed windows of ``rows`` rows each of one column, drawn from the baseline changed by
+    ``effect``: every statistic of the column in a window reads the same draw."""
+    col = profile.columns[column]
     miss = col.missing / col.rows if col.rows else 0.0
-    if stat == "missing_rate":
-        missing = rng.binomial(rows.astype(np.int64), _rate(miss, effect))
-        return Values(missing / np.maximum(rows, 1))
     present = rng.binomial(rows.astype(np.int64), 1 - miss).astype(np.float64)
-    if stat in ("out_of_range_rate", "rate", "share"):
-        hit = _rate(profile.value(key) or 0.0, effect)
-        hits = rng.binomial(present.astype(np.int64), hit)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return Values(np.where(present > 0, hits / np.maximum(present, 1), np.nan))
+    out = Draw(rows, present, effect)
     if col.kind == "categorical":
         counts = np.asarray([*col.category_counts, 0], dtype=np.float64)
         p = counts / counts.sum()
@@ -155,7 +163,56 @@ def simulate(profile: Profile, key: StatKey, rows: np.ndarray, rng: np.random.Ge
             top = min(p[0] + effect.size, 1.0)
             rest = p[1:] * ((1 - top) / (1 - p[0])) if p[0] < 1 else p[1:] * 0
             p = np.concatenate([[top], rest])
-        w = _multinomial(rng, present, p)
+        out.categories = _multinomial(rng, present, p)
+        return out
+    if not col.fine_edges:  # a column with no values in the baseline
+        return out
+    edges = np.asarray(col.fine_edges, dtype=np.float64)
+    probs, on_share = _numeric_probs(col, edges, _shift_of(col, effect))
+    if on_share is not None:  # discrete: draw on-edge and inside mass separately
+        inside = np.maximum(probs - on_share, 0.0)
+        both = _multinomial(rng, present, np.concatenate([on_share, inside]))
+        out.on_edge = both[:, :probs.size]
+        out.fine = out.on_edge + both[:, probs.size:]
+    else:
+        out.fine = _multinomial(rng, present, probs)
+    left = np.concatenate([[edges[0]], edges])
+    right = np.append(edges, edges[-1])
+    occupied = out.fine > 0
+    first = np.argmax(occupied, axis=1)
+    last = out.fine.shape[1] - 1 - np.argmax(occupied[:, ::-1], axis=1)
+    out.lo, out.hi = left[first], right[last]
+    return out
+
+
+def statistic(profile: Profile, key: StatKey, d: Draw, rng: np.random.Generator,
+              pvalues: float = 1.0, band: tuple[float, float] | None = None) -> Values:
+    """The statistic ``key`` of a column's replayed windows ``d``, by the engine's kernels.
+
+    Shares of rows (missing, out of range, predicate hits) are binomial draws at the baseline's
+    share (under the draw's effect); KS p-values are costly (scipy's exact distribution), so
+    ``pvalues`` is the share of windows, those with the largest D, whose p-value is computed
+    (the others read 1; 0: none). With ``band``, exact p-values are computed only where the
+    asymptotic (Kolmogorov) p-value lies inside it; elsewhere the asymptotic value stands in
+    (for decisions about thresholds well outside the band).
+    """
+    stat, effect = key.stat, d.effect
+    col = profile.columns[key.column or ""]
+    rows, present = d.rows, d.present
+    if stat == "missing_rate":
+        miss = col.missing / col.rows if col.rows else 0.0
+        if effect.kind == "rate":
+            return Values(rng.binomial(rows.astype(np.int64), _rate(miss, effect))
+                          / np.maximum(rows, 1))
+        return Values((rows - present) / np.maximum(rows, 1))
+    if stat in ("out_of_range_rate", "rate", "share"):
+        hit = _rate(profile.value(key) or 0.0, effect)
+        hits = rng.binomial(present.astype(np.int64), hit)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return Values(np.where(present > 0, hits / np.maximum(present, 1), np.nan))
+    if d.categories is not None:
+        w = d.categories
+        counts = np.asarray([*col.category_counts, 0], dtype=np.float64)
         if stat in ("psi", "js"):
             return psi_js(w, counts, stat)
         if stat == "chi2":
@@ -163,17 +220,25 @@ def simulate(profile: Profile, key: StatKey, rows: np.ndarray, rng: np.random.Ge
         if stat == "new_category_rate":
             return Values(w[:, -1] / np.maximum(rows, 1))
         raise ValueError(f"cannot replay {stat}")  # pragma: no cover - the checker rejects it
-    shift = _shift_of(col, effect)
-    if stat in ("psi", "js"):
-        dec = np.asarray(col.decile_edges, dtype=np.float64)
-        probs, _ = _numeric_probs(col, dec, shift)
-        return psi_js(_multinomial(rng, present, probs),
-                      np.asarray(col.decile_counts, dtype=np.float64), stat)
-    edges = np.asarray(col.fine_edges, dtype=np.float64)
+    if d.fine is None or d.lo is None or d.hi is None:
+        return Values(np.full(rows.size, np.nan))
+    w, on_edge = d.fine, d.on_edge
+    if stat in ("psi", "js"):  # decile edges are fine edges: sum fine bins, as gather does
+        fine_edges = np.asarray(col.fine_edges)
+        at = np.searchsorted(fine_edges, np.asarray(col.decile_edges), side="left")
+        cum = np.cumsum(w, axis=1)
+        bounds = np.concatenate([np.zeros((w.shape[0], 1)), cum[:, at], cum[:, -1:]], axis=1)
+        return psi_js(np.diff(bounds, axis=1), np.asarray(col.decile_counts, dtype=np.float64),
+                      stat)
     if stat in ("mean", "std", "min", "max"):
-        fp, values, spread = _fine_model(col)
-        w = _multinomial(rng, present, fp)
-        values = values + shift
+        # The draw is already shifted, binned on the fine edges: the bins' own values apply,
+        # except that mass shifted past the baseline's range sits about half a shift beyond it.
+        _, values, spread = _fine_model(col)
+        shift = _shift_of(col, effect)
+        if shift > 0:
+            values[-1] = values[-1] + shift / 2
+        elif shift < 0:
+            values[0] = values[0] + shift / 2
         n = w.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = (w @ values) / n
@@ -186,34 +251,43 @@ def simulate(profile: Profile, key: StatKey, rows: np.ndarray, rng: np.random.Ge
         first = np.argmax(occupied, axis=1)
         last = w.shape[1] - 1 - np.argmax(occupied[:, ::-1], axis=1)
         return Values(np.where(n > 0, values[first] if stat == "min" else values[last], np.nan))
-    probs, on_share = _numeric_probs(col, edges, shift)
-    if on_share is not None:  # discrete: draw on-edge and inside mass separately
-        inside = np.maximum(probs - on_share, 0.0)
-        both = _multinomial(rng, present, np.concatenate([on_share, inside]))
-        on_edge = both[:, :probs.size]
-        w = on_edge + both[:, probs.size:]
-    else:
-        w, on_edge = _multinomial(rng, present, probs), None
-    left = np.concatenate([[edges[0]], edges])
-    right = np.append(edges, edges[-1])
-    occupied = w > 0
-    first = np.argmax(occupied, axis=1)
-    last = w.shape[1] - 1 - np.argmax(occupied[:, ::-1], axis=1)
-    lo, hi = left[first], right[last]
     if stat == "quantile":
-        return quantile(w, on_edge, lo, hi, key.q or 0.0, col)
+        return quantile(w, on_edge, d.lo, d.hi, key.q or 0.0, col)
     fine = Fine.of(w, on_edge, col)
     if stat != "ks":
-        return wasserstein(fine, lo, hi, col)
-    d = ks(fine, pvalue=False)
+        return wasserstein(fine, d.lo, d.hi, col)
+    ks_d = ks(fine, pvalue=False)
     if pvalues <= 0:
-        return d
-    order = np.argsort(-np.nan_to_num(d.value, nan=-1.0), kind="stable")
-    top = order[:min(r, int(np.ceil(pvalues * r)))]
+        return ks_d
+    r = rows.size
+    if band is not None:
+        en = np.round(fine.n * fine.m / np.maximum(fine.n + fine.m, 1))
+        rough = sps.kstwobign.sf(np.nan_to_num(ks_d.value) * np.sqrt(en))
+        top = np.flatnonzero((rough >= band[0]) & (rough <= band[1]))
+        p = np.where(np.isnan(ks_d.value), np.nan, rough)
+    else:
+        order = np.argsort(-np.nan_to_num(ks_d.value, nan=-1.0), kind="stable")
+        top = order[:min(r, int(np.ceil(pvalues * r)))]
+        p = np.where(np.isnan(ks_d.value), np.nan, 1.0)
+    if top.size == 0:
+        return Values(ks_d.value, p, ks_d.bound)
     part = ks(Fine(fine.fw[top], fine.fb, fine.iw[top], fine.ib, fine.n[top], fine.m))
-    p = np.where(np.isnan(d.value), np.nan, 1.0)
     p[top] = part.pvalue if part.pvalue is not None else np.nan
-    return Values(d.value, p, d.bound)
+    return Values(ks_d.value, p, ks_d.bound)
+
+
+def simulate(profile: Profile, key: StatKey, rows: np.ndarray, rng: np.random.Generator,
+             effect: Effect = NONE, pvalues: float = 1.0) -> Values:
+    """The statistic ``key`` in replayed windows of ``rows`` rows each (one per entry), drawn
+    from the baseline changed by ``effect`` (see :func:`draw` and :func:`statistic`; tests hold
+    it to the engine run on rows resampled from the baseline). `count` is Poisson around the
+    baseline's rows per window (changed by a `rate` effect)."""
+    if key.stat == "count":
+        base = profile.value(key) or 0.0
+        return Values(rng.poisson(base * (1 + effect.size) if effect.kind == "rate" else base,
+                                  size=rows.size).astype(np.float64))
+    return statistic(profile, key, draw(profile, key.column or "", rows, rng, effect), rng,
+                     pvalues)
 
 
 def replay(profile: Profile, leaf: Leaf, rows: np.ndarray, rng: np.random.Generator,

@@ -160,6 +160,48 @@ def _calibrate(program: object, profile: object, args: argparse.Namespace) -> An
     return calibrate_profile(program, profile, args.data, seed=args.seed, replays=args.replays)
 
 
+def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.compile import compile_plan
+    from planspec.power import analyze_power, format_power, power_json
+
+    parsed = _valid_plan(args.plan)
+    if isinstance(parsed, int):
+        return parsed
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    try:
+        profile = _profile_arg(program, args.baseline)
+        table = analyze_power(program, profile, seed=args.seed, replays=args.replays)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        text = json.dumps(power_json(table), indent=1) + "\n"
+    else:
+        text = format_power(table, "markdown" if args.format == "markdown" else "text")
+    _write(args.output, text, out)
+    return EXIT_OK
+
+
+def _profile_arg(program: Any, paths: list[str]) -> Any:
+    """A baseline profile (.json), or one built (and calibrated) from baseline data files."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.profile import build_profile, check_profile, load_profile
+
+    if len(paths) == 1 and paths[0].endswith(".json"):
+        try:
+            text = Path(paths[0]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError("PS407", f"{paths[0]}: cannot read it: {e}") from None
+        profile = load_profile(text, paths[0])
+    else:
+        profile = build_profile(program, paths)
+        if calibrated_leaves(program):
+            profile = calibrate_profile(program, profile, paths)
+    check_profile(program, profile, paths[0])
+    return profile
+
+
 def _outcome_args(values: list[str]) -> dict[str, list[str]]:
     """`NAME=PATH` or a path whose file name (before its suffix) is the source's name."""
     out: dict[str, list[str]] = {}
@@ -456,6 +498,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when something fires at this level in the latest window")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     c.set_defaults(run=_cmd_check)
+
+    pw = sub.add_parser("power", help="per alert: false alarms and firings under no drift, "
+                        "and the least change caught with 80%% power (simulated from the baseline)")
+    pw.add_argument("plan", metavar="PLAN")
+    pw.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
+                    help="a baseline profile (.json) or baseline data files")
+    pw.add_argument("--replays", type=_positive, default=2000,
+                    help="replayed no-drift windows per alert (default 2000)")
+    pw.add_argument("--seed", type=int, default=0)
+    pw.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    pw.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    pw.set_defaults(run=_cmd_power)
 
     r = sub.add_parser("render", help="write the reviewers' runbook of a plan (markdown)")
     r.add_argument("plan", metavar="PLAN")
