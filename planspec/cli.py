@@ -51,6 +51,11 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
             summaries.append(render_summary(parsed))
+            if args.baseline:
+                found = _baseline_findings(parsed, args.baseline)
+                if isinstance(found, int):
+                    return found
+                findings += found
     if args.format == "json":
         out.write(format_json(findings) + "\n")
     elif args.format == "github":
@@ -66,6 +71,22 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{errors} error{'s' * (errors != 1)}, "
                       f"{warnings} warning{'s' * (warnings != 1)}\n")
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+
+
+def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnostic] | int:
+    """PS362/PS363 warnings from replaying the baseline, or an exit code on a data error."""
+    from planspec.compile import compile_plan
+    from planspec.power import analyze_power, baseline_findings
+
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    try:
+        profile = _profile_arg(program, baseline)
+        table = analyze_power(program, profile, replays=1000, mde_replays=200)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_USAGE
+    return baseline_findings(program, profile, table)
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
@@ -447,6 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("plans", nargs="+", metavar="PLAN")
     v.add_argument("--format", choices=("text", "json", "github"), default="text")
     v.add_argument("-q", "--quiet", action="store_true", help="no summary of valid plans")
+    v.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="also warn about alerts that cry wolf or miss large shifts on this "
+                   "baseline (a profile .json or data files)")
     v.set_defaults(run=_cmd_validate)
 
     s = sub.add_parser("schema", help="print the JSON Schema of the YAML plan form")

@@ -165,6 +165,17 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS361": _c("calibrated rate out of range",
                 "A calibrated threshold's false-alarm rate per window lies strictly between 0 "
                 "and 50%.", 'when: "psi(x) > calibrated(60%)"'),
+    "PS362": _c("alert cries wolf",
+                "With a baseline (`validate --baseline`): replayed windows of the alert's expected "
+                "size with no drift at all reach its `fail` level more often than 5% of the "
+                "time. The hint gives the threshold the baseline exceeds in 1% of windows, or "
+                "use `calibrated(1%)`.", 'when: "js(neighborhood) > 0.05" on 200-row windows',
+                "warning"),
+    "PS363": _c("alert misses large shifts",
+                "With a baseline (`validate --baseline`): the alert needs a mean shift of more "
+                "than 1 baseline SD to fire in 80% of windows. The hint gives a threshold that "
+                "catches a 1-SD shift with 80% power.", 'when: "mean(x) shift > 3 sd"',
+                "warning"),
     "PS401": _c("data file unreadable", "A data file is missing, unreadable, or not Parquet/CSV.",
                 "--data scored.parquet (no such file)"),
     "PS402": _c("missing column", "The data lacks a column the plan's checks read.",

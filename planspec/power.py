@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from planspec._expr import format_measure
 from planspec.calibrate import (
     NONE,
     Draw,
@@ -39,16 +40,21 @@ from planspec.calibrate import (
     _rng,
     draw,
     expected_rows,
+    replay,
     simulate,
     statistic,
 )
 from planspec.compile import CheckProgram, Leaf, MonitorRule, Rule, StatKey
+from planspec.diagnostics import Diagnostic, make
 from planspec.engine.judge import adjust, compared, evaluate, fire
 from planspec.engine.windows import Values
 from planspec.outcomes import wilson
 from planspec.profile import Profile, measure_text
 
 REPLAYS = 2000
+#: `validate --baseline` warns above these: false alarms per window, and an MDE in SDs.
+FALSE_ALARM_LIMIT = 0.05
+MDE_LIMIT_SD = 1.0
 #: Replays per effect size while searching for the minimum detectable effect.
 MDE_REPLAYS = 400
 POWER = 0.8
@@ -379,3 +385,42 @@ def format_power(table: list[AlertPower], fmt: Literal["text", "markdown"] = "te
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def baseline_findings(program: CheckProgram, profile: Profile, table: list[AlertPower],
+                      seed: int = 0, replays: int = 1000) -> list[Diagnostic]:
+    """Warnings for alerts that cry wolf (PS362: false alarms per window above 5%) or miss
+    large shifts (PS363: MDE above 1 SD), at the alert's `when` with a suggested threshold."""
+    out: list[Diagnostic] = []
+    rules = {r.id: r for r in program.rules if r.risk is None}
+    for row in table:
+        rule = rules.get(row.id)
+        if rule is None:
+            continue
+        head = rule.fail.leaves()[0]
+        rng = _rng(seed, "validate", rule.id)
+        rows = np.full(replays, row.rows)
+        if row.false_alarm is not None and row.false_alarm > FALSE_ALARM_LIMIT:
+            hint = "use `calibrated(1%)` to fire in 1% of no-drift windows of any size"
+            if head.threshold is not None and head.op is not None:
+                x = replay(profile, head, rows, rng)
+                x = x[~np.isnan(x)]
+                if x.size:
+                    q = float(np.quantile(x, 0.99 if head.op.startswith(">") else 0.01))
+                    hint = (f"`{format_measure(head.measure)} {head.op} {q:.3g}` fires in 1% of "
+                            f"no-drift windows of {row.rows:,} rows; or " + hint[4:])
+            out.append(make("PS362", f"`{rule.id}` fires in {row.false_alarm:.1%} of windows "
+                            f"of {row.rows:,} rows with no drift at all", head.span, hint))
+        if row.mde_unit == "sd" and row.mde is not None and row.mde > MDE_LIMIT_SD and \
+                head.threshold is not None and head.op is not None and head.op.startswith(">"):
+            x = replay(profile, head, rows, rng, Effect("shift", MDE_LIMIT_SD))
+            x = x[~np.isnan(x)]
+            fix: str | None = None
+            if x.size:
+                q = float(np.quantile(x, 1 - POWER))
+                fix = (f"`{format_measure(head.measure)} {head.op} {q:.3g}` catches a 1-SD "
+                        "mean shift in 80% of windows (check its false alarms with `planspec "
+                        "power`)")
+            out.append(make("PS363", f"`{rule.id}` needs a mean shift of {row.mde:.2g} SD to "
+                            "fire in 80% of windows", head.span, fix))
+    return out

@@ -133,3 +133,29 @@ def test_power_refuses_a_baseline_of_another_plan(tmp_path: Path, baseline: pa.T
     assert main(["power", str(plan), "--baseline", str(tmp_path / "b.json")],
                 io.StringIO()) == 2
     assert "PS406" in capsys.readouterr().err
+
+
+def test_validate_with_a_baseline_warns_at_the_condition(tmp_path: Path, baseline: pa.Table
+                                                        ) -> None:
+    noisy = tmp_path / "noisy.yaml"
+    noisy.write_text(format_yaml(plan_of([
+        {"id": "wolf", "when": "js(neighborhood) > 0.1"},
+        {"id": "blind", "when": "mean(listing_price) shift > 3 sd"},
+        {"id": "fine", "when": "mean(listing_price) shift > 0.5 sd"},
+        {"id": "quiet", "when": "js(neighborhood) > calibrated(1%)"}])))
+    pq.write_table(baseline, tmp_path / "b.parquet")
+    out = io.StringIO()
+    assert main(["validate", str(noisy), "--baseline", str(tmp_path / "b.parquet"),
+                 "--format", "json"], out) == 0  # warnings leave a plan valid
+    found = json.loads(out.getvalue())
+    codes = sorted((d["code"], d["line"]) for d in found if d["code"].startswith("PS36"))
+    text = noisy.read_text().splitlines()
+    assert [c for c, _ in codes] == ["PS362", "PS363"]
+    wolf_line = next(i for i, t in enumerate(text, 1) if "js(neighborhood) > 0.1" in t)
+    blind_line = next(i for i, t in enumerate(text, 1) if "shift > 3 sd" in t)
+    assert codes == [("PS362", wolf_line), ("PS363", blind_line)]
+    hints = {d["code"]: d["hint"] for d in found}
+    assert hints["PS362"].startswith("`js(neighborhood) > 0.")
+    assert "catches a 1-SD mean shift" in hints["PS363"]
+    out = io.StringIO()
+    assert main(["explain", "PS362"], out) == 0 and "cries wolf" in out.getvalue()
