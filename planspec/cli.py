@@ -150,15 +150,23 @@ def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None
         out.write(text)
 
 
-def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+def _compiled(path: str) -> Any:
+    """The compiled plan at ``path``, or an exit code after printing why it cannot be used."""
     from planspec.compile import compile_plan
-    from planspec.profile import build_profile
 
-    parsed = _valid_plan(args.plan)
+    parsed = _valid_plan(path)
     if isinstance(parsed, int):
         return parsed
     assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
+    return compile_plan(parsed.plan, parsed.source_map)
+
+
+def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.profile import build_profile
+
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
     try:
         profile = build_profile(program, args.data)
         profile = _calibrate(program, profile, args)
@@ -184,14 +192,11 @@ def _calibrate(program: object, profile: object, args: argparse.Namespace) -> An
 
 
 def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
-    from planspec.compile import compile_plan
     from planspec.power import analyze_power, format_power, power_json
 
-    parsed = _valid_plan(args.plan)
-    if isinstance(parsed, int):
-        return parsed
-    assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
     try:
         profile = _profile_arg(program, args.baseline)
         table = analyze_power(program, profile, seed=args.seed, replays=args.replays)
