@@ -361,7 +361,20 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
-    _write(args.output, render_runbook(parsed), out, "runbook")
+    power = None
+    if args.baseline:
+        from planspec.compile import compile_plan
+        from planspec.power import analyze_power
+
+        assert parsed.plan is not None
+        program = compile_plan(parsed.plan, parsed.source_map)
+        try:
+            power = analyze_power(program, _profile_arg(program, args.baseline),
+                                  replays=args.replays)
+        except (DataError, SourceError) as e:
+            _data_error(e)
+            return EXIT_USAGE
+    _write(args.output, render_runbook(parsed, power), out, "runbook")
     return EXIT_OK
 
 
@@ -578,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="write the reviewers' runbook of a plan (markdown)")
     r.add_argument("plan", metavar="PLAN")
     r.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    r.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="add each alert's false alarms, firings and least change caught, "
+                   "simulated from this baseline (a profile .json or data)")
+    r.add_argument("--replays", type=_positive, default=1000,
+                   help="replayed windows per alert with --baseline (default 1000)")
     r.set_defaults(run=_cmd_render)
 
     rp = sub.add_parser("report", help="write the readable report of a run's results JSON")

@@ -368,6 +368,20 @@ def power_rows(table: list[AlertPower]) -> list[list[str]]:
              _mde_text(r), r.effect or "–", r.note] for r in table]
 
 
+def power_cells(r: AlertPower) -> dict[str, str]:
+    """One alert's figures as text for the runbook (± is the Monte-Carlo standard error)."""
+    mde = _mde_text(r)
+    if r.mde is not None and r.effect:
+        mde = f"{mde} ({r.effect})"
+    elif r.note:
+        mde = r.note
+    return {"rows": f"{r.rows:,}" + (" labels" if r.kind == "outcome" else ""),
+            "false_alarm": _pct(r.false_alarm, r.false_alarm_se),
+            "firings": "–" if r.firings_90d is None
+            else f"{r.firings_90d:.2f} ± {r.firings_90d_se or 0:.2f}",
+            "mde": mde}
+
+
 HEADER = ["alert", "window", "rows/window", "false alarms/window", "false firings/90d",
           "MDE (80% power)", "change", "note"]
 

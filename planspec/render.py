@@ -314,9 +314,19 @@ def _heighten_text(r: Any) -> str:
     return ", ".join(parts) + " on the alerts that should catch it"
 
 
-def render_runbook(parsed: ParsedPlan) -> str:
-    """The reviewers' runbook of a valid plan, as markdown."""
-    return environment().get_template("runbook.md.j2").render(**runbook_view(parsed))
+def render_runbook(parsed: ParsedPlan, power: list[Any] | None = None) -> str:
+    """The reviewers' runbook of a valid plan, as markdown; with ``power`` (a table from
+    :func:`planspec.power.analyze_power`) each alert also shows what the baseline says it does.
+    """
+    view = runbook_view(parsed)
+    if power:
+        from planspec.power import power_cells
+
+        cells = {row.id: power_cells(row) for row in power}
+        for group in ("input_alerts", "output_alerts", "monitors"):
+            for a in view.get(group, []):
+                a["power"] = cells.get(a["id"])
+    return environment().get_template("runbook.md.j2").render(**view)
 
 
 # ------------------------------------------------------------------------------------ report

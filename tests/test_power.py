@@ -159,3 +159,20 @@ def test_validate_with_a_baseline_warns_at_the_condition(tmp_path: Path, baselin
     assert "catches a 1-SD mean shift" in hints["PS363"]
     out = io.StringIO()
     assert main(["explain", "PS362"], out) == 0 and "cries wolf" in out.getvalue()
+
+
+def test_render_with_a_baseline_adds_the_figures(tmp_path: Path, baseline: pa.Table) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text(format_yaml(plan_of([
+        {"id": "wolf", "when": "js(neighborhood) > 0.1"},
+        {"id": "shift", "when": "mean(listing_price) shift > 0.5 sd"}])))
+    pq.write_table(baseline, tmp_path / "b.parquet")
+    out = io.StringIO()
+    assert main(["render", str(plan), "--baseline", str(tmp_path / "b.parquet"),
+                 "--replays", "300"], out) == 0
+    text = out.getvalue()
+    assert text.count("| false alarms per window (no drift) |") == 2
+    assert "mean shift)" in text and "| false firings per 90 days |" in text
+    out = io.StringIO()
+    assert main(["render", str(plan)], out) == 0
+    assert "false alarms per window" not in out.getvalue()
