@@ -297,7 +297,7 @@ def hanley_mcneil(auc: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray,
 
     >>> lo, hi = hanley_mcneil(np.array([0.8]), np.array([50.0]), np.array([50.0]))
     >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
-    (0.714, 0.886)
+    (0.713, 0.887)
     """
     z = float(sps.norm.ppf(0.5 + level / 2))
     q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
