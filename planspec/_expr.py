@@ -27,6 +27,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
@@ -40,6 +41,10 @@ from planspec.stats import PARTS, STATS
 Offsets = dict[tuple[str | int, ...], tuple[int, int]]
 
 _T = TypeVar("_T")
+#: Parts of an outcome metric: the bounds of its confidence interval, `precision.upper`.
+BOUNDS = ("lower", "upper")
+#: The threshold form taken from the baseline: `calibrated(1%)`.
+CALIBRATED = "calibrated"
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -257,8 +262,8 @@ class _ToModel(Transformer[Token, Any]):
         return self._measure(call, part, transform, meta)
 
     def bare(self, meta: Any, ch: list[Any]) -> Measure:
-        name, transform = ch
-        return self._measure(_Call(name, [], *_span(name)), None, transform, meta, bare=True)
+        name, part, transform = ch
+        return self._measure(_Call(name, [], *_span(name)), part, transform, meta, bare=True)
 
     def _measure(self, call: _Call, part: Token | None, transform: tuple[str, str] | None,
                  meta: Any, bare: bool = False) -> Measure:
@@ -310,10 +315,17 @@ class _ToModel(Transformer[Token, Any]):
             fields["within"] = numbers[0]
         if columns:
             fields["column"], spans["column"] = columns[0]
-        if part is not None:
+        if part is not None and info.scope == "outcome":
+            if str(part) not in BOUNDS:
+                raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
+                                did_you_mean(str(part), BOUNDS) or
+                                "outcome metrics have `.lower` and `.upper` (their 95% interval)")
+            fields["part"] = str(part)
+        elif part is not None:
             if not info.tests:
                 raise ExprError("PS107", f"`{name}` has no parts", *_span(part),
-                                "only tests (ks, chi2) have `.statistic` and `.pvalue`")
+                                "only tests (ks, chi2) have `.statistic` and `.pvalue`, and "
+                                "outcome metrics `.lower` and `.upper`")
             if str(part) not in PARTS:
                 raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
                                 did_you_mean(str(part), PARTS))
@@ -328,6 +340,29 @@ class _ToModel(Transformer[Token, Any]):
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
         return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
+                           whole=(meta.start_pos, meta.end_pos))
+
+    def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Token, str, tuple[int, int]]:
+        number, unit = ch
+        return number, str(unit or ""), (meta.start_pos, meta.end_pos)
+
+    def compare_calibrated(self, meta: Any, ch: list[Any]) -> Compare:
+        """`measure > calibrated(1%)`: a threshold from the baseline's no-drift distribution."""
+        measure, op, name, (number, unit, arg_span) = ch
+        if str(name) != CALIBRATED:
+            raise ExprError("PS102", f"expected a threshold, but found `{name}(`", *_span(name),
+                            did_you_mean(str(name), [CALIBRATED]) or
+                            "a threshold is a number, or `calibrated(1%)`")
+        if str(op) not in {">", ">=", "<", "<="}:
+            raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
+                            "use >, >=, < or <=")
+        if unit == "sd":
+            raise ExprError("PS102", "a calibrated threshold takes a false-alarm rate",
+                            arg_span[0], arg_span[1], "write a share, e.g. `calibrated(1%)`")
+        whole = (name.start_pos or 0, meta.end_pos)
+        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit), whole=whole,
+                          value=arg_span)
+        return self.b.note(Compare(measure=measure, op=str(op), threshold=cal),
                            whole=(meta.start_pos, meta.end_pos))
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
@@ -435,9 +470,11 @@ def format_number(v: float) -> str:
     return repr(v)
 
 
-def format_threshold(t: Threshold) -> str:
-    """`2 sd`, `5%`, `0.2`."""
+def format_threshold(t: Threshold | Calibrated) -> str:
+    """`2 sd`, `5%`, `0.2`, `calibrated(1%)`."""
     num = format_number(t.value)
+    if isinstance(t, Calibrated):
+        return f"{CALIBRATED}({num}{t.unit})"
     return {"": num, "%": num + "%", "sd": num + " sd"}[t.unit]
 
 

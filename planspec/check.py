@@ -19,6 +19,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
@@ -82,6 +83,8 @@ def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Betwe
 
 def _thresholds(leaf: Compare | Between) -> list[tuple[str, Threshold]]:
     if isinstance(leaf, Compare):
+        if isinstance(leaf.threshold, Calibrated):  # see check_calibrated
+            return []
         return [("threshold", leaf.threshold)]
     return [("low", leaf.low), ("high", leaf.high)]
 
@@ -313,12 +316,37 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
             continue
         if fail.measure != warn.measure or (fail.op[0] != warn.op[0]):
             continue
+        if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
+            continue  # calibrated levels are checked by check_calibrated
         up = fail.op[0] == ">"
         f, w = fail.threshold.amount, warn.threshold.amount
         if (up and w >= f) or (not up and w <= f):
             yield make("PS306", f"`warn` at {_num(w)} is not reached before `when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
                        f"the warn threshold should be {'below' if up else 'above'} {_num(f)}")
+
+
+def check_calibrated(c: Ctx) -> Iterator[Diagnostic]:
+    """A calibrated threshold names a false-alarm rate in (0, 50%) and a statistic the baseline
+    can be replayed for (a drift statistic other than `count`).
+
+    Passes: `psi(x) > calibrated(1%)`, `ks(x).pvalue < calibrated(0.5%)`.
+    Fails: `precision < calibrated(5%)`, `count < calibrated(1%)`, `psi(x) > calibrated(60%)`.
+    """
+    for path, leaf, _ in c.leaves():
+        if not (isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)):
+            continue
+        m = leaf.measure
+        if STATS[m.stat].scope != "drift" or m.stat == "count":
+            what = ("the row count is the window's size itself" if m.stat == "count" else
+                    "the baseline holds no outcomes")
+            yield make("PS360", f"`{m.stat}` cannot be calibrated on the baseline: {what}",
+                       c.span(*path, "threshold"), "compare it with a number instead")
+        rate = leaf.threshold.rate
+        if not 0 < rate < 0.5:
+            yield make("PS361", f"a calibrated false-alarm rate lies strictly between 0 and "
+                       f"50%; this one is {rate:.4g}", c.span(*path, "threshold", "value"),
+                       "write a small share, e.g. `calibrated(1%)`")
 
 
 def check_zones(c: Ctx) -> Iterator[Diagnostic]:
@@ -622,6 +650,7 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_sides,
     check_units,
     check_thresholds,
+    check_calibrated,
     check_level_order,
     check_zones,
     check_transforms,

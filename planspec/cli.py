@@ -10,7 +10,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from planspec import __version__
 from planspec._io import OutputError, write_atomic
@@ -62,6 +62,11 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
             summaries.append(render_summary(parsed))
+            if args.baseline:
+                found = _baseline_findings(parsed, args.baseline)
+                if isinstance(found, int):
+                    return found
+                findings += found
     if args.format == "json":
         out.write(format_json(findings) + "\n")
     elif args.format == "github":
@@ -77,6 +82,24 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{errors} error{'s' * (errors != 1)}, "
                       f"{warnings} warning{'s' * (warnings != 1)}\n")
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+
+
+def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnostic] | int:
+    """PS362/PS363 warnings from replaying the baseline, or an exit code on a data error."""
+    from planspec.compile import compile_plan
+    from planspec.data import DataError
+    from planspec.power import analyze_power, baseline_findings
+    from planspec.sources import SourceError
+
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    try:
+        profile = _profile_arg(program, baseline)
+        table = analyze_power(program, profile, replays=1000, mde_replays=200)
+    except (DataError, SourceError) as e:
+        _data_error(e)
+        return EXIT_USAGE
+    return baseline_findings(program, profile, table)
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
@@ -180,25 +203,88 @@ def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None
         out.write(text)
 
 
-def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+def _compiled(path: str) -> Any:
+    """The compiled plan at ``path``, or an exit code after printing why it cannot be used."""
     from planspec.compile import compile_plan
+
+    parsed = _valid_plan(path)
+    if isinstance(parsed, int):
+        return parsed
+    assert parsed.plan is not None
+    return compile_plan(parsed.plan, parsed.source_map)
+
+
+def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.data import DataError
     from planspec.profile import build_profile
     from planspec.sources import SourceError
 
-    parsed = _valid_plan(args.plan)
-    if isinstance(parsed, int):
-        return parsed
-    assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
     try:
         profile = build_profile(program, args.data)
+        profile = _calibrate(program, profile, args)
     except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_FINDINGS
-    _write(args.output, profile.model_dump_json(indent=1) + "\n", out,
+    _write(args.output, profile.model_dump_json(
+        indent=1, exclude=None if profile.calibration else {"calibration"}) + "\n", out,
            f"baseline of {profile.rows:,} rows", args)
     return EXIT_OK
+
+
+def _calibrate(program: object, profile: object, args: argparse.Namespace) -> Any:
+    """The profile with the null quantiles of the plan's calibrated thresholds, if it has any."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.compile import CheckProgram
+    from planspec.profile import Profile
+
+    assert isinstance(program, CheckProgram) and isinstance(profile, Profile)
+    if not calibrated_leaves(program):
+        return profile
+    return calibrate_profile(program, profile, args.data, seed=args.seed, replays=args.replays)
+
+
+def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
+    from planspec.power import analyze_power, format_power, power_json
+    from planspec.sources import SourceError
+
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
+    try:
+        profile = _profile_arg(program, args.baseline)
+        table = analyze_power(program, profile, seed=args.seed, replays=args.replays)
+    except (DataError, SourceError) as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        text = json.dumps(power_json(table), indent=1) + "\n"
+    else:
+        text = format_power(table, "markdown" if args.format == "markdown" else "text")
+    _write(args.output, text, out)
+    return EXIT_OK
+
+
+def _profile_arg(program: Any, paths: list[str]) -> Any:
+    """A baseline profile (.json), or one built (and calibrated) from baseline data files."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.profile import build_profile, check_profile, load_profile
+
+    if len(paths) == 1 and paths[0].endswith(".json"):
+        try:
+            text = Path(paths[0]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError("PS407", f"{paths[0]}: cannot read it: {e}") from None
+        profile = load_profile(text, paths[0])
+    else:
+        profile = build_profile(program, paths)
+        if calibrated_leaves(program):
+            profile = calibrate_profile(program, profile, paths)
+    check_profile(program, profile, paths[0])
+    return profile
 
 
 def _outcome_args(values: list[str]) -> dict[str, list[str]]:
@@ -343,7 +429,22 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
-    _write(args.output, render_runbook(parsed), out, "runbook", args)
+    power = None
+    if args.baseline:
+        from planspec.compile import compile_plan
+        from planspec.data import DataError
+        from planspec.power import analyze_power
+        from planspec.sources import SourceError
+
+        assert parsed.plan is not None
+        program = compile_plan(parsed.plan, parsed.source_map)
+        try:
+            power = analyze_power(program, _profile_arg(program, args.baseline),
+                                  replays=args.replays)
+        except (DataError, SourceError) as e:
+            _data_error(e)
+            return EXIT_USAGE
+    _write(args.output, render_runbook(parsed, power), out, "runbook", args)
     return EXIT_OK
 
 
@@ -473,6 +574,16 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 SOURCES_HELP = ("Parquet or CSV files or globs, a Parquet dataset directory, "
                 "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T")
 
@@ -495,6 +606,8 @@ _EXITS = {
               "results JSON, the output cannot be written, or the arguments are wrong",
     "notify": "0 every notification delivered (or nothing new to send), 2 a delivery failed, "
               "the results or state cannot be read or written, or the arguments are wrong",
+    "power": "0 table written, 2 the plan is not valid, the baseline cannot be used, the "
+             "output cannot be written, or the arguments are wrong",
     "demo-data": "0 data written, 2 the folder cannot be written or the arguments are wrong",
 }
 
@@ -534,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = command("validate", "parse and check plans; exit 1 on errors",
                 "Parse and check plans (.yaml, .yml or .plan), reporting every error in one run.")
     v.add_argument("plans", nargs="+", metavar="PLAN", help="plan files to check")
+    v.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="also warn about alerts that cry wolf or miss large shifts on this "
+                   "baseline (a profile .json or data files)")
     v.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="text for people (default), json for tools, github for workflow "
                    "annotations")
@@ -572,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
                    help=f"baseline data: {SOURCES_HELP}")
     b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    b.add_argument("--seed", type=int, default=0,
+                   help="seed of the replays behind calibrated thresholds (default 0)")
+    b.add_argument("--replays", type=_positive, default=5000,
+                   help="replayed windows per window size for calibrated thresholds")
     b.set_defaults(run=_cmd_baseline)
 
     c = command("check", "run every check over every window of the data",
@@ -604,9 +724,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when something fires at this level in the latest window")
     c.set_defaults(run=_cmd_check)
 
+    pw = command("power", "per alert: false alarms and firings under no drift, and the least "
+                 "change caught with 80%% power (simulated from the baseline)")
+    pw.add_argument("plan", metavar="PLAN", help="the plan")
+    pw.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
+                    help="a baseline profile (.json) or baseline data files")
+    pw.add_argument("--replays", type=_positive, default=2000,
+                    help="replayed no-drift windows per alert (default 2000)")
+    pw.add_argument("--seed", type=int, default=0, help="seed of the replays (default 0)")
+    pw.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                    help="text (default), json or markdown")
+    pw.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    pw.set_defaults(run=_cmd_power)
+
     r = command("render", "write the reviewers' runbook of a plan (markdown)")
     r.add_argument("plan", metavar="PLAN", help="the plan")
     r.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    r.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="add each alert's false alarms, firings and least change caught, "
+                   "simulated from this baseline (a profile .json or data)")
+    r.add_argument("--replays", type=_positive, default=1000,
+                   help="replayed windows per alert with --baseline (default 1000)")
     r.set_defaults(run=_cmd_render)
 
     rp = command("report", "write the readable report of a run's results JSON")

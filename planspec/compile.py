@@ -20,6 +20,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
@@ -59,6 +60,21 @@ class WindowSpec:
     def calendar(self) -> bool:
         """Whether windows follow the calendar of the plan's time zone (days, months)."""
         return self.unit != "s"
+
+    @property
+    def seconds(self) -> int:
+        """The window length in seconds (a day 86,400 s, a month its average 2,629,746 s): for
+        what scales with a window's typical length, such as rows per window.
+
+        >>> WindowSpec(7, 7, "d").seconds, WindowSpec(3600, 3600).seconds
+        (604800, 3600)
+        """
+        return self.length * {"s": 1, "d": 86400, "mo": 2629746}[self.unit]
+
+    @property
+    def step_seconds(self) -> int:
+        """The step in seconds, as :attr:`seconds` counts them."""
+        return self.step * {"s": 1, "d": 86400, "mo": 2629746}[self.unit]
 
     @property
     def text(self) -> str:
@@ -132,6 +148,17 @@ class Leaf:
     negated: bool = False
     text: str = ""
     span: Span | None = None
+    #: A threshold from the baseline's no-drift distribution (``threshold`` is then None).
+    calibrated: Calibrated | None = None
+
+    @property
+    def level(self) -> float | None:
+        """The quantile of the no-drift distribution a calibrated leaf compares with: the
+        upper tail for `>`/`>=`, the lower tail for `<`/`<=` (None when not calibrated)."""
+        if self.calibrated is None:
+            return None
+        rate = self.calibrated.rate
+        return 1 - rate if (self.op or ">").startswith(">") else rate
 
 
 @dataclass(frozen=True)
@@ -171,6 +198,9 @@ class Rule:
     tighten: float | None = None
     #: `partial: judge`: partial windows are judged like complete ones.
     judge_partial: bool = False
+    #: Calibrated thresholds: the expected rows per window (a hint) and the method.
+    window_rows: int | None = None
+    calibrate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -443,7 +473,10 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
         text = format_condition(cmp)
         span = smap.span(path)
         if isinstance(cmp, Compare):
-            return Leaf(key, m, cmp.op, cmp.threshold, text=text, span=span)
+            t = cmp.threshold
+            if isinstance(t, Calibrated):
+                return Leaf(key, m, cmp.op, None, text=text, span=span, calibrated=t)
+            return Leaf(key, m, cmp.op, t, text=text, span=span)
         return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
 
     def node(c: Condition, window: WindowSpec, path: Path) -> Node:
@@ -470,7 +503,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
                 format_condition(a.warn) if a.warn else None,
-                judge_partial=a.partial == "judge"))
+                judge_partial=a.partial == "judge", window_rows=a.window_rows,
+                calibrate=a.calibrate))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
         window = window_spec(m.window or d.window)

@@ -192,6 +192,24 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "An outcome source says when each outcome became known: a `time` column, or "
                 "`known_at: prediction + 30d` when it has none (not both).",
                 "source: {name: audits, label: y}"),
+    "PS360": _c("threshold cannot be calibrated",
+                "`calibrated(…)` takes its threshold from replaying the baseline, so it applies "
+                "to drift statistics only: outcome metrics have no outcomes in the baseline and "
+                "`count` is the window's size itself.", 'when: "precision < calibrated(5%)"'),
+    "PS361": _c("calibrated rate out of range",
+                "A calibrated threshold's false-alarm rate per window lies strictly between 0 "
+                "and 50%.", 'when: "psi(x) > calibrated(60%)"'),
+    "PS362": _c("alert cries wolf",
+                "With a baseline (`validate --baseline`): replayed windows of the alert's expected "
+                "size with no drift at all reach its `fail` level more often than 5% of the "
+                "time. The hint gives the threshold the baseline exceeds in 1% of windows, or "
+                "use `calibrated(1%)`.", 'when: "js(neighborhood) > 0.05" on 200-row windows',
+                "warning"),
+    "PS363": _c("alert misses large shifts",
+                "With a baseline (`validate --baseline`): the alert needs a mean shift of more "
+                "than 1 baseline SD to fire in 80% of windows. The hint gives a threshold that "
+                "catches a 1-SD shift with 80% power.", 'when: "mean(x) shift > 3 sd"',
+                "warning"),
     "PS401": _c("data file unreadable", "A data file is missing, a directory, a FIFO or device, "
                 "unreadable, not Parquet/CSV, or damaged (a Parquet file cut short, a CSV row "
                 "with more fields than the header); the message says which, and where.",
@@ -412,4 +430,8 @@ FIXES: dict[str, str] = {
     "PS326": "predictions: {p: {kind: probability, threshold: 0.5}}   # or drop output alerts",
     "PS327": "prediction: p   # a probability or score output, not a class",
     "PS328": "known_at: prediction + 30d   # or a `time` column, not both",
+    "PS360": 'when: "psi(neighborhood) > calibrated(1%)"   # a drift statistic',
+    "PS361": "calibrated(1%)   # a rate between 0 and 50%",
+    "PS362": 'when: "js(neighborhood) > calibrated(1%)"   # or the threshold in the hint',
+    "PS363": 'when: "mean(x) shift > 0.5 sd"   # or the threshold in the hint',
 }

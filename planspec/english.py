@@ -13,7 +13,17 @@ import math
 import re
 
 from planspec._expr import format_number
-from planspec.model import AllOf, AnyOf, Between, Compare, Condition, Duration, Measure, Threshold
+from planspec.model import (
+    AllOf,
+    AnyOf,
+    Between,
+    Calibrated,
+    Compare,
+    Condition,
+    Duration,
+    Measure,
+    Threshold,
+)
 from planspec.stats import STATS
 
 _UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month",
@@ -145,11 +155,23 @@ def measure(m: Measure, window: Duration | None = None) -> str:
         text = f"the {span}share of predictions within {amount(m.within)} of the outcome"
     else:
         text = f"the {span}{STATS[stat].phrase}"
+    if m.part in ("lower", "upper"):
+        text = f"the {m.part} bound of the 95% confidence interval of {text}"
     return text
 
 
-def _compare(m: Measure, op: str, t: Threshold, window: Duration | None) -> str:
+def calibrated(op: str, t: Calibrated) -> str:
+    """`above what the baseline produces in 1% of windows of this size`."""
+    side = "above" if op.startswith(">") else "below"
+    return (f"{side} what the baseline produces in {format_number(t.rate * 100)}% of windows "
+            "of this size")
+
+
+def _compare(m: Measure, op: str, t: Threshold | Calibrated, window: Duration | None) -> str:
     what = measure(m, window)
+    if isinstance(t, Calibrated):
+        how = {"shift": " shift from the baseline", "change": " change from the baseline"}
+        return f"{what}{how.get(m.transform, '')} is {calibrated(op, t)}"
     if m.transform == "shift":
         side = {"both": "away from", "up": "above", "down": "below"}[m.direction]
         return (f"{what} is {_MORE[op]} {amount(t)} of the training baseline {side} "
@@ -176,6 +198,21 @@ def describe(c: Condition, window: Duration | None = None) -> str:
         parts = [f"({p})" if isinstance(t, AnyOf) else p for p, t in zip(parts, c.terms,
                                                                           strict=True)]
     return ("both " if isinstance(c, AllOf) and len(parts) == 2 else "") + joiner.join(parts)
+
+
+#: How each outcome metric's 95% interval is computed (see planspec.outcomes.interval).
+PROPORTIONS = frozenset({"precision", "recall", "accuracy", "fpr", "f1", "share_within"})
+
+
+def interval_method(stat: str) -> str:
+    """The method behind an outcome metric's interval, for people."""
+    if stat in PROPORTIONS:
+        return "Wilson score interval on the effective sample size of the weighted labels"
+    if stat == "auc":
+        return "Hanley–McNeil standard error on the effective numbers of positives and negatives"
+    if stat == "ece":
+        return "normal approximation from the per-bin variances of the outcome share"
+    return "normal approximation from the weighted spread of the per-row errors"
 
 
 def persistence(for_: int, keep: int) -> str:

@@ -97,6 +97,7 @@ def format_yaml(plan: Plan, source: str | None = None) -> str:
 WORD_FIELDS = frozenset({
     "timestamp", "key", "label", "type", "kind", "task", "deployment", "severity", "playbook",
     "correction", "flag", "join_key", "time", "weights", "prediction", "to", "if_firing",
+    "calibrate",
     "unless_firing", "caught_by", "stand_ins", "affects"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -49,6 +49,20 @@ class Threshold(_Node):
         return self.value / 100 if self.unit == "%" else self.value
 
 
+class Calibrated(_Node):
+    """A threshold taken from the baseline's own no-drift distribution of the compared quantity:
+    `calibrated(1%)` is what the baseline exceeds in 1% of windows of the window's size."""
+
+    kind: Literal["calibrated"] = "calibrated"
+    value: float = Field(allow_inf_nan=False)
+    unit: Literal["", "%"] = ""
+
+    @property
+    def rate(self) -> float:
+        """The false-alarm rate per window as a fraction (`1%` is 0.01)."""
+        return self.value / 100 if self.unit == "%" else self.value
+
+
 class Predicate(_Node):
     """The test inside `rate(...)` or `share(...)`: an operator and a value, e.g. `>= 0.5`."""
 
@@ -65,7 +79,8 @@ class Measure(_Node):
     q: float | None = Field(None, allow_inf_nan=False)
     predicate: Predicate | None = None
     within: Threshold | None = None
-    part: Literal["statistic", "pvalue"] = "statistic"
+    #: `.pvalue` of a test; `.lower` and `.upper` bounds of an outcome metric's 95% interval.
+    part: Literal["statistic", "pvalue", "lower", "upper"] = "statistic"
     transform: Literal["value", "shift", "change"] = "value"
     direction: Literal["both", "up", "down"] = "both"
 
@@ -83,7 +98,7 @@ class Compare(_Node):
     kind: Literal["compare"] = "compare"
     measure: Measure
     op: CompOp
-    threshold: Threshold
+    threshold: Threshold | Calibrated
 
 
 class Between(_Node):
@@ -290,6 +305,10 @@ class Alert(_Node):
     #: (the default), or `judge`d like any other window.
     partial: Partial | None = None
     why: str | None = None
+    #: Calibrated thresholds: the rows a window is expected to hold (default: the baseline's
+    #: rows per window length), and whether the baseline's own consecutive windows also count.
+    window_rows: int | None = Field(None, ge=1)
+    calibrate: Literal["subsamples", "consecutive"] | None = None
 
 
 _KNOWN_AT = re.compile(r"\s*prediction\s*\+\s*([0-9]+)(s|m|h|d|w)\s*")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from scipy import stats as sps
 
 from planspec.compile import MonitorRule
 from planspec.data import DataError, numeric, read_source, timestamps, to_table
@@ -159,13 +160,24 @@ class MetricSums:
     fn: np.ndarray
     tn: np.ndarray
     brier: np.ndarray
-    ece: np.ndarray  # (buckets + 1, ECE_BINS, 3): weight, weighted prob, weighted outcome
+    ece: np.ndarray  # (buckets + 1, ECE_BINS, 4): weight, weighted prob and outcome, weight²
     auc: np.ndarray | None  # (buckets + 1, 2, AUC_BINS): positive and negative weight per bin
     abs_err: np.ndarray
     sq_err: np.ndarray
     ape: np.ndarray
     ape_w: np.ndarray
     within: dict[float, np.ndarray]
+    #: For intervals: squared weights per confusion cell (effective sample sizes) and the
+    #: weighted second moments of the per-row losses.
+    tp2: np.ndarray | None = None
+    fp2: np.ndarray | None = None
+    fn2: np.ndarray | None = None
+    tn2: np.ndarray | None = None
+    brier2: np.ndarray | None = None
+    sq_err2: np.ndarray | None = None
+    ape2: np.ndarray | None = None
+    ape_w2: np.ndarray | None = None
+    within2: dict[float, np.ndarray] | None = None
 
 
 def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: Any,
@@ -187,10 +199,10 @@ def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: A
         return cumulative(b.sum(values))
 
     stats = {leaf.measure.stat for leaf in rule.metrics}
-    ece = np.zeros((b.count, ECE_BINS, 3))
+    ece = np.zeros((b.count, ECE_BINS, 4))
     if "ece" in stats:
         bins = np.clip((p_pos * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
-        for k, values in enumerate((w, w * p_pos, w * y)):
+        for k, values in enumerate((w, w * p_pos, w * y, w * w)):
             ece[:, :, k] = np.bincount(b.index[has] * ECE_BINS + bins[has], weights=values[has],
                                        minlength=b.count * ECE_BINS).reshape(b.count, ECE_BINS)
     auc = None
@@ -209,6 +221,7 @@ def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: A
         if leaf.measure.stat == "share_within" and leaf.key.within is not None:
             tol = leaf.key.within
             within[tol] = s(np.where(has & (np.abs(err) <= tol * np.abs(y)), w, 0.0))
+    ape = np.where(nonzero, np.abs(err) / np.where(nonzero, np.abs(y), 1), 0.0)
     return MetricSums(
         predictions=cumulative(b.sum(mask=~np.isnan(score))), labels=s(has.astype(float)),
         w=s(w), w2=s(w * w), tp=s(w * (flagged & pos)), fp=s(w * (flagged & ~pos)),
@@ -216,7 +229,14 @@ def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: A
         brier=s(w * (p_pos - y) ** 2), ece=cumulative(ece), auc=auc,
         abs_err=s(w * np.abs(err)), sq_err=s(w * err * err),
         ape=s(np.where(nonzero, w * np.abs(err) / np.where(nonzero, np.abs(y), 1), 0.0)),
-        ape_w=s(np.where(nonzero, w, 0.0)), within=within)
+        ape_w=s(np.where(nonzero, w, 0.0)), within=within,
+        tp2=s(w * w * (flagged & pos)), fp2=s(w * w * (flagged & ~pos)),
+        fn2=s(w * w * (~flagged & pos)), tn2=s(w * w * (~flagged & ~pos)),
+        brier2=s(w * (p_pos - y) ** 4), sq_err2=s(w * err ** 4),
+        ape2=s(np.where(nonzero, w * ape * ape, 0.0)),
+        ape_w2=s(np.where(nonzero, w * w, 0.0)),
+        within2={tol: s(np.where(has & (np.abs(err) <= tol * np.abs(y)), w * w, 0.0))
+                 for tol in within})
 
 
 def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -266,6 +286,116 @@ def metric(stat: str, within: float | None, s: MetricSums, total: Any
         assert within is not None
         return _ratio(total(s.within[within]), w), None
     raise ValueError(f"no kernel for {stat}")  # pragma: no cover - the checker rejects these
+
+
+#: The confidence level of the intervals on outcome metrics.
+LEVEL = 0.95
+
+
+def wilson(p: np.ndarray, n: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval of a proportion ``p`` observed on (effective) sample size ``n``.
+
+    >>> lo, hi = wilson(np.array([0.5]), np.array([100.0]))
+    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
+    (0.4038, 0.5962)
+    """
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    ok = n > 0
+    return np.where(ok, np.clip(centre - half, 0, 1), np.nan), \
+        np.where(ok, np.clip(centre + half, 0, 1), np.nan)
+
+
+def hanley_mcneil(auc: np.ndarray, n_pos: np.ndarray, n_neg: np.ndarray,
+                  level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """A normal interval for ROC AUC with Hanley and McNeil's (1982) standard error, on the
+    (effective) numbers of positives and negatives.
+
+    >>> lo, hi = hanley_mcneil(np.array([0.8]), np.array([50.0]), np.array([50.0]))
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.713, 0.887)
+    """
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc)
+               + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+        half = z * np.sqrt(np.maximum(var, 0))
+    ok = (n_pos > 0) & (n_neg > 0)
+    return np.where(ok, np.clip(auc - half, 0, 1), np.nan), \
+        np.where(ok, np.clip(auc + half, 0, 1), np.nan)
+
+
+def _mean_interval(total_w: np.ndarray, total_l: np.ndarray, total_l2: np.ndarray,
+                   n_eff: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """A normal interval for a weighted mean loss from its weighted first and second moments."""
+    z = float(sps.norm.ppf(0.5 + level / 2))
+    mean = _ratio(total_l, total_w)
+    var = np.maximum(_ratio(total_l2, total_w) - mean * mean, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = z * np.sqrt(var * n_eff / np.maximum(n_eff - 1, 1) / n_eff)
+    ok = n_eff > 1
+    return np.where(ok, mean - half, np.nan), np.where(ok, mean + half, np.nan)
+
+
+def interval(stat: str, within: float | None, s: MetricSums, total: Any, level: float = LEVEL
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ``level`` confidence interval of a metric for every window (None: no method).
+
+    Proportions (precision, recall, accuracy, FPR, `share_within`, and F1 as the share
+    2TP / (2TP + FP + FN)) use Wilson's interval on the Kish effective sample size of the
+    weighted rows in their denominator. ROC AUC uses Hanley–McNeil on the effective numbers of
+    positives and negatives. Brier, MAE, MAPE and MSE use a normal interval from the weighted
+    second moments of the per-row loss (RMSE is the square root of MSE's interval). ECE uses a
+    normal interval with the per-bin variances of the outcome share, Σ (W_b/W)² p_b(1-p_b)/n_b.
+    """
+    if s.tp2 is None:
+        return None
+    tp, fp, fn, tn = (total(x) for x in (s.tp, s.fp, s.fn, s.tn))
+    tp2, fp2, fn2, tn2 = (total(x) for x in (s.tp2, s.fp2, s.fn2, s.tn2))
+    w, w2 = total(s.w), total(s.w2)
+    cells = {"precision": ((tp,), (tp, fp), (tp2, fp2)), "recall": ((tp,), (tp, fn), (tp2, fn2)),
+             "accuracy": ((tp, tn), (tp, fp, fn, tn), (tp2, fp2, fn2, tn2)),
+             "fpr": ((fp,), (fp, tn), (fp2, tn2)),
+             "f1": ((tp, tp), (tp, tp, fp, fn), (tp2, tp2, fp2, fn2))}
+    if stat in cells:
+        num, den, den2 = (sum(x) for x in cells[stat])
+        return wilson(_ratio(num, den), effective_n(den, den2), level)
+    if stat == "share_within":
+        assert within is not None and s.within2 is not None
+        return wilson(_ratio(total(s.within[within]), w), effective_n(w, w2), level)
+    if stat == "auc":
+        assert s.auc is not None
+        value = metric("auc", None, s, total)[0]
+        return hanley_mcneil(value, effective_n(tp + fn, tp2 + fn2),
+                             effective_n(fp + tn, fp2 + tn2), level)
+    n_eff = effective_n(w, w2)
+    if stat == "brier":
+        return _mean_interval(w, total(s.brier), total(s.brier2), n_eff, level)
+    if stat == "mae":
+        return _mean_interval(w, total(s.abs_err), total(s.sq_err), n_eff, level)
+    if stat == "rmse":
+        lo, hi = _mean_interval(w, total(s.sq_err), total(s.sq_err2), n_eff, level)
+        return np.sqrt(np.maximum(lo, 0)), np.sqrt(np.maximum(hi, 0))
+    if stat == "mape":
+        aw = total(s.ape_w)
+        return _mean_interval(aw, total(s.ape), total(s.ape2),
+                              effective_n(aw, total(s.ape_w2)), level)
+    if stat == "ece":
+        bins = total(s.ece)
+        weight, outcome = bins[..., 0], bins[..., 2]
+        p = np.clip(_ratio(outcome, weight), 0, 1)
+        n_b = effective_n(weight, bins[..., 3]) if bins.shape[-1] > 3 else weight
+        share = _ratio(weight, w[:, None])
+        var = np.nansum(np.where(weight > 0, share ** 2 * _ratio(p * (1 - p), n_b), 0.0), axis=1)
+        value = metric("ece", None, s, total)[0]
+        z = float(sps.norm.ppf(0.5 + level / 2))
+        half = z * np.sqrt(var)
+        return np.clip(value - half, 0, 1), np.clip(value + half, 0, 1)
+    return None
 
 
 def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from planspec.compile import CheckProgram, StatKey
+from planspec._expr import format_measure
+from planspec.compile import CheckProgram, Leaf, StatKey
 from planspec.data import DataError, Frame, check_source, load_frame
 from planspec.profile_check import at, baseline_gaps, damaged, json_path, profile_problems
 from planspec.stats import STATS
@@ -76,6 +77,48 @@ class BaselineValue(_Model):
     value: float | None
 
 
+class Calibration(_Model):
+    """The no-drift distribution of one compared quantity (a measure, e.g. `psi(x)` or
+    `mean(x) shift`) for windows of one length: its quantiles at a ladder of window sizes (rows
+    per window), from ``replays`` seeded multinomial replays of the baseline per size, and
+    optionally from the baseline's own consecutive windows."""
+
+    measure: str
+    window_seconds: int
+    method: Literal["subsamples", "consecutive"] = "subsamples"
+    seed: int
+    replays: int
+    #: The rows a window of this length is expected to hold (the ladder's middle): the alert's
+    #: `window_rows` hint when it has one, else the baseline's rows per window length.
+    expected_rows: int
+    window_rows: int | None = None
+    levels: list[float]
+    sizes: list[int]
+    #: quantiles[i][j]: the level-j quantile for windows of sizes[i] rows.
+    quantiles: list[list[float | None]]
+    #: From the baseline's own complete windows (method `consecutive`): how many, and per level
+    #: their mean ± z·SD (a normal approximation: a baseline holds few windows).
+    windows: int | None = None
+    consecutive: list[float | None] | None = None
+
+    def threshold(self, level: float, rows: np.ndarray) -> np.ndarray:
+        """The calibrated threshold at ``level`` for windows of ``rows`` rows: interpolated
+        between the ladder's sizes (log-log where both quantiles are positive, else linear in
+        log rows), the nearest size beyond its ends; with `consecutive`, the stricter of that and
+        the baseline windows' own level."""
+        j = min(range(len(self.levels)), key=lambda k: abs(self.levels[k] - level))
+        q = np.asarray([np.nan if r[j] is None else r[j] for r in self.quantiles], dtype=float)
+        logn = np.log(np.asarray(self.sizes, dtype=float))
+        x = np.log(np.clip(np.asarray(rows, dtype=float), self.sizes[0], self.sizes[-1]))
+        positive = bool((q > 0).all())
+        out = np.exp(np.interp(x, logn, np.log(q))) if positive else np.interp(x, logn, q)
+        own = self.consecutive[j] if self.consecutive is not None else None
+        if own is not None:
+            c = float(own)
+            out = np.maximum(out, c) if level >= 0.5 else np.minimum(out, c)
+        return np.asarray(out, dtype=np.float64)
+
+
 class Profile(_Model):
     """A baseline profile (see the module docstring); serializes to ``baseline.json``."""
 
@@ -90,11 +133,25 @@ class Profile(_Model):
     span_seconds: int
     columns: dict[str, ColumnProfile]
     values: list[BaselineValue]
+    #: Null distributions for calibrated thresholds (absent in profiles of plans without them).
+    calibration: list[Calibration] = []
+
+    def calibrated(self, measure: str, window_seconds: int,
+                   window_rows: int | None = None) -> Calibration:
+        """The calibration of ``measure`` for windows of ``window_seconds`` (with the alert's
+        ``window_rows`` hint); PS406 if absent."""
+        for c in self.calibration:
+            if (c.measure, c.window_seconds, c.window_rows) == (measure, window_seconds,
+                                                                window_rows):
+                return c
+        raise DataError("PS406", f"the baseline has no calibration for `{measure}` over windows "
+                        f"of {window_seconds}s", "rebuild it with `planspec baseline` for this "
+                        "plan (it replays the baseline for calibrated thresholds)")
 
     def value(self, key: StatKey) -> float | None:
         """The baseline value of the statistic ``key`` (None when it has none)."""
         if key.stat == "count":
-            return self.rows * key.window.length / self.span_seconds
+            return self.rows * key.window.seconds / self.span_seconds
         for v in self.values:
             pred = tuple(v.predicate) if v.predicate is not None else None
             if (v.stat, v.column, v.q, pred) == (key.stat, key.column, key.q, key.predicate):
@@ -338,3 +395,12 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
             profile.value(key)
     for gap in baseline_gaps(program, profile.columns, where):
         raise gap
+    for rule in program.rules:  # and the null distributions of calibrated thresholds
+        for leaf in rule.fail.leaves() + (rule.warn.leaves() if rule.warn else []):
+            if leaf.calibrated is not None:
+                profile.calibrated(measure_text(leaf), rule.window.seconds, rule.window_rows)
+
+
+def measure_text(leaf: Leaf) -> str:
+    """The key a calibration is stored under: the measure's canonical text."""
+    return format_measure(leaf.measure)

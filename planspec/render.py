@@ -14,7 +14,7 @@ from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.english import Markdown
-from planspec.model import Alert, OutcomeMonitor, Plan
+from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
 from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 
@@ -235,8 +235,29 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             "min_coverage": f"{a.min_coverage:.0%}"
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
-            "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins))})
+            "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins)),
+            "interval": _interval_note(a)})
     return view
+
+
+def _interval_note(a: OutcomeMonitor) -> str:
+    """How the monitor's metric interval is computed, and for a proportion how wide it is at
+    the threshold with `min_labels` unweighted labels."""
+    import numpy as np
+
+    from planspec.outcomes import wilson
+
+    head = a.when
+    while isinstance(head, (AllOf, AnyOf)):
+        head = head.terms[0]
+    stat = head.measure.stat
+    note = english.interval_method(stat)
+    t = head.threshold if isinstance(head, Compare) else head.low
+    if stat in english.PROPORTIONS and isinstance(t, Threshold) and 0 <= t.amount <= 1:
+        lo, hi = wilson(np.array([t.amount]), np.array([float(a.min_labels)]))
+        note += (f"; at {english.number(t.amount)} with {a.min_labels} labels it spans "
+                 f"{english.number(float(lo[0]))} to {english.number(float(hi[0]))}")
+    return note
 
 
 def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
@@ -344,9 +365,19 @@ def _heighten_text(r: Any) -> str:
     return ", ".join(parts) + " on the alerts that should catch it"
 
 
-def render_runbook(parsed: ParsedPlan) -> str:
-    """The reviewers' runbook of a valid plan, as markdown."""
-    return environment().get_template("runbook.md.j2").render(**runbook_view(parsed))
+def render_runbook(parsed: ParsedPlan, power: list[Any] | None = None) -> str:
+    """The reviewers' runbook of a valid plan, as markdown; with ``power`` (a table from
+    :func:`planspec.power.analyze_power`) each alert also shows what the baseline says it does.
+    """
+    view = runbook_view(parsed)
+    if power:
+        from planspec.power import power_cells
+
+        cells = {row.id: power_cells(row) for row in power}
+        for group in ("input_alerts", "output_alerts", "monitors"):
+            for a in view.get(group, []):
+                a["power"] = cells.get(a["id"])
+    return environment().get_template("runbook.md.j2").render(**view)
 
 
 # ------------------------------------------------------------------------------------ report
@@ -407,6 +438,8 @@ def report_view(results: Results) -> dict[str, Any]:
         "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",
         "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
                          "value": english.quantity(c.statistic, w.value),
+                         "interval": f"{english.number(w.lower)} to {english.number(w.upper)}"
+                         if w.lower is not None and w.upper is not None else "–",
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
                          "ess": english.number(w.effective_n)}
                         for w in reversed(c.windows) if w.value is not None), None),

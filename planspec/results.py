@@ -35,6 +35,8 @@ class TermValue(_Model):
     bound: float | None = None
     #: With a multiple-testing correction: the p-value before it (``value`` is corrected).
     raw_pvalue: float | None = None
+    #: The calibrated threshold used in this window (for `calibrated(…)` comparisons).
+    threshold: float | None = None
 
 
 class EvidenceBin(_Model):
@@ -100,6 +102,11 @@ class WindowResult(_Model):
     #: partial windows, its status is `partial` and it never fires.
     partial: bool = False
     terms: list[TermValue] | None = None
+    #: The calibrated threshold the (first) comparison used in this window, if calibrated.
+    threshold: float | None = None
+    #: Outcome monitors: the 95% confidence interval of the metric (see outcomes.interval).
+    lower: float | None = None
+    upper: float | None = None
     # Outcome monitors: labels joined, their share of predictions, the weighted labels'
     # effective sample size, when the window's result could first be known, and (while it
     # cannot be scored) the statuses of the output alerts that stand in for it.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from planspec._expr import ExprError, parse_condition
 from planspec.compile import tightened
-from planspec.model import Between, Compare, Condition
+from planspec.model import Between, Calibrated, Compare, Condition, Threshold
 from planspec.results import CheckResult, Thresholds
 
 
@@ -22,8 +22,14 @@ def _leaves(c: Condition) -> list[Compare | Between]:
     return [leaf for t in c.terms for leaf in _leaves(t)]
 
 
+def _calibrated(leaf: Compare | Between) -> bool:
+    """A `calibrated(…)` threshold differs per window (each window's ``threshold``)."""
+    return isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)
+
+
 def _numbers(leaf: Compare | Between, tighten: float) -> list[float]:
     if isinstance(leaf, Compare):
+        assert isinstance(leaf.threshold, Threshold)
         t = tightened(leaf.threshold, leaf.op, tighten) if tighten else leaf.threshold
         return [t.amount]
     return [leaf.low.amount, leaf.high.amount]
@@ -53,8 +59,11 @@ def check_thresholds(check: CheckResult) -> Thresholds | None:
         warn_leaves = _leaves(parse_condition(check.warn)[0]) if check.warn else []
     except ExprError:
         return None
+    if _calibrated(head):
+        return None
     tighten = check.tighten or 0.0
-    warn = next((w for w in warn_leaves if w.measure == head.measure), None)
+    warn = next((w for w in warn_leaves if w.measure == head.measure and not _calibrated(w)),
+                None)
     return Thresholds(op=_op(head), fail=_numbers(head, tighten),
                       warn=_numbers(warn, tighten) if warn is not None else None)
 

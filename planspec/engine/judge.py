@@ -19,6 +19,7 @@ from planspec.engine.gather import Buckets, cumulative, div
 from planspec.engine.windows import RTOL, Grid, Values, iso
 from planspec.outcomes import (
     effective_n,
+    interval,
     join,
     known_at,
     metric,
@@ -26,6 +27,7 @@ from planspec.outcomes import (
 )
 from planspec.profile import (
     Profile,
+    measure_text,
 )
 from planspec.results import (
     FIRING,
@@ -56,7 +58,7 @@ def compared(leaf: Leaf, v: Values, profile: Profile, durations: np.ndarray | No
         if leaf.key.stat == "count":
             if not profile.span_seconds:
                 return np.full_like(x, np.nan)
-            length = durations if durations is not None else leaf.key.window.length
+            length = durations if durations is not None else leaf.key.window.seconds
             base: Any = profile.rows * np.asarray(length, dtype=np.float64) / profile.span_seconds
         else:
             base = profile.value(leaf.key)
@@ -84,10 +86,10 @@ def compared(leaf: Leaf, v: Values, profile: Profile, durations: np.ndarray | No
     return np.asarray(x, dtype=np.float64)
 
 
-def _holds(leaf: Leaf, x: np.ndarray) -> np.ndarray:
+def _holds(leaf: Leaf, x: np.ndarray, limit: np.ndarray | None = None) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        if leaf.threshold is not None:
-            t = leaf.threshold.amount
+        if leaf.threshold is not None or limit is not None:
+            t = limit if limit is not None else leaf.threshold.amount  # type: ignore[union-attr]
             out = {">": x > t, ">=": x >= t, "<": x < t, "<=": x <= t}[leaf.op or ">"]
         else:
             assert leaf.low is not None and leaf.high is not None
@@ -96,12 +98,14 @@ def _holds(leaf: Leaf, x: np.ndarray) -> np.ndarray:
     return np.asarray(out & ~np.isnan(x))
 
 
-def evaluate(node: Node, values: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(holds, unknown) per window: unknown where a needed value could not be computed."""
+def evaluate(node: Node, values: dict[int, np.ndarray],
+             limits: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(holds, unknown) per window: unknown where a needed value could not be computed.
+    ``limits`` holds per-window thresholds of calibrated leaves."""
     if node.leaf is not None:
         x = values[id(node.leaf)]
-        return _holds(node.leaf, x), np.isnan(x)
-    parts = [evaluate(c, values) for c in node.children]
+        return _holds(node.leaf, x, (limits or {}).get(id(node.leaf))), np.isnan(x)
+    parts = [evaluate(c, values, limits) for c in node.children]
     holds = np.stack([p[0] for p in parts])
     unknown = np.stack([p[1] for p in parts])
     if node.op == "all":
@@ -195,8 +199,14 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: A
                                                  m.min_coverage) & (preds > 0)
     values: dict[int, np.ndarray] = {}
     bounds: dict[int, np.ndarray | None] = {}
+    intervals: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+    metrics: dict[int, np.ndarray] = {}  # the metric itself, where a condition reads a bound
     for leaf in m.metrics:
         x, bound = metric(leaf.measure.stat, leaf.key.within, sums, g.total)
+        ci = interval(leaf.measure.stat, leaf.key.within, sums, g.total)
+        intervals[id(leaf)], metrics[id(leaf)] = ci, x
+        if leaf.measure.part in ("lower", "upper") and ci is not None:
+            x = ci[0] if leaf.measure.part == "lower" else ci[1]
         values[id(leaf)], bounds[id(leaf)] = x, bound
     fail, unknown = evaluate(m.fail, values)
     warn = evaluate(m.warn, values)[0] if m.warn is not None else np.zeros_like(fail)
@@ -216,14 +226,18 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: A
     shown = ~np.isin(status, ("immature", "insufficient_data")) & \
         ~(partial & ~mature)
     head_bound = bounds[id(head)]
-    shown_values = nums(np.where(shown, values[id(head)], np.nan))
+    shown_values = nums(np.where(shown, metrics[id(head)], np.nan))
     shown_bounds = nums(np.where(shown, head_bound, np.nan)) if head_bound is not None \
         else [None] * len(status)
     cover, ess_list = nums(coverage), nums(ess)
+    head_ci = intervals[id(head)]
+    lows, highs = ((nums(np.where(shown, head_ci[0], np.nan)), nums(np.where(shown, head_ci[1],
+                                                                              np.nan)))
+                   if head_ci is not None else ([None] * len(status), [None] * len(status)))
     known_iso = [None if k is None else iso(k) for k in known]
     windows = [WindowResult(
         start=starts[i], end=ends[i], n=int(preds[i]), value=shown_values[i],
-        bound=shown_bounds[i],
+        bound=shown_bounds[i], lower=lows[i], upper=highs[i],
         status=status[i], firing=FIRING[firing[i]] if status[i] != "partial" else None,
         labels=int(labels[i]), coverage=cover[i],
         effective_n=ess_list[i], known_at=known_iso[i], partial=bool(partial[i]))
@@ -283,16 +297,21 @@ def judge_rule(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Va
     alert says `partial: judge` or ``judge_partial`` is set."""
     leaves = rule.fail.leaves() + (rule.warn.leaves() if rule.warn else [])
     count = None
+    limits: dict[int, np.ndarray] = {}
     for leaf in leaves:
         v = computed[leaf.key]
-        if leaf.measure.part == "pvalue" and leaf.key in adjusted:
+        # A calibrated p-value is compared unadjusted: its calibration sets its false alarms.
+        if leaf.measure.part == "pvalue" and leaf.key in adjusted and leaf.level is None:
             v = Values(v.value, adjusted[leaf.key], v.bound, v.n)
         leaf_values[id(leaf)] = compared(leaf, v, profile, g.durations)
         if v.n is not None:
             count = v.n if count is None else np.minimum(count, v.n)
-    fail, fail_unknown = evaluate(rule.fail, leaf_values)
+        if leaf.level is not None:
+            cal = profile.calibrated(measure_text(leaf), rule.window.seconds, rule.window_rows)
+            limits[id(leaf)] = cal.threshold(leaf.level, rows)
+    fail, fail_unknown = evaluate(rule.fail, leaf_values, limits)
     if rule.warn is not None:
-        warn, _ = evaluate(rule.warn, leaf_values)
+        warn, _ = evaluate(rule.warn, leaf_values, limits)
     else:
         warn = np.zeros_like(fail)
     short = (rows if count is None else count) < rule.min_samples
@@ -319,10 +338,15 @@ def judge_rule(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Va
         return nums(np.broadcast_to(b, v.value.shape)[idx]) if b is not None \
             else [None] * idx.size
 
-    shown = [(leaf.text, nums(leaf_values[id(leaf)][idx]), bounds(leaf))
+    def limit(leaf: Leaf) -> list[float | None]:
+        t = limits.get(id(leaf))
+        return nums(t[idx]) if t is not None else [None] * idx.size
+
+    shown = [(leaf.text, nums(leaf_values[id(leaf)][idx]), bounds(leaf), limit(leaf))
              for leaf in rule.fail.leaves()]
     raw = [nums(computed[leaf.key].pvalue[idx])  # type: ignore[index]
-           if leaf.measure.part == "pvalue" and leaf.key in adjusted else None
+           if leaf.measure.part == "pvalue" and leaf.key in adjusted and leaf.level is None
+           else None
            for leaf in rule.fail.leaves()]
     levels_text = [FIRING[f] for f in firing[idx].tolist()]
     n = rows[idx].astype(np.int64).tolist()
@@ -331,12 +355,12 @@ def judge_rule(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Va
     windows = []
     for j, i in enumerate(idx.tolist()):
         terms = [TermValue.model_construct(
-            text=text, value=vals[j], bound=bounds[j],
+            text=text, value=vals[j], bound=bounds[j], threshold=lims[j],
             raw_pvalue=r[j] if r is not None else None)
-            for (text, vals, bounds), r in zip(shown, raw, strict=True)] if compound else None
+            for (text, vals, bounds, lims), r in zip(shown, raw, strict=True)] if compound else None
         windows.append(WindowResult.model_construct(
             start=starts[i], end=ends[i], n=n[j], value=shown[0][1][j], bound=shown[0][2][j],
-            raw_pvalue=raw[0][j] if raw[0] is not None else None,
+            raw_pvalue=raw[0][j] if raw[0] is not None else None, threshold=shown[0][3][j],
             status=status[i], firing=levels_text[j], terms=terms, partial=part[j]))
     return CheckResult(
         id=rule.id, kind=rule.kind, column=head.key.column, statistic=_statistic(head),

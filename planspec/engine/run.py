@@ -70,6 +70,12 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     else:
         say("profiling the baseline")
         profile = build_profile(program, baseline)
+        if any(leaf.level is not None for r in program.rules for leaf in r.fail.leaves()
+               + (r.warn.leaves() if r.warn else [])):
+            from planspec.calibrate import calibrate_profile  # it imports the engine's stages
+
+            say("replaying the baseline for calibrated thresholds")
+            profile = calibrate_profile(program, profile, baseline)
     check_profile(program, profile)
     say("reading data")
     kinds: dict[str, str] = {name: need.kind for name, need in program.columns.items()}

@@ -162,21 +162,23 @@ class Fine:
         return np.maximum(np.maximum(self.fw - self.fb - self.ib, self.fb - self.fw - self.iw), 0)
 
 
-def ks(fine: Fine) -> Values:
+def ks(fine: Fine, pvalue: bool = True) -> Values:
     """Two-sample KS on fine bins: D at the edges (exact there; exact everywhere on discrete
     data), the most D can exceed it inside a bin as the bound, and scipy's asymptotic two-sided
-    p-value of that D."""
+    p-value of that D (skipped when ``pvalue`` is false: replays of D alone need none)."""
     right = np.concatenate([fine.fw[:, 1:], np.ones((fine.fw.shape[0], 1))], axis=1)
     right_b = np.concatenate([fine.fb[1:], [1.0]])
     d_low = np.max(np.abs(right - right_b), axis=1)
     d_high = np.maximum(np.max(fine.sup(), axis=1), d_low)
     n, m = fine.n, fine.m
+    empty = n == 0
+    d_low[empty] = np.nan
+    if not pvalue:
+        return Values(d_low, None, d_high - d_low)
     big, small = np.maximum(n, m), np.minimum(n, m)
     en = np.round(div(big * small, big + small))
     with np.errstate(invalid="ignore"):
-        p = np.clip(sps.kstwo.sf(d_low, np.maximum(np.nan_to_num(en), 1)), 0, 1)
-    empty = n == 0
-    d_low[empty] = np.nan
+        p = np.clip(sps.kstwo.sf(np.nan_to_num(d_low), np.maximum(np.nan_to_num(en), 1)), 0, 1)
     p[empty] = np.nan
     return Values(d_low, p, d_high - d_low)
 
