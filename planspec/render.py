@@ -13,7 +13,7 @@ from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.model import Alert, OutcomeMonitor, Plan
-from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
+from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 
 
@@ -76,18 +76,23 @@ def history(statuses: list[str], width: int = 52) -> str:
 def episodes(check: CheckResult) -> list[dict[str, str]]:
     """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level."""
     out: list[dict[str, str]] = []
-    run: list[WindowResult] = []
-    for w in [*check.windows, None]:
-        if w is not None and w.firing is not None:
-            run.append(w)
-            continue
-        if run:
-            level = "fail" if any(r.firing == "fail" for r in run) else "warn"
-            known = run[0].known_at[:10] if run[0].known_at else ""
-            out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level,
-                        "known": known})
-            run = []
+    for run in _episode_runs(check):
+        level = "fail" if any(r.firing == "fail" for r in run) else "warn"
+        known = run[0].known_at[:10] if run[0].known_at else ""
+        out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level,
+                    "known": known})
     return out
+
+
+def _episode_runs(check: CheckResult) -> list[list[WindowResult]]:
+    """The windows of each firing episode of ``check``, oldest first."""
+    runs: list[list[WindowResult]] = [[]]
+    for w in check.windows:
+        if w.firing is not None:
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def _value(x: float | None) -> str:
@@ -139,10 +144,92 @@ def render_results_text(results: Results, colour: bool = False) -> str:
                      f"{e['from']} to {e['to']}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
-                  f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}"
-                  for f in view["firing"]]
+        by_id = {c.id: c for c in results.checks}
+        for f in view["firing"]:
+            lines.append(f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
+                         f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}")
+            lines += ["       " + row for row in _evidence_text(by_id[f["id"]])]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- evidence
+
+_SHARES = {"missing rate", "out of range rate", "new category rate", "rate", "share"}
+
+
+def _number(x: float | None, share: bool = False) -> str:
+    """A number for evidence: shares as percentages, thousands grouped."""
+    if x is None:
+        return "–"
+    if share:
+        return f"{x * 100:.3g}%"
+    if abs(x) >= 1000 and x not in (float("inf"), float("-inf")):
+        return f"{x:,.0f}"
+    return _value(x) if abs(x) >= 1e-3 or x == 0 else f"{x:.3g}"
+
+
+def evidence_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
+    """A window's evidence as a small table of text cells: a header and rows (the top bins or
+    categories with their shares and contributions, or the compared baseline and window values).
+
+    >>> evidence_table(Evidence(quantity="mean", baseline=2310.4, window=4380.0,
+    ...                         baseline_sd=610.0, window_sd=1240.0))
+    (['', 'baseline', 'window'], [['mean', '2,310', '4,380'], ['SD', '610', '1,240']])
+    """
+    if e.top:  # KS and Wasserstein have no per-bin terms: their bins have no contribution
+        parts = any(b.contribution is not None for b in e.top)
+        return (["bin or category", "baseline", "window", *(["contribution"] if parts else [])],
+                [[b.label, _number(b.baseline, True), _number(b.window, True),
+                  *([_number(b.contribution)] if parts else [])] for b in e.top])
+    share = e.quantity in _SHARES
+    rows = [[e.quantity or "value", _number(e.baseline, share), _number(e.window, share)]]
+    if e.baseline_sd is not None or e.window_sd is not None:
+        rows.append(["SD", _number(e.baseline_sd), _number(e.window_sd)])
+    return ["", "baseline", "window"], rows
+
+
+def evidence_window(windows: list[WindowResult]) -> WindowResult | None:
+    """The window whose evidence explains a firing episode (its ``windows``): the last one at or
+    over a threshold itself (a window kept firing while clean explains nothing), else the last
+    one with evidence."""
+    with_evidence = [w for w in windows if w.evidence is not None]
+    over = [w for w in with_evidence if w.status in ("warn", "fail")]
+    chosen = over or with_evidence
+    return chosen[-1] if chosen else None
+
+
+def _evidence_text(check: CheckResult) -> list[str]:
+    """The evidence of a check's current firing episode, as aligned lines for a terminal."""
+    runs = _episode_runs(check)
+    w = evidence_window(runs[-1]) if runs else None
+    if w is None or w.evidence is None:
+        return []
+    header, rows = evidence_table(w.evidence)
+    header[0] = f"{w.start[:10]} to {w.end[:10]}"
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                      for i, c in enumerate(r)).rstrip() for r in table]
+
+
+def evidence_view(results: Results) -> list[dict[str, Any]]:
+    """For every firing episode of every check that records evidence: the episode, the window
+    that explains it and that window's evidence as a table."""
+    out = []
+    for c in results.checks:
+        for run in _episode_runs(c):
+            w = evidence_window(run)
+            if w is None or w.evidence is None:
+                continue
+            header, rows = evidence_table(w.evidence)
+            if w.evidence.top:  # bins and categories are data: code spans keep them inert
+                rows = [[english.code(r[0]), *r[1:]] for r in rows]
+            level = "fail" if any(x.firing == "fail" for x in run) else "warn"
+            out.append({"id": c.id, "level": level, "from": run[0].start[:10],
+                        "to": run[-1].end[:10], "window": f"{w.start[:10]} to {w.end[:10]}",
+                        "value": _value(w.value), "when": cell(c.when), "header": header,
+                        "rows": rows})
+    return out
 
 
 # ----------------------------------------------------------------------------------- runbook
@@ -367,7 +454,8 @@ def report_view(results: Results) -> dict[str, Any]:
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
     return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
             "actions": actions, "history": histories, "monitors": monitors,
-            "heightened": heightened, "outcome_counts": outcomes}
+            "heightened": heightened, "outcome_counts": outcomes,
+            "evidence": evidence_view(results)}
 
 
 def render_report(results: Results) -> str:

@@ -19,7 +19,7 @@ from planspec.compile import compile_plan
 from planspec.english import describe, measure
 from planspec.load import load_plan
 from planspec.model import Duration
-from planspec.render import render_report, render_runbook
+from planspec.render import evidence_view, render_report, render_runbook
 from planspec.results import Results
 from planspec.stats import STATS
 
@@ -122,7 +122,7 @@ def test_runbook_is_valid_markdown(relative_cwd: object) -> None:
 
 def test_report_is_valid_markdown(demo_results: Results) -> None:
     text = render_report(demo_results)
-    _check_markdown(text, 5)
+    _check_markdown(text, 5 + len(evidence_view(demo_results)))  # and one per firing episode
     assert "## Firing now" in text and "could first be known" in text
 
 
