@@ -150,10 +150,10 @@ def _distributions(w: np.ndarray, base: np.ndarray, labels: Sequence[str],
         if not total:
             out.append(None)
             continue
-        bins = [EvidenceBin.model_construct(label=label, baseline=pb[i], window=pw[j][i],
+        bins = [EvidenceBin(label=label, baseline=pb[i], window=pw[j][i],
                                             contribution=parts[j][i] if parts else None)
                 for i, label in enumerate(labels)]
-        out.append(Evidence.model_construct(
+        out.append(Evidence(
             quantity="share", baseline=None, window=None, baseline_sd=None, window_sd=None,
             top=[bins[i] for i in top[j] if i >= 0], bins=bins))
     return out
@@ -170,7 +170,7 @@ def value_evidence(quantity: str, baseline: float | None, window: np.ndarray,
     """
     values = window.tolist()
     sds = window_sd.tolist() if window_sd is not None else [None] * len(values)
-    return [None if v != v else Evidence.model_construct(  # NaN: no value in the window
+    return [None if v != v else Evidence(  # NaN: no value in the window
         quantity=quantity, baseline=baseline, window=v, baseline_sd=baseline_sd,
         window_sd=None if sd is None or sd != sd else sd, top=None, bins=None)
         for v, sd in zip(values, sds, strict=True)]
