@@ -15,6 +15,7 @@ from planspec.check import Ctx, watched_columns
 from planspec.model import Alert, OutcomeMonitor, Plan
 from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
+from planspec.thresholds import evidence_window
 
 
 @functools.lru_cache(maxsize=1)
@@ -186,16 +187,6 @@ def evidence_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
     if e.baseline_sd is not None or e.window_sd is not None:
         rows.append(["SD", _number(e.baseline_sd), _number(e.window_sd)])
     return ["", "baseline", "window"], rows
-
-
-def evidence_window(windows: list[WindowResult]) -> WindowResult | None:
-    """The window whose evidence explains a firing episode (its ``windows``): the last one at or
-    over a threshold itself (a window kept firing while clean explains nothing), else the last
-    one with evidence."""
-    with_evidence = [w for w in windows if w.evidence is not None]
-    over = [w for w in with_evidence if w.status in ("warn", "fail")]
-    chosen = over or with_evidence
-    return chosen[-1] if chosen else None
 
 
 def _evidence_text(check: CheckResult) -> list[str]:

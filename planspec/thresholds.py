@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from planspec._expr import ExprError, parse_condition
 from planspec.compile import Leaf, Node, tightened
 from planspec.model import Between, Compare, Condition
-from planspec.results import CheckResult, Thresholds
+from planspec.results import CheckResult, Thresholds, WindowResult
 
 
 def _leaves(c: Condition) -> list[Compare | Between]:
@@ -141,3 +141,13 @@ def episodes_of(check: CheckResult) -> list[Episode]:
                                ongoing=run[-1] == len(windows) - 1, value=last.value))
             run = []
     return out
+
+
+def evidence_window(windows: list[WindowResult]) -> WindowResult | None:
+    """The window whose evidence explains a firing episode (its ``windows``): the last one at or
+    over a threshold itself (a window kept firing while clean explains nothing), else the last
+    one with evidence."""
+    with_evidence = [w for w in windows if w.evidence is not None]
+    over = [w for w in with_evidence if w.status in ("warn", "fail")]
+    chosen = over or with_evidence
+    return chosen[-1] if chosen else None

@@ -36,8 +36,9 @@ from planspec.engine.evidence import (
 from planspec.engine.windows import chi2, psi_js
 from planspec.load import load_plan
 from planspec.render import episodes, render_report
-from planspec.results import CheckResult, Results, Thresholds, WindowResult
-from planspec.thresholds import check_thresholds
+from planspec.report_html import render_html
+from planspec.results import CheckResult, Evidence, Results, Thresholds, WindowResult
+from planspec.thresholds import check_thresholds, evidence_window
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -393,3 +394,25 @@ def test_check_text_shows_evidence_for_firing_alerts(demo: dict[str, Any],
     mix = now[now.index("price_distribution"):].splitlines()
     assert mix[1].split()[-4:] == ["2026-03-30", "baseline", "window", "contribution"]
     assert mix[2].strip().split("  ")[0].endswith(", ∞)")  # the top decile: inflated prices
+
+
+def test_evidence_window_skips_windows_kept_firing_while_clean() -> None:
+    def w(day: int, status: str, ev: bool) -> WindowResult:
+        return WindowResult(start=f"2026-01-{day:02d}", end=f"2026-01-{day + 1:02d}", n=1,
+                            value=0.0, status=status, firing="fail",  # type: ignore[arg-type]
+                            evidence=Evidence(quantity="rate", window=day) if ev else None)
+
+    run = [w(1, "fail", True), w(2, "warn", True), w(3, "ok", True)]
+    assert evidence_window(run) is run[1]
+    assert evidence_window([run[2]]) is run[2]
+    assert evidence_window([w(4, "fail", False)]) is None
+
+
+def test_demo_html_report_shows_the_episode_evidence(demo: dict[str, Any]) -> None:
+    html = render_html(demo["results"])
+    article = html[html.index('id="check-neighborhood_mix"'):]
+    article = article[:article.index("</article>")]
+    table = article[article.index("<th>bin or category</th>"):]
+    rows = table.split("<tr>")[1:5]  # the four largest parts
+    assert sorted(r.split("<td>")[1].split("<")[0] for r in rows) == ["D01", "D02", "D03",
+                                                                       "D04"]
