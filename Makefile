@@ -19,10 +19,11 @@ test: $(STAMP)
 
 DEMO := demo-out
 PLAN := plans/rental_inspector.yaml
+DUCKDB := duckdb:$(DEMO)/demo.duckdb
 
 # The worked example end to end: validate the plan, generate a year of scored listings with
 # injected drift and their late outcomes, profile the baseline, and check every alert and
-# outcome monitor over every window. The run's exit
+# outcome monitor over every window, then once more reading everything from DuckDB. The run's exit
 # code says whether something fires in the latest window; the demo shows it and carries on.
 demo: $(STAMP)
 	$(BIN)/planspec validate $(PLAN) plans/rental_inspector.plan
@@ -32,6 +33,10 @@ demo: $(STAMP)
 		--outcomes $(DEMO)/outcomes/*.parquet --format json -o $(DEMO)/results.json --fail-on never
 	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data $(DEMO)/scored.parquet \
 		--outcomes $(DEMO)/outcomes/*.parquet --fail-on never
+	$(BIN)/planspec check $(PLAN) --baseline $(DEMO)/baseline.json --data "$(DUCKDB)?table=scored" \
+		--outcomes "$(DUCKDB)?table=inspector_audits" "$(DUCKDB)?table=lease_registry" \
+		--format json -o $(DEMO)/results-duckdb.json --fail-on never
+	cmp $(DEMO)/results.json $(DEMO)/results-duckdb.json && echo "DuckDB ($(DUCKDB)) gives the Parquet run's results"
 	$(BIN)/planspec render $(PLAN) -o $(DEMO)/runbook.md
 	$(BIN)/planspec report $(DEMO)/results.json -o $(DEMO)/report.md
 	$(BIN)/planspec report $(DEMO)/results.json --format html -o $(DEMO)/report.html

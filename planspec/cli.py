@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ from planspec.model import Plan
 from planspec.render import render_report, render_results_text, render_runbook, render_summary
 from planspec.results import Results
 from planspec.source import ParsedPlan
+from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -105,7 +107,7 @@ def _valid_plan(path: str) -> ParsedPlan | int:
     return parsed
 
 
-def _data_error(e: DataError) -> None:
+def _data_error(e: DataError | SourceError) -> None:
     print(f"error[{e.code}]: {e.message}", file=sys.stderr)
     if e.hint:
         print(f"  = help: {e.hint}", file=sys.stderr)
@@ -138,7 +140,7 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     program = compile_plan(parsed.plan, parsed.source_map)
     try:
         profile = build_profile(program, args.data)
-    except DataError as e:
+    except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_FINDINGS
     _write(args.output, profile.model_dump_json(indent=1) + "\n", out,
@@ -147,15 +149,32 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _outcome_args(values: list[str]) -> dict[str, list[str]]:
-    """`NAME=PATH` or a path whose file name (before its suffix) is the source's name."""
+    """`NAME=SOURCE`, a path whose file name (before its suffix) is the source's name, or a
+    database URI whose `?table=` is the source's name."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
     out: dict[str, list[str]] = {}
     for value in values:
         name, sep, path = value.partition("=")
-        if not sep:
+        if not (sep and re.fullmatch(r"[a-z][a-z0-9_]*", name)):
             path = value
-            name = Path(value).name.split(".")[0]
+            table = parse_qs(urlsplit(value).query).get("table")
+            name = table[0] if table else Path(value).name.split(".")[0]
         out.setdefault(name, []).append(path)
     return out
+
+
+def _since(text: str | None) -> datetime.datetime | None:
+    """`--since` as a UTC time (a date is its midnight)."""
+    if text is None:
+        return None
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise DataError("PS404", f"--since `{text}` is not a time",
+                        "write it as ISO 8601, e.g. 2026-11-01 or 2026-11-01T06:00:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=datetime.UTC)
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
@@ -173,6 +192,16 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         events = read_events(args.events, [r.id for r in parsed.plan.drift_risks]) \
             if args.events else None
         program = compile_plan(parsed.plan, parsed.source_map, events)
+        data: object = args.data or parsed.plan.data.source
+        if data is None:
+            print("planspec: error: give --data, or name the plan's source under "
+                  "`data: {source: …}`", file=sys.stderr)
+            return EXIT_USAGE
+        since = _since(args.since)
+        if since is not None:
+            from planspec.sources import open_source
+
+            data = open_source(data, since=since)
         baseline: object = args.baseline
         if len(args.baseline) == 1 and args.baseline[0].endswith(".json"):
             try:
@@ -180,9 +209,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
-        results = run_program(program, args.data, baseline, progress,
+        results = run_program(program, data, baseline, progress,
                               outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
-    except DataError as e:
+    except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_USAGE
     if args.format == "json":
@@ -370,6 +399,10 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+SOURCES_HELP = ("Parquet or CSV files or globs, a Parquet dataset directory, "
+                "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
@@ -402,8 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("baseline", help="profile baseline data for a plan's checks")
     b.add_argument("plan", metavar="PLAN")
-    b.add_argument("--data", nargs="+", required=True, metavar="FILE",
-                   help="Parquet or CSV files or globs")
+    b.add_argument("--data", nargs="+", required=True, metavar="SOURCE", help=SOURCES_HELP)
     b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     b.set_defaults(run=_cmd_baseline)
 
@@ -411,11 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("plan", metavar="PLAN")
     c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
                    help="a baseline profile (.json) or baseline data files")
-    c.add_argument("--data", nargs="+", required=True, metavar="FILE",
-                   help="Parquet or CSV files or globs")
-    c.add_argument("--outcomes", nargs="+", metavar="[SOURCE=]FILE",
-                   help="outcome tables for the outcome monitors, by source name (a file named "
-                   "after its source needs no SOURCE=)")
+    c.add_argument("--data", nargs="+", metavar="SOURCE",
+                   help=f"{SOURCES_HELP} (default: the plan's data.source)")
+    c.add_argument("--since", metavar="TIME",
+                   help="read only rows at or after this time (pushed into the database)")
+    c.add_argument("--outcomes", nargs="+", metavar="[NAME=]SOURCE",
+                   help="outcome tables for the outcome monitors, by source name (a file "
+                   "named after its source, or a database ?table= of that name, needs no "
+                   "NAME=)")
     c.add_argument("--as-of", metavar="TIME",
                    help="judge maturity as of this time (default: the newest scored timestamp)")
     c.add_argument("--events", metavar="FILE",

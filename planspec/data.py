@@ -8,7 +8,6 @@ or ±inf is *missing* in every statistic; categorical and boolean values are com
 from __future__ import annotations
 
 import datetime
-import glob
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from planspec import sources
 from planspec.diagnostics import did_you_mean
+from planspec.sources import Source, SourceError, is_uri, open_source
 
 
 class DataError(Exception):
@@ -32,18 +33,12 @@ class DataError(Exception):
 
 
 def expand(patterns: Sequence[str]) -> list[str]:
-    """Paths from file names and globs, in order, each once. A pattern matching nothing is an
-    error (a typo must not silently read less data)."""
-    out: list[str] = []
-    for pattern in patterns:
-        if glob.has_magic(pattern):
-            found = sorted(glob.glob(pattern, recursive=True))
-            if not found:
-                raise DataError("PS401", f"no file matches `{pattern}`")
-            out += found
-        else:
-            out.append(pattern)
-    return list(dict.fromkeys(out))
+    """Paths from file names and globs (:func:`planspec.sources.expand`), errors as
+    :class:`DataError`."""
+    try:
+        return sources.expand(patterns)
+    except SourceError as e:
+        raise DataError(e.code, e.message, e.hint) from None
 
 
 def _read_one(path: str, columns: Sequence[str]) -> pa.Table:
@@ -89,6 +84,36 @@ def read_files(paths: Sequence[str], columns: Sequence[str]) -> pa.Table:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise DataError("PS403", f"the files disagree on column types: {e}") from None
+
+
+def read_source(data: Any, columns: Sequence[str], time_column: str | None = None
+                ) -> tuple[pa.Table, str, Source | None]:
+    """The named columns of a source (a :class:`~planspec.sources.Source`, a database URI, a
+    dataset directory, or files and globs) as one table, with a name for it in messages (any
+    password masked) and the source it was read from (None for plain files).
+
+    Plain files are read by :func:`read_files`; other sources by concatenating their Arrow
+    record batches (types unified across batches). A :class:`SourceError` becomes a
+    :class:`DataError` with the same code.
+    """
+    many = isinstance(data, (list, tuple)) and any(is_uri(d) for d in data)
+    if not (isinstance(data, Source) or is_uri(data) or many):
+        paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else \
+            [os.fspath(p) for p in data]
+        where = ", ".join(paths) if len(paths) <= 3 else f"{paths[0]} and {len(paths) - 1} more"
+        return read_files(paths, columns), where, None
+    try:
+        source = open_source(data).narrow(columns, time_column)
+        tables = [pa.Table.from_batches([b]) for b in source.batches()]
+    except SourceError as e:
+        raise DataError(e.code, e.message, e.hint) from None
+    if not tables:
+        return pa.table({c: pa.array([], pa.null()) for c in columns}), source.where, source
+    try:
+        return pa.concat_tables(tables, promote_options="permissive"), source.where, source
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise DataError("PS403", f"{source.where}: the files disagree on column types: "
+                        f"{e}") from None
 
 
 def to_table(data: Any, columns: Sequence[str], where: str = "data") -> pa.Table:
@@ -218,20 +243,27 @@ class Frame:
 
 
 def load_frame(data: Any, timestamp: str, kinds: Mapping[str, str], where: str) -> Frame:
-    """Read ``data`` (files or an in-memory table) into a :class:`Frame`."""
+    """Read ``data`` (files, a source URI or :class:`~planspec.sources.Source`, or an in-memory
+    table) into a :class:`Frame`; a source's ``since`` keeps only the rows from then on."""
     columns = [timestamp, *kinds]
-    if isinstance(data, (str, os.PathLike)) or (
+    source: Source | None = None
+    if isinstance(data, (str, os.PathLike, Source)) or (
             isinstance(data, (list, tuple)) and all(isinstance(p, (str, os.PathLike))
                                                     for p in data)):
-        paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else \
-            [os.fspath(p) for p in data]
-        table = read_files(paths, columns)
-        where = ", ".join(paths) if len(paths) <= 3 else f"{paths[0]} and {len(paths) - 1} more"
+        table, where, source = read_source(data, columns, timestamp)
     else:
         table = to_table(data, columns, where)
     if table.num_rows == 0:
-        raise DataError("PS405", f"{where}: no rows")
+        since = f" since {source.since.isoformat()}" if source and source.since else ""
+        raise DataError("PS405", f"{where}: no rows{since}")
     times = timestamps(table, timestamp, where)
+    if source is not None and source.since is not None:
+        # The source filtered what it could (typed times); this settles text times too.
+        keep = times >= int(source.since.timestamp())
+        if not keep.all():
+            table, times = table.filter(pa.array(keep)), times[keep]
+        if not times.size:
+            raise DataError("PS405", f"{where}: no rows since {source.since.isoformat()}")
     numbers = {c: numeric(table, c, where) for c, k in kinds.items() if k == "numeric"}
     texts = {c: text_values(table, c) for c, k in kinds.items() if k == "categorical"}
     return Frame(where, times, numbers, texts)

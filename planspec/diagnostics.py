@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -180,12 +181,32 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS409": _c("bad events file", "An events file names a drift risk the plan does not "
                 "declare, or a record lacks a risk or a date.",
                 '[{"risk": "rent_stabilisation_law", "date": "2026-07-01"}]'),
+    "PS410": _c("data source unreachable",
+                "A database does not answer, refuses the connection or the credentials, or its "
+                "driver is not installed. Passwords come from PGPASSWORD or ~/.pgpass.",
+                "--data postgresql://ml@db.example/ml?table=scored (server down)"),
+    "PS411": _c("data source query failed",
+                "The database has no such table, or the source's query fails.",
+                "--data duckdb:demo.duckdb?table=scord"),
 }
 
 
 def make(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
     """A diagnostic with the severity the catalogue gives ``code``."""
     return Diagnostic(code, CATALOGUE[code].severity, message, span, hint)
+
+
+_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@\s]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every URI in it shown as ``***``: a source line or a
+    message never prints a credential.
+
+    >>> mask_passwords("source: postgresql://ana:s3cret@db/ml?table=scored")
+    'source: postgresql://ana:***@db/ml?table=scored'
+    """
+    return _PASSWORD.sub(r"\1:***@", text)
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
@@ -217,7 +238,7 @@ def format_text(d: Diagnostic, sources: dict[str, str] | None = None) -> str:
         out.append(f"  --> {s.file}:{s.line}:{s.col}")
         lines = (sources or {}).get(s.file, "").splitlines()
         if 0 < s.line <= len(lines):
-            text = lines[s.line - 1]
+            text = mask_passwords(lines[s.line - 1])
             width = (s.end_col - s.col + 1) if s.end_line == s.line else len(text) - s.col + 1
             gutter = " " * len(str(s.line))
             out += [f"{gutter} |", f"{s.line} | {text}",

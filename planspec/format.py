@@ -183,6 +183,8 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
     w.blank()
     d = plan.data
     w.line(0, "data {", ("data",))
+    if d.source is not None:
+        w.line(1, f"source {_string(d.source)}", ("data", "source"))
     w.line(1, f"timestamp {_word(d.timestamp)}", ("data", "timestamp"))
     if d.key is not None:
         w.line(1, f"key {_word(d.key)}", ("data", "key"))

@@ -136,6 +136,9 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         "PS408 unknown outcome source": {"more": ("--outcomes", f"inspector_audit={tmp}/a.pq")},
         "PS409 bad events file": {"more": ("--events", _write_csv(
             tmp / "events.csv", "risk,date\nrent_stabilization_law,someday\n"))},
+        # Port 1 on this machine refuses at once (tests/test_sources.py has the rest).
+        "PS410 unreachable database": {"data": "postgresql://ml@127.0.0.1:1/ml?table=scored"},
+        "PS411 missing table": {"data": f"duckdb:{demo / 'demo.duckdb'}?table=scord"},
     }
 
 
@@ -148,7 +151,8 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS401 missing file", "PS401 no glob match", "PS401 not parquet", "PS401 unknown suffix",
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
     "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
-    "PS408 unknown outcome source", "PS409 bad events file"])
+    "PS408 unknown outcome source", "PS409 bad events file", "PS410 unreachable database",
+    "PS411 missing table"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]
