@@ -40,6 +40,8 @@ from planspec.report_html import render_html
 from planspec.results import CheckResult, Evidence, Results, Thresholds, WindowResult
 from planspec.thresholds import check_thresholds, evidence_window
 
+from .enginekit import DAY, T0, frame, plan_with, window_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -416,3 +418,92 @@ def test_demo_html_report_shows_the_episode_evidence(demo: dict[str, Any]) -> No
     rows = table.split("<tr>")[1:5]  # the four largest parts
     assert sorted(r.split("<td>")[1].split("<")[0] for r in rows) == ["D01", "D02", "D03",
                                                                        "D04"]
+
+
+# -------------------------------------------------------- every statistic's evidence, by hand
+
+ALWAYS = {  # thresholds every window crosses, so every window carries its full evidence
+    "mean": "mean(x) shift > 0 sd", "std": "std(x) change > 0%",
+    "q90": "quantile(x, 0.9) shift > 0 sd", "min": "min(x) change > 0%",
+    "missing": "missing_rate(x) >= 0", "oor": "out_of_range_rate(x) >= 0",
+    "share": 'share(c == "k1") change > 0%', "count": "count change > 0%",
+    "new": "new_category_rate(c) >= 0", "psi": "psi(x) >= 0", "js_c": "js(c) >= 0",
+    "chi2_p": "chi2(c).pvalue <= 1", "ks": "ks(x) >= 0", "wass": "wasserstein(x) >= 0",
+}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_statistic_evidence_against_the_raw_rows(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    base = frame(rng, 3000, 35, start=T0 - 40 * DAY, missing=0.02)
+    cur = frame(rng, 2500, 21, shift=0.4, missing=0.05, unseen=0.05)
+    cur["x"][rng.random(cur["x"].size) < 0.03] = 1.5  # out of the declared range
+    program = compile_plan(plan_with(ALWAYS, {"rate": "rate(p >= 0.5) change > 0%"}))
+    results = program.run(cur, base)
+    bx = base["x"][~np.isnan(base["x"])]
+    bc = base["c"][base["c"] != None]  # noqa: E711 - object arrays compare element-wise
+    edges = np.unique(np.quantile(bx, np.linspace(0.1, 0.9, 9)))
+    span = (int(base["ts"].astype(np.int64).max()) // DAY + 1
+            - int(base["ts"].astype(np.int64).min()) // DAY) * DAY
+    by_id = {c.id: c for c in results.checks}
+    assert by_id["rate"].thresholds == Thresholds(op=">", fail=[0.0])
+    assert by_id["chi2_p"].thresholds == Thresholds(op="<=", fail=[1.0])
+    for ident, c in by_id.items():
+        assert c.windows and all(w.evidence is not None for w in c.windows), ident
+        for w in c.windows:
+            e = w.evidence
+            assert e is not None
+            rows = window_rows(cur, w.start, w.end)
+            x, cats = rows["x"], rows["c"]
+            wx = x[~np.isnan(x)]
+            wc = cats[cats != None]  # noqa: E711
+            if ident in ("mean", "std", "q90", "min"):
+                ref, ref_base = {
+                    "mean": (wx.mean(), bx.mean()), "std": (wx.std(ddof=1), bx.std(ddof=1)),
+                    "q90": (np.quantile(wx, 0.9), np.quantile(bx, 0.9)),
+                    "min": (wx.min(), bx.min())}[ident]
+                assert e.baseline == pytest.approx(ref_base, rel=1e-9)
+                assert abs((e.window or 0) - ref) <= (w.bound or 0) + 1e-9 * abs(ref), ident
+                if ident in ("mean", "q90"):  # shifts: the SD they are measured in
+                    assert e.baseline_sd == pytest.approx(bx.std(ddof=1), rel=1e-9)
+                if ident == "mean":
+                    assert e.window_sd == pytest.approx(wx.std(ddof=1), rel=1e-9)
+            elif ident in ("missing", "oor", "share", "count", "new", "rate"):
+                ref, ref_base = {
+                    "missing": (np.isnan(x).mean(), np.isnan(base["x"]).mean()),
+                    "oor": (np.mean(np.abs(wx) > 1), np.mean(np.abs(bx) > 1)),
+                    "share": (np.mean(wc == "k1"), np.mean(bc == "k1")),
+                    "count": (x.size, base["x"].size * 7 * DAY / span),
+                    "new": (np.isin(cats, ["new1", "new2"]).mean(), 0.0),
+                    "rate": (np.mean(rows["p"] >= 0.5), np.mean(base["p"] >= 0.5))}[ident]
+                assert (e.window, e.baseline) == (pytest.approx(ref, rel=1e-12),
+                                                  pytest.approx(ref_base, rel=1e-12)), ident
+            else:
+                assert e.bins is not None and e.top is not None
+                if ident in ("psi", "ks", "wass"):  # the decile bins, by searchsorted
+                    labels = decile_labels(edges.tolist())
+                    wb = np.bincount(np.searchsorted(edges, wx), minlength=edges.size + 1)
+                    bb = np.bincount(np.searchsorted(edges, bx), minlength=edges.size + 1)
+                else:
+                    labels = [b.label for b in e.bins]  # by baseline count, then unseen
+                    assert sorted(labels[:-1]) == [f"k{i}" for i in range(5)]
+                    assert labels[-1] == UNSEEN
+                    names = np.array([*labels[:-1], "new1"], dtype=object)
+                    known = np.where(np.isin(wc, labels[:-1]), wc, "new1")
+                    wb = (known[:, None] == names).sum(axis=0)
+                    bb = (bc[:, None] == names).sum(axis=0)
+                assert [b.label for b in e.bins] == labels
+                np.testing.assert_allclose([b.window for b in e.bins], wb / wb.sum())
+                np.testing.assert_allclose([b.baseline for b in e.bins], bb / bb.sum())
+                total = sum(b.contribution or 0 for b in e.bins)
+                if ident == "chi2_p":  # the statistic behind the p-value
+                    used = (wb + bb) > 0
+                    stat = sps.chi2_contingency(np.stack([bb[used], wb[used]]),
+                                                correction=False)[0]
+                    assert total == pytest.approx(stat, rel=1e-9)
+                elif ident in ("psi", "js_c"):
+                    assert total == pytest.approx(w.value, rel=1e-9)
+                else:  # KS and Wasserstein: the bins that moved most, no per-bin terms
+                    moved = sorted(e.bins, key=lambda b: -abs(b.window - b.baseline))
+                    assert {b.label for b in e.top} == {b.label for b in moved[:5]}
+                    assert all(b.contribution is None for b in e.bins)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from planspec.compile import CheckProgram, Rule, StatKey, WindowSpec
+from planspec.compile import CheckProgram, Leaf, StatKey, WindowSpec
 from planspec.engine.gather import ColumnSums, _decile_counts
 from planspec.engine.windows import PSI_FLOOR, Grid, Values, compute, iso
 from planspec.profile import Profile
@@ -190,12 +190,12 @@ def quantity_name(stat: str, q: float | None = None) -> str:
 # ------------------------------------------------------------------------------------ wiring
 
 
-def explain(rules: Sequence[Rule], checks: list[CheckResult], grids: dict[WindowSpec, Grid],
+def explain(program: CheckProgram, checks: list[CheckResult], grids: dict[WindowSpec, Grid],
             rows: dict[WindowSpec, np.ndarray], columns: dict[str, ColumnSums],
             profile: Profile, computed: dict[StatKey, Values]) -> list[CheckResult]:
-    """``checks`` (the rules' results first, in rule order) with the thresholds of each rule and
-    the evidence of its first comparison (the reported ``value``) in its judged windows, from
-    the window sums already gathered.
+    """``checks`` (the program's rules' results in rule order, then its monitors') with the
+    thresholds of each, and for each rule the evidence of its first comparison (the reported
+    ``value``) in its judged windows, from the window sums already gathered.
 
     Results stay small: the compared values (a few numbers) go in every judged window; the
     distribution behind a distance (every bin, and the top ones) only in windows at or over a
@@ -204,6 +204,12 @@ def explain(rules: Sequence[Rule], checks: list[CheckResult], grids: dict[Window
     would add 2.5 MB: most of a year of windows is quiet).
     """
     out = list(checks)
+    rules = program.rules
+    for k, m in enumerate(program.monitors):
+        check = out[len(rules) + k]
+        assert check.id == m.id
+        out[len(rules) + k] = check.model_copy(update={"thresholds": rule_thresholds(m.fail,
+                                                                                     m.warn)})
     for i, rule in enumerate(rules):
         check = out[i]
         assert check.id == rule.id
@@ -214,7 +220,7 @@ def explain(rules: Sequence[Rule], checks: list[CheckResult], grids: dict[Window
         detail = np.array([w.status in ("warn", "fail") or w.firing is not None
                            for w in check.windows], bool)
         head = rule.fail.leaves()[0]
-        found = _evidence(head.key, g, rows[rule.window], columns, profile, computed,
+        found = _evidence(head, g, rows[rule.window], columns, profile, computed,
                           idx[judged], detail[judged])
         evidence: list[Evidence | None] = [None] * len(check.windows)
         for j, e in zip(np.flatnonzero(judged).tolist(), found, strict=True):
@@ -226,11 +232,12 @@ def explain(rules: Sequence[Rule], checks: list[CheckResult], grids: dict[Window
     return out
 
 
-def _evidence(key: StatKey, g: Grid, rows: np.ndarray, columns: dict[str, ColumnSums],
+def _evidence(leaf: Leaf, g: Grid, rows: np.ndarray, columns: dict[str, ColumnSums],
               profile: Profile, computed: dict[StatKey, Values], idx: np.ndarray,
               detail: np.ndarray) -> list[Evidence | None]:
-    """The evidence of statistic ``key`` in the grid windows ``idx`` (for a distance, only
+    """The evidence of ``leaf``'s statistic in the grid windows ``idx`` (for a distance, only
     where ``detail`` holds)."""
+    key = leaf.key
     stat, name = key.stat, key.column or ""
     if stat in TERMS or stat in ("ks", "wasserstein"):
         col, s = profile.columns[name], columns[name]
@@ -258,7 +265,9 @@ def _evidence(key: StatKey, g: Grid, rows: np.ndarray, columns: dict[str, Column
         col = profile.columns[name]
         sd = compute(dataclasses.replace(key, stat="std"), g, rows, columns, profile).value
         return value_evidence("mean", col.mean, window, col.std, sd[idx])
-    return value_evidence(quantity_name(stat, key.q), profile.value(key), window)
+    # A shift is in baseline SDs: the SD it is measured in belongs with the evidence.
+    scale = profile.columns[name].std if leaf.measure.transform == "shift" else None
+    return value_evidence(quantity_name(stat, key.q), profile.value(key), window, scale)
 
 
 def dated_risks(program: CheckProgram) -> list[RiskInfo] | None:

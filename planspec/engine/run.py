@@ -111,7 +111,7 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         say(f"joining outcomes for {m.id}")
         checks.append(judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
                                      now, sources))
-    checks = explain(program.rules, checks, grids, rows, sums, profile, computed)
+    checks = explain(program, checks, grids, rows, sums, profile, computed)
     stand_ins(checks)
     annotate_risks(program, checks)
     results = _results(program, profile, frame, grids, rows, checks)
