@@ -154,7 +154,7 @@ def _distributions(w: np.ndarray, base: np.ndarray, labels: Sequence[str],
                                             contribution=parts[j][i] if parts else None)
                 for i, label in enumerate(labels)]
         out.append(Evidence(
-            quantity="share", baseline=None, window=None, baseline_sd=None, window_sd=None,
+            quantity=None, baseline=None, window=None, baseline_sd=None, window_sd=None,
             top=[bins[i] for i in top[j] if i >= 0], bins=bins))
     return out
 
@@ -195,7 +195,8 @@ def explain(program: CheckProgram, checks: list[CheckResult], grids: dict[Window
             profile: Profile, computed: dict[StatKey, Values]) -> list[CheckResult]:
     """``checks`` (the program's rules' results in rule order, then its monitors') with the
     thresholds of each, and for each rule the evidence of its first comparison (the reported
-    ``value``) in its judged windows, from the window sums already gathered.
+    ``value``) in its judged windows, from the window sums already gathered. A p-value's
+    evidence is that of its test statistic (for chi-squared, the cells' terms).
 
     Results stay small: the compared values (a few numbers) go in every judged window; the
     distribution behind a distance (every bin, and the top ones) only in windows at or over a
