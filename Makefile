@@ -2,17 +2,24 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: the demo needs only the runtime dependencies; the suite adds the `test` extra
+# (pytest, hypothesis, ruff, mypy, ...). Each reinstalls when pyproject.toml changes.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: test demo bench lint typecheck clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
 
-test: $(STAMP)
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(BIN)/ruff check planspec tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -25,7 +32,7 @@ DUCKDB := duckdb:$(DEMO)/demo.duckdb
 # injected drift and their late outcomes, profile the baseline, and check every alert and
 # outcome monitor over every window, then once more reading everything from DuckDB. The run's exit
 # code says whether something fires in the latest window; the demo shows it and carries on.
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/planspec validate $(PLAN) plans/rental_inspector.plan
 	$(BIN)/planspec demo-data --out $(DEMO)
 	$(BIN)/planspec baseline $(PLAN) --data $(DEMO)/baseline.parquet -o $(DEMO)/baseline.json
@@ -45,10 +52,10 @@ demo: $(STAMP)
 
 # Benchmarks at 1M and 10M scored rows (data generated once into bench/.cache); writes
 # bench/RESULTS.md. Takes several minutes; speed targets live here, never in unit tests.
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check planspec tests
 
 clean:

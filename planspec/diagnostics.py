@@ -159,14 +159,18 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS323": _c("column declared twice",
                 "A name is both a feature and a prediction, or the timestamp is also a feature.",
                 "features: {p: …}  predictions: {p: …}"),
-    "PS401": _c("data file unreadable", "A data file is missing, unreadable, or not Parquet/CSV.",
+    "PS401": _c("data file unreadable", "A data file is missing, a directory, a FIFO or device, "
+                "unreadable, not Parquet/CSV, or damaged (a Parquet file cut short, a CSV row "
+                "with more fields than the header); the message says which, and where.",
                 "--data scored.parquet (no such file)"),
     "PS402": _c("missing column", "The data lacks a column the plan's checks read.",
                 "the plan watches `sqft`; the file has `square_feet`"),
     "PS403": _c("wrong column type", "A column's values do not fit the type the plan declares.",
                 "`sqft` declared numeric; the file has text such as 'approx 900'"),
-    "PS404": _c("bad timestamp", "The timestamp column is missing values or cannot be read as "
-                "times (ISO 8601, or a Parquet/Arrow timestamp).", "scored_at: 'last Tuesday'"),
+    "PS404": _c("bad timestamp", "The timestamp column is missing values, cannot be read as "
+                "times (ISO 8601 text, zoned or not, or a Parquet/Arrow timestamp), or holds a "
+                "time outside the years 1000–8999 (usually a placeholder such as 9999-12-31).",
+                "scored_at: 'last Tuesday'"),
     "PS405": _c("no data", "A data set, or the data inside the run's windows, has no rows.",
                 "an empty scored.parquet"),
     "PS406": _c("baseline from another plan",
@@ -174,8 +178,9 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "one being checked; rebuild it with `planspec baseline`.",
                 "baseline.json from last quarter's plan"),
     "PS407": _c("unreadable baseline profile",
-                "The baseline profile is not a planspec profile, or has another format version.",
-                "--baseline results.json"),
+                "The baseline profile is not JSON, not a planspec profile, has another format "
+                "version, or a field of the wrong type (the message names the field, with its "
+                "line and column).", "--baseline results.json"),
     "PS408": _c("unknown outcome source", "Outcomes were given for a source no outcome monitor "
                 "of the plan uses.", "--outcomes inspector_audit=audits.parquet"),
     "PS409": _c("bad events file", "An events file names a drift risk the plan does not "
@@ -188,6 +193,29 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS411": _c("data source query failed",
                 "The database has no such table, or the source's query fails.",
                 "--data duckdb:demo.duckdb?table=scord"),
+    "PS440": _c("inconsistent baseline profile",
+                "A baseline profile breaks an invariant the engine relies on: no rows, a span "
+                "that is not positive, a moment that is not a finite number, edges out of "
+                "order, counts that are negative, do not sum to the present values or do not "
+                "match their edges or categories. The message names the field with its line "
+                "and column; rebuild the profile with `planspec baseline`.",
+                '"decile_counts": [50, 50] for nine `decile_edges`'),
+    "PS441": _c("baseline column without values",
+                "A check compares a column with the baseline (a distribution test, a quantile, "
+                "new categories, a `shift` or `change`), but every baseline row misses that "
+                "column. Profile a period where it is recorded, or drop those checks: its "
+                "missing rate, rates and absolute thresholds need no baseline values.",
+                "ks(sqft) > 0.1 with a baseline whose `sqft` is all null"),
+    "PS442": _c("too many buckets",
+                "The data's times span so long a period that the per-bucket sums would pass "
+                "planspec's budget (buckets × bins of the widest histogram ≤ 67,108,864 "
+                "cells, 512 MiB). Check a later period (`--since`, or filter the data), or "
+                "use longer windows; a time such as 1000-01-01 is usually a placeholder.",
+                "scored_at from 1000-01-01 to 2026-11-29 with daily windows and `ks(sqft)`"),
+    "PS443": _c("column named twice",
+                "The data has two or more columns with a name the plan reads, so planspec "
+                "cannot tell which one to use. Rename or drop the copies.",
+                "a CSV header `scored_at,sqft,sqft,…`"),
 }
 
 
@@ -263,3 +291,76 @@ def format_github(d: Diagnostic) -> str:
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
     """A JSON array of diagnostics (see :meth:`Diagnostic.to_dict`)."""
     return json.dumps([d.to_dict() for d in diagnostics], indent=2)
+
+
+class PlanError(ValueError):
+    """A plan with errors was given where a valid plan is needed (e.g. :func:`compile_plan`).
+
+    ``diagnostics`` holds every finding (errors and warnings), sorted by position; the message
+    names the first error.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], file: str | None = None) -> None:
+        self.diagnostics = tuple(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        first = errors[0] if errors else None
+        where = f"{first.span.file}:{first.span.line}:{first.span.col}: " \
+            if first and first.span else (f"{file}: " if file else "")
+        what = f"error[{first.code}]: {first.message}" if first else "the plan did not parse"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{where}{what}{more}")
+
+
+#: For each code, the example of :data:`CATALOGUE` put right (``planspec explain`` shows both).
+FIXES: dict[str, str] = {
+    "PS101": "input_alerts:\n  - id: a\n    when: x   # keys of one mapping line up",
+    "PS102": 'when: "psi(neighborhood) > 0.2"',
+    "PS103": 'when: "mean(listing_price) shift > 2 sd"',
+    "PS104": "window: 7d",
+    "PS105": "min_coverage: 80%   # or 0.8",
+    "PS106": 'when: "quantile(sqft, 0.9) > 900"',
+    "PS107": 'when: "psi(neighborhood) > 0.2"   # or ks(x).pvalue < 0.01 for a test',
+    "PS108": "input alert a {\n  when psi(x) > 0.2\n}\n\ninput alert b { … }",
+    "PS109": "input alert a { … }",
+    "PS110": "input alert a { window 7d }",
+    "PS201": "input_alerts:\n  - id: a\n    when: psi(x) > 0.2",
+    "PS202": "input_alerts:\n  - id: a\n    when: psi(x) > 0.2",
+    "PS203": "min_samples: 200",
+    "PS204": "task: binary_classification",
+    "PS205": "plan: my_plan\nmodel: { … }\ndata: { … }",
+    "PS206": "window: 14d   # once",
+    "PS301": "give each alert its own id: `price_shift` and `price_shift_weekly`",
+    "PS302": "playbook: investigate_inputs   # the id of a playbook the plan defines",
+    "PS303": 'when: "mean(listing_price) shift > 2 sd"   # a column the data schema declares',
+    "PS304": 'when: "ks(sqft).pvalue < 0.01"   # chi2 is for categorical columns',
+    "PS305": 'when: "js(neighborhood) > 0.15"   # JS distance lies in [0, 1]',
+    "PS306": 'when: "psi(x) > 0.2"\nwarn: "psi(x) > 0.1"',
+    "PS307": "cadence: 1d … window: 7d   # or a cadence as short as the window",
+    "PS308": "for: 1",
+    "PS309": "outcome_monitors:\n  - id: m\n    label_delay: 21d",
+    "PS310": "source: {name: audits, join_key: listing_id}",
+    "PS311": "name the playbook in an alert (`playbook: orphan`) or remove it",
+    "PS312": "playbook: investigate_inputs",
+    "PS313": "add an alert on `bedrooms`, or drop it from `affects`",
+    "PS314": 'when: "mean(x) shift > 2 sd"',
+    "PS315": "sqft: {type: numeric, range: [100, 10000]}",
+    "PS316": 'when: "psi(x) between 0.1 and 0.3"',
+    "PS317": "an output alert on `p_within_10pct`",
+    "PS318": "caught_by: [price_shift]",
+    "PS319": 'when: "psi(x) > 0.1"',
+    "PS320": "window: 14d  every: 7d",
+    "PS321": "threshold: 0.5",
+    "PS322": 'when: "quantile(sqft, 0.9) > 2000"',
+    "PS323": "one name per column: `features: {p_raw: …}  predictions: {p: …}`",
+    "PS401": "--data scored.parquet   # an existing Parquet or CSV file, or a glob",
+    "PS402": "rename the column to `sqft`, or declare `square_feet` in the plan",
+    "PS403": "clean the column to numbers, or declare it `categorical`",
+    "PS404": "scored_at: 2026-03-02T14:00:00Z",
+    "PS405": "a data file with rows in the windows checked (or a later --as-of)",
+    "PS406": "planspec baseline PLAN --data baseline.parquet -o baseline.json",
+    "PS407": "--baseline baseline.json   # written by `planspec baseline`",
+    "PS408": "--outcomes inspector_audits=audits.parquet   # a source the plan declares",
+    "PS409": '[{"risk": "rent_stabilization_law", "date": "2026-07-01"}]',
+    "PS410": "start the server, or set PGPASSWORD / ~/.pgpass; `pip install planspec[postgres]`",
+    "PS411": "--data duckdb:demo.duckdb?table=scored   # a table (or query) that exists",
+}

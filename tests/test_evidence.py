@@ -360,18 +360,22 @@ def test_demo_results_list_the_dated_risks(demo: dict[str, Any]) -> None:
 def test_demo_markdown_report_explains_every_firing_episode(demo: dict[str, Any]) -> None:
     results = demo["results"]
     text = render_report(results)
-    section = text[text.index("## Why it fired"):text.index("\n## ", text.index(
-        "## Why it fired") + 1)]
-    explained = [c for c in results.checks if c.kind != "outcome"]
-    headings = [f"### `{c.id}`: {e['level']} from {e['from']} to {e['to']}"
-                for c in explained for e in episodes(c)]
-    assert headings and all(h in section for h in headings)
-    assert section.count("\n### ") == len(headings)
-    mean = _check(results, "price_mean_shift").windows
-    w = _between(mean, "2026-03-23", "2026-03-30")[0]
+    start = text.index("## What fired and when")
+    section = text[start:text.index("\n## ", start + 1)]
+    items = section.split("\n- ")[1:]
+    drift = [(c, e) for c in results.checks if c.kind != "outcome" for e in episodes(c)]
+    assert drift
+    for c, e in drift:  # every episode of a drift check, with a table of its evidence
+        item = next(i for i in items if i.startswith(f"**{e['level']}** `{c.id}`: "
+                                                     f"{e['from']} to {e['to']}"))
+        assert "Why: in " in item and "\n  |---|---|" in item, c.id
+    assert section.count("Why: in ") == len(drift)
+    w = _between(_check(results, "price_mean_shift").windows, "2026-03-23", "2026-03-30")[0]
     assert w.evidence is not None and w.evidence.window is not None
     assert f"| mean | {w.evidence.baseline:,.0f} | {w.evidence.window:,.0f} |" in section
-    assert "| `D0" in section
+    mix = next(i for i in items if "`neighborhood_mix`" in i)
+    assert sorted(line.split("`")[1] for line in mix.splitlines()
+                  if line.startswith("  | `"))[:4] == ["D01", "D02", "D03", "D04"]
 
 
 def test_check_text_shows_evidence_for_firing_alerts(demo: dict[str, Any],

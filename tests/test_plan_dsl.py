@@ -193,8 +193,7 @@ def test_fmt_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError):
-        run("fmt", "-w", str(f))
+    assert run("fmt", "-w", str(f))[0] == 2  # "cannot write it: disk full", no traceback
     assert f.read_text() == original
     assert [p.name for p in tmp_path.iterdir()] == ["p.plan"]
 

@@ -14,7 +14,7 @@ from planspec.compile import (
     StatKey,
     WindowSpec,
 )
-from planspec.data import DataError, Frame, load_frame
+from planspec.data import DataError, Frame, check_bucket_budget, load_frame
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.evidence import dated_risks, explain
 from planspec.engine.gather import Buckets, cumulative, gather
@@ -28,6 +28,7 @@ from planspec.profile import (
     build_profile,
     check_profile,
 )
+from planspec.profile_check import histogram_bins
 from planspec.results import (
     CheckResult,
     Firing,
@@ -79,6 +80,8 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
                 kinds.setdefault(col, "numeric")
     frame = load_frame(data, program.timestamp, kinds, "data")
     now = _as_of(as_of, frame.times)
+    check_bucket_budget(int(frame.times.min()), int(frame.times.max()), program.bucket,
+                        histogram_bins(program, profile), frame.where)
     b = Buckets.of(frame.times, program.bucket)
     say(f"gathering {frame.rows:,} rows into {b.count:,} buckets")
     sums = gather(program, frame, profile, b)
