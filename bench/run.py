@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--cache", default=str(ROOT / "bench" / ".cache"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    ap.add_argument("--plan-sizes", default="100,1000,10000",
+                    help="alerts in the generated plans of the plan-loading section")
     ap.add_argument("--postgres", choices=("auto", "never"), default="auto",
                     help="read from a throwaway PostgreSQL server when initdb/pg_ctl exist")
     args = ap.parse_args(argv)
@@ -287,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             rows[size] = r
             print(f"{size:>10,} rows: " + ", ".join(f"{k}={v:.3g}" for k, v in r.items()),
                   flush=True)
-    Path(args.out).write_text(report(rows, sizes))
+    from loading import section  # bench/loading.py: start-up and big-plan loading
+
+    loading = section([int(s) for s in args.plan_sizes.split(",")], args.reps)
+    print(loading, flush=True)
+    Path(args.out).write_text(report(rows, sizes) + "\n" + loading)
     print(f"wrote {args.out}")
     return 0
 

@@ -10,11 +10,10 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from planspec import __version__
 from planspec._io import OutputError, write_atomic
-from planspec.data import DataError
 from planspec.diagnostics import (
     CATALOGUE,
     Diagnostic,
@@ -25,10 +24,12 @@ from planspec.diagnostics import (
 )
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
-from planspec.render import render_report, render_results_text, render_runbook, render_summary
 from planspec.results import Results
 from planspec.source import ParsedPlan
-from planspec.sources import SourceError
+
+if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
+    from planspec.data import DataError
+    from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +47,8 @@ class _Usage(Exception):
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_summary
+
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
@@ -179,7 +182,9 @@ def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None
 
 def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
+    from planspec.data import DataError
     from planspec.profile import build_profile
+    from planspec.sources import SourceError
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
@@ -215,6 +220,8 @@ def _outcome_args(values: list[str]) -> dict[str, list[str]]:
 
 def _since(text: str | None) -> datetime.datetime | None:
     """`--since` as a UTC time (a date is its midnight)."""
+    from planspec.data import DataError
+
     if text is None:
         return None
     try:
@@ -227,9 +234,11 @@ def _since(text: str | None) -> datetime.datetime | None:
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
-    from planspec.data import read_events
+    from planspec.data import DataError, read_events
     from planspec.engine import run_program
     from planspec.profile import load_profile
+    from planspec.render import render_report, render_results_text
+    from planspec.sources import SourceError
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
@@ -305,7 +314,7 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         canonical = (format_plan(parsed.plan, parsed.comments) if target == "plan"
-                     else format_yaml(parsed.plan))
+                     else format_yaml(parsed.plan, text if source == "yaml" else None))
         if args.check:
             if canonical != text:
                 status = EXIT_FINDINGS
@@ -324,6 +333,8 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_runbook
+
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
@@ -332,6 +343,8 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_report
+
     results = _read_results(args.results)
     if isinstance(results, int):
         return results

@@ -85,6 +85,14 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "playbook, drift risk).", "inptu alert a { … }"),
     "PS110": _c("syntax error", "A `.plan` file does not follow the plan language here.",
                 "input alert a { window = 7d }"),
+    "PS150": _c("name too long", "A name (of a column, an alert, a key…) is longer than the 256 "
+                "characters planspec reads; no plan needs one that long.",
+                "input alert aaaa…(300 letters)… { … }"),
+    "PS151": _c("blocks nested too deeply", "`{ … }` blocks nest more than 16 deep; a plan "
+                "needs three levels at most.", "model m { a { b { c { … } } } }"),
+    "PS152": _c("condition nested too deeply",
+                "A condition's parentheses nest more than 32 deep; split it instead.",
+                'when: "((((((((… psi(x) > 0.2 …))))))))"'),
     "PS201": _c("unknown key", "A key the plan format does not define; often a misspelling.",
                 "input_alerts:\n  - id: a\n    wehn: psi(x) > 0.2"),
     "PS202": _c("missing key", "A required key is absent.",
@@ -96,6 +104,12 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS206": _c("duplicate key", "A mapping repeats a key; YAML would silently keep the last one.",
                 "window: 7d\nwindow: 14d"),
     "PS205": _c("not a plan", "The file is empty or its top level is not a mapping.", "- a\n- b"),
+    "PS252": _c("YAML tag in a plan", "A value carries a YAML tag (`!!python/object`, "
+                "`!!binary`, `!custom`…). Plans hold plain values; tags are never run.",
+                "owners: !!python/object/apply:os.system [echo hi]"),
+    "PS253": _c("aliases expand too far", "YAML aliases repeat values so many times the plan "
+                "would grow past its budget (a \"billion laughs\"); write values out instead.",
+                "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]  # … nine levels deep"),
     "PS301": _c("duplicate id", "Ids of alerts, monitors, playbooks and risks must be unique.",
                 "two alerts both with `id: price_shift`"),
     "PS302": _c("unknown playbook", "An alert, monitor, risk or escalation names a playbook that "
@@ -243,6 +257,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     >>> did_you_mean("listing_prise", ["listing_price", "sqft"])
     'did you mean `listing_price`?'
     """
+    if len(name) > 100:  # no name is that long; difflib would take quadratic time on it
+        return None
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 
@@ -363,4 +379,13 @@ FIXES: dict[str, str] = {
     "PS409": '[{"risk": "rent_stabilization_law", "date": "2026-07-01"}]',
     "PS410": "start the server, or set PGPASSWORD / ~/.pgpass; `pip install planspec[postgres]`",
     "PS411": "--data duckdb:demo.duckdb?table=scored   # a table (or query) that exists",
+    "PS150": "id: price_mean_shift   # a short name (at most 256 characters)",
+    "PS151": "alert a { ... }   # blocks nest a few levels, never hundreds",
+    "PS152": "when psi(a) > 0.2 or psi(b) > 0.2   # a flat list, not nested parentheses",
+    "PS252": "window: 7d   # plain values: no !!tags",
+    "PS253": "repeat the few values you need instead of aliases that multiply",
+    "PS440": "planspec baseline PLAN --data baseline.parquet -o baseline.json   # rebuild it",
+    "PS441": "profile a baseline period where the column is recorded",
+    "PS442": "--since 2026-01-01   # or longer windows",
+    "PS443": "one column per name: rename or drop the copies",
 }
