@@ -536,8 +536,8 @@ def parse_duration(text: str) -> Duration:
     except UnexpectedInput:
         m = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", stripped)
         units = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d",
-                 "week": "w"}
-        hint = "units are s, m, h, d and w, as in `7d`"
+                 "week": "w", "month": "mo", "quarter": "q", "year": "y"}
+        hint = "units are s, m, h, d, w, mo, q and y, as in `7d`"
         if m:
             unit = units.get(m.group(2).lower().rstrip("s"))
             if unit:
@@ -547,7 +547,8 @@ def parse_duration(text: str) -> Duration:
     if len(tok) > 12:  # more digits than any sensible duration: refuse before converting
         raise ExprError("PS203", f"the duration `{tok[:12]}…` is too long", 0, len(text),
                         f"durations are at most {MAX_DURATION_DAYS:,} days")
-    duration = Duration.model_validate({"value": int(tok[:-1]), "unit": tok[-1]})
+    digits = len(tok) - len(tok.lstrip("0123456789"))
+    duration = Duration.model_validate({"value": int(tok[:digits]), "unit": tok[digits:]})
     if getattr(duration, "seconds", 0) > MAX_DURATION_DAYS * 86400:
         raise ExprError("PS203", f"the duration `{tok}` is too long", 0, len(text),
                         f"durations are at most {MAX_DURATION_DAYS:,} days")

@@ -6,6 +6,7 @@ them; :func:`check_plan` runs them all and returns every finding (nothing stops 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -395,6 +396,77 @@ def check_windows(c: Ctx) -> Iterator[Diagnostic]:
                        c.span(*path, "every"), f"slide by at most {window}")
 
 
+def check_timezone(c: Ctx) -> Iterator[Diagnostic]:
+    """The plan's `timezone` is an IANA time zone.
+
+    Passes: `timezone: America/New_York`. Fails: `timezone: America/New_Yrok`.
+    """
+    name = c.plan.timezone
+    if name in ("UTC", *_zones()):
+        return
+    yield make("PS324", f"`{name}` is not a time zone", c.span("timezone"),
+               did_you_mean(name, _zones()) or "use an IANA name such as `Europe/Paris`")
+
+
+@functools.lru_cache(maxsize=1)
+def _zones() -> tuple[str, ...]:
+    import zoneinfo
+
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_calendar_steps(c: Ctx) -> Iterator[Diagnostic]:
+    """A window in months, quarters or years slides by them; other windows do not.
+
+    Passes: `window: 1mo`, `window: 1y  every: 1q`. Fails: `window: 1mo  every: 1d`.
+    """
+    places: list[tuple[Path, Duration, Duration | None]] = [
+        (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
+    for section, i, item in c.watchers():
+        every = getattr(item, "every", None)
+        if item.window is not None or every is not None:
+            places.append(((section, i), _window(c, item),
+                           every or (c.plan.defaults.every if item.window is None else None)))
+    for path, window, every in places:
+        if every is not None and bool(window.months) != bool(every.months):
+            yield make("PS325", f"the window {window} slides by {every}",
+                       c.span(*path, "every") or c.span(*path, "window"),
+                       "slide a calendar window by months, quarters or years"
+                       if window.months else "slide it by days or hours")
+
+
+def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
+    """Output alerts and outcome monitors need a prediction to watch; outcome monitors score a
+    probability, score or value (not a `class`) and say when outcomes became known.
+
+    Passes: `predictions: {p: {kind: probability}}` with an output alert on `p`. Fails: no
+    `predictions` with an output alert; a monitor over a `class` output; a source with
+    neither `time` nor `known_at`.
+    """
+    preds = c.plan.data.predictions
+    if not preds:
+        for section in ("output_alerts", "outcome_monitors"):
+            for i, item in enumerate(getattr(c.plan, section)):
+                yield make("PS326", f"`{item.id}` watches predictions, and the plan declares none",
+                           c.span(section, i, "id"), "declare the model's outputs under "
+                           "`data.predictions`, or remove it")
+    for i, m in enumerate(c.plan.outcome_monitors):
+        name = m.prediction or next(iter(preds), None)
+        if name in preds and preds[name].kind == "class":
+            yield make("PS327", f"`{m.id}` scores the class output `{name}`",
+                       c.span("outcome_monitors", i, "prediction") or
+                       c.span("outcome_monitors", i, "id"),
+                       "monitor a probability or score output (`prediction:`), or declare one")
+        src = m.source
+        if (src.time is None) == (src.known_at is None):
+            yield make("PS328", f"`{m.id}`'s source `{src.name}` " +
+                       ("has both `time` and `known_at`" if src.time else
+                        "does not say when outcomes became known"),
+                       c.span("outcome_monitors", i, "source"),
+                       "give the outcome table's `time` column, or "
+                       "`known_at: prediction + 30d`")
+
+
 def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
     """`for` counts windows before an alert fires and is at least 1.
 
@@ -555,6 +627,9 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_transforms,
     check_ranges,
     check_windows,
+    check_timezone,
+    check_calendar_steps,
+    check_predictions,
     check_persistence,
     check_outcome_monitors,
     check_playbooks_used,

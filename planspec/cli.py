@@ -266,11 +266,16 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
-        results = run_program(program, data, baseline, progress,
-                              outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
+        outcomes = _outcome_args(args.outcomes or [])
+        results = run_program(program, data, baseline, progress, outcomes=outcomes,
+                              as_of=args.as_of, judge_partial=args.judge_partial)
     except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_USAGE
+    unscored = [m.id for m in program.monitors if m.source.name not in outcomes]
+    if unscored:
+        print(f"warning: no outcomes given for {', '.join(unscored)}: their windows stay "
+              "immature (pass --outcomes SOURCE=FILE)", file=sys.stderr)
     if args.format == "json":
         text = results.model_dump_json(indent=1) + "\n"
     elif args.format == "markdown":
@@ -584,7 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "named after its source, or a database ?table= of that name, needs no "
                    "NAME=)")
     c.add_argument("--as-of", metavar="TIME",
-                   help="judge maturity as of this time (default: the newest scored timestamp)")
+                   help="look from this time: windows ending later are partial and outcomes "
+                   "known later not yet in (default: the newest scored timestamp)")
+    c.add_argument("--judge-partial", action="store_true",
+                   help="judge partial windows (not over, or begun before the data) too")
     c.add_argument("--events", metavar="FILE",
                    help="dates of drift risks (JSON or CSV: risk, date); they override the plan")
     c.add_argument("--format", choices=("text", "json", "markdown", *OUTPUT_FORMATS),

@@ -22,6 +22,7 @@ from planspec.model import (
     Between,
     Compare,
     Condition,
+    Duration,
     Measure,
     OutcomeSource,
     Plan,
@@ -43,14 +44,58 @@ ColumnKind = Literal["numeric", "categorical"]
 
 @dataclass(frozen=True, order=True)
 class WindowSpec:
-    """A window grid: windows of ``length`` seconds starting every ``step`` seconds."""
+    """A window grid: windows of ``length`` units starting every ``step`` units, the unit being
+    seconds (``s``, fixed lengths of time), local calendar days (``d``) or months (``mo``)."""
 
     length: int
     step: int
+    unit: Literal["s", "d", "mo"] = "s"
 
     @property
     def sliding(self) -> bool:
         return self.step != self.length
+
+    @property
+    def calendar(self) -> bool:
+        """Whether windows follow the calendar of the plan's time zone (days, months)."""
+        return self.unit != "s"
+
+    @property
+    def text(self) -> str:
+        """The window length as a duration: `7d`, `12h`, `1mo`, `1q`, `1y`."""
+        return _unit_text(self.length, self.unit)
+
+    @property
+    def step_text(self) -> str:
+        return _unit_text(self.step, self.unit)
+
+
+def _unit_text(n: int, unit: str) -> str:
+    if unit == "mo":
+        return f"{n // 12}y" if n % 12 == 0 else f"{n // 3}q" if n % 3 == 0 else f"{n}mo"
+    if unit == "d":
+        return f"{n}d"
+    for u, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if n % size == 0:
+            return f"{n // size}{u}"
+    return f"{n}s"
+
+
+def window_spec(window: Duration, every: Duration | None = None) -> WindowSpec:
+    """The grid of a window and its step: months when both are months, quarters or years;
+    local days when both are whole days or weeks; else fixed lengths of time.
+
+    >>> window_spec(Duration(value=1, unit="q"))
+    WindowSpec(length=3, step=3, unit='mo')
+    >>> window_spec(Duration(value=7, unit="d"), Duration(value=12, unit="h")).unit
+    's'
+    """
+    step = every or window
+    if window.months and step.months:
+        return WindowSpec(window.months, step.months, "mo")
+    if window.unit in ("d", "w") and step.unit in ("d", "w"):
+        return WindowSpec(window.seconds // 86400, step.seconds // 86400, "d")
+    return WindowSpec(window.seconds, step.seconds)
 
 
 @dataclass(frozen=True)
@@ -124,6 +169,8 @@ class Rule:
     risk: str | None = None
     active: tuple[int, int] | None = None
     tighten: float | None = None
+    #: `partial: judge`: partial windows are judged like complete ones.
+    judge_partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +203,11 @@ class MonitorRule:
     derived: Derived | None = None
     outcome_columns: tuple[str, ...] = ()
     scored_columns: tuple[str, ...] = ()
+    judge_partial: bool = False
+    #: Labels are 0/1 flags (a classifier), not numbers (a regression target).
+    binary: bool = True
+    #: With `known_at: prediction + D` (no time column): D in seconds.
+    known_after: int | None = None
 
     @property
     def metrics(self) -> list[Leaf]:
@@ -193,27 +245,41 @@ class CheckProgram:
     bucket: int = field(init=False)
 
     def __post_init__(self) -> None:
+        # Buckets: the largest length of time every window is a whole number of. Calendar
+        # windows (days, months) need days; in a zone other than UTC, with windows shorter than a
+        # day too, a divisor of 15 minutes (local midnight is a multiple of 15 minutes from UTC).
         grids = [*self.windows, *(m.window for m in self.monitors)]
-        sizes = {w.length for w in grids} | {w.step for w in grids}
-        self.bucket = math.gcd(*sizes) if sizes else 86400
+        fixed = {w.length for w in grids if not w.calendar} | {w.step for w in grids
+                                                                if not w.calendar}
+        if any(w.calendar for w in grids):
+            fixed |= {86400} | ({900} if fixed and self.timezone != "UTC" else set())
+        self.bucket = math.gcd(*fixed) if fixed else 86400
+
+    @property
+    def timezone(self) -> str:
+        """The IANA time zone where the plan's days, weeks and months begin."""
+        return self.plan.timezone
 
     @property
     def windows(self) -> list[WindowSpec]:
         return sorted({s.window for s in self.stats})
 
     def run(self, data: object, baseline: Profile | object,
-            outcomes: dict[str, object] | None = None, as_of: object = None) -> Results:
+            outcomes: dict[str, object] | None = None, as_of: object = None,
+            judge_partial: bool = False) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
         ``baseline`` a :class:`~planspec.profile.Profile` or baseline data of the same kinds;
         ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
         ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
-        timestamp in ``data``.
+        timestamp in ``data``. Windows not over at ``as_of`` (or begun before the data) are
+        partial, shown but not judged, unless ``judge_partial``.
         """
         from planspec.engine import run_program
 
-        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of)
+        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of,
+                           judge_partial=judge_partial)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""
@@ -266,6 +332,20 @@ def _label_columns(plan: Plan, label: str
     scored = {*plan.data.features, *plan.data.predictions}
     return (derived, tuple(c for c in derived.columns if c not in scored),
             tuple(c for c in derived.columns if c in scored))
+
+
+#: Quality metrics of a classifier: their labels are flags (0/1 or booleans).
+FLAG_METRICS = frozenset({"precision", "recall", "f1", "accuracy", "fpr", "brier", "auc", "ece"})
+
+
+def _measures(*conditions: Condition | None) -> list[Measure]:
+    out: list[Measure] = []
+    for c in conditions:
+        if isinstance(c, (AllOf, AnyOf)):
+            out += _measures(*c.terms)
+        elif c is not None:
+            out.append(c.measure)
+    return out
 
 
 def _epoch(d: datetime.date) -> int:
@@ -376,9 +456,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     for section, kind in (("input_alerts", "input"), ("output_alerts", "output")):
         alerts: tuple[Alert, ...] = getattr(plan, section)
         for i, a in enumerate(alerts):
-            length = (a.window or d.window).seconds
             every = a.every or (d.every if a.window is None else None)
-            window = WindowSpec(length, every.seconds if every else length)
+            window = window_spec(a.window or d.window, every)
             path: Path = (section, i)
             span = smap.span((*path, "when")) or smap.span(path)
             source = (f"{span.file}:{span.line}:{span.col}" if span
@@ -390,11 +469,11 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
                 a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
-                format_condition(a.warn) if a.warn else None))
+                format_condition(a.warn) if a.warn else None,
+                judge_partial=a.partial == "judge"))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
-        length = (m.window or d.window).seconds
-        window = WindowSpec(length, length)
+        window = window_spec(m.window or d.window)
         path = ("outcome_monitors", i)
         prediction = m.prediction or next(iter(plan.data.predictions))
         pred = plan.data.predictions[prediction]
@@ -410,7 +489,9 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             m.severity, m.playbook, m.stand_ins, path,
             f"{span.file}:{span.line}:{span.col}" if span else f"{plan.plan}:{path}",
             format_condition(m.when), format_condition(m.warn) if m.warn else None,
-            *_label_columns(plan, m.source.label)))
+            *_label_columns(plan, m.source.label), judge_partial=m.partial == "judge",
+            binary=bool({t.stat for t in _measures(m.when, m.warn)} & FLAG_METRICS),
+            known_after=m.source.known_after.seconds if m.source.known_after else None))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}
@@ -424,8 +505,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             base = by_id.get(alert_id)
             if base is None:  # an outcome monitor: maturity, not windows, limits it
                 continue
-            length = h.window.seconds if h.window else base.window.length
-            window = WindowSpec(length, length)
+            window = window_spec(h.window) if h.window else \
+                dataclasses.replace(base.window, step=base.window.length)
             by = h.tighten or 0.0
             alert = getattr(plan, str(base.path[0]))[int(base.path[1])]
             fail = node(alert.when, window, (*base.path, "when"))

@@ -173,6 +173,25 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS323": _c("column declared twice",
                 "A name is both a feature and a prediction, or the timestamp is also a feature.",
                 "features: {p: …}  predictions: {p: …}"),
+    "PS324": _c("unknown time zone",
+                "`timezone` names an IANA time zone (e.g. `America/New_York`); days, weeks and "
+                "months begin at its midnight.", "timezone: America/New_Yrok"),
+    "PS325": _c("calendar window with a fixed step",
+                "Months, quarters and years (`1mo`, `1q`, `1y`) vary in length: a window in them "
+                "slides by them, and a window in days or hours does not slide by them.",
+                "window: 1mo  every: 1d"),
+    "PS326": _c("no predictions to watch",
+                "The plan declares no `predictions` (a data feed without a model): output alerts "
+                "and outcome monitors have nothing to watch.",
+                "data: {…, no predictions}  output_alerts: [...]"),
+    "PS327": _c("outcome monitor over a class prediction",
+                "Quality metrics score a probability, score or value against a decision "
+                "threshold; a `class` output has none. Monitor a probability or score output.",
+                "predictions: {label: {kind: class}}  outcome_monitors: [{prediction: label}]"),
+    "PS328": _c("outcome source without a time",
+                "An outcome source says when each outcome became known: a `time` column, or "
+                "`known_at: prediction + 30d` when it has none (not both).",
+                "source: {name: audits, label: y}"),
     "PS401": _c("data file unreadable", "A data file is missing, a directory, a FIFO or device, "
                 "unreadable, not Parquet/CSV, or damaged (a Parquet file cut short, a CSV row "
                 "with more fields than the header); the message says which, and where.",

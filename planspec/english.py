@@ -16,7 +16,8 @@ from planspec._expr import format_number
 from planspec.model import AllOf, AnyOf, Between, Compare, Condition, Duration, Measure, Threshold
 from planspec.stats import STATS
 
-_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month",
+          "q": "quarter", "y": "year"}
 _OPS = {">": "is above", ">=": "is at least", "<": "is below", "<=": "is at most"}
 _MORE = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 _PRED = {">": ">", ">=": "≥", "<": "<", "<=": "≤", "==": "=", "!=": "≠"}
@@ -79,7 +80,11 @@ def code(name: str) -> Markdown:
 
 
 def duration(d: Duration) -> str:
-    """`7d` → `7-day`."""
+    """`7d` → `7-day`, `1mo` → `1-month`.
+
+    >>> duration(Duration(value=1, unit="mo")), duration(Duration(value=1, unit="q"))
+    ('1-month', '1-quarter')
+    """
     return f"{d.value}-{_UNITS[d.unit]}"
 
 

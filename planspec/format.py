@@ -223,6 +223,8 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
     w = _Writer(comments)
     description = f" {_string(plan.description)}" if plan.description is not None else ""
     w.line(0, f"plan {plan.plan}{description}", ("plan",))
+    if plan.timezone != "UTC":
+        w.line(0, f"timezone {_string(plan.timezone)}", ("timezone",))
     w.blank()
     w.line(0, f"model {_label(plan.model.name)} {{", ("model",))
     _settings(w, plan.model, ("model",), 1, skip=("name",))

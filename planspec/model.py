@@ -8,6 +8,7 @@ whatever surface they were written in. Conditions are stored parsed and serializ
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -141,12 +142,18 @@ class Duration(_Node):
     """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
 
     value: int = Field(ge=1)
-    unit: Literal["s", "m", "h", "d", "w"]
+    unit: Literal["s", "m", "h", "d", "w", "mo", "q", "y"]
 
     @property
     def seconds(self) -> int:
-        """The duration in seconds."""
-        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[self.unit]
+        """The duration in seconds (for months, quarters and years, their average length)."""
+        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+                             "mo": 2629746, "q": 7889238, "y": 31556952}[self.unit]
+
+    @property
+    def months(self) -> int:
+        """The duration in calendar months (0 for a duration in s, m, h, d or w)."""
+        return self.value * {"mo": 1, "q": 3, "y": 12}.get(self.unit, 0)
 
     def __str__(self) -> str:
         return f"{self.value}{self.unit}"
@@ -162,8 +169,9 @@ DurationText = Annotated[
     Duration,
     BeforeValidator(_parse_duration),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w)$",
-                    "description": "A duration with a unit: s, m, h, d or w (e.g. `7d`)."}),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
+                    "description": "A duration with a unit: s, m, h, d, w, or the calendar's "
+                    "mo, q and y (e.g. `7d`, `1mo`)."}),
 ]
 
 
@@ -244,7 +252,8 @@ class DataSchema(_Node):
     timestamp: str
     key: str | None = None
     features: dict[str, Feature] = Field(min_length=1)
-    predictions: dict[str, Prediction] = Field(min_length=1)
+    #: None for a data feed without a model (then no output alerts or outcome monitors).
+    predictions: dict[str, Prediction] = {}
     label: str | None = None
 
 
@@ -260,6 +269,7 @@ class Defaults(_Node):
 
 
 Severity = Literal["low", "medium", "high", "critical"]
+Partial = Literal["skip", "judge"]
 
 
 class Alert(_Node):
@@ -276,7 +286,13 @@ class Alert(_Node):
     min_samples: int | None = Field(None, ge=0)
     severity: Severity = "medium"
     playbook: str | None = None
+    #: Partial windows (not yet over, or begun before the data): shown but not judged
+    #: (the default), or `judge`d like any other window.
+    partial: Partial | None = None
     why: str | None = None
+
+
+_KNOWN_AT = re.compile(r"\s*prediction\s*\+\s*([0-9]+)(s|m|h|d|w)\s*")
 
 
 class OutcomeSource(_Node):
@@ -287,10 +303,28 @@ class OutcomeSource(_Node):
 
     name: Id
     join_key: str | None = None
-    time: str
+    time: str | None = None
+    #: When an outcome without a time column became known: `prediction + 30d`.
+    known_at: str | None = None
     label: str
     weights: str | None = None
     biases: tuple[str, ...] = ()
+
+    @field_validator("known_at")
+    @classmethod
+    def _known_at(cls, v: str | None) -> str | None:
+        if v is not None and _KNOWN_AT.fullmatch(v) is None:
+            raise ValueError(f"known_at `{v}` is not `prediction + DURATION` (e.g. "
+                             "`prediction + 30d`)")
+        m = _KNOWN_AT.fullmatch(v) if v is not None else None
+        return f"prediction + {m.group(1)}{m.group(2)}" if m else None
+
+    @property
+    def known_after(self) -> Duration | None:
+        """With `known_at: prediction + D`, D: how long after its prediction an outcome is
+        known."""
+        m = _KNOWN_AT.fullmatch(self.known_at or "")
+        return Duration(value=int(m.group(1)), unit=m.group(2)) if m else None
 
 
 class OutcomeMonitor(_Node):
@@ -310,6 +344,7 @@ class OutcomeMonitor(_Node):
     severity: Severity = "high"
     playbook: str | None = None
     stand_ins: tuple[str, ...] = ()
+    partial: Partial | None = None
     why: str | None = None
 
 
@@ -362,6 +397,8 @@ class Plan(_Node):
 
     plan: Id
     description: str | None = None
+    #: The IANA time zone where days, weeks, months, quarters and years begin.
+    timezone: str = "UTC"
     model: ModelInfo
     data: DataSchema
     defaults: Defaults = Defaults()

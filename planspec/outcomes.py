@@ -56,19 +56,24 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     """Match outcomes of ``rule``'s source to scored rows by key (vectorized). A derived
     label is computed after the join, from outcome columns and the scored columns it names."""
     src = rule.source
-    columns = list(dict.fromkeys([rule.join_key, src.time,
+    columns = list(dict.fromkeys([rule.join_key, *([src.time] if src.time else []),
                                   *rule.outcome_columns] + ([src.weights] if src.weights else [])))
     table = _outcome_table(src.name, outcomes, columns)
     where = f"outcomes `{src.name}`"
     n_out = table.num_rows
     counts = {"rows": n_out, "after_as_of": 0, "missing_time": 0, "missing_label": 0,
-              "duplicates": 0, "unmatched": 0, "before_prediction": 0, "used": 0}
-    times_col = table.column(src.time)
-    missing_time = np.asarray(pc.is_null(times_col).to_numpy(zero_copy_only=False), dtype=bool)
-    counts["missing_time"] = int(missing_time.sum())
-    if missing_time.any():
-        table = table.filter(pa.array(~missing_time))
-    t = timestamps(table, src.time, where) if table.num_rows else np.zeros(0, np.int64)
+              "invalid_label": 0, "missing_score": 0, "duplicates": 0, "unmatched": 0,
+              "before_prediction": 0, "used": 0}
+    if src.time is not None:
+        times_col = table.column(src.time)
+        missing_time = np.asarray(pc.is_null(times_col).to_numpy(zero_copy_only=False),
+                                  dtype=bool)
+        counts["missing_time"] = int(missing_time.sum())
+        if missing_time.any():
+            table = table.filter(pa.array(~missing_time))
+        t = timestamps(table, src.time, where) if table.num_rows else np.zeros(0, np.int64)
+    else:  # `known_at: prediction + D`: known D after its prediction, decided after the join
+        t = np.zeros(table.num_rows, np.int64)
     values = {c: numeric(table, c, where) if table.num_rows else np.zeros(0)
               for c in rule.outcome_columns}
     # A label is missing when any outcome value it needs is missing (a derived label may need
@@ -87,6 +92,10 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     no_label = np.isnan(label) & keep
     counts["missing_label"] = int(no_label.sum())
     keep &= ~np.isnan(label)
+    if rule.binary and rule.derived is None:  # a flag is 0 or 1 (or a boolean); not 2, -1, 0.5
+        invalid = keep & (label != 0) & (label != 1)
+        counts["invalid_label"] = int(invalid.sum())
+        keep &= ~invalid
     bad_weight = keep & ~(weight > 0)
     if bad_weight.any():
         raise DataError("PS403", f"{where}: {int(bad_weight.sum())} outcomes have a missing or "
@@ -116,9 +125,16 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
     row_out = np.where(s_codes >= 0, lookup[np.maximum(s_codes, 0)] if n_codes else -1, -1)
     t, label, weight = np.append(t, -1), np.append(label, np.nan), np.append(weight, np.nan)
     has = row_out >= 0
-    early = has & (t[row_out] < scored_times)
-    counts["before_prediction"] = int(early.sum())
-    has &= ~early
+    if rule.known_after is not None:
+        row_t = scored_times + rule.known_after
+        late = has & (row_t > as_of)
+        counts["after_as_of"] += int(late.sum())
+        has &= ~late
+    else:
+        row_t = t[row_out]
+        early = has & (row_t < scored_times)
+        counts["before_prediction"] = int(early.sum())
+        has &= ~early
     counts["used"] = int(has.sum())
     out_label = np.where(has, label[row_out], np.nan)
     if rule.derived is not None:  # computed per scored row, from its outcome and its own values
@@ -126,7 +142,7 @@ def join(rule: MonitorRule, scored_keys: pa.ChunkedArray, scored_times: np.ndarr
         mapped.update({c: (scored or {})[c] for c in rule.scored_columns})
         out_label = np.where(has, rule.derived.evaluate(mapped), np.nan)
     out_weight = np.where(has, weight[row_out], np.nan)
-    out_known = np.where(has, t[row_out], -1)
+    out_known = np.where(has, row_t, -1)
     return Joined(out_label, out_weight, out_known, counts)
 
 
@@ -156,9 +172,12 @@ def metric_sums(rule: MonitorRule, score: np.ndarray, joined: Joined, buckets: A
                 cumulative: Any) -> MetricSums:
     """Gather the sums of every metric the monitor uses, one pass per quantity."""
     b = buckets
+    # A missing score or label leaves its row out of every metric (counted by the caller):
+    # zeros, never NaN, reach the running sums, so one gap cannot poison later windows.
     has = ~np.isnan(joined.label) & ~np.isnan(score)
     y = np.where(has, joined.label, 0.0)
     w = np.where(has, joined.weight, 0.0)
+    score = np.where(has, score, 0.0)
     # The flagged side of the decision threshold is the positive class of quality metrics.
     flagged = score < rule.threshold if rule.flag == "below" else score >= rule.threshold
     p_pos = 1 - score if rule.flag == "below" else score
@@ -254,8 +273,9 @@ def effective_n(w: np.ndarray, w2: np.ndarray) -> np.ndarray:
     return _ratio(w * w, w2)
 
 
-def known_at(rule: MonitorRule, starts: np.ndarray, length: int, scored_times: np.ndarray,
-             joined: Joined, predictions: np.ndarray) -> list[int | None]:
+def known_at(rule: MonitorRule, starts: np.ndarray, ends: np.ndarray,
+             scored_times: np.ndarray, joined: Joined, predictions: np.ndarray
+             ) -> list[int | None]:
     """When each window's result could first be known: its end plus the label delay, or the
     time its label coverage and count were reached, whichever is later (None: not yet)."""
     has = joined.known >= 0
@@ -263,7 +283,7 @@ def known_at(rule: MonitorRule, starts: np.ndarray, length: int, scored_times: n
     order = np.argsort(t_pred, kind="stable")
     t_pred, t_known = t_pred[order], t_known[order]
     lo = np.searchsorted(t_pred, starts, side="left")
-    hi = np.searchsorted(t_pred, starts + length, side="left")
+    hi = np.searchsorted(t_pred, ends, side="left")
     out: list[int | None] = []
     for i, (a, z) in enumerate(zip(lo, hi, strict=True)):
         need = max(rule.min_labels, math.ceil(rule.min_coverage * predictions[i]), 1)
@@ -271,7 +291,7 @@ def known_at(rule: MonitorRule, starts: np.ndarray, length: int, scored_times: n
             out.append(None)
             continue
         reached = int(np.partition(t_known[a:z], need - 1)[need - 1])
-        out.append(max(reached, int(starts[i]) + length + rule.label_delay))
+        out.append(max(reached, int(ends[i]) + rule.label_delay))
     return out
 
 

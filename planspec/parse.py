@@ -180,6 +180,10 @@ class _FileBuilder:
             if desc is not None:
                 self._single(("description",), _unquote(desc), desc, tree)
             return
+        if kind == "timezone_decl":
+            (zone,) = _kids(tree)
+            self._single(("timezone",), _unquote(zone), zone, tree)
+            return
         if kind in _SINGLE:
             key = _SINGLE[kind]
             if key in self.data:

@@ -78,7 +78,8 @@ def render_summary(parsed: ParsedPlan) -> str:
 
 # ------------------------------------------------------------------------------- run results
 
-_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
+_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░",
+          "partial": "◦"}
 
 
 def _split(n: int, parts: int) -> list[range]:
@@ -103,20 +104,24 @@ def history(statuses: list[str], width: int = 52) -> str:
 
 
 def episodes(check: CheckResult) -> list[dict[str, str]]:
-    """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level."""
+    """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level;
+    a run still firing after the last judged window is ongoing (to: "", ongoing: "yes")."""
     out: list[dict[str, str]] = []
+    judged = [w for w in check.windows if w.status != "partial"]
     for run in _episode_runs(check):
         level = "fail" if any(r.firing == "fail" for r in run) else "warn"
         known = run[0].known_at[:10] if run[0].known_at else ""
-        out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level,
-                    "known": known})
+        ongoing = run[-1] is judged[-1]
+        out.append({"from": run[0].start[:10], "to": "" if ongoing else run[-1].end[:10],
+                    "level": level, "known": known, "ongoing": "yes" if ongoing else ""})
     return out
 
 
 def _episode_runs(check: CheckResult) -> list[list[WindowResult]]:
-    """The windows of each firing episode of ``check``, oldest first."""
+    """The windows of each firing episode of ``check``, oldest first (partial windows, not
+    judged, left out)."""
     runs: list[list[WindowResult]] = [[]]
-    for w in check.windows:
+    for w in (w for w in check.windows if w.status != "partial"):
         if w.firing is not None:
             runs[-1].append(w)
         elif runs[-1]:
@@ -138,7 +143,8 @@ def results_view(results: Results) -> dict[str, Any]:
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
     return {"plan": results.plan, "data": results.data, "baseline": results.baseline,
-            "checks": rows, "firing": [f.model_dump() for f in results.firing]}
+            "checks": rows, "firing": [f.model_dump() for f in results.firing],
+            "as_of": results.as_of or ""}
 
 
 def _fit(text: str, width: int) -> str:
@@ -180,15 +186,20 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
     for name, e in episodes_:
         known = f" (could first be known {e['known']})" if e["known"] else ""
+        span = f"since {e['from']} (ongoing)" if e["ongoing"] else f"{e['from']} to {e['to']}"
         lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {name}: "
-                     f"{e['from']} to {e['to']}{known}")
+                     f"{span}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
         by_id = {c.id: c for c in results.checks}
         for f in view["firing"]:
             lines.append(f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
-                         f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}")
+                         f"{f['since'][:10]} (ongoing); playbook: {f['playbook'] or '(none)'}")
             lines += ["       " + english.line(row) for row in _evidence_text(by_id[f["id"]])]
+    partial = [r["id"] for r in view["checks"] if r["now"] == "partial"]
+    if partial:
+        lines += ["", f"Partial windows (not over at {str(view['as_of'])[:19]}, shown but not "
+                  f"judged): {', '.join(partial)}"]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -443,7 +454,8 @@ def report_view(results: Results) -> dict[str, Any]:
     firing = []
     for f in results.firing:
         c = by_id[f.id]
-        last = next((w for w in reversed(c.windows) if w.value is not None), None)
+        last = next((w for w in reversed(c.windows)
+                     if w.value is not None and w.status != "partial"), None)
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
                        "value": english.quantity(c.statistic, last.value) if last else "–",
                        "statistic": english.statistic_label(c.statistic),

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["ok", "warn", "fail", "insufficient_data", "immature"]
+Status = Literal["ok", "warn", "fail", "insufficient_data", "immature", "partial"]
 #: How bad each status is, for "the worst status over a span" (not judged counts as least).
-STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "ok": 1, "warn": 2,
-                               "fail": 3}
+STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "partial": 0, "ok": 1,
+                               "warn": 2, "fail": 3}
 #: A firing level (0 none, 1 warn, 2 fail) as it appears in results.
 FIRING: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
 
@@ -33,6 +33,8 @@ class TermValue(_Model):
     text: str
     value: float | None
     bound: float | None = None
+    #: With a multiple-testing correction: the p-value before it (``value`` is corrected).
+    raw_pvalue: float | None = None
 
 
 class EvidenceBin(_Model):
@@ -90,8 +92,13 @@ class WindowResult(_Model):
     n: int
     value: float | None
     bound: float | None = None
+    #: With a multiple-testing correction: the p-value before it (``value`` is corrected).
+    raw_pvalue: float | None = None
     status: Status
     firing: Literal["warn", "fail"] | None = None
+    #: The window is not over at `as_of`, or began before the data: unless the check judges
+    #: partial windows, its status is `partial` and it never fires.
+    partial: bool = False
     terms: list[TermValue] | None = None
     # Outcome monitors: labels joined, their share of predictions, the weighted labels'
     # effective sample size, when the window's result could first be known, and (while it
@@ -135,6 +142,9 @@ class CheckResult(_Model):
     tighten: float | None = None
     active_from: str | None = None
     active_to: str | None = None
+    #: The multiple-testing correction of the p-values compared (`bonferroni`, `bh`): values
+    #: are corrected p-values, ``raw_pvalue`` the uncorrected ones.
+    correction: str | None = None
     #: The warn/fail numbers ``value`` is compared with (renderers derive them from ``when``
     #: and ``warn`` when absent).
     thresholds: Thresholds | None = None
@@ -149,6 +159,9 @@ class Firing(_Model):
     since: str
     playbook: str | None
     severity: str
+    #: The end of the last judged window it fires in: firing goes on (an episode never ends
+    #: after the data).
+    ongoing: bool = True
 
 
 class PlaybookInfo(_Model):

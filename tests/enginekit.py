@@ -73,3 +73,9 @@ def window_rows(data: dict[str, np.ndarray], start: str, end: str) -> dict[str, 
     hi = int(datetime.datetime.fromisoformat(end.replace("Z", "+00:00")).timestamp())
     keep = (ts >= lo) & (ts < hi)
     return {k: v[keep] for k, v in data.items()}
+
+
+def day_end(data: dict[str, np.ndarray]) -> int:
+    """The end of the data's last day (UTC): an `as_of` at which its last window is complete."""
+    last = int(data["ts"].astype(np.int64).max())
+    return (last // DAY + 1) * DAY

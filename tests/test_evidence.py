@@ -335,7 +335,7 @@ def test_demo_rate_and_count_evidence(demo: dict[str, Any]) -> None:
             assert w.value == pytest.approx(
                 abs((w.evidence.window or 0) / (w.evidence.baseline or 1) - 1), rel=1e-9)
     c = _check(results, "days_on_market_change")
-    e = c.windows[-1].evidence
+    e = next(w.evidence for w in reversed(c.windows) if w.status in ("ok", "warn", "fail"))
     assert e is not None and e.quantity == "quantile 0.5"
 
 
@@ -391,14 +391,16 @@ def test_check_text_shows_evidence_for_firing_alerts(demo: dict[str, Any],
     text = out.getvalue()
     now = text[text.index("Firing now:"):]
     block = now[now.index("price_mean_shift"):].splitlines()
-    assert block[1].split() == ["2026-03-23", "to", "2026-03-30", "baseline", "window"]
+    start, to, end, *header = block[1].split()
+    assert to == "to" and header == ["baseline", "window"] and "2026-03-09" <= start < end
     assert block[2].split()[0] == "mean" and block[3].split()[0] == "SD"
-    results = demo["results"]
-    w = _between(_check(results, "price_mean_shift").windows, "2026-03-23", "2026-03-30")[0]
+    results = demo["results"]  # the same window of the whole run
+    w = next(w for w in _check(results, "price_mean_shift").windows if w.start[:10] == start)
+    assert w.status == "fail"
     assert w.evidence is not None and w.evidence.window is not None
     assert f"{w.evidence.window:,.0f}" in block[2]
     mix = now[now.index("price_distribution"):].splitlines()
-    assert mix[1].split()[-4:] == ["2026-03-30", "baseline", "window", "contribution"]
+    assert mix[1].split()[-3:] == ["baseline", "window", "contribution"]
     assert mix[2].strip().split("  ")[0].endswith(", ∞)")  # the top decile: inflated prices
 
 
@@ -453,8 +455,9 @@ def test_every_statistic_evidence_against_the_raw_rows(seed: int) -> None:
     assert by_id["rate"].thresholds == Thresholds(op=">", fail=[0.0])
     assert by_id["chi2_p"].thresholds == Thresholds(op="<=", fail=[1.0])
     for ident, c in by_id.items():
-        assert c.windows and all(w.evidence is not None for w in c.windows), ident
-        for w in c.windows:
+        judged = [w for w in c.windows if w.status != "partial"]  # a window not over yet
+        assert judged and all(w.evidence is not None for w in judged), ident
+        for w in judged:
             e = w.evidence
             assert e is not None
             rows = window_rows(cur, w.start, w.end)

@@ -23,7 +23,7 @@ from planspec.render import render_report, render_runbook, report_view
 from planspec.results import Results
 from planspec.stats import STATS
 
-from .enginekit import DAY, T0, frame, plan_with
+from .enginekit import DAY, T0, day_end, frame, plan_with
 from .mdkit import inlines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +199,7 @@ def test_events_annotate_and_heighten_only_after_the_date(tmp_path: Path) -> Non
     from planspec.data import read_events
 
     program = compile_plan(plan, events=read_events(str(events), ["law"]))
-    results = program.run(cur, base)
+    results = program.run(cur, base, as_of=day_end(cur))
     checks = {c.id: c for c in results.checks}
     plain, heightened = checks["shift"], checks["shift@law"]
     assert [w.status for w in plain.windows] == ["fail", "ok", "ok", "fail"]

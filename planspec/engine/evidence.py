@@ -266,6 +266,12 @@ def _evidence(leaf: Leaf, g: Grid, rows: np.ndarray, columns: dict[str, ColumnSu
         col = profile.columns[name]
         sd = compute(dataclasses.replace(key, stat="std"), g, rows, columns, profile).value
         return value_evidence("mean", col.mean, window, col.std, sd[idx])
+    if stat == "count":  # the baseline's rows per window, by each window's own duration
+        per = profile.rows / profile.span_seconds if profile.span_seconds else np.nan
+        ev = value_evidence("rows", None, window)
+        bases = (g.durations[idx] * per).tolist()
+        return [None if e is None else e.model_copy(update={"baseline": b})
+                for e, b in zip(ev, bases, strict=True)]
     # A shift is in baseline SDs: the SD it is measured in belongs with the evidence.
     scale = profile.columns[name].std if leaf.measure.transform == "shift" else None
     return value_evidence(quantity_name(stat, key.q), profile.value(key), window, scale)

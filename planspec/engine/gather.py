@@ -35,8 +35,8 @@ class Buckets:
     count: int
 
     @classmethod
-    def of(cls, times: np.ndarray, size: int) -> Buckets:
-        g = bucket_ids(times, size)
+    def of(cls, times: np.ndarray, size: int, tz: str = "UTC") -> Buckets:
+        g = bucket_ids(times, size, tz)
         first = int(g.min())
         local = (g - first).astype(np.int64)
         return cls(size, first, local, int(local.max()) + 1)

@@ -13,6 +13,7 @@ from planspec.compile import (
     CheckProgram,
     StatKey,
     WindowSpec,
+    window_spec,
 )
 from planspec.data import DataError, Frame, check_bucket_budget, load_frame
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
@@ -59,9 +60,11 @@ def _as_of(as_of: Any, times: np.ndarray) -> int:
 
 def run_program(program: CheckProgram, data: Any, baseline: Any,
                 progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None) -> Results:
+                as_of: Any = None, judge_partial: bool = False) -> Results:
     """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
-    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``."""
+    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``.
+    Windows not over at ``as_of`` (or begun before the data) are partial: shown, not judged,
+    unless ``judge_partial``."""
     say = progress or (lambda _msg: None)
     if isinstance(baseline, Profile):
         profile = baseline
@@ -82,13 +85,15 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     now = _as_of(as_of, frame.times)
     check_bucket_budget(int(frame.times.min()), int(frame.times.max()), program.bucket,
                         histogram_bins(program, profile), frame.where)
-    b = Buckets.of(frame.times, program.bucket)
+    tz = program.timezone
+    b = Buckets.of(frame.times, program.bucket, tz)
     say(f"gathering {frame.rows:,} rows into {b.count:,} buckets")
     sums = gather(program, frame, profile, b)
     rows_cum = cumulative(b.sum())
     t_min, t_max = int(frame.times.min()), int(frame.times.max())
     specs = {*program.windows, *(m.window for m in program.monitors)}
-    grids = {spec: Grid.of(spec, b, t_min, t_max) for spec in specs}
+    # -- as-of and partial windows (decisions): every grid knows which windows are complete.
+    grids = {spec: Grid.of(spec, b, t_min, t_max, now, tz) for spec in specs}
     rows = {spec: g.total(rows_cum) for spec, g in grids.items()}
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids")
     computed = {key: compute(key, grids[key.window], rows[key.window], sums, profile)
@@ -108,12 +113,13 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         adj = adjust(p, program.correction)
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
-                     leaf_values) for rule in program.rules]
+                         leaf_values, judge_partial, program.correction)
+              for rule in program.rules]
     sources: dict[str, dict[str, int]] = {}
     for m in program.monitors:
         say(f"joining outcomes for {m.id}")
         checks.append(judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
-                                     now, sources))
+                                     now, sources, judge_partial))
     checks = explain(program, checks, grids, rows, sums, profile, computed)
     stand_ins(checks)
     annotate_risks(program, checks)
@@ -132,11 +138,13 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
     starts, ends = g.iso()
     firing = []
     for c in checks:
-        last = c.windows[-1] if c.windows else None
+        # Firing now is the state after the last judged window: partial windows never fire.
+        judged = [w for w in c.windows if w.status != "partial"]
+        last = judged[-1] if judged else None
         if last is None or last.firing is None:
             continue
         since = last.start
-        for w in reversed(c.windows):
+        for w in reversed(judged):
             if w.firing is None:
                 break
             since = w.start
@@ -159,4 +167,4 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
 
 def _default_spec(program: CheckProgram) -> WindowSpec:
     d = program.plan.defaults
-    return WindowSpec(d.window.seconds, d.every.seconds if d.every else d.window.seconds)
+    return window_spec(d.window, d.every)
