@@ -15,8 +15,9 @@ from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.english import Markdown
 from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
-from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
+from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
+from planspec.thresholds import evidence_window
 
 
 @jinja2.pass_context
@@ -106,20 +107,26 @@ def episodes(check: CheckResult) -> list[dict[str, str]]:
     """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level;
     a run still firing after the last judged window is ongoing (to: "", ongoing: "yes")."""
     out: list[dict[str, str]] = []
-    run: list[WindowResult] = []
     judged = [w for w in check.windows if w.status != "partial"]
-    for w in [*judged, None]:
-        if w is not None and w.firing is not None:
-            run.append(w)
-            continue
-        if run:
-            level = "fail" if any(r.firing == "fail" for r in run) else "warn"
-            known = run[0].known_at[:10] if run[0].known_at else ""
-            ongoing = w is None
-            out.append({"from": run[0].start[:10], "to": "" if ongoing else run[-1].end[:10],
-                        "level": level, "known": known, "ongoing": "yes" if ongoing else ""})
-            run = []
+    for run in _episode_runs(check):
+        level = "fail" if any(r.firing == "fail" for r in run) else "warn"
+        known = run[0].known_at[:10] if run[0].known_at else ""
+        ongoing = run[-1] is judged[-1]
+        out.append({"from": run[0].start[:10], "to": "" if ongoing else run[-1].end[:10],
+                    "level": level, "known": known, "ongoing": "yes" if ongoing else ""})
     return out
+
+
+def _episode_runs(check: CheckResult) -> list[list[WindowResult]]:
+    """The windows of each firing episode of ``check``, oldest first (partial windows, not
+    judged, left out)."""
+    runs: list[list[WindowResult]] = [[]]
+    for w in (w for w in check.windows if w.status != "partial"):
+        if w.firing is not None:
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def results_view(results: Results) -> dict[str, Any]:
@@ -184,14 +191,76 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
                      f"{span}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
-                  f"{f['since'][:10]} (ongoing); playbook: {f['playbook'] or '(none)'}"
-                  for f in view["firing"]]
+        by_id = {c.id: c for c in results.checks}
+        for f in view["firing"]:
+            lines.append(f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
+                         f"{f['since'][:10]} (ongoing); playbook: {f['playbook'] or '(none)'}")
+            lines += ["       " + english.line(row) for row in _evidence_text(by_id[f["id"]])]
     partial = [r["id"] for r in view["checks"] if r["now"] == "partial"]
     if partial:
         lines += ["", f"Partial windows (not over at {str(view['as_of'])[:19]}, shown but not "
                   f"judged): {', '.join(partial)}"]
     return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- evidence
+
+_SHARES = {"missing rate", "out of range rate", "new category rate", "rate", "share"}
+
+
+def _number(x: float | None, share: bool = False) -> str:
+    """A number for evidence as the reports print numbers; shares as percentages."""
+    if share and x is not None:
+        return english.number(x * 100) + "%"
+    return english.number(x)
+
+
+def evidence_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
+    """A window's evidence as a small table of text cells: a header and rows (the top bins or
+    categories with their shares and contributions, or the compared baseline and window values).
+
+    >>> evidence_table(Evidence(quantity="mean", baseline=2310.4, window=4380.0,
+    ...                         baseline_sd=610.0, window_sd=1240.0))
+    (['', 'baseline', 'window'], [['mean', '2,310', '4,380'], ['SD', '610', '1,240']])
+    """
+    if e.top:  # KS and Wasserstein have no per-bin terms: their bins have no contribution
+        parts = any(b.contribution is not None for b in e.top)
+        return (["bin or category", "baseline", "window", *(["contribution"] if parts else [])],
+                [[b.label, _number(b.baseline, True), _number(b.window, True),
+                  *([_number(b.contribution)] if parts else [])] for b in e.top])
+    share = e.quantity in _SHARES
+    rows = [[e.quantity or "value", _number(e.baseline, share), _number(e.window, share)]]
+    if e.baseline_sd is not None or e.window_sd is not None:
+        rows.append(["SD", _number(e.baseline_sd), _number(e.window_sd)])
+    return ["", "baseline", "window"], rows
+
+
+def _evidence_text(check: CheckResult) -> list[str]:
+    """The evidence of a check's current firing episode, as aligned lines for a terminal."""
+    runs = _episode_runs(check)
+    w = evidence_window(runs[-1]) if runs else None
+    if w is None or w.evidence is None:
+        return []
+    header, rows = evidence_table(w.evidence)
+    header[0] = f"{w.start[:10]} to {w.end[:10]}"
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                      for i, c in enumerate(r)).rstrip() for r in table]
+
+
+def _episode_evidence(check: CheckResult, run: list[WindowResult]) -> dict[str, Any] | None:
+    """What explains one firing episode (its windows ``run``) for the report: the window, its
+    value, and its evidence as table cells (bins and categories, being data, in code spans)."""
+    w = evidence_window(run)
+    if w is None or w.evidence is None:
+        return None
+    header, rows = evidence_table(w.evidence)
+    cells: list[list[str]] = [[english.code(r[0]), *r[1:]] for r in rows] if w.evidence.top \
+        else [list(r) for r in rows]
+    return {"window": f"{w.start[:10]} to {w.end[:10]}",
+            "value": english.quantity(check.statistic, w.value), "when": check.when,
+            "header": header, "rows": cells}
 
 
 # ----------------------------------------------------------------------------------- runbook
@@ -453,7 +522,9 @@ def report_view(results: Results) -> dict[str, Any]:
                    "fired": sum(w.firing is not None for w in c.windows)}
                   for c in results.checks if c.risk]
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
-    fired = [{"id": r["id"], **e} for r in base["checks"] for e in r["episodes"]]
+    fired = [{"id": r["id"], **e, "evidence": _episode_evidence(c, run)}
+             for r, c in zip(base["checks"], results.checks, strict=True)
+             for e, run in zip(r["episodes"], _episode_runs(c), strict=True)]
     return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing, "fired": fired,
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}

@@ -19,7 +19,7 @@ from planspec.compile import compile_plan
 from planspec.english import describe, measure
 from planspec.load import load_plan
 from planspec.model import Duration
-from planspec.render import render_report, render_runbook
+from planspec.render import render_report, render_runbook, report_view
 from planspec.results import Results
 from planspec.stats import STATS
 
@@ -124,7 +124,8 @@ def test_runbook_is_valid_markdown(relative_cwd: object) -> None:
 
 def test_report_is_valid_markdown(demo_results: Results) -> None:
     text = render_report(demo_results)
-    _check_markdown(text, 5)
+    explained = sum(e["evidence"] is not None for e in report_view(demo_results)["fired"])
+    _check_markdown(text, 5 + explained)  # and one per firing episode with evidence
     assert "## Firing now" in text and "could first be known" in text
 
 

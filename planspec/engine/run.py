@@ -17,6 +17,7 @@ from planspec.compile import (
 )
 from planspec.data import DataError, Frame, check_bucket_budget, load_frame
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
+from planspec.engine.evidence import dated_risks, explain
 from planspec.engine.gather import Buckets, cumulative, gather
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
 from planspec.engine.windows import Grid, compute, iso
@@ -124,12 +125,14 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     for m in program.monitors:
         say(f"joining outcomes for {m.id}")
         checks.append(judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
-                                    now, sources, judge_partial))
+                                     now, sources, judge_partial))
+    checks = explain(program, checks, grids, rows, sums, profile, computed)
     stand_ins(checks)
     annotate_risks(program, checks)
     results = _results(program, profile, frame, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
-                                      "actions": playbook_actions(program, results.firing, checks)})
+                                      "actions": playbook_actions(program, results.firing, checks),
+                                      "risks": dated_risks(program)})
 
 
 def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[WindowSpec, Grid],
