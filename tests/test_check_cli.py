@@ -254,3 +254,49 @@ def test_report_numbers_read_as_the_cli_prints_them(demo: Path) -> None:
     assert f"{rows:,} scored rows" in text and f"on {rows:,} rows" in table
     assert "## What fired and when" in text
     assert "shift of the mean, in baseline SDs" in text
+
+
+@pytest.mark.parametrize("window", ["1d", "7d", "1mo"])
+def test_demo_baseline_scored_against_itself_fires_nothing(demo: Path, tmp_path: Path,
+                                                           window: str) -> None:
+    """Issue #10: the worked example's input and output alerts, on every window length, judge
+    the baseline against itself without one firing."""
+    text = Path(PLAN).read_text()
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text.replace("window: 7d", f"window: {window}", 1))
+    base = str(tmp_path / "b.json")
+    assert run("baseline", str(plan), "--data", str(demo / "baseline.parquet"), "-o", base)[0] == 0
+    out = str(tmp_path / "r.json")
+    code, _ = run("check", str(plan), "--baseline", base, "--data",
+                  str(demo / "baseline.parquet"), "--format", "json", "-o", out)
+    results = json.loads(Path(out).read_text())
+    fired = {c["id"] for c in results["checks"] if c["kind"] != "outcome"
+             for w in c["windows"] if w["firing"]}
+    assert fired == set(), (window, fired)
+    assert code == 0
+
+
+def test_data_ending_mid_week_marks_the_partial_window(demo: Path, tmp_path: Path) -> None:
+    """Issue #10: the demo's scored data cut on a Wednesday: the week it ends in is partial in
+    the JSON, text and markdown outputs and never sets the exit code."""
+    table = pq.read_table(demo / "scored.parquet")
+    cut = datetime.datetime(2026, 6, 10, 12, tzinfo=datetime.UTC)  # a Wednesday
+    mid = table.filter(pc.less(table["scored_at"], pa.scalar(cut, table.schema.field(
+        "scored_at").type)))
+    pq.write_table(mid, tmp_path / "mid.parquet")
+    data = str(tmp_path / "mid.parquet")
+    out = str(tmp_path / "r.json")
+    code, _ = check(demo, "--format", "json", "-o", out, "--fail-on", "warn", data=data)
+    results = json.loads(Path(out).read_text())
+    weekly = [c for c in results["checks"] if c["window"] == "7d"]
+    assert weekly and all(c["windows"][-1]["status"] == "partial" for c in weekly)
+    assert all(c["windows"][-1]["end"] == "2026-06-15T00:00:00Z" for c in weekly)
+    # a partial window never fires, so no weekly check is firing now, and the exit code says
+    # only whether a complete window fires
+    assert not {f["id"] for f in results["firing"]} & {c["id"] for c in weekly}
+    assert code == (1 if results["firing"] else 0)
+    _, text = check(demo, data=data)
+    assert "Partial windows" in text
+    md = str(tmp_path / "r.md")
+    assert run("report", out, "-o", md)[0] == 0
+    assert "◦" in Path(md).read_text()
