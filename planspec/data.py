@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import glob
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ def to_table(data: Any, columns: Sequence[str], where: str = "data") -> pa.Table
         raise DataError("PS403", f"{where}: expected a pyarrow table, a pandas or polars frame, "
                         f"or a dict of arrays, not {type(data).__name__}")
     _require(where, table.column_names, columns)
-    return table.select(list(columns))
+    return table.select(list(columns)) if columns else table
 
 
 def timestamps(table: pa.Table, column: str, where: str) -> np.ndarray:
@@ -217,24 +217,115 @@ class Frame:
         return int(self.times.shape[0])
 
 
-def load_frame(data: Any, timestamp: str, kinds: Mapping[str, str], where: str) -> Frame:
-    """Read ``data`` (files or an in-memory table) into a :class:`Frame`."""
-    columns = [timestamp, *kinds]
+# ------------------------------------------------------------------- reading in record batches
+
+#: Rows per record batch when files are read as a stream (about one Parquet row group).
+BATCH_ROWS = 1 << 20
+#: Bytes per CSV block (a block becomes one record batch).
+CSV_BLOCK = 64 << 20
+
+
+@dataclass(frozen=True)
+class Input:
+    """One unit of input data, read as a stream of Arrow record batches: a file (``path``) or
+    an in-memory table (``table``). ``where`` names it in messages."""
+
+    where: str
+    path: str | None = None
+    table: pa.Table | None = None
+
+
+def inputs(data: Any, where: str = "data") -> list[Input]:
+    """The units of ``data``: each file of a list of paths and globs, or one in-memory table
+    (a pyarrow table, pandas or polars frame, or dict of arrays)."""
     if isinstance(data, (str, os.PathLike)) or (
             isinstance(data, (list, tuple)) and all(isinstance(p, (str, os.PathLike))
                                                     for p in data)):
         paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else \
             [os.fspath(p) for p in data]
-        table = read_files(paths, columns)
-        where = ", ".join(paths) if len(paths) <= 3 else f"{paths[0]} and {len(paths) - 1} more"
-    else:
-        table = to_table(data, columns, where)
-    if table.num_rows == 0:
-        raise DataError("PS405", f"{where}: no rows")
+        files = expand(paths)
+        if not files:
+            raise DataError("PS401", "no data files given")
+        return [Input(f, path=f) for f in files]
+    return [Input(where, table=to_table(data, [], where))]
+
+
+def read_batches(item: Input, columns: Sequence[str], kinds: Mapping[str, str] | None = None,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The named columns of ``item`` as record batches of at most ``batch_rows`` rows (CSV:
+    one block each), so memory holds one batch, never the file. CSV columns the program reads
+    as numbers are parsed as float64 and categories as text in every block (a block's own type
+    inference could disagree with the next block's)."""
+    if item.table is not None:
+        _require(item.where, item.table.column_names, columns)
+        yield from item.table.select(list(columns)).to_batches(max_chunksize=batch_rows)
+        return
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    path = item.path or ""
+    if not os.path.isfile(path):
+        raise DataError("PS401", f"{path}: no such file")
+    lower = path.lower()
+    try:
+        if lower.endswith((".parquet", ".pq")):
+            handle = pq.ParquetFile(path)
+            _require(path, handle.schema_arrow.names, columns)
+            yield from handle.iter_batches(batch_size=batch_rows, columns=list(columns))
+            return
+        if lower.endswith((".csv", ".csv.gz", ".tsv")):
+            opts = pcsv.ParseOptions(delimiter="\t" if lower.endswith(".tsv") else ",")
+            read = pcsv.ReadOptions(block_size=CSV_BLOCK)
+            header = pcsv.open_csv(path, read_options=read, parse_options=opts)
+            _require(path, header.schema.names, columns)
+            types = {c: pa.float64() if k == "numeric" else pa.string()
+                     for c, k in (kinds or {}).items()}
+            convert = pcsv.ConvertOptions(include_columns=list(columns), column_types=types)
+            yield from pcsv.open_csv(path, read_options=read, parse_options=opts,
+                                     convert_options=convert)
+            return
+    except DataError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "conversion error" in first:  # a value that does not parse as the declared type
+            raise DataError("PS403", f"{path}: {first}") from None
+        raise DataError("PS401", f"{path}: cannot read it: {first}") from None
+    raise DataError("PS401", f"{path}: planspec reads .parquet and .csv files",
+                    "convert it, or pass a pyarrow table to the Python API")
+
+
+def frame_of(table: pa.Table | pa.RecordBatch, timestamp: str, kinds: Mapping[str, str],
+             where: str) -> Frame:
+    """The numpy arrays of one table or record batch, converted as the statistics read them."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
     times = timestamps(table, timestamp, where)
     numbers = {c: numeric(table, c, where) for c, k in kinds.items() if k == "numeric"}
     texts = {c: text_values(table, c) for c, k in kinds.items() if k == "categorical"}
     return Frame(where, times, numbers, texts)
+
+
+def load_frame(data: Any, timestamp: str, kinds: Mapping[str, str], where: str) -> Frame:
+    """Read ``data`` (files or an in-memory table) into one :class:`Frame` (the in-memory
+    path: every row at once)."""
+    columns = [timestamp, *kinds]
+    items = inputs(data, where)
+    if items[0].path is not None:
+        paths = [i.where for i in items]
+        where = ", ".join(paths) if len(paths) <= 3 else f"{paths[0]} and {len(paths) - 1} more"
+    batches = [b for item in items for b in read_batches(item, columns, kinds)]
+    try:
+        table = pa.Table.from_batches(batches) if batches else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise DataError("PS403", f"the files disagree on column types: {e}") from None
+    if table.num_rows == 0:
+        raise DataError("PS405", f"{where}: no rows")
+    return frame_of(table, timestamp, kinds, where)
 
 
 def read_events(path: str, risks: Sequence[str]) -> dict[str, datetime.date]:

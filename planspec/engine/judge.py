@@ -137,13 +137,15 @@ def fire(levels: list[int], for_: int, keep: int) -> list[int]:
     return out
 
 
-def judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: Any, now: int,
-                   sources: dict[str, dict[str, int]]) -> CheckResult:
-    """An outcome monitor over its windows: immature until labels are in, then its metrics."""
+def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | None,
+                  outcomes: Any, now: int, sources: dict[str, dict[str, int]],
+                  predictions: np.ndarray) -> CheckResult:
+    """An outcome monitor over its windows: immature until labels are in, then its metrics.
+    ``predictions`` are cumulative per-bucket prediction counts (from the sums); ``frame`` and
+    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``."""
+    if outcomes is None or frame is None or b is None:  # every window immature, no metric
+        return _no_outcomes(m, g, g.total(predictions))
     score = frame.numbers[m.prediction]
-    if outcomes is None:  # nothing to join: every window is immature, no metric to compute
-        preds = g.total(cumulative(b.sum(mask=~np.isnan(score))))
-        return _no_outcomes(m, g, preds)
     joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now, frame.numbers)
     sources[m.source.name] = joined.counts
     sums = metric_sums(m, score, joined, b, cumulative)

@@ -1,24 +1,38 @@
-"""Running a compiled program: read the data, gather sums, build window grids, compute, judge
-and assemble the results."""
+"""Running a compiled program: read the data as a stream of record batches, gather them into
+per-bucket sums (merged with a sums store, when one is given), derive the window grids,
+compute, judge and assemble the results. Nothing after gathering reads a row, except the
+outcome join, which needs each scored row's key, time and score (kept as narrow columns)."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from planspec.compile import (
     CheckProgram,
     StatKey,
     WindowSpec,
 )
-from planspec.data import DataError, Frame, load_frame
+from planspec.data import BATCH_ROWS, DataError, frame_of, inputs, read_batches
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
-from planspec.engine.gather import Buckets, cumulative, gather
+from planspec.engine.calendar import bucket_starts
+from planspec.engine.gather import (
+    Buckets,
+    Cumulated,
+    Sums,
+    column_needs,
+    cumulate,
+    gather_batches,
+    merge_all,
+    stat_families,
+)
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
-from planspec.engine.windows import Grid, compute, iso
+from planspec.engine.windows import Grid, Values, compute, iso
 from planspec.outcomes import (
     load_outcome_inputs,
 )
@@ -37,9 +51,9 @@ from planspec.results import (
 Progress = Callable[[str], None]
 
 
-def _as_of(as_of: Any, times: np.ndarray) -> int:
+def _as_of(as_of: Any, t_max: int) -> int:
     if as_of is None:
-        return int(times.max())
+        return t_max
     if isinstance(as_of, (int, np.integer)):
         return int(as_of)
     if isinstance(as_of, str):
@@ -55,40 +69,105 @@ def _as_of(as_of: Any, times: np.ndarray) -> int:
     return int(as_of.timestamp())
 
 
-def run_program(program: CheckProgram, data: Any, baseline: Any,
-                progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None) -> Results:
-    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
-    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``."""
-    say = progress or (lambda _msg: None)
+def _profile(program: CheckProgram, baseline: Any, say: Progress) -> Profile:
     if isinstance(baseline, Profile):
         profile = baseline
     else:
         say("profiling the baseline")
         profile = build_profile(program, baseline)
     check_profile(program, profile)
-    say("reading data")
-    kinds: dict[str, str] = {name: need.kind for name, need in program.columns.items()}
-    given = load_outcome_inputs(outcomes, program.monitors)
+    return profile
+
+
+def narrow_columns(program: CheckProgram) -> dict[str, str]:
+    """The columns outcome joins read from scored rows, with their kinds: each monitor's
+    join key, prediction and the scored columns a derived label reads."""
+    kinds: dict[str, str] = {}
     for m in program.monitors:
+        kinds.setdefault(m.join_key, "categorical")
         kinds.setdefault(m.prediction, "numeric")
-        if m.source.name in given:  # the key is needed only to join outcomes
-            kinds.setdefault(m.join_key, "categorical")
-            for col in m.scored_columns:
-                kinds.setdefault(col, "numeric")
-    frame = load_frame(data, program.timestamp, kinds, "data")
-    now = _as_of(as_of, frame.times)
-    b = Buckets.of(frame.times, program.bucket)
-    say(f"gathering {frame.rows:,} rows into {b.count:,} buckets")
-    sums = gather(program, frame, profile, b)
-    rows_cum = cumulative(b.sum())
-    t_min, t_max = int(frame.times.min()), int(frame.times.max())
+        for col in m.scored_columns:
+            kinds.setdefault(col, program.columns[col].kind if col in program.columns
+                             else "numeric")
+    return kinds
+
+
+@dataclass
+class Gathered:
+    """The sums of a run's data, and what outcome joins need of its rows (narrow columns)."""
+
+    sums: Sums
+    narrow: pa.Table | None = None
+    #: When the sums of a family were first gathered into a store (column → family → first
+    #: complete bucket): windows before it lack history.
+    since: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow: bool,
+                say: Progress, batch_rows: int = BATCH_ROWS) -> Gathered:
+    """Stream ``data`` (files or an in-memory table) through the gather, batch by batch."""
+    needs = column_needs(program)
+    narrow = narrow_columns(program) if keep_narrow else {}
+    columns = list(dict.fromkeys([program.timestamp, *needs, *narrow]))
+    kinds = {n: need.kind for n, need in needs.items()} | narrow
+    parts: list[Sums] = []
+    kept: list[pa.Table] = []
+    for item in inputs(data, "data"):
+        say(f"reading {item.where}")
+        sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+                                    program.timestamp, profile, program.bucket, item.where,
+                                    [program.timestamp, *narrow] if narrow else ())
+        if sums is not None:
+            parts.append(sums)
+        if rows is not None:
+            kept.append(rows)
+    if not parts:
+        raise DataError("PS405", f"{_where(data)}: no rows")
+    narrow_table = None
+    if kept:
+        try:
+            narrow_table = pa.concat_tables(kept, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise DataError("PS403", f"the files disagree on column types: {e}") from None
+    return Gathered(merge_all(parts), narrow_table)
+
+
+def _where(data: Any) -> str:
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+        return ", ".join(map(str, data[:3])) + (f" and {len(data) - 3} more" if len(data) > 3
+                                                else "")
+    return str(data) if isinstance(data, str) else "data"
+
+
+def run_program(program: CheckProgram, data: Any, baseline: Any,
+                progress: Progress | None = None, outcomes: Any = None,
+                as_of: Any = None, batch_rows: int = BATCH_ROWS) -> Results:
+    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
+    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
+    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums."""
+    say = progress or (lambda _msg: None)
+    profile = _profile(program, baseline, say)
+    given = load_outcome_inputs(outcomes, program.monitors)
+    gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
+    return judge_sums(program, profile, gathered, given, as_of, say)
+
+
+def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
+               given: dict[str, Any], as_of: Any, say: Progress) -> Results:
+    """Every check over every window of the sums (no rows are read here, except the narrow
+    columns that outcome joins need)."""
+    sums = gathered.sums
+    now = _as_of(as_of, sums.t_max)
+    view = cumulate(sums)
+    b = view.buckets
     specs = {*program.windows, *(m.window for m in program.monitors)}
-    grids = {spec: Grid.of(spec, b, t_min, t_max) for spec in specs}
-    rows = {spec: g.total(rows_cum) for spec, g in grids.items()}
-    say(f"computing {len(program.stats)} statistics over {len(grids)} window grids")
-    computed = {key: compute(key, grids[key.window], rows[key.window], sums, profile)
+    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max) for spec in specs}
+    rows = {spec: g.total(view.rows) for spec, g in grids.items()}
+    say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
+        f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
+    computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
                 for key in program.stats}
+    _without_history(program, gathered, grids, computed)
     leaf_values: dict[int, np.ndarray] = {}
     pvalue_keys: dict[WindowSpec, list[StatKey]] = {}
     for rule in program.rules:
@@ -104,20 +183,53 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
         adj = adjust(p, program.correction)
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
-                     leaf_values) for rule in program.rules]
+                         leaf_values) for rule in program.rules]
     sources: dict[str, dict[str, int]] = {}
+    narrow = _narrow_frame(program, gathered, view) if given else None
     for m in program.monitors:
-        say(f"joining outcomes for {m.id}")
-        checks.append(judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
-                                     now, sources))
+        if m.source.name in given:
+            say(f"joining outcomes for {m.id}")
+        frame, nb = narrow if narrow is not None else (None, None)
+        checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
+                                    now, sources, view.columns[m.prediction].present))
     stand_ins(checks)
     annotate_risks(program, checks)
-    results = _results(program, profile, frame, grids, rows, checks)
+    results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
                                       "actions": playbook_actions(program, results.firing, checks)})
 
 
-def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[WindowSpec, Grid],
+def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:
+    table = gathered.narrow
+    if table is None or table.num_rows == 0:
+        return None
+    frame = frame_of(table, program.timestamp, narrow_columns(program), "scored rows")
+    b = view.buckets
+    return frame, Buckets.within(frame.times, b.size, b.first, b.count)
+
+
+def _without_history(program: CheckProgram, gathered: Gathered, grids: dict[WindowSpec, Grid],
+                     computed: dict[StatKey, Values]) -> None:
+    """Statistics whose sums a store began gathering after its first buckets have no value in
+    windows that start before then (judged `insufficient_data`)."""
+    if not gathered.since:
+        return
+    size = gathered.sums.size
+    for key, v in computed.items():
+        if key.column is None:
+            continue
+        since = gathered.since.get(key.column, {})
+        firsts = [since[f] for f in stat_families(key, program.columns[key.column]) if f in since]
+        if not firsts:
+            continue
+        start = int(bucket_starts(np.array([max(firsts)]), size)[0])
+        early = grids[key.window].starts < start
+        for arr in (v.value, v.pvalue, v.bound):
+            if arr is not None:
+                arr[early] = np.nan
+
+
+def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[WindowSpec, Grid],
              rows: dict[WindowSpec, np.ndarray], checks: list[CheckResult]) -> Results:
     from planspec import __version__
 
@@ -136,16 +248,13 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
             since = w.start
         firing.append(Firing(id=c.id, kind=c.kind, level=last.firing, since=since,
                              playbook=c.playbook, severity=c.severity))
-    if frame.rows == 0:  # pragma: no cover - load_frame rejects empty data
-        raise DataError("PS405", "no rows")
     return Results(
         plan=program.plan.plan, planspec_version=__version__,
         baseline={"fingerprint": profile.data_fingerprint, "plan_fingerprint":
                   profile.plan_fingerprint, "rows": profile.rows,
                   "start": profile.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "end": profile.end.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        data={"rows": frame.rows, "start": iso(int(frame.times.min())),
-              "end": iso(int(frame.times.max()))},
+        data={"rows": sums.total, "start": iso(sums.t_min), "end": iso(sums.t_max)},
         windows=[WindowInfo(start=s, end=e, rows=int(r), complete=bool(c))
                  for s, e, r, c in zip(starts, ends, rows[default], g.complete, strict=True)],
         checks=checks, firing=firing)
@@ -154,3 +263,4 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
 def _default_spec(program: CheckProgram) -> WindowSpec:
     d = program.plan.defaults
     return WindowSpec(d.window.seconds, d.every.seconds if d.every else d.window.seconds)
+
