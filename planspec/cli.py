@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from planspec import __version__
 from planspec._io import write_atomic
@@ -24,6 +24,7 @@ from planspec.diagnostics import (
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
 from planspec.render import render_report, render_results_text, render_runbook, render_summary
+from planspec.results import Results
 from planspec.source import ParsedPlan
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -179,8 +180,14 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
-        results = run_program(program, args.data, baseline, progress,
-                              outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
+        if args.store:
+            results = _check_store(args, program, baseline, progress)
+        elif not args.data:
+            print("planspec: error: check needs --data (or --store DIR)", file=sys.stderr)
+            return EXIT_USAGE
+        else:
+            results = run_program(program, args.data, baseline, progress,
+                                  outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
     except DataError as e:
         _data_error(e)
         return EXIT_USAGE
@@ -193,6 +200,70 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         text = render_results_text(results, colour=colour)
     _write(args.output, text, out)
     return results.exit_code(args.fail_on)
+
+
+def _check_store(args: argparse.Namespace, program: Any, baseline: object,
+                 progress: Callable[[str], None] | None) -> Results:
+    """`check --store`: merge the new data's sums into the store, judge from the store, and
+    say what was skipped, re-judged or lacks history."""
+    from planspec.engine.run import run_store
+
+    results, report = run_store(program, args.data or [], baseline, args.store, progress,
+                                outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
+                                where_plan=args.plan, where_baseline=" ".join(args.baseline))
+    for where, before in report.skipped:
+        same = "" if where == before else f" (as {before})"
+        print(f"planspec: skipped {where}: the store already holds its content{same}",
+              file=sys.stderr)
+    if report.late_buckets:
+        late = report.late_buckets
+        print(f"planspec: late rows for {len(late)} bucket{'s' * (len(late) != 1)} the store "
+              f"already held ({late[0]} to {late[-1]}): their windows were re-judged",
+              file=sys.stderr)
+    for check_id, start in sorted(report.lacking.items()):
+        print(f"planspec: {check_id} has history from {start} only (the store began "
+              "gathering its sums then): earlier windows are insufficient_data", file=sys.stderr)
+    if not args.quiet:
+        rows = sum(i.rows for i in report.ingested)
+        print(f"planspec: store {report.store}: {len(report.ingested)} new input"
+              f"{'s' * (len(report.ingested) != 1)} ({rows:,} rows), {report.history_added} "
+              f"judged windows added to its history", file=sys.stderr)
+    return results
+
+
+def _cmd_store_info(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.engine.store import store_info
+
+    try:
+        info = store_info(args.store)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        out.write(json.dumps(info, indent=1) + "\n")
+        return EXIT_OK
+    size = info["bucket"]
+    lines = [f"store {args.store} (format {info['format']}, generation {info['generation']})",
+             f"  plan:      {info['plan']} ({info['plan_fingerprint']})",
+             f"  baseline:  {info['baseline_fingerprint']}",
+             f"  buckets:   {info['buckets']:,} of {size:,} s on `{info['timestamp']}`, from "
+             f"{info['first_bucket']}",
+             f"  data:      {info['rows']:,} rows, {info['start']} to {info['end']}",
+             f"  runs:      {info['runs']} (last written {info['written']}), "
+             f"{info['history_rows']:,} judged windows in the history",
+             f"  columns:   {len(info['columns'])} "
+             f"({', '.join(sorted(info['columns']))})"]
+    for column, fams in sorted(info["since"].items()):
+        for family, start in sorted(fams.items()):
+            lines.append(f"  history of `{column}` {family} from {start} only")
+    lines.append(f"  files ingested: {len(info['files'])}")
+    lines += [f"    {f['where']}: {f['rows']:,} rows, {f['start']} to {f['end']} "
+              f"({f['fingerprint'][:19]}…)" for f in info["files"]]
+    firing = info["firing"]
+    lines.append(f"  firing at the last run: {len(firing)}")
+    lines += [f"    {f['id']}: {f['level']} since {f['since']}" for f in firing]
+    out.write("\n".join(lines) + "\n")
+    return EXIT_OK
 
 
 def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
@@ -322,8 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("plan", metavar="PLAN")
     c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
                    help="a baseline profile (.json) or baseline data files")
-    c.add_argument("--data", nargs="+", required=True, metavar="FILE",
-                   help="Parquet or CSV files or globs")
+    c.add_argument("--data", nargs="+", metavar="FILE",
+                   help="Parquet or CSV files or globs (with --store: the new data only)")
+    c.add_argument("--store", metavar="DIR",
+                   help="a sums store: merge the new data's sums into it and judge every "
+                   "window it holds (created when missing)")
     c.add_argument("--outcomes", nargs="+", metavar="[SOURCE=]FILE",
                    help="outcome tables for the outcome monitors, by source name (a file named "
                    "after its source needs no SOURCE=)")
@@ -347,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("results", metavar="RESULTS.json")
     rp.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     rp.set_defaults(run=_cmd_report)
+
+    st = sub.add_parser("store", help="inspect a sums store")
+    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser)
+    si = st_sub.add_parser("info", help="summarise a store: buckets, time span, files, runs")
+    si.add_argument("store", metavar="DIR")
+    si.add_argument("--format", choices=("text", "json"), default="text")
+    si.set_defaults(run=_cmd_store_info)
 
     g = sub.add_parser("demo-data", help="write the worked example's seeded demo data")
     g.add_argument("--out", required=True, metavar="DIR")

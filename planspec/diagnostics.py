@@ -180,6 +180,16 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS409": _c("bad events file", "An events file names a drift risk the plan does not "
                 "declare, or a record lacks a risk or a date.",
                 '[{"risk": "rent_stabilisation_law", "date": "2026-07-01"}]'),
+    "PS430": _c("store from another plan or baseline",
+                "A sums store (`--store DIR`) holds sums gathered for another plan, baseline, "
+                "bucket size, timestamp column or column type, which cannot be merged with "
+                "this run's. A plan that only adds checks is accepted: their windows before "
+                "the run that added them lack history. Use a new store directory.",
+                "--store sums/ made with last quarter's baseline.json"),
+    "PS431": _c("damaged store",
+                "A sums store cannot be read: its CURRENT pointer, manifest or Parquet files are "
+                "missing or damaged, or it was written by a newer planspec (format version).",
+                "sums/CURRENT names a generation that is not there"),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -218,11 +218,11 @@ def _merge_columns(parts: list[BucketSums], at: list[np.ndarray], k: int) -> Buc
         n = merged.present
         weighted = np.zeros(k)
         for p, i in zip(parts, at, strict=True):
-            weighted[i] += p.present * p.mean  # type: ignore[operator]
+            weighted[i] += p.present * p.mean
         mean = np.nan_to_num(div(weighted, n))
         m2 = np.zeros(k)
         for p, i in zip(parts, at, strict=True):
-            m2[i] += p.m2 + p.present * (p.mean - mean[i]) ** 2  # type: ignore[operator]
+            m2[i] += p.m2 + p.present * (p.mean - mean[i]) ** 2
         merged.mean, merged.m2 = mean, m2
     return merged
 
@@ -266,9 +266,12 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
 
 def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordBatch],
                    timestamp: str, profile: Profile, size: int, where: str = "data",
-                   keep: Sequence[str] = ()) -> tuple[Sums | None, pa.Table | None]:
+                   keep: Sequence[str] = (),
+                   sink: Callable[[pa.RecordBatch], None] | None = None,
+                   ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches (None when it has no rows), and, when
-    ``keep`` names columns, those columns of every row (narrow: what outcome joins need)."""
+    ``keep`` names columns, those columns of every row (narrow: what outcome joins need),
+    handed to ``sink`` batch by batch when one is given (then None is returned for them)."""
     parts: list[Sums] = []
     kept: list[pa.RecordBatch] = []
     for batch in batches:
@@ -276,7 +279,11 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
             continue
         parts.append(gather_table(needs, batch, timestamp, profile, size, where))
         if keep:
-            kept.append(batch.select(list(keep)))
+            narrow = batch.select(list(keep))
+            if sink is not None:
+                sink(narrow)
+            else:
+                kept.append(narrow)
         if len(parts) >= 16:  # bound the pending parts: merge them into one
             parts = [merge_all(parts)]
     sums = merge_all(parts) if parts else None

@@ -35,6 +35,10 @@ from planspec.results import (
 )
 
 LEVELS = {"ok": 0, "warn": 1, "fail": 2}
+#: Every optional field of a window result with its default: passed to ``model_construct``,
+#: which otherwise resolves each default per window (most of the time of judging).
+_WINDOW_DEFAULTS = {name: f.default for name, f in WindowResult.model_fields.items()
+                    if not f.is_required()}
 
 
 # ------------------------------------------------------------------------------- judgement
@@ -249,9 +253,10 @@ def judge_rule(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Va
     for j, i in enumerate(idx.tolist()):
         terms = [TermValue.model_construct(text=text, value=vals[j], bound=bounds[j])
                  for text, vals, bounds in shown] if compound else None
-        windows.append(WindowResult.model_construct(
-            start=starts[i], end=ends[i], n=n[j], value=shown[0][1][j], bound=shown[0][2][j],
-            status=status[i], firing=levels_text[j], terms=terms))
+        windows.append(WindowResult.model_construct(**{
+            **_WINDOW_DEFAULTS, "start": starts[i], "end": ends[i], "n": n[j],
+            "value": shown[0][1][j], "bound": shown[0][2][j], "status": status[i],
+            "firing": levels_text[j], "terms": terms}))
     return CheckResult(
         id=rule.id, kind=rule.kind, column=head.key.column, statistic=_statistic(head),
         when=rule.when_text, warn=rule.warn_text, source=rule.source, playbook=rule.playbook,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from planspec.compile import (
     WindowSpec,
 )
 from planspec.data import BATCH_ROWS, DataError, frame_of, inputs, read_batches
+from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.calendar import bucket_starts
 from planspec.engine.gather import (
@@ -150,6 +152,104 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     given = load_outcome_inputs(outcomes, program.monitors)
     gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
     return judge_sums(program, profile, gathered, given, as_of, say)
+
+
+@dataclass
+class StoreReport:
+    """What a run did to its sums store, for the caller to tell the user."""
+
+    store: str
+    ingested: list[st.Ingested]
+    #: Inputs skipped because the store already holds their content: (name, ingested as).
+    skipped: list[tuple[str, str]]
+    #: Buckets the store already held that received rows in this run (late rows): their
+    #: windows were re-judged.
+    late_buckets: list[str]
+    #: Checks whose statistics the store began gathering in this run, and from when their
+    #: windows have history.
+    lacking: dict[str, str]
+    history_added: int
+    generation: str
+
+
+def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
+              progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
+              batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
+              where_baseline: str = "the baseline") -> tuple[Results, StoreReport]:
+    """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
+    ``store`` and judge every window of everything the store holds; each run's judged windows
+    are appended to the store's history. An input whose content the store already holds is
+    skipped. The store is written atomically, once, at the end."""
+
+
+    say = progress or (lambda _msg: None)
+    profile = _profile(program, baseline, say)
+    given = load_outcome_inputs(outcomes, program.monitors)
+    root = Path(store)
+    with st.locked(root):
+        stored = st.open_store(root, program, profile, where_plan, where_baseline)
+        needs = column_needs(program)
+        narrow = narrow_columns(program)
+        columns = list(dict.fromkeys([program.timestamp, *needs, *narrow]))
+        kinds = {n: need.kind for n, need in needs.items()} | narrow
+        keep = [program.timestamp, *narrow] if narrow else []
+        seen = stored.fingerprints
+        rows_files: list[str] = list(stored.manifest.get("rows_files", []))
+        parts: list[Sums] = []
+        ingested: list[st.Ingested] = []
+        skipped: list[tuple[str, str]] = []
+        (root / st.ROWS_DIR).mkdir(exist_ok=True)
+        for item in inputs(data, "data") if data not in (None, [], ()) else []:
+            fp = st.fingerprint(item)
+            if fp in seen:
+                skipped.append((item.where, seen[fp]))
+                continue
+            say(f"reading {item.where}")
+            name = st.rows_file_name(fp)
+            with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
+                sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+                                         program.timestamp, profile, program.bucket,
+                                         item.where, keep, sink.write if keep else None)
+            if sums is None:
+                raise DataError("PS405", f"{item.where}: no rows")
+            if keep:
+                rows_files.append(name)
+            seen[fp] = item.where
+            parts.append(sums)
+            ingested.append(st.Ingested(fp, item.where, sums.total, iso(sums.t_min),
+                                        iso(sums.t_max), iso(int(datetime.datetime.now(
+                                            datetime.UTC).timestamp()))))
+        if stored.sums is None and not parts:
+            raise DataError("PS405", f"{root}: the store is empty and no new data was given")
+        late: list[str] = []
+        if stored.sums is not None:
+            for p in parts:
+                old = np.intersect1d(p.ids, stored.sums.ids)
+                late += [iso(int(t)) for t in bucket_starts(old, p.size)]
+        merged = merge_all([*([stored.sums] if stored.sums is not None else []), *parts])
+        narrow_table = st.read_rows(root, rows_files, keep) if given and keep else None
+        gathered = Gathered(merged, narrow_table, stored.since)
+        results = judge_sums(program, profile, gathered, given, as_of, say)
+        run = int(stored.manifest.get("runs", 0)) + 1
+        history, added = st.append_history(stored.history, st.judged_windows(results, run))
+        say(f"writing the store ({merged.ids.size:,} buckets)")
+        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files)
+    lacking: dict[str, str] = {}
+    for key in program.stats:
+        if key.column is None:
+            continue
+        since = stored.since.get(key.column, {})
+        firsts = [since[f] for f in stat_families(key, program.columns[key.column])
+                  if f in since]
+        if firsts:
+            start = iso(int(bucket_starts(np.array([max(firsts)]), merged.size)[0]))
+            for rule in program.rules:
+                if any(leaf.key == key for leaf in rule.fail.leaves() + (
+                        rule.warn.leaves() if rule.warn else [])):
+                    lacking[rule.id] = min(lacking.get(rule.id, start), start)
+    report = StoreReport(str(root), ingested, skipped, sorted(set(late)), lacking, added,
+                         gen.name)
+    return results, report
 
 
 def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,

@@ -360,6 +360,56 @@ def rows_file_name(fp: str) -> str:
     return fp.split(":", 1)[-1][:32] + ".parquet"
 
 
+class RowsWriter:
+    """Writes an input's narrow columns to a rows file batch by batch (through a temporary
+    name, renamed when complete), so they never all sit in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.writer: Any = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, batch.schema)
+        self.writer.write_batch(batch)
+
+    def __enter__(self) -> RowsWriter:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        if kind is None:
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
+
+
+def read_rows(root: Path, names: list[str], columns: list[str]) -> pa.Table | None:
+    """The narrow columns of every ingested input (for outcome joins)."""
+    import pyarrow.parquet as pq
+
+    tables = []
+    for name in names:
+        path = root / ROWS_DIR / name
+        try:
+            tables.append(pq.read_table(path, columns=columns))
+        except (OSError, pa.ArrowInvalid, KeyError) as e:
+            raise DataError("PS431", f"{path}: cannot read the scored rows outcome joins "
+                            f"need: {e}", "the store is damaged or older than this plan's "
+                            "outcome monitors") from None
+    if not tables:
+        return None
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
 # ---------------------------------------------------------------------------------- history
 
 
