@@ -137,6 +137,16 @@ class Sums:
     def total(self) -> int:
         return int(self.rows.sum())
 
+    @property
+    def nbytes(self) -> int:
+        """The memory the sums' arrays take."""
+        total = self.ids.nbytes + self.rows.nbytes
+        for c in self.columns.values():
+            arrays = [c.present, c.mean, c.m2, c.lo, c.hi, c.fine, c.on_edge, c.deciles,
+                      c.categories, c.out_of_range, *c.predicates.values()]
+            total += sum(a.nbytes for a in arrays if a is not None)
+        return total
+
     def take(self, rows: np.ndarray) -> Sums:
         """The sums of a subset of buckets (positions ``rows``; times are kept as they are)."""
         return Sums(self.size, self.ids[rows], self.rows[rows], self.t_min, self.t_max,
