@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from planspec.compile import CheckProgram, ColumnNeed, StatKey
 from planspec.data import Frame, category_codes, numeric, text_values, timestamps
@@ -349,11 +350,17 @@ def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: 
     else:
         text = text_values(table, name)
         frame = Frame(where, times, {}, {name: text})
-        codes = category_codes(text, col.categories if col else [])
-        ok = codes >= 0
-        sums = BucketSums(present=b.sum(mask=ok))
         if need.categories and col is not None:
+            codes = category_codes(text, col.categories)
+            ok = codes >= 0
+            sums = BucketSums(present=b.sum(mask=ok))
             sums.categories = b.histogram(codes[ok], len(col.categories) + 1, ok)
+        else:  # only counts of present values: no need to encode (free text has many values)
+            valid = pc.is_valid(text)
+            ok = np.asarray(valid.to_numpy(zero_copy_only=False) if isinstance(
+                valid, pa.Array) else valid.combine_chunks().to_numpy(zero_copy_only=False),
+                dtype=bool)
+            sums = BucketSums(present=b.sum(mask=ok))
     for pred in need.predicates:
         op, value = pred
         sums.predicates[pred] = b.sum(mask=predicate_mask(frame, name, op, value))
