@@ -199,7 +199,8 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         ingested: list[st.Ingested] = []
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
-        for item in inputs(data, "data") if data not in (None, [], ()) else []:
+        nothing = data is None or (isinstance(data, (list, tuple)) and not data)
+        for item in [] if nothing else inputs(data, "data"):
             fp = st.fingerprint(item)
             if fp in seen:
                 skipped.append((item.where, seen[fp]))
