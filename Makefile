@@ -34,8 +34,9 @@ demo: $(STAMP)
 		--outcomes $(DEMO)/outcomes/*.parquet --fail-on never
 	$(BIN)/planspec render $(PLAN) -o $(DEMO)/runbook.md
 	$(BIN)/planspec report $(DEMO)/results.json -o $(DEMO)/report.md
+	$(BIN)/planspec report $(DEMO)/results.json --format html -o $(DEMO)/report.html
 	@echo "Results: $(DEMO)/results.json (injected events: $(DEMO)/injected.json)"
-	@echo "Runbook: $(DEMO)/runbook.md   Report: $(DEMO)/report.md"
+	@echo "Runbook: $(DEMO)/runbook.md   Report: $(DEMO)/report.md and $(DEMO)/report.html"
 
 # Benchmarks at 1M and 10M scored rows (data generated once into bench/.cache); writes
 # bench/RESULTS.md. Takes several minutes; speed targets live here, never in unit tests.
@@ -46,4 +47,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check planspec tests
 
 clean:
-	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) build dist .pytest_cache .mypy_cache .hypothesis test-artifacts

@@ -195,10 +195,13 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         text = results.model_dump_json(indent=1) + "\n"
     elif args.format == "markdown":
         text = render_report(results)
+    elif args.format in OUTPUT_FORMATS:
+        text = OUTPUT_FORMATS[args.format](results)
     else:
         colour = not args.output and out.isatty() and "NO_COLOR" not in os.environ
         text = render_results_text(results, colour=colour)
     _write(args.output, text, out)
+    _write_metrics(args, results)
     return results.exit_code(args.fail_on)
 
 
@@ -322,22 +325,107 @@ def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    results = _read_results(args.results)
+    if isinstance(results, int):
+        return results
+    text = OUTPUT_FORMATS["html"](results) if args.format == "html" else render_report(results)
+    _write(args.output, text, out, "report")
+    return EXIT_OK
+
+
+def _render_html(results: Results) -> str:
+    from planspec.report_html import render_html
+
+    return render_html(results)
+
+
+def _render_openmetrics(results: Results) -> str:
+    from planspec.metrics import render_openmetrics
+
+    return render_openmetrics(results)
+
+
+#: Output formats of `check` and `report` beyond text, JSON and markdown.
+OUTPUT_FORMATS: dict[str, Callable[[Results], str]] = {
+    "html": _render_html, "openmetrics": _render_openmetrics}
+
+
+def _write_metrics(args: argparse.Namespace, results: Results) -> None:
+    """`check --metrics FILE`: OpenMetrics beside the main output."""
+    if getattr(args, "metrics", None):
+        _write(args.metrics, _render_openmetrics(results), sys.stdout, "metrics")
+
+
+def _cmd_notify(args: argparse.Namespace, out: TextIO) -> int:
+    import datetime
+
+    from planspec.notify import NotifyError, State, notify, parse_target
+
+    results = _read_results(args.results)
+    if isinstance(results, int):
+        return results
+    try:
+        targets = [parse_target(t) for t in args.to]
+        state = State()
+        if args.state and Path(args.state).exists():
+            state = State.loads(Path(args.state).read_text(encoding="utf-8"))
+    except (NotifyError, OSError, UnicodeDecodeError) as e:
+        print(f"planspec: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.state and not Path(args.state).resolve().parent.is_dir():
+        print(f"planspec: error: {args.state}: its folder does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    if args.timeout <= 0 or args.retries < 0:
+        print("planspec: error: --timeout must be positive and --retries at least 0",
+              file=sys.stderr)
+        return EXIT_USAGE
+    deliveries = notify(results, targets, state, runbook_url=args.runbook_url,
+                        timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+                        now=datetime.datetime.now(datetime.UTC))
+    for d in deliveries:
+        what = f"{d.event.status} ({d.event.reason}, {d.event.level}) {d.event.key}"
+        if d.error is None:
+            out.write(f"sent {what} to {d.target.name}\n")
+        else:
+            print(f"planspec: error: {d.target.name}: {what} not delivered: {d.error}",
+                  file=sys.stderr)
+    if not deliveries:
+        out.write("nothing new to notify\n")
+    if args.state:
+        write_atomic(args.state, state.dumps())
+    return EXIT_USAGE if any(d.error for d in deliveries) else EXIT_OK
+
+
+def _read_results(path: str) -> Results | int:
+    """Results read from a results JSON file, or an exit code after saying why not."""
     from pydantic import ValidationError
 
-    from planspec.results import Results
-
     try:
-        results = Results.model_validate_json(Path(args.results).read_text(encoding="utf-8"))
+        return Results.model_validate_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        print(f"planspec: error: {args.results}: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"planspec: error: {path}: {e}", file=sys.stderr)
     except ValidationError as e:
         first = e.errors()[0]
-        print(f"planspec: error: {args.results} is not planspec results JSON "
+        print(f"planspec: error: {path} is not planspec results JSON "
               f"({'.'.join(map(str, first['loc']))}: {first['msg']})", file=sys.stderr)
-        return EXIT_USAGE
-    _write(args.output, render_report(results), out, "report")
-    return EXIT_OK
+    return EXIT_USAGE
+
+
+def _add_notify(sub: argparse._SubParsersAction[_Parser]) -> None:
+    n = sub.add_parser("notify", help="send firing alerts to webhooks, Slack or Alertmanager")
+    n.add_argument("results", metavar="RESULTS.json")
+    n.add_argument("--to", nargs="+", required=True, metavar="TARGET",
+                   help="webhook:URL, slack:URL or alertmanager:URL")
+    n.add_argument("--state", metavar="FILE",
+                   help="what was already delivered (read, then rewritten atomically); "
+                   "without it every firing alert is sent")
+    n.add_argument("--runbook-url", metavar="URL",
+                   help="link to the runbook ({check} is replaced by the check id)")
+    n.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    n.add_argument("--retries", type=int, default=3, help="tries after the first")
+    n.add_argument("--backoff", type=float, default=1.0,
+                   help="seconds before the first retry (doubling)")
+    n.set_defaults(run=_cmd_notify)
 
 
 def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
@@ -405,8 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="judge maturity as of this time (default: the newest scored timestamp)")
     c.add_argument("--events", metavar="FILE",
                    help="dates of drift risks (JSON or CSV: risk, date); they override the plan")
-    c.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    c.add_argument("--format", choices=("text", "json", "markdown", *OUTPUT_FORMATS),
+                   default="text")
     c.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    c.add_argument("--metrics", metavar="FILE", help="also write OpenMetrics here (atomically)")
     c.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
                    help="exit 1 when something fires at this level in the latest window")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
@@ -420,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write the readable report of a run's results JSON")
     rp.add_argument("results", metavar="RESULTS.json")
     rp.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    rp.add_argument("--format", choices=("markdown", "html"), default="markdown")
     rp.set_defaults(run=_cmd_report)
+    _add_notify(sub)
 
     st = sub.add_parser("store", help="inspect a sums store")
     st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser)

@@ -26,6 +26,53 @@ class TermValue(_Model):
     bound: float | None = None
 
 
+class EvidenceBin(_Model):
+    """One bin or category of a distribution: baseline share, window share, and its part of the
+    statistic (PSI's ``(w - b)·ln(w / b)``, JS's or χ²'s term), when known."""
+
+    label: str
+    baseline: float
+    window: float
+    contribution: float | None = None
+
+
+class Evidence(_Model):
+    """Why a window's value is what it is: the baseline and window quantities it compares.
+
+    Shape, by statistic (every field optional, filled where it applies):
+
+    - a ``shift`` (``mean(x) shift > 2 sd``): ``baseline``/``window`` are the means,
+      ``baseline_sd``/``window_sd`` the SDs;
+    - a ``change`` or a rate (``rate(p < 0.5) change > 50%``, ``missing_rate``, ``count``):
+      ``baseline``/``window`` are the rates (or counts per window);
+    - a quantile (``quantile(x, 0.5) change``): ``baseline``/``window`` are the quantile pair;
+    - a distance over bins (PSI, JS, χ², KS, Wasserstein): ``top`` holds the (up to 5) bins or
+      categories contributing most, and ``bins`` the whole baseline-vs-window distribution.
+
+    ``quantity`` names what ``baseline`` and ``window`` are (``"mean"``, ``"rate"``,
+    ``"quantile 0.5"``).
+    """
+
+    quantity: str | None = None
+    baseline: float | None = None
+    window: float | None = None
+    baseline_sd: float | None = None
+    window_sd: float | None = None
+    top: list[EvidenceBin] | None = None
+    bins: list[EvidenceBin] | None = None
+
+
+class Thresholds(_Model):
+    """The numbers a check's reported ``value`` is compared with, on the value's own scale
+    (``5%`` is 0.05, thresholds already tightened for heightened monitoring): ``op`` is a
+    comparison (``fail``/``warn`` hold one number) or ``between``/``not_between`` (two: the
+    zone's low and high)."""
+
+    op: Literal[">", ">=", "<", "<=", "between", "not_between"]
+    fail: list[float]
+    warn: list[float] | None = None
+
+
 class WindowResult(_Model):
     """One check in one window `[start, end)`: rows, value, status, and whether it fires."""
 
@@ -47,6 +94,10 @@ class WindowResult(_Model):
     stand_ins: dict[str, str] | None = None
     #: Drift risks dated before this window that could explain it firing.
     risks: list[str] | None = None
+    #: The baseline and window quantities behind ``value`` (see :class:`Evidence`).
+    evidence: Evidence | None = None
+    #: A confidence interval ``[low, high]`` for ``value``, where one is computed.
+    interval: tuple[float, float] | None = None
 
 
 class CheckResult(_Model):
@@ -75,6 +126,9 @@ class CheckResult(_Model):
     tighten: float | None = None
     active_from: str | None = None
     active_to: str | None = None
+    #: The warn/fail numbers ``value`` is compared with (renderers derive them from ``when``
+    #: and ``warn`` when absent).
+    thresholds: Thresholds | None = None
 
 
 class Firing(_Model):
@@ -151,6 +205,8 @@ class Results(_Model):
     outcomes: dict[str, dict[str, int]] | None = None
     #: For each alert firing now: the playbook to follow, escalations, and drift risks.
     actions: list[Action] = []
+    #: Every drift risk with a date (from the plan or ``--events``), for annotating charts.
+    risks: list[RiskInfo] | None = None
 
     def exit_code(self, fail_on: Literal["warn", "fail", "never"] = "fail") -> int:
         """0 when nothing fires at or above ``fail_on`` in the latest window, else 1."""

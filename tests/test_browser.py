@@ -1,0 +1,125 @@
+"""The demo report in real headless Chromium (Debian's package, driven by Playwright): no console
+errors, no network, a chart with a threshold line for every check, the injected drifts shaded,
+and no sideways scrolling on a phone. Screenshots go to ``test-artifacts/`` (gitignored)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from planspec.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("PLANSPEC_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo, end to end through the command line, at a small size: `check --format html`."""
+    from planspec.demo import write_demo_data
+
+    d = tmp_path_factory.mktemp("demo")
+    paths = write_demo_data(d, rows=20_000)
+    plan = "plans/rental_inspector.yaml"  # relative, as `make demo` names it in the report
+    base = d / "baseline.json"
+    out = d / "report.html"
+    before = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        assert main(["baseline", plan, "--data", str(paths["baseline"]), "-o", str(base)],
+                    io.StringIO()) == 0
+        assert main(["check", plan, "--baseline", str(base), "--data", str(paths["scored"]),
+                     "--outcomes", str(paths["inspector_audits"]), str(paths["lease_registry"]),
+                     "--format", "html", "-o", str(out), "--fail-on", "never", "-q"],
+                    io.StringIO()) == 0
+    finally:
+        os.chdir(before)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"NO BROWSER: {CHROMIUM} is missing (apt-get install chromium; .ci/run "
+                    "installs it), so the HTML report was not tested in a browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("NO BROWSER DRIVER: the playwright package is missing (pip install "
+                    "'planspec[browser]'), so the HTML report was not tested in a browser")
+    # launch() starts Chromium on a fresh temporary profile (its --user-data-dir) every time.
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser: Any, report: Path, width: int, height: int = 900
+          ) -> tuple[Any, Any, list[str], list[str]]:
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  device_scale_factor=1)
+    page = context.new_page()
+    problems: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(report.as_uri(), wait_until="load")
+    return context, page, problems, requests
+
+
+def test_report_in_chromium_desktop(browser: Any, report: Path) -> None:
+    context, page, problems, requests = _open(browser, report, 1280, 1500)
+    try:
+        checks = page.eval_on_selector_all(
+            "article[data-check]",
+            """els => els.map(a => ({
+                id: a.dataset.check,
+                charts: a.querySelectorAll('svg.chart.series').length,
+                thresholds: a.querySelectorAll('svg.chart.series line.threshold').length,
+                lineWidth: Math.max(0, ...[...a.querySelectorAll('line.threshold')]
+                                    .map(l => l.getBoundingClientRect().width)),
+                episodes: [...a.querySelectorAll('rect.episode title')].map(t => t.textContent),
+            }))""")
+        assert len(checks) == 23
+        for c in checks:
+            assert c["charts"] == 1 and c["thresholds"] >= 1, c["id"]
+            assert c["lineWidth"] > 100, c["id"]  # drawn across the chart, not collapsed
+        shaded = {c["id"]: c["episodes"] for c in checks}
+        # The injected events (planspec/demo.py) are shaded where they happened.
+        assert any("2026-03" in e for e in shaded["price_mean_shift"])
+        assert any("2026-05" in e or "2026-06" in e for e in shaded["neighborhood_mix"])
+        assert any("2026-10-14" in e for e in shaded["listing_volume_drop"])
+        assert problems == []
+        assert requests == [report.as_uri()]  # nothing fetched but the file itself
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report-desktop.png"))
+        page.screenshot(path=str(ARTIFACTS / "report-desktop-full.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_report_in_chromium_phone(browser: Any, report: Path) -> None:
+    context, page, problems, _ = _open(browser, report, 390)
+    try:
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 390, "the page scrolls sideways on a phone"
+        widths = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.clientWidth)")
+        assert widths and min(widths) > 300 and max(widths) <= 390
+        assert problems == []
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report-phone.png"))
+        page.screenshot(path=str(ARTIFACTS / "report-phone-full.png"), full_page=True)
+    finally:
+        context.close()
