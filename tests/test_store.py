@@ -271,7 +271,4 @@ def test_a_run_killed_while_writing_leaves_the_previous_store(
     assert not [p for p in store.iterdir() if p.name.startswith((".gen-", "gen-"))
                 and p.name != (store / "CURRENT").read_text().strip()]
     whole = run_program(demo["program"], demo["days"][:9], demo["profile"])
-    _, final = run_store(demo["program"], None, demo["profile"], store)
-    assert final.skipped == []
-    stored, _ = run_store(demo["program"], None, demo["profile"], store)
-    assert_close(windows(stored)["checks"], windows(whole)["checks"])
+    assert_close(json.loads(out)["checks"], windows(whole)["checks"])
