@@ -251,7 +251,8 @@ def column_needs(program: CheckProgram) -> dict[str, ColumnNeed]:
 
 
 def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch,
-                 timestamp: str, profile: Profile, size: int, where: str = "data") -> Sums:
+                 timestamp: str, profile: Profile, size: int, where: str = "data",
+                 pool: ThreadPoolExecutor | None = None) -> Sums:
     """The sums of one table or record batch. Each column is converted and reduced by its own
     task (numpy releases the GIL, so they run on every core) and its working arrays are freed
     before the next, so memory holds the batch plus a few columns' arrays."""
@@ -266,12 +267,13 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
     def one(name: str) -> BucketSums:
         return _gather_column(needs[name], table, times, where, profile, b).take(keep)
 
-    workers = min(len(names), os.cpu_count() or 1)
-    if workers <= 1:
+    if pool is not None:
+        columns = dict(zip(names, pool.map(one, names), strict=True))
+    elif (os.cpu_count() or 1) <= 1 or len(names) <= 1:
         columns = {name: one(name) for name in names}
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            columns = dict(zip(names, pool.map(one, names), strict=True))
+        with _pool() as fresh:
+            columns = dict(zip(names, fresh.map(one, names), strict=True))
     return Sums(size, b.first + keep, rows[keep], int(times.min()), int(times.max()), columns)
 
 
@@ -285,18 +287,19 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
     handed to ``sink`` batch by batch when one is given (then None is returned for them)."""
     parts: list[Sums] = []
     kept: list[pa.RecordBatch] = []
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        parts.append(gather_table(needs, batch, timestamp, profile, size, where))
-        if keep:
-            narrow = batch.select(list(keep))
-            if sink is not None:
-                sink(narrow)
-            else:
-                kept.append(narrow)
-        if len(parts) >= 16:  # bound the pending parts: merge them into one
-            parts = [merge_all(parts)]
+    with _pool() as pool:  # one set of threads for the stream: each new thread's malloc
+        for batch in batches:  # arena kept its freed memory (RSS grew with every batch)
+            if batch.num_rows == 0:
+                continue
+            parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool))
+            if keep:
+                narrow = batch.select(list(keep))
+                if sink is not None:
+                    sink(narrow)
+                else:
+                    kept.append(narrow)
+            if len(parts) >= 16:  # bound the pending parts: merge them into one
+                parts = [merge_all(parts)]
     sums = merge_all(parts) if parts else None
     narrow = None
     if keep and kept:
@@ -306,6 +309,10 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
             narrow = pa.concat_tables([pa.Table.from_batches([k]) for k in kept],
                                       promote_options="permissive")
     return sums, narrow
+
+
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)))
 
 
 def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: str,
