@@ -210,6 +210,7 @@ KILLED = r"""
 import sys, time
 from pathlib import Path
 from planspec.engine import store
+from planspec.cli import main
 
 ready = Path(sys.argv[1])
 where = sys.argv[2]
