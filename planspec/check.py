@@ -141,8 +141,9 @@ def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
              for i, r in enumerate(c.plan.drift_risks) if r.playbook]
     refs += [(("playbooks", i, "escalate", j, "to"), e.to)
              for i, p in enumerate(c.plan.playbooks) for j, e in enumerate(p.escalate)]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS302", f"no playbook has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids) or "define it under `playbooks:`")
 
@@ -163,8 +164,9 @@ def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
             for key in ("if_firing", "unless_firing"):
                 refs += [(("playbooks", i, "escalate", j, key, k), a)
                          for k, a in enumerate(getattr(e, key))]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS318", f"no alert or monitor has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids))
 
@@ -182,8 +184,9 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
              for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
     for i, r in enumerate(c.plan.drift_risks):
         refs += [(("drift_risks", i, "affects", j), a) for j, a in enumerate(r.affects)]
+    declared = set(known)
     for path, name in refs:
-        if name not in known:
+        if name not in declared:
             yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
                        did_you_mean(name, known) or "declare it under `data.features` or "
                        "`data.predictions`")

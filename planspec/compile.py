@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from planspec._expr import Derived, format_condition, is_column_name, parse_derived
-from planspec.diagnostics import Span
+from planspec.diagnostics import PlanError, Span, has_errors
 from planspec.model import (
     Alert,
     AllOf,
@@ -27,7 +27,7 @@ from planspec.model import (
     Plan,
     Threshold,
 )
-from planspec.source import Path, SourceMap
+from planspec.source import ParsedPlan, Path, SourceMap
 from planspec.stats import STATS
 
 if TYPE_CHECKING:
@@ -272,9 +272,42 @@ def _epoch(d: datetime.date) -> int:
     return int(datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC).timestamp())
 
 
-def compile_plan(plan: Plan, source_map: SourceMap | None = None,
-                 events: dict[str, datetime.date] | None = None) -> CheckProgram:
+def _valid(plan: Plan | ParsedPlan, source_map: SourceMap | None, check: bool = True
+           ) -> tuple[Plan, SourceMap]:
+    """The plan to compile and its source map, or :class:`PlanError` with every diagnostic.
+
+    A bare :class:`Plan` may have been built in code or parsed without checks, so it is
+    checked here: the compiler relies on what the semantic checks guarantee.
+    """
+    from planspec.check import check_plan
+
+    if isinstance(plan, ParsedPlan):
+        smap = source_map or plan.source_map
+        if plan.plan is None or has_errors(plan.diagnostics):
+            raise PlanError(plan.diagnostics, smap.file)
+        plan = plan.plan
+    elif not isinstance(plan, Plan):
+        raise TypeError("compile_plan takes a Plan or what load_plan returns, not "
+                        f"{type(plan).__name__} (a plan that did not parse has no Plan: pass "
+                        "load_plan's result to get its diagnostics)")
+    smap = source_map or SourceMap(plan.plan)
+    if not check:
+        return plan, smap
+    found = check_plan(plan, smap)
+    if has_errors(found):
+        raise PlanError(found, smap.file)
+    return plan, smap
+
+
+def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
+                 events: dict[str, datetime.date] | None = None, *,
+                 check: bool = True) -> CheckProgram:
     """Compile a valid plan's alerts and outcome monitors into a :class:`CheckProgram`.
+
+    ``plan`` is a :class:`Plan` or what :func:`~planspec.load.load_plan` returns. A plan with
+    errors raises :class:`~planspec.diagnostics.PlanError`, which carries every diagnostic.
+    ``check=False`` skips the semantic checks: for tests that need thresholds no valid plan
+    would use (a plan with errors may then fail anywhere in the compiler or the engine).
 
     ``events`` gives (or overrides) the dates of drift risks: alerts a risk names in
     `caught_by` get heightened copies for its `heighten` period (tighter thresholds, shorter
@@ -287,7 +320,7 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
     >>> [r.id for r in program.rules if r.risk]
     ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
-    smap = source_map or SourceMap(plan.plan)
+    plan, smap = _valid(plan, source_map, check)
     d = plan.defaults
     stats: dict[StatKey, None] = {}
     needs: dict[str, dict[str, object]] = {}

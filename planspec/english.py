@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 from planspec._expr import format_number
 from planspec.model import AllOf, AnyOf, Between, Compare, Condition, Duration, Measure, Threshold
 from planspec.stats import STATS
@@ -19,10 +22,60 @@ _MORE = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 _PRED = {">": ">", ">=": "≥", "<": "<", "<=": "≤", "==": "=", "!=": "≠"}
 
 
-def code(name: str) -> str:
-    """A name as a markdown code span (underscores in names never turn into emphasis)."""
-    tick = "``" if "`" in name else "`"
-    return f"{tick}{name}{tick}"
+class Markdown(str):
+    """Text that is already markdown (built here from escaped parts): renderers print it as is."""
+
+    __slots__ = ()
+
+
+#: Characters that end a line in some reader: folded to a space wherever one line is expected.
+_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+#: Other control characters (a terminal would obey ESC): shown as escapes instead.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+#: Markdown punctuation that can start markup anywhere in a line: emphasis, code, links and
+#: images, raw HTML and autolinks, entities, strikethrough and table pipes.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+#: What makes a line a block when it starts it: headings, quotes, lists, rules, setext lines.
+_MD_LEAD = re.compile(r"\A(#|[-+=](?![\w.])|\d{1,9}(?=[.)](?:\s|\Z)))")
+
+
+def line(text: object) -> str:
+    r"""Text on one line: line breaks folded to spaces, other control characters escaped.
+
+    >>> line("a\nb\x1b[2J")
+    'a b\\x1b[2J'
+    """
+    s = _BREAKS.sub(" ", str(text))
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], s)
+
+
+def md(text: object) -> Markdown:
+    r"""Plan text made inert in markdown: on one line, markup characters backslash-escaped, so it
+    reads exactly as written and no HTML, link, emphasis or block can come from it.
+
+    >>> print(md("# <b>bold</b> | *x* [y](z)"))
+    \# \<b\>bold\</b\> \| \*x\* \[y\](z)
+    """
+    if isinstance(text, Markdown):
+        return text
+    s = _MD_SPECIAL.sub(r"\\\1", line(text).strip())
+    return Markdown(_MD_LEAD.sub(r"\\\1", s))
+
+
+def code(name: str) -> Markdown:
+    r"""A name as a markdown code span (underscores in names never turn into emphasis).
+
+    The fence is longer than any run of backticks inside; the text is on one line, and its
+    pipes are escaped so that the span can sit in a table cell.
+
+    >>> print(code("x"), code("a`b"), code("a|b"))
+    `x` ``a`b`` `a\|b`
+    """
+    s = line(name).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", s)), default=0)
+    tick = "`" * (longest + 1)
+    pad = " " if s.startswith(("`", " ")) or s.endswith(("`", " ")) else ""
+    return Markdown(f"{tick}{pad}{s}{pad}{tick}")
 
 
 def duration(d: Duration) -> str:
@@ -46,7 +99,7 @@ def _value(v: Threshold | bool | str) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return f'"{v}"'
+        return f'"{md(v)}"'
     return amount(v)
 
 
@@ -126,3 +179,70 @@ def persistence(for_: int, keep: int) -> str:
     resolves = ("it resolves at the first clean window" if keep == 0 else
                 f"it keeps firing through {keep} clean window{'s' if keep != 1 else ''}")
     return f"{fires}; {resolves}"
+
+
+def number(x: float | int | None) -> str:
+    """A number as the command line and the reports print it: thousands separated, at most three
+    significant digits below 1,000, never ``-0``; ``–`` when there is none.
+
+    >>> [number(v) for v in (199623, 10300.4, 0.12345, -0.0, 3.0, 1.5e-8, None, float("inf"))]
+    ['199,623', '10,300', '0.123', '0', '3', '1.5e-08', '–', '∞']
+    """
+    if x is None or x != x:
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}" if abs(x) < 1e15 else f"{x:.3e}"
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.3g}"
+
+
+def _split_statistic(statistic: str) -> tuple[str, str, bool]:
+    for transform in ("shift", "change"):
+        if statistic.endswith("_" + transform):
+            statistic = statistic.removesuffix("_" + transform)
+            break
+    else:
+        transform = "value"
+    pvalue = statistic.endswith("_pvalue")
+    return statistic.removesuffix("_pvalue"), transform, pvalue
+
+
+def statistic_label(statistic: str) -> str:
+    """What a results value is, with its unit.
+
+    >>> statistic_label("mean_shift"), statistic_label("psi")
+    ('shift of the mean, in baseline SDs', 'population stability index')
+    >>> statistic_label("ks_pvalue"), statistic_label("rate_change")
+    ('p-value of the Kolmogorov-Smirnov test', 'change of the share of predictions, in %')
+    """
+    stat, transform, pvalue = _split_statistic(statistic)
+    info = STATS.get(stat)
+    text = info.phrase if info else stat.replace("_", " ")
+    if pvalue:
+        text = "p-value of the " + text.replace(" statistic", " test")
+    if transform == "shift":
+        return f"shift of the {text}, in baseline SDs"
+    if transform == "change":
+        return f"change of the {text}, in %"
+    return text
+
+
+def quantity(statistic: str, x: float | None) -> str:
+    """A results value in its unit: a shift in SDs, a change in percent, otherwise the number.
+
+    >>> quantity("mean_shift", 2.345), quantity("count_change", -0.5), quantity("count", 10300.0)
+    ('2.35 SD', '-50%', '10,300')
+    """
+    if x is None or x != x:
+        return "–"
+    _, transform, _ = _split_statistic(statistic)
+    if transform == "shift":
+        return f"{number(x)} SD"
+    if transform == "change" and not math.isinf(x):
+        return f"{number(x * 100)}%"
+    return number(x)

@@ -217,9 +217,30 @@ class Prediction(_Node):
     description: str | None = None
 
 
-class DataSchema(_Node):
-    """The scored data's columns: timestamp, row key, features, predictions and the label's name."""
+def _no_password(v: Any) -> Any:
+    from pydantic_core import PydanticCustomError
 
+    from planspec.diagnostics import mask_passwords
+
+    if isinstance(v, str) and mask_passwords(v) != v:
+        raise PydanticCustomError("planspec", "{message}", {
+            "code": "PS203", "message": "a plan's data source must not hold a password",
+            "hint": "drop it from the URI: planspec reads PGPASSWORD or ~/.pgpass"})
+    return v
+
+
+SourceURI = Annotated[str, BeforeValidator(_no_password), WithJsonSchema({
+    "type": "string", "description": "Where the scored rows live: files or a glob, a Parquet "
+    "dataset directory, `duckdb:FILE?table=T` or `postgresql://USER@HOST/DB?table=T` (no "
+    "password: it comes from PGPASSWORD or ~/.pgpass).",
+    "examples": ["duckdb:demo-out/demo.duckdb?table=scored"]})]
+
+
+class DataSchema(_Node):
+    """The scored data's columns: timestamp, row key, features, predictions and the label's name,
+    and optionally where the rows live (a source URI, so a scheduler passes no paths)."""
+
+    source: SourceURI | None = None
     timestamp: str
     key: str | None = None
     features: dict[str, Feature] = Field(min_length=1)

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from planspec.compile import MonitorRule
-from planspec.data import DataError, numeric, read_files, timestamps, to_table
+from planspec.data import DataError, numeric, read_source, timestamps, to_table
+from planspec.sources import Source
 
 #: Probability bins for the expected calibration error (equal width on [0, 1]).
 ECE_BINS = 10
@@ -45,9 +46,8 @@ class Joined:
 
 
 def _outcome_table(source: str, data: Any, columns: list[str]) -> pa.Table:
-    if isinstance(data, (str, list, tuple)) and not isinstance(data, pa.Table):
-        paths = [data] if isinstance(data, str) else list(data)
-        return read_files(paths, columns)
+    if isinstance(data, (str, list, tuple, Source)):
+        return read_source(data, columns)[0]
     return to_table(data, columns, f"outcomes `{source}`")
 
 

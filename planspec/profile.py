@@ -4,6 +4,10 @@ A profile holds, per column the plan reads: moments, extremes, the baseline deci
 (PSI and JS bins), a fine histogram on baseline quantiles (KS, Wasserstein, quantiles), category
 frequencies; and the baseline value of every statistic a `shift` or `change` compares with. It
 records the rows, time span, fingerprints of the data and the plan, and a format version.
+
+A profile is checked before it is used (:func:`load_profile`, :func:`check_profile`): its schema
+and version, then every invariant the engine relies on (:func:`profile_problems`), and that every
+column a check compares with the baseline has baseline values (:func:`baseline_gaps`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planspec.compile import CheckProgram, StatKey
-from planspec.data import DataError, Frame, load_frame
+from planspec.data import DataError, Frame, check_source, load_frame
+from planspec.profile_check import at, baseline_gaps, damaged, json_path, profile_problems
 from planspec.stats import STATS
 
 FORMAT = "planspec-baseline"
@@ -259,6 +264,8 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
             value = float(((x < lo) | (x > hi)).mean()) if x.size else None
         values.append(BaselineValue(stat=key.stat, column=key.column, q=key.q,
                                     predicate=key.predicate, value=value))
+    for gap in baseline_gaps(program, columns, frame.where):
+        raise gap
     t0, t1 = int(frame.times.min()), int(frame.times.max())
     day = 86400
     span = (t1 // day + 1 - t0 // day) * day  # whole UTC days covered
@@ -270,28 +277,54 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
                    columns=columns, values=values)
 
 
+def read_profile(path: str) -> Profile:
+    """Read and check the profile in the file ``path`` (see :func:`load_profile`); a path that
+    is not a readable regular file is a PS401 that says what it is (a FIFO would block)."""
+    from pathlib import Path
+
+    check_source(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError("PS407", f"{path}: cannot read it: {getattr(e, 'strerror', None) or e}"
+                        ) from None
+    return load_profile(text, path)
+
+
 def load_profile(text: str, where: str) -> Profile:
-    """Read a profile from JSON text; a clear PS407 if it is not one this version reads."""
+    """Read a profile from JSON text, checked before it is used: a clear PS407 if it is not one
+    this version reads (not JSON, another format or version, a field of the wrong type), a PS440
+    naming the field, with its line and column, if it breaks an invariant
+    (:func:`~planspec.profile_check.profile_problems`)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError("PS407", f"{where}: not JSON ({e.msg} at line {e.lineno})") from None
+        raise DataError("PS407", f"{where}:{e.lineno}:{e.colno}: not JSON ({e.msg})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise DataError("PS407", f"{where}: not a planspec baseline profile",
                         "build one with `planspec baseline PLAN --data FILE -o baseline.json`")
     if raw.get("version") != VERSION:
-        raise DataError("PS407", f"{where}: profile format version {raw.get('version')}; this "
-                        f"planspec reads version {VERSION}", "rebuild it with `planspec baseline`")
+        raise DataError("PS407", f"{at(where, text, ('version',))}: profile format version "
+                        f"{raw.get('version')}; this planspec reads version {VERSION}",
+                        "rebuild it with `planspec baseline`")
     try:
-        return Profile.model_validate(raw)
+        profile = Profile.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise DataError("PS407", f"{where}: damaged profile at `{loc}`: {first['msg']}") from None
+        loc = tuple(p for p in first["loc"] if isinstance(p, (str, int)))
+        raise DataError("PS407", f"{at(where, text, loc)}: damaged profile: "
+                        f"`{json_path(loc)}`: {first['msg']}",
+                        "rebuild it with `planspec baseline`") from None
+    for path, what in profile_problems(profile):
+        raise damaged(where, text, path, what)
+    return profile
 
 
 def check_profile(program: CheckProgram, profile: Profile, where: str = "baseline") -> None:
-    """The profile was built for this plan and holds every column the checks read."""
+    """The profile is consistent (:func:`profile_problems`), was built for this plan, holds
+    every column the checks read, and has baseline values where a check compares with them."""
+    for path, what in profile_problems(profile):
+        raise damaged(where, None, path, what)
     if profile.plan != program.plan.plan:
         raise DataError("PS406", f"{where} was built for the plan `{profile.plan}`, not "
                         f"`{program.plan.plan}`", "rebuild it with `planspec baseline`")
@@ -303,3 +336,5 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
     for key in program.stats:  # what `shift` and `change` compare with must be there
         if STATS[key.stat].relative:
             profile.value(key)
+    for gap in baseline_gaps(program, profile.columns, where):
+        raise gap

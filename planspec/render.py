@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jinja2
-import numpy as np
+from markupsafe import Markup
 
 from planspec import english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
+from planspec.english import Markdown
 from planspec.model import Alert, OutcomeMonitor, Plan
 from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 
 
+@jinja2.pass_context
+def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
+    """Every value a template prints passes here, the one place plan text is escaped for the
+    output it lands in: markdown-escaped on one line in ``.md`` templates, on one line without
+    control characters in ``.txt`` ones. Markup built from escaped parts
+    (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
+    if isinstance(value, Markup):  # a macro's output
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = english.number(value)  # every number as the command line prints it
+    if (ctx.name or "").endswith(".txt.j2"):
+        return Markup(english.line(value))
+    return Markup(english.md(value))
+
+
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The template environment: strict about undefined values, stable whitespace."""
+    """The template environment: strict about undefined values, stable whitespace, and every
+    printed value made inert (:func:`_inert`). Autoescape is on only so that macro output
+    counts as markup; what is escaped, and how, is decided by :func:`_inert`, not HTML rules."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             undefined=jinja2.StrictUndefined, autoescape=True,
+                             finalize=_inert,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = cell
     env.filters["code"] = english.code
@@ -60,6 +80,14 @@ def render_summary(parsed: ParsedPlan) -> str:
 _MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
 
 
+def _split(n: int, parts: int) -> list[range]:
+    """``range(n)`` in ``parts`` consecutive groups, the first ``n % parts`` one longer (as
+    numpy's ``array_split``; numpy stays unloaded for commands that only render text)."""
+    size, extra = divmod(n, parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [range(bounds[i], bounds[i + 1]) for i in range(parts)]
+
+
 def history(statuses: list[str], width: int = 52) -> str:
     """A one-line history of statuses, at most ``width`` marks (the worst status per mark).
 
@@ -68,7 +96,7 @@ def history(statuses: list[str], width: int = 52) -> str:
     """
     if not statuses:
         return ""
-    groups = np.array_split(np.arange(len(statuses)), min(width, len(statuses)))
+    groups = _split(len(statuses), min(width, len(statuses)))
     return "".join(_MARKS[max((statuses[i] for i in g), key=STATUS_RANK.__getitem__)]
                    for g in groups)
 
@@ -90,14 +118,6 @@ def episodes(check: CheckResult) -> list[dict[str, str]]:
     return out
 
 
-def _value(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x in (float("inf"), float("-inf")):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.3g}" if abs(x) < 1e5 else f"{x:.3e}"
-
-
 def results_view(results: Results) -> dict[str, Any]:
     """What a reader of a run needs, per check: now, value, condition, episodes, history."""
     rows = []
@@ -106,7 +126,8 @@ def results_view(results: Results) -> dict[str, Any]:
         rows.append({
             "id": c.id, "kind": c.kind, "window": c.window + (f"/{c.every}" if c.every else ""),
             "now": (last.firing or last.status) if last else "–",
-            "value": _value(last.value) if last else "–", "when": c.when, "source": c.source,
+            "value": english.quantity(c.statistic, last.value) if last else "–",
+            "statistic": english.statistic_label(c.statistic), "when": c.when, "source": c.source,
             "episodes": episodes(c), "history": history([w.status for w in c.windows]),
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
@@ -114,43 +135,61 @@ def results_view(results: Results) -> dict[str, Any]:
             "checks": rows, "firing": [f.model_dump() for f in results.firing]}
 
 
-def render_results_text(results: Results, colour: bool = False) -> str:
-    """A compact table for a terminal (ANSI colour when ``colour``), then what fired and when."""
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def render_results_text(results: Results, colour: bool = False, width: int = 100) -> str:
+    """A compact table for a terminal ``width`` columns wide (ANSI colour when ``colour``), then
+    what fired and when, and what is firing now."""
     view = results_view(results)
     paint = {"fail": "\x1b[31;1m", "warn": "\x1b[33m"} if colour else {}
     reset = "\x1b[0m" if colour else ""
     d = view["data"]
-    lines = [f"{view['plan']}: {len(view['checks'])} checks on {d['rows']:,} rows, "
+    lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
-             f"(baseline {view['baseline']['rows']:,} rows)", ""]
-    width = max(len(r["id"]) for r in view["checks"]) if view["checks"] else 5
-    lines.append(f"{'CHECK':<{width}}  {'KIND':<6} {'WINDOW':<7} {'NOW':<17} {'VALUE':>9}  "
-                 f"{'FIRED':>7}  HISTORY")
-    for r in view["checks"]:
-        now = r["now"]
-        lines.append(f"{r['id']:<{width}}  {r['kind']:<6} {r['window']:<7} "
-                     f"{paint.get(now, '')}{now:<17}{reset} {r['value']:>9}  "
-                     f"{r['fired']:>3}/{r['windows']:<3}  {r['history']}")
-    fired = [(r["id"], e) for r in view["checks"] for e in r["episodes"]]
-    lines += ["", "What fired and when:" if fired else "Nothing fired."]
-    for ident, e in fired:
+             f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
+    rows = view["checks"]
+    fired = [f"{r['fired']}/{r['windows']}" for r in rows]
+
+    def w(header: str, values: list[str]) -> int:
+        return max([len(header), *map(len, values)])
+
+    kind, window = w("KIND", [r["kind"] for r in rows]), w("WINDOW", [r["window"] for r in rows])
+    now, value = w("NOW", [r["now"] for r in rows]), w("VALUE", [r["value"] for r in rows])
+    count = w("FIRED", fired)
+    others = kind + window + now + value + count + 2 * 6
+    # The history takes what is left (none below 8 marks); long check ids give way first.
+    ident = min(w("CHECK", [r["id"] for r in rows]), max(12, width - others - 8))
+    marks = width - others - ident
+    lines.append(f"{'CHECK':<{ident}}  {'KIND':<{kind}}  {'WINDOW':<{window}}  {'NOW':<{now}}  "
+                 f"{'VALUE':>{value}}  {'FIRED':>{count}}  {'HISTORY' if marks >= 8 else ''}")
+    for r, c, f in zip(rows, results.checks, fired, strict=True):
+        state = r["now"]
+        lines.append(f"{_fit(r['id'], ident):<{ident}}  {r['kind']:<{kind}}  "
+                     f"{r['window']:<{window}}  {paint.get(state, '')}{state:<{now}}{reset}  "
+                     f"{r['value']:>{value}}  {f:>{count}}  "
+                     f"{history([x.status for x in c.windows], marks) if marks >= 8 else ''}")
+    episodes_ = [(r["id"], e) for r in rows for e in r["episodes"]]
+    lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
+    for name, e in episodes_:
         known = f" (could first be known {e['known']})" if e["known"] else ""
-        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {ident}: "
+        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {name}: "
                      f"{e['from']} to {e['to']}{known}")
     if view["firing"]:
         lines += ["", "Firing now:"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
                   f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}"
                   for f in view["firing"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 # ----------------------------------------------------------------------------------- runbook
 
 
-def cell(text: object) -> str:
-    """Text safe inside a markdown table cell: pipes escaped, lines joined."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def cell(text: object) -> Markdown:
+    """Text safe inside a markdown table cell: pipes and other markup escaped, lines joined."""
+    return english.md(text)
 
 
 def _where(smap: SourceMap, path: tuple[str | int, ...]) -> str:
@@ -167,8 +206,8 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
     keep = a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for
     view: dict[str, Any] = {
         "id": a.id, "kind": kind, "where": _where(smap, path),
-        "fail": english.describe(a.when, window), "fail_text": format_condition(a.when),
-        "warn": english.describe(a.warn, window) if a.warn else "",
+        "fail": Markdown(english.describe(a.when, window)), "fail_text": format_condition(a.when),
+        "warn": Markdown(english.describe(a.warn, window)) if a.warn else "",
         "warn_text": format_condition(a.warn) if a.warn else "",
         "window": f"{english.duration(window)} windows" + (
             f", sliding every {every}" if every else " (tumbling, UTC-aligned)"),
@@ -186,7 +225,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             "min_coverage": f"{a.min_coverage:.0%}"
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
-            "stand_ins": [english.code(x) for x in a.stand_ins]})
+            "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins))})
     return view
 
 
@@ -219,8 +258,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                 f"{p.threshold:g}" if p.threshold is not None else "",
                 "description": cell(p.description or "")} for n, p in data.predictions.items()]
     coverage = [{"column": english.code(c), "role": role,
-                 "watched_by": ", ".join(english.code(a) for a in watched.get(c, [])) or
-                 "**not watched**"}
+                 "watched_by": Markdown(", ".join(english.code(a) for a in watched.get(c, [])) or
+                                        "**not watched**")}
                 for c, role in [*((n, "feature") for n in data.features),
                                 *((n, "prediction") for n in data.predictions)]]
     triggers: dict[str, list[str]] = {}
@@ -229,23 +268,25 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             triggers.setdefault(item.playbook, []).append(english.code(item.id))
     for r in plan.drift_risks:
         if r.playbook:
-            triggers.setdefault(r.playbook, []).append(f"risk {english.code(r.id)}")
+            triggers.setdefault(r.playbook, []).append(Markdown(f"risk {english.code(r.id)}"))
     for p in plan.playbooks:
         for e in p.escalate:
-            triggers.setdefault(e.to, []).append(f"escalation from {english.code(p.id)}")
+            triggers.setdefault(e.to, []).append(
+                Markdown(f"escalation from {english.code(p.id)}"))
     playbooks = [{
         "id": p.id, "title": p.title, "kind": p.kind,
         "owner": p.owner, "response_time": english.spelled(p.response_time),
         "notify": ", ".join(p.notify), "steps": list(p.steps),
         "where": _where(smap, ("playbooks", i)),
-        "escalations": [{"to": e.to, "when": _escalation_text(e), "why": e.why or ""}
+        "escalations": [{"to": e.to, "when": Markdown(_escalation_text(e)), "why": e.why or ""}
                         for e in p.escalate],
-        "triggered_by": ", ".join(triggers.get(p.id, [])) or "nothing (see PS311)"}
+        "triggered_by": Markdown(", ".join(triggers.get(p.id, [])) or "nothing (see PS311)")}
         for i, p in enumerate(plan.playbooks)]
     risks = [{
         "id": r.id, "title": r.title, "kind": r.kind, "where": _where(smap, ("drift_risks", i)),
-        "affects": ", ".join(english.code(a) for a in r.affects),
-        "caught_by": ", ".join(english.code(a) for a in r.caught_by) or "nothing declared",
+        "affects": Markdown(", ".join(english.code(a) for a in r.affects)),
+        "caught_by": Markdown(", ".join(english.code(a) for a in r.caught_by) or
+                              "nothing declared"),
         "playbook": r.playbook or "", "date": r.date.isoformat() if r.date else "",
         "heighten": _heighten_text(r), "why": r.why or ""}
         for i, r in enumerate(plan.drift_risks)]
@@ -256,8 +297,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             "cadence": english.spelled(m.cadence),
             "description": m.description or ""},
         "source": smap.file, "schema": schema, "coverage": coverage,
-        "unwatched": [english.code(c["column"].strip("`")) for c in coverage
-                      if c["watched_by"] == "**not watched**"],
+        "unwatched": Markdown(", ".join(english.code(c) for c in [*data.features, *data.predictions]
+                                        if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
                      "correction": plan.defaults.correction},
@@ -312,15 +353,15 @@ def sparkline(values: list[float | None], width: int = 52) -> str:
     """
     if not values:
         return ""
-    groups = np.array_split(np.arange(len(values)), min(width, len(values)))
+    groups = _split(len(values), min(width, len(values)))
     picked = [values[g[-1]] for g in groups]
-    finite = [v for v in picked if v is not None and np.isfinite(v)]
+    finite = [v for v in picked if v is not None and math.isfinite(v)]
     if not finite:
         return " " * len(picked)
     lo, hi = min(finite), max(finite)
     out = []
     for v in picked:
-        if v is None or not np.isfinite(v):
+        if v is None or not math.isfinite(v):
             out.append(" " if v is None else _SPARK[-1])
         else:
             out.append(_SPARK[0 if hi == lo else int((v - lo) / (hi - lo) * 7)])
@@ -336,9 +377,10 @@ def report_view(results: Results) -> dict[str, Any]:
         c = by_id[f.id]
         last = next((w for w in reversed(c.windows) if w.value is not None), None)
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
-                       "value": _value(last.value) if last else "–",
+                       "value": english.quantity(c.statistic, last.value) if last else "–",
+                       "statistic": english.statistic_label(c.statistic),
                        "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
-                       "when": cell(c.when), "playbook": f.playbook or "–"})
+                       "when": c.when, "playbook": f.playbook or "–"})
     actions = [{
         "alert": a.alert, "level": a.level, "since": a.since[:10],
         "playbook": a.playbook.model_dump() if a.playbook else None,
@@ -352,20 +394,23 @@ def report_view(results: Results) -> dict[str, Any]:
     monitors = [{
         "id": c.id, "first_fail": c.first_fail[:10] if c.first_fail else "",
         "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",
-        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}", "value": _value(w.value),
+        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
+                         "value": english.quantity(c.statistic, w.value),
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
-                         "ess": _value(w.effective_n)}
+                         "ess": english.number(w.effective_n)}
                         for w in reversed(c.windows) if w.value is not None), None),
         "immature": sum(w.status == "immature" for w in c.windows),
-        "stand_ins": ", ".join(f"{english.code(k)}: {v}" for k, v in
-                               (c.windows[-1].stand_ins or {}).items()) if c.windows else ""}
+        "stand_ins": Markdown(", ".join(f"{english.code(k)}: {english.md(v)}" for k, v in
+                                        (c.windows[-1].stand_ins or {}).items()))
+        if c.windows else ""}
         for c in results.checks if c.kind == "outcome"]
     heightened = [{"id": c.id, "risk": c.risk, "from": (c.active_from or "")[:10],
                    "to": (c.active_to or "")[:10], "tighten": f"{(c.tighten or 0):.0%}",
                    "fired": sum(w.firing is not None for w in c.windows)}
                   for c in results.checks if c.risk]
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
-    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
+    fired = [{"id": r["id"], **e} for r in base["checks"] for e in r["episodes"]]
+    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing, "fired": fired,
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}
 

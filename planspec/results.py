@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +12,15 @@ STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "ok": 1, "
                                "fail": 3}
 #: A firing level (0 none, 1 warn, 2 fail) as it appears in results.
 FIRING: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
+
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: The columns of :meth:`Results.to_arrow`, one row per check and window, in this order.
+TABLE_COLUMNS = ("check", "kind", "column", "statistic", "window", "every", "start", "end",
+                 "n", "value", "bound", "status", "firing", "labels", "coverage",
+                 "effective_n", "known_at", "risks", "severity", "playbook", "source")
 
 
 class _Model(BaseModel):
@@ -214,3 +223,56 @@ class Results(_Model):
             return 0
         levels = {"warn": 1, "fail": 2}
         return int(any(levels[f.level] >= levels[fail_on] for f in self.firing))
+
+    def to_arrow(self) -> pa.Table:
+        """The results as a table, one row per check and window (columns ``TABLE_COLUMNS``).
+
+        Window bounds are UTC timestamps; a value that was not computed is null.
+
+        >>> r = Results(plan="p", planspec_version="0", baseline={}, data={}, windows=[],
+        ...             firing=[], checks=[CheckResult(
+        ...     id="a", kind="input", column="x", statistic="psi", when="psi(x) > 0.2",
+        ...     warn=None, source="p.yaml:3", playbook=None, severity="page", window="7d",
+        ...     windows=[WindowResult(start="2026-01-05T00:00:00Z", end="2026-01-12T00:00:00Z",
+        ...                           n=10, value=0.3, status="fail", firing="fail")])])
+        >>> t = r.to_arrow()
+        >>> t.num_rows, t.column("value").to_pylist(), str(t.schema.field("start").type)
+        (1, [0.3], 'timestamp[s, tz=UTC]')
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows: dict[str, list[Any]] = {name: [] for name in TABLE_COLUMNS}
+        for c in self.checks:
+            for w in c.windows:
+                for name, value in (
+                        ("check", c.id), ("kind", c.kind), ("column", c.column),
+                        ("statistic", c.statistic), ("window", c.window), ("every", c.every),
+                        ("start", w.start), ("end", w.end), ("n", w.n), ("value", w.value),
+                        ("bound", w.bound), ("status", w.status), ("firing", w.firing),
+                        ("labels", w.labels), ("coverage", w.coverage),
+                        ("effective_n", w.effective_n), ("known_at", w.known_at),
+                        ("risks", w.risks), ("severity", c.severity),
+                        ("playbook", c.playbook), ("source", c.source)):
+                    rows[name].append(value)
+        time = pa.timestamp("s", tz="UTC")
+        types = {"n": pa.int64(), "labels": pa.int64(), "value": pa.float64(),
+                 "bound": pa.float64(), "coverage": pa.float64(), "effective_n": pa.float64(),
+                 "risks": pa.list_(pa.string())}
+        columns = {}
+        for name, values in rows.items():
+            if name in ("start", "end", "known_at"):
+                text = pa.array(values, pa.string())
+                columns[name] = pc.strptime(text, "%Y-%m-%dT%H:%M:%SZ", "s").cast(time)
+            else:
+                columns[name] = pa.array(values, types.get(name, pa.string()))
+        return pa.table(columns)
+
+    def to_pandas(self) -> Any:
+        """The table of :meth:`to_arrow` as a pandas DataFrame (needs pandas installed)."""
+        import importlib.util
+
+        if importlib.util.find_spec("pandas") is None:
+            raise ImportError("Results.to_pandas needs pandas, which is not installed: "
+                              "`pip install pandas`, or use Results.to_arrow()")
+        return self.to_arrow().to_pandas()

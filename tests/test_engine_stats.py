@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
-from planspec.compile import compile_plan
 from planspec.profile import build_profile
 
-from .enginekit import frame, plan_with, window_rows
+from .enginekit import compile_plan, frame, plan_with, window_rows
 
 INPUTS = {
     "mean": "mean(x) > 1e9", "std": "std(x) > 1e9", "min": "min(x) > 1e9", "max": "max(x) > 1e9",

@@ -17,11 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planspec.cli import main
-from planspec.compile import compile_plan
 from planspec.demo import write_demo_data
 from planspec.load import load_plan
 
-from .enginekit import DAY, T0, plan_with
+from .enginekit import DAY, T0, compile_plan, plan_with
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = ["precision", "recall", "f1", "accuracy", "fpr", "brier", "ece", "auc", "mae", "rmse",

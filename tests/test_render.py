@@ -24,6 +24,7 @@ from planspec.results import Results
 from planspec.stats import STATS
 
 from .enginekit import DAY, T0, frame, plan_with
+from .mdkit import inlines
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -79,13 +80,14 @@ def test_everything_in_the_plan_appears_in_its_runbook(name: str) -> None:
     plan = parsed.plan
     assert plan is not None
     text = render_runbook(parsed)
+    shown = "\n".join(inlines(text))  # as a reader sees it (markup escapes resolved)
     for item in (*plan.input_alerts, *plan.output_alerts, *plan.outcome_monitors):
         assert f"### `{item.id}`" in text
-        assert item.why is None or item.why.split(".")[0] in text
+        assert item.why is None or item.why.split(".")[0] in shown
     for p in plan.playbooks:
-        assert f"(`{p.id}`)" in text and all(step in text for step in p.steps)
+        assert f"(`{p.id}`)" in text and all(step in shown for step in p.steps)
     for r in plan.drift_risks:
-        assert f"### {r.title} (`{r.id}`)" in text
+        assert f"{r.title} ({r.id})" in shown
     for col in (*plan.data.features, *plan.data.predictions):
         assert f"| `{col}` |" in text
     assert f"{name}:" in text  # source locations

@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from planspec.compile import CheckProgram, ColumnNeed, StatKey
-from planspec.data import Frame, category_codes, numeric, text_values, timestamps
+from planspec.data import (
+    Frame,
+    category_codes,
+    check_bucket_budget,
+    numeric,
+    text_values,
+    timestamps,
+)
 from planspec.engine.calendar import bucket_ids
 from planspec.profile import ColumnProfile, Profile, predicate_mask
 
@@ -252,13 +259,15 @@ def column_needs(program: CheckProgram) -> dict[str, ColumnNeed]:
 
 def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch,
                  timestamp: str, profile: Profile, size: int, where: str = "data",
-                 pool: ThreadPoolExecutor | None = None) -> Sums:
+                 pool: ThreadPoolExecutor | None = None, bins: int = 1) -> Sums:
     """The sums of one table or record batch. Each column is converted and reduced by its own
     task (numpy releases the GIL, so they run on every core) and its working arrays are freed
     before the next, so memory holds the batch plus a few columns' arrays."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     times = timestamps(table, timestamp, where)
+    # Before any per-bucket array: a batch spanning centuries would allocate GiBs.
+    check_bucket_budget(int(times.min()), int(times.max()), size, bins, where)
     b = Buckets.of(times, size)
     rows = b.sum()
     keep = np.flatnonzero(rows > 0)
@@ -280,7 +289,7 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
 def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordBatch],
                    timestamp: str, profile: Profile, size: int, where: str = "data",
                    keep: Sequence[str] = (),
-                   sink: Callable[[pa.RecordBatch], None] | None = None,
+                   sink: Callable[[pa.RecordBatch], None] | None = None, bins: int = 1,
                    ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches (None when it has no rows), and, when
     ``keep`` names columns, those columns of every row (narrow: what outcome joins need),
@@ -291,7 +300,7 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
         for batch in batches:  # arena kept its freed memory (RSS grew with every batch)
             if batch.num_rows == 0:
                 continue
-            parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool))
+            parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool, bins))
             if keep:
                 narrow = batch.select(list(keep))
                 if sink is not None:
@@ -355,7 +364,7 @@ def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: 
             with np.errstate(invalid="ignore"):
                 sums.out_of_range = b.sum(mask=ok & ((x < lo) | (x > hi)))
     else:
-        text = text_values(table, name)
+        text = text_values(table, name, where)
         frame = Frame(where, times, {}, {name: text})
         if need.categories and col is not None:
             codes = category_codes(text, col.categories)

@@ -19,7 +19,14 @@ from planspec.compile import (
     StatKey,
     WindowSpec,
 )
-from planspec.data import BATCH_ROWS, DataError, frame_of, inputs, read_batches
+from planspec.data import (
+    BATCH_ROWS,
+    DataError,
+    check_bucket_budget,
+    frame_of,
+    inputs,
+    read_batches,
+)
 from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.calendar import bucket_starts
@@ -43,12 +50,14 @@ from planspec.profile import (
     build_profile,
     check_profile,
 )
+from planspec.profile_check import histogram_bins
 from planspec.results import (
     CheckResult,
     Firing,
     Results,
     WindowInfo,
 )
+from planspec.sources import Source
 
 Progress = Callable[[str], None]
 
@@ -114,17 +123,21 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     kinds = {n: need.kind for n, need in needs.items()} | narrow
     parts: list[Sums] = []
     kept: list[pa.Table] = []
-    for item in inputs(data, "data"):
+    items = inputs(data, "data")
+    for item in items:
         say(f"reading {item.where}")
         sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                     program.timestamp, profile, program.bucket, item.where,
-                                    [program.timestamp, *narrow] if narrow else ())
+                                    [program.timestamp, *narrow] if narrow else (),
+                                    bins=histogram_bins(program, profile))
         if sums is not None:
             parts.append(sums)
         if rows is not None:
             kept.append(rows)
     if not parts:
-        raise DataError("PS405", f"{_where(data)}: no rows")
+        since = {i.since for i in items if i.since is not None}
+        raise DataError("PS405", f"{_where(data)}: no rows"
+                        + (f" since {min(since).isoformat()}" if since else ""))
     narrow_table = None
     if kept:
         try:
@@ -135,6 +148,8 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
 
 
 def _where(data: Any) -> str:
+    if isinstance(data, Source):
+        return data.where
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
         return ", ".join(map(str, data[:3])) + (f" and {len(data) - 3} more" if len(data) > 3
                                                 else "")
@@ -210,7 +225,8 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
                 sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                          program.timestamp, profile, program.bucket,
-                                         item.where, keep, sink.write if keep else None)
+                                         item.where, keep, sink.write if keep else None,
+                                         bins=histogram_bins(program, profile))
             if sums is None:
                 raise DataError("PS405", f"{item.where}: no rows")
             if keep:
@@ -259,6 +275,8 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     columns that outcome joins need)."""
     sums = gathered.sums
     now = _as_of(as_of, sums.t_max)
+    check_bucket_budget(sums.t_min, sums.t_max, program.bucket,
+                        histogram_bins(program, profile), "data")
     view = cumulate(sums)
     b = view.buckets
     specs = {*program.windows, *(m.window for m in program.monitors)}
