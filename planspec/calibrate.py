@@ -27,7 +27,7 @@ import numpy as np
 from scipy import stats as sps
 
 from planspec.compile import CheckProgram, Leaf, Rule, StatKey
-from planspec.engine.gather import Buckets, cumulative, gather
+from planspec.engine.gather import cumulate
 from planspec.engine.judge import compared
 from planspec.engine.windows import (
     Fine,
@@ -386,19 +386,17 @@ def calibrate_profile(program: CheckProgram, profile: Profile, data: Any = None,
 def _baseline_windows(program: CheckProgram, profile: Profile, data: Any,
                       wanted: Wanted) -> dict[tuple[str, int, int | None], np.ndarray]:
     """The compared quantity over the baseline's own complete windows with enough rows."""
-    from planspec.data import load_frame
+    from planspec.engine.run import gather_data  # the run drives this stage: import it late
 
-    kinds = {name: need.kind for name, need in program.columns.items()}
-    frame = load_frame(data, program.timestamp, kinds, "baseline")
-    b = Buckets.of(frame.times, program.bucket)
-    sums = gather(program, frame, profile, b)
-    rows_cum = cumulative(b.sum())
-    t_min, t_max = int(frame.times.min()), int(frame.times.max())
+    gathered = gather_data(program, profile, data, False, lambda _msg: None)
+    view = cumulate(gathered.sums)
+    b, sums, rows_cum = view.buckets, view.columns, view.rows
+    t_min, t_max = gathered.sums.t_min, gathered.sums.t_max
     out: dict[tuple[str, int, int | None], np.ndarray] = {}
     for key, (leaf, rule, _) in wanted.items():
         if rule.calibrate != "consecutive":
             continue
-        g = Grid.of(rule.window, b, t_min, t_max)
+        g = Grid.of(rule.window, b, t_min, t_max, None, program.timezone)
         rows = g.total(rows_cum)
         x = compared(leaf, compute(leaf.key, g, rows, sums, profile), profile)
         keep = g.complete & (rows >= max(rule.min_samples, 1)) & ~np.isnan(x)

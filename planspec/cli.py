@@ -336,12 +336,12 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             if args.events else None
         program = compile_plan(parsed.plan, parsed.source_map, events)
         data: object = args.data or parsed.plan.data.source
-        if data is None:
+        if data is None and not args.store:
             print("planspec: error: give --data, or name the plan's source under "
                   "`data: {source: …}`", file=sys.stderr)
             return EXIT_USAGE
         since = _since(args.since)
-        if since is not None:
+        if since is not None and data is not None:
             from planspec.sources import open_source
 
             data = open_source(data, since=since)
@@ -353,8 +353,12 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
         outcomes = _outcome_args(args.outcomes or [])
-        results = run_program(program, data, baseline, progress, outcomes=outcomes,
-                              as_of=args.as_of, judge_partial=args.judge_partial)
+        if args.store:
+            results = _check_store(args, data, program, baseline, progress)
+        else:
+            results = run_program(program, data, baseline, progress,
+                                  outcomes=outcomes, as_of=args.as_of,
+                                  judge_partial=args.judge_partial)
     except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_USAGE
@@ -373,6 +377,72 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     _write(args.output, text, out)
     _write_metrics(args, results)
     return results.exit_code(args.fail_on)
+
+
+def _check_store(args: argparse.Namespace, data: object, program: Any, baseline: object,
+                 progress: Callable[[str], None] | None) -> Results:
+    """`check --store`: merge the new data's sums into the store, judge from the store, and
+    say what was skipped, re-judged or lacks history."""
+    from planspec.engine.run import run_store
+
+    results, report = run_store(program, data or [], baseline, args.store, progress,
+                                outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
+                                where_plan=args.plan, where_baseline=" ".join(args.baseline),
+                                judge_partial=args.judge_partial)
+    for where, before in report.skipped:
+        same = "" if where == before else f" (as {before})"
+        print(f"planspec: skipped {where}: the store already holds its content{same}",
+              file=sys.stderr)
+    if report.late_buckets:
+        late = report.late_buckets
+        print(f"planspec: late rows for {len(late)} bucket{'s' * (len(late) != 1)} the store "
+              f"already held ({late[0]} to {late[-1]}): their windows were re-judged",
+              file=sys.stderr)
+    for check_id, start in sorted(report.lacking.items()):
+        print(f"planspec: {check_id} has history from {start} only (the store began "
+              "gathering its sums then): earlier windows are insufficient_data", file=sys.stderr)
+    if not args.quiet:
+        rows = sum(i.rows for i in report.ingested)
+        print(f"planspec: store {report.store}: {len(report.ingested)} new input"
+              f"{'s' * (len(report.ingested) != 1)} ({rows:,} rows), {report.history_added} "
+              f"judged windows added to its history", file=sys.stderr)
+    return results
+
+
+def _cmd_store_info(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
+    from planspec.engine.store import store_info
+
+    try:
+        info = store_info(args.store)
+    except DataError as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        out.write(json.dumps(info, indent=1) + "\n")
+        return EXIT_OK
+    size = info["bucket"]
+    lines = [f"store {args.store} (format {info['format']}, generation {info['generation']})",
+             f"  plan:      {info['plan']} ({info['plan_fingerprint']})",
+             f"  baseline:  {info['baseline_fingerprint']}",
+             f"  buckets:   {info['buckets']:,} of {size:,} s on `{info['timestamp']}`, from "
+             f"{info['first_bucket']}",
+             f"  data:      {info['rows']:,} rows, {info['start']} to {info['end']}",
+             f"  runs:      {info['runs']} (last written {info['written']}), "
+             f"{info['history_rows']:,} judged windows in the history",
+             f"  columns:   {len(info['columns'])} "
+             f"({', '.join(sorted(info['columns']))})"]
+    for column, fams in sorted(info["since"].items()):
+        for family, start in sorted(fams.items()):
+            lines.append(f"  history of `{column}` {family} from {start} only")
+    lines.append(f"  files ingested: {len(info['files'])}")
+    lines += [f"    {f['where']}: {f['rows']:,} rows, {f['start']} to {f['end']} "
+              f"({f['fingerprint'][:19]}…)" for f in info["files"]]
+    firing = info["firing"]
+    lines.append(f"  firing at the last run: {len(firing)}")
+    lines += [f"    {f['id']}: {f['level']} since {f['since']}" for f in firing]
+    out.write("\n".join(lines) + "\n")
+    return EXIT_OK
 
 
 def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
@@ -608,6 +678,8 @@ _EXITS = {
               "the results or state cannot be read or written, or the arguments are wrong",
     "power": "0 table written, 2 the plan is not valid, the baseline cannot be used, the "
              "output cannot be written, or the arguments are wrong",
+    "store": "0 summary printed, 2 no store there, the store is damaged, or the arguments "
+             "are wrong",
     "demo-data": "0 data written, 2 the folder cannot be written or the arguments are wrong",
 }
 
@@ -701,9 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
                    help="a baseline profile (.json) or baseline data files")
     c.add_argument("--data", nargs="+", metavar="SOURCE",
-                   help=f"{SOURCES_HELP} (default: the plan's data.source)")
+                   help=f"{SOURCES_HELP} (default: the plan's data.source; with --store: the "
+                   "new data only)")
     c.add_argument("--since", metavar="TIME",
                    help="read only rows at or after this time (pushed into the database)")
+    c.add_argument("--store", metavar="DIR",
+                   help="a sums store: merge the new data's sums into it and judge every "
+                   "window it holds (created when missing)")
     c.add_argument("--outcomes", nargs="+", metavar="[NAME=]SOURCE",
                    help="outcome tables for the outcome monitors, by source name (a file "
                    "named after its source, or a database ?table= of that name, needs no "
@@ -755,6 +831,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="markdown (default) or a self-contained HTML page")
     rp.set_defaults(run=_cmd_report)
     _add_notify(sub, common)
+
+    st = command("store", "inspect a sums store (`check --store DIR` writes one)")
+    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser,
+                               metavar="ACTION", help="info: summarise a store")
+    si = st_sub.add_parser("info", help="summarise a store: buckets, time span, files, runs",
+                           description="Summarise a sums store: buckets, time span, rows, "
+                           "inputs ingested, runs and what fired.", parents=[common],
+                           epilog=f"exit codes: {_EXITS['store']}.")
+    si.add_argument("store", metavar="DIR", help="the store's directory (`check --store DIR`)")
+    si.add_argument("--format", choices=("text", "json"), default="text",
+                    help="text for people (default) or json for tools")
+    si.set_defaults(run=_cmd_store_info)
 
     g = command("demo-data", "write the worked example's seeded demo data")
     g.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,14 +243,15 @@ def to_table(data: Any, columns: Sequence[str], where: str = "data") -> pa.Table
         names = [str(c) for c in data.columns]
         _require(where, names, columns)
         try:
-            table = pa.Table.from_pandas(data[list(columns)], preserve_index=False)
+            table = pa.Table.from_pandas(data[list(columns)] if columns else data,
+                                         preserve_index=False)
         except (pa.ArrowException, ValueError, TypeError) as e:
             raise DataError("PS403", f"{where}: cannot read the frame: {_first_line(e)}") from None
     else:
         raise DataError("PS403", f"{where}: expected a pyarrow table, a pandas or polars frame, "
                         f"or a dict of arrays, not {type(data).__name__}")
     _require(where, table.column_names, columns)
-    return table.select(list(columns))
+    return table.select(list(columns)) if columns else table
 
 
 #: A text time that carries its zone: `Z` or an offset after the time of day.
@@ -474,6 +475,155 @@ class Frame:
     @property
     def rows(self) -> int:
         return int(self.times.shape[0])
+
+
+# ------------------------------------------------------------------- reading in record batches
+
+#: Rows per record batch when files are read as a stream (about one Parquet row group).
+BATCH_ROWS = 1 << 20
+#: Bytes per CSV block (a block becomes one record batch).
+CSV_BLOCK = 64 << 20
+
+
+@dataclass(frozen=True)
+class Input:
+    """One unit of input data, read as a stream of Arrow record batches: a file (``path``), a
+    source that is not plain files (``source``: a dataset directory or a database) or an
+    in-memory table (``table``). ``where`` names it in messages; ``since`` keeps only rows from
+    then on."""
+
+    where: str
+    path: str | None = None
+    table: pa.Table | None = None
+    source: Source | None = None
+    since: datetime.datetime | None = None
+
+
+def inputs(data: Any, where: str = "data") -> list[Input]:
+    """The units of ``data``: each file of a list of paths and globs (or of a files
+    :class:`~planspec.sources.Source`), one dataset directory or database (a URI or a
+    :class:`~planspec.sources.Source`), or one in-memory table (a pyarrow table, pandas or polars
+    frame, or dict of arrays)."""
+    many = isinstance(data, (list, tuple)) and any(is_uri(d) for d in data)
+    if isinstance(data, Source) or is_uri(data) or many:
+        try:
+            source = open_source(data)
+        except SourceError as e:
+            raise DataError(e.code, e.message, e.hint) from None
+        if isinstance(source, sources.Files):  # plain files stream file by file
+            return [Input(f, path=f, since=source.since) for f in source.paths]
+        return [Input(source.where, source=source, since=source.since)]
+    if isinstance(data, (str, os.PathLike)) or (
+            isinstance(data, (list, tuple)) and all(isinstance(p, (str, os.PathLike))
+                                                    for p in data)):
+        paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else \
+            [os.fspath(p) for p in data]
+        files = expand(paths)
+        if not files:
+            raise DataError("PS401", "no data files given")
+        return [Input(f, path=f) for f in files]
+    return [Input(where, table=to_table(data, [], where))]
+
+
+def read_batches(item: Input, columns: Sequence[str], kinds: Mapping[str, str] | None = None,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The named columns of ``item`` as record batches of at most ``batch_rows`` rows (CSV:
+    one block each), so memory holds one batch, never the file. CSV columns the program reads
+    as numbers are parsed as float64 and categories as text in every block (a block's own type
+    inference could disagree with the next block's). The first column is the time: with a
+    ``since``, rows before it are dropped (text times once parsed, as :func:`load_frame`).
+    Files are checked first (:func:`check_source`); a source's batches come as it sends them."""
+    if item.table is not None:
+        _require(item.where, item.table.column_names, columns)
+        yield from item.table.select(list(columns)).to_batches(max_chunksize=batch_rows)
+        return
+    if item.source is not None:
+        source = item.source.narrow(columns, columns[0])
+        try:
+            for batch in source.batches():
+                yield _since_rows(batch, columns[0], item.since, item.where)
+        except SourceError as e:
+            raise DataError(e.code, e.message, e.hint) from None
+        return
+    for batch in _file_batches(item.path or "", columns, kinds, batch_rows):
+        yield _since_rows(batch, columns[0], item.since, item.where)
+
+
+def _since_rows(batch: pa.RecordBatch, time_column: str, since: datetime.datetime | None,
+                where: str) -> pa.RecordBatch:
+    """The rows of ``batch`` at or after ``since`` (all of them when it is None)."""
+    if since is None or batch.num_rows == 0:
+        return batch
+    times = timestamps(pa.Table.from_batches([batch]), time_column, where)
+    keep = times >= int(since.timestamp())
+    return batch if keep.all() else batch.filter(pa.array(keep))
+
+
+def _file_batches(path: str, columns: Sequence[str], kinds: Mapping[str, str] | None,
+                  batch_rows: int) -> Iterator[pa.RecordBatch]:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    check_source(path)
+    lower = path.lower()
+    if not lower.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
+        raise DataError("PS401", f"{path}: planspec reads .parquet and .csv files",
+                        "convert it, or pass a pyarrow table to the Python API")
+    if os.path.getsize(path) == 0:
+        raise DataError("PS405", f"{path}: the file is empty (0 bytes)")
+    try:
+        if lower.endswith(PARQUET_SUFFIXES):
+            # Row group by row group: `iter_batches` pre-buffers ahead and held 4× one row
+            # group at 10M rows; one `read_row_group` at a time holds 1.7× (bench/NOTES.md).
+            try:
+                handle = pq.ParquetFile(path, pre_buffer=False)
+            except pa.ArrowException as e:
+                raise DataError("PS401", f"{path}: not a readable Parquet file: {_first_line(e)}",
+                                "a Parquet file ends with a footer: a copy cut short, or a file "
+                                "of another format renamed .parquet, has none") from None
+            _require(path, handle.schema_arrow.names, columns)
+            for i in range(handle.metadata.num_row_groups):
+                group = handle.read_row_group(i, columns=list(columns))
+                yield from group.to_batches(max_chunksize=batch_rows)
+                del group
+            return
+        opts = pcsv.ParseOptions(delimiter="\t" if lower.endswith(".tsv") else ",")
+        read = pcsv.ReadOptions(block_size=CSV_BLOCK)
+        try:
+            header = pcsv.open_csv(path, read_options=read, parse_options=opts)
+            _require(path, header.schema.names, columns)
+            types = {c: pa.float64() if k == "numeric" else pa.string()
+                     for c, k in (kinds or {}).items()}
+            convert = pcsv.ConvertOptions(include_columns=list(columns), column_types=types)
+            yield from pcsv.open_csv(path, read_options=read, parse_options=opts,
+                                     convert_options=convert)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            # Read whole, the file's own error is located (a ragged row, bytes that are not
+            # UTF-8, a value that is not a number): raise that one.
+            whole = _read_csv(path, lower, columns)
+            for c, k in (kinds or {}).items():
+                (numeric if k == "numeric" else text_values)(whole, c, path)
+            raise
+    except DataError:
+        raise
+    except (pa.ArrowException, OSError) as e:
+        first = _first_line(e)
+        if "conversion error" in first:  # a value that does not parse as the declared type
+            raise DataError("PS403", f"{path}: {first}") from None
+        raise DataError("PS401", f"{path}: cannot read it: {first}") from None
+    except UnicodeDecodeError:
+        raise DataError("PS401", f"{path}: a column name is not UTF-8 text", UTF8_HINT) from None
+
+
+def frame_of(table: pa.Table | pa.RecordBatch, timestamp: str, kinds: Mapping[str, str],
+             where: str) -> Frame:
+    """The numpy arrays of one table or record batch, converted as the statistics read them."""
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    times = timestamps(table, timestamp, where)
+    numbers = {c: numeric(table, c, where) for c, k in kinds.items() if k == "numeric"}
+    texts = {c: text_values(table, c, where) for c, k in kinds.items() if k == "categorical"}
+    return Frame(where, times, numbers, texts)
 
 
 def load_frame(data: Any, timestamp: str, kinds: Mapping[str, str], where: str) -> Frame:

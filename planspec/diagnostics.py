@@ -244,6 +244,16 @@ CATALOGUE: dict[str, CodeInfo] = {
     "PS411": _c("data source query failed",
                 "The database has no such table, or the source's query fails.",
                 "--data duckdb:demo.duckdb?table=scord"),
+    "PS430": _c("store from another plan or baseline",
+                "A sums store (`--store DIR`) holds sums gathered for another plan, baseline, "
+                "bucket size, timestamp column or column type, which cannot be merged with "
+                "this run's. A plan that only adds checks is accepted: their windows before "
+                "the run that added them lack history. Use a new store directory.",
+                "--store sums/ made with last quarter's baseline.json"),
+    "PS431": _c("damaged store",
+                "A sums store cannot be read: its CURRENT pointer, manifest or Parquet files are "
+                "missing or damaged, or it was written by a newer planspec (format version).",
+                "sums/CURRENT names a generation that is not there"),
     "PS440": _c("inconsistent baseline profile",
                 "A baseline profile breaks an invariant the engine relies on: no rows, a span "
                 "that is not positive, a moment that is not a finite number, edges out of "
@@ -421,6 +431,8 @@ FIXES: dict[str, str] = {
     "PS152": "when psi(a) > 0.2 or psi(b) > 0.2   # a flat list, not nested parentheses",
     "PS252": "window: 7d   # plain values: no !!tags",
     "PS253": "repeat the few values you need instead of aliases that multiply",
+    "PS430": "--store sums-2026q4/   # a new store for the new baseline",
+    "PS431": "--store sums-new/   # or restore the store's directory from a backup",
     "PS440": "planspec baseline PLAN --data baseline.parquet -o baseline.json   # rebuild it",
     "PS441": "profile a baseline period where the column is recorded",
     "PS442": "--since 2026-01-01   # or longer windows",

@@ -17,7 +17,8 @@ def test_bench_runs_on_tiny_data(tmp_path: Path) -> None:
                    check=True, capture_output=True, text=True, timeout=600)
     text = out.read_text()
     for figure in ("engine weekly / floor", "daily / weekly", "sliding / weekly",
-                   "peak RSS growth (read + engine)", "profile / floor", "by hand / planspec",
+                   "peak RSS growth (read + engine) / (one batch's columns + sums)",
+                   "nightly incremental run", "profile / floor", "by hand / planspec",
                    "larger / smaller", "cores"):
         assert figure in text, figure
     assert "| 3,000 |" in text and "| 6,000 |" in text

@@ -145,6 +145,8 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         "PS408 unknown outcome source": {"more": ("--outcomes", f"inspector_audit={tmp}/a.pq")},
         "PS409 bad events file": {"more": ("--events", _write_csv(
             tmp / "events.csv", "risk,date\nrent_stabilization_law,someday\n"))},
+        "PS430 store of another baseline": {"more": ("--store", _store(tmp, "other.json"))},
+        "PS431 damaged store": {"more": ("--store", _store(tmp, None))},
         # Port 1 on this machine refuses at once (tests/test_sources.py has the rest).
         "PS410 unreachable database": {"data": "postgresql://ml@127.0.0.1:1/ml?table=scored"},
         "PS411 missing table": {"data": f"duckdb:{demo / 'demo.duckdb'}?table=scord"},
@@ -154,6 +156,18 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         "PS443 column named twice": {"data": _write_csv(tmp / "twice.csv", HEADER.replace(
             "sqft,", "sqft,sqft,") + ROW.replace(",800,", ",800,800,"))},
     }
+
+
+def _store(tmp: Path, manifest_baseline: str | None) -> str:
+    """A store whose manifest names another baseline, or whose CURRENT names nothing."""
+    store = tmp / f"store-{manifest_baseline or 'damaged'}"
+    gen = store / "gen-000001"
+    gen.mkdir(parents=True, exist_ok=True)
+    (store / "CURRENT").write_text("gen-000001\n" if manifest_baseline else "gen-000009\n")
+    (gen / "manifest.json").write_text(json.dumps({
+        "format": 1, "plan": "rental_fmv_inspector", "baseline_fingerprint": "sha256:other",
+        "bucket": 86400, "timestamp": "scored_at", "files": []}))
+    return str(store)
 
 
 def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
@@ -166,9 +180,9 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
     "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
     "PS408 unknown outcome source", "PS409 bad events file", "PS410 unreachable database",
-    "PS411 missing table", "PS440 inconsistent profile",
-    "PS441 baseline column without values", "PS442 too many buckets",
-    "PS443 column named twice"])
+    "PS411 missing table", "PS430 store of another baseline", "PS431 damaged store",
+    "PS440 inconsistent profile", "PS441 baseline column without values",
+    "PS442 too many buckets", "PS443 column named twice"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]

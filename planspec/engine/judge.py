@@ -37,6 +37,10 @@ from planspec.results import (
 )
 
 LEVELS = {"ok": 0, "warn": 1, "fail": 2}
+#: Every optional field of a window result with its default: passed to ``model_construct``,
+#: which otherwise resolves each default per window (most of the time of judging).
+_WINDOW_DEFAULTS = {name: f.default for name, f in WindowResult.model_fields.items()
+                    if not f.is_required()}
 
 
 # ------------------------------------------------------------------------------- judgement
@@ -180,15 +184,16 @@ class _Persistence:
         return self.on
 
 
-def judge_monitor(m: MonitorRule, g: Grid, frame: Frame, b: Buckets, outcomes: Any, now: int,
-                  sources: dict[str, dict[str, int]], judge_partial: bool = False
-                  ) -> CheckResult:
+def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | None,
+                  outcomes: Any, now: int, sources: dict[str, dict[str, int]],
+                  predictions: np.ndarray, judge_partial: bool = False) -> CheckResult:
     """An outcome monitor over its windows: immature until labels are in, then its metrics;
-    partial windows are shown but not judged (unless ``judge_partial`` or `partial: judge`)."""
+    partial windows are shown but not judged (unless ``judge_partial`` or `partial: judge`).
+    ``predictions`` are cumulative per-bucket prediction counts (from the sums); ``frame`` and
+    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``."""
+    if outcomes is None or frame is None or b is None:  # every window immature, no metric
+        return _no_outcomes(m, g, g.total(predictions))
     score = frame.numbers[m.prediction]
-    if outcomes is None:  # nothing to join: every window is immature, no metric to compute
-        preds = g.total(cumulative(b.sum(mask=~np.isnan(score))))
-        return _no_outcomes(m, g, preds)
     joined = join(m, frame.texts[m.join_key], frame.times, outcomes, now, frame.numbers)
     joined.counts["missing_score"] = int((~np.isnan(joined.label) & np.isnan(score)).sum())
     sources[m.source.name] = joined.counts
@@ -358,10 +363,12 @@ def judge_rule(rule: Rule, g: Grid, rows: np.ndarray, computed: dict[StatKey, Va
             text=text, value=vals[j], bound=bounds[j], threshold=lims[j],
             raw_pvalue=r[j] if r is not None else None)
             for (text, vals, bounds, lims), r in zip(shown, raw, strict=True)] if compound else None
-        windows.append(WindowResult.model_construct(
-            start=starts[i], end=ends[i], n=n[j], value=shown[0][1][j], bound=shown[0][2][j],
-            raw_pvalue=raw[0][j] if raw[0] is not None else None, threshold=shown[0][3][j],
-            status=status[i], firing=levels_text[j], terms=terms, partial=part[j]))
+        windows.append(WindowResult.model_construct(**{
+            **_WINDOW_DEFAULTS, "start": starts[i], "end": ends[i], "n": n[j],
+            "value": shown[0][1][j], "bound": shown[0][2][j], "status": status[i],
+            "firing": levels_text[j], "terms": terms, "partial": part[j],
+            "raw_pvalue": raw[0][j] if raw[0] is not None else None,
+            "threshold": shown[0][3][j]}))
     return CheckResult(
         id=rule.id, kind=rule.kind, column=head.key.column, statistic=_statistic(head),
         when=rule.when_text, warn=rule.warn_text, source=rule.source, playbook=rule.playbook,

@@ -1,13 +1,18 @@
-"""Running a compiled program: read the data, gather sums, build window grids, compute, judge
-and assemble the results."""
+"""Running a compiled program: read the data as a stream of record batches, gather them into
+per-bucket sums (merged with a sums store, when one is given), derive the window grids,
+compute, judge and assemble the results. Nothing after gathering reads a row, except the
+outcome join, which needs each scored row's key, time and score (kept as narrow columns)."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from planspec.compile import (
     CheckProgram,
@@ -15,12 +20,30 @@ from planspec.compile import (
     WindowSpec,
     window_spec,
 )
-from planspec.data import DataError, Frame, check_bucket_budget, load_frame
+from planspec.data import (
+    BATCH_ROWS,
+    DataError,
+    check_bucket_budget,
+    frame_of,
+    inputs,
+    read_batches,
+)
+from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
+from planspec.engine.calendar import bucket_starts
 from planspec.engine.evidence import dated_risks, explain
-from planspec.engine.gather import Buckets, cumulative, gather
+from planspec.engine.gather import (
+    Buckets,
+    Cumulated,
+    Sums,
+    column_needs,
+    cumulate,
+    gather_batches,
+    merge_all,
+    stat_families,
+)
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
-from planspec.engine.windows import Grid, compute, iso
+from planspec.engine.windows import Grid, Values, compute, iso
 from planspec.outcomes import (
     load_outcome_inputs,
 )
@@ -36,13 +59,14 @@ from planspec.results import (
     Results,
     WindowInfo,
 )
+from planspec.sources import Source
 
 Progress = Callable[[str], None]
 
 
-def _as_of(as_of: Any, times: np.ndarray) -> int:
+def _as_of(as_of: Any, t_max: int) -> int:
     if as_of is None:
-        return int(times.max())
+        return t_max
     if isinstance(as_of, (int, np.integer)):
         return int(as_of)
     if isinstance(as_of, str):
@@ -58,14 +82,7 @@ def _as_of(as_of: Any, times: np.ndarray) -> int:
     return int(as_of.timestamp())
 
 
-def run_program(program: CheckProgram, data: Any, baseline: Any,
-                progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None, judge_partial: bool = False) -> Results:
-    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
-    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``.
-    Windows not over at ``as_of`` (or begun before the data) are partial: shown, not judged,
-    unless ``judge_partial``."""
-    say = progress or (lambda _msg: None)
+def _profile(program: CheckProgram, baseline: Any, say: Progress) -> Profile:
     if isinstance(baseline, Profile):
         profile = baseline
     else:
@@ -78,32 +95,214 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
             say("replaying the baseline for calibrated thresholds")
             profile = calibrate_profile(program, profile, baseline)
     check_profile(program, profile)
-    say("reading data")
-    kinds: dict[str, str] = {name: need.kind for name, need in program.columns.items()}
-    given = load_outcome_inputs(outcomes, program.monitors)
+    return profile
+
+
+def narrow_columns(program: CheckProgram) -> dict[str, str]:
+    """The columns outcome joins read from scored rows, with their kinds: each monitor's
+    join key, prediction and the scored columns a derived label reads."""
+    kinds: dict[str, str] = {}
     for m in program.monitors:
+        kinds.setdefault(m.join_key, "categorical")
         kinds.setdefault(m.prediction, "numeric")
-        if m.source.name in given:  # the key is needed only to join outcomes
-            kinds.setdefault(m.join_key, "categorical")
-            for col in m.scored_columns:
-                kinds.setdefault(col, "numeric")
-    frame = load_frame(data, program.timestamp, kinds, "data")
-    now = _as_of(as_of, frame.times)
-    check_bucket_budget(int(frame.times.min()), int(frame.times.max()), program.bucket,
-                        histogram_bins(program, profile), frame.where)
-    tz = program.timezone
-    b = Buckets.of(frame.times, program.bucket, tz)
-    say(f"gathering {frame.rows:,} rows into {b.count:,} buckets")
-    sums = gather(program, frame, profile, b)
-    rows_cum = cumulative(b.sum())
-    t_min, t_max = int(frame.times.min()), int(frame.times.max())
+        for col in m.scored_columns:
+            kinds.setdefault(col, program.columns[col].kind if col in program.columns
+                             else "numeric")
+    return kinds
+
+
+@dataclass
+class Gathered:
+    """The sums of a run's data, and what outcome joins need of its rows (narrow columns)."""
+
+    sums: Sums
+    narrow: pa.Table | None = None
+    #: When the sums of a family were first gathered into a store (column → family → first
+    #: complete bucket): windows before it lack history.
+    since: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow: bool,
+                say: Progress, batch_rows: int = BATCH_ROWS) -> Gathered:
+    """Stream ``data`` (files or an in-memory table) through the gather, batch by batch."""
+    needs = column_needs(program)
+    narrow = narrow_columns(program) if keep_narrow else {}
+    columns = list(dict.fromkeys([program.timestamp, *needs, *narrow]))
+    kinds = {n: need.kind for n, need in needs.items()} | narrow
+    parts: list[Sums] = []
+    kept: list[pa.Table] = []
+    items = inputs(data, "data")
+    for item in items:
+        say(f"reading {item.where}")
+        sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+                                    program.timestamp, profile, program.bucket, item.where,
+                                    [program.timestamp, *narrow] if narrow else (),
+                                    bins=histogram_bins(program, profile), tz=program.timezone)
+        if sums is not None:
+            parts.append(sums)
+        if rows is not None:
+            kept.append(rows)
+    if not parts:
+        since = {i.since for i in items if i.since is not None}
+        raise DataError("PS405", f"{_where(data)}: no rows"
+                        + (f" since {min(since).isoformat()}" if since else ""))
+    narrow_table = None
+    if kept:
+        try:
+            narrow_table = pa.concat_tables(kept, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise DataError("PS403", f"the files disagree on column types: {e}") from None
+    return Gathered(merge_all(parts), narrow_table)
+
+
+def _where(data: Any) -> str:
+    if isinstance(data, Source):
+        return data.where
+    if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
+        return ", ".join(map(str, data[:3])) + (f" and {len(data) - 3} more" if len(data) > 3
+                                                else "")
+    return str(data) if isinstance(data, str) else "data"
+
+
+def run_program(program: CheckProgram, data: Any, baseline: Any,
+                progress: Progress | None = None, outcomes: Any = None,
+                as_of: Any = None, batch_rows: int = BATCH_ROWS, judge_partial: bool = False
+                ) -> Results:
+    """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
+    with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
+    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. Windows not
+    over at ``as_of`` (or begun before the data) are partial: shown, not judged, unless
+    ``judge_partial``."""
+    say = progress or (lambda _msg: None)
+    profile = _profile(program, baseline, say)
+    given = load_outcome_inputs(outcomes, program.monitors)
+    gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
+    return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
+
+
+@dataclass
+class StoreReport:
+    """What a run did to its sums store, for the caller to tell the user."""
+
+    store: str
+    ingested: list[st.Ingested]
+    #: Inputs skipped because the store already holds their content: (name, ingested as).
+    skipped: list[tuple[str, str]]
+    #: Buckets the store already held that received rows in this run (late rows): their
+    #: windows were re-judged.
+    late_buckets: list[str]
+    #: Checks whose statistics the store began gathering in this run, and from when their
+    #: windows have history.
+    lacking: dict[str, str]
+    history_added: int
+    generation: str
+
+
+def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
+              progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
+              batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
+              where_baseline: str = "the baseline", judge_partial: bool = False
+              ) -> tuple[Results, StoreReport]:
+    """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
+    ``store`` and judge every window of everything the store holds; each run's judged windows
+    are appended to the store's history. An input whose content the store already holds is
+    skipped. The store is written atomically, once, at the end."""
+
+
+    say = progress or (lambda _msg: None)
+    profile = _profile(program, baseline, say)
+    given = load_outcome_inputs(outcomes, program.monitors)
+    root = Path(store)
+    with st.locked(root):
+        stored = st.open_store(root, program, profile, where_plan, where_baseline)
+        needs = column_needs(program)
+        narrow = narrow_columns(program)
+        columns = list(dict.fromkeys([program.timestamp, *needs, *narrow]))
+        kinds = {n: need.kind for n, need in needs.items()} | narrow
+        keep = [program.timestamp, *narrow] if narrow else []
+        seen = stored.fingerprints
+        rows_files: list[str] = list(stored.manifest.get("rows_files", []))
+        parts: list[Sums] = []
+        ingested: list[st.Ingested] = []
+        skipped: list[tuple[str, str]] = []
+        (root / st.ROWS_DIR).mkdir(exist_ok=True)
+        nothing = data is None or (isinstance(data, (list, tuple)) and not data)
+        for item in [] if nothing else inputs(data, "data"):
+            fp = st.fingerprint(item)
+            if fp in seen:
+                skipped.append((item.where, seen[fp]))
+                continue
+            say(f"reading {item.where}")
+            name = st.rows_file_name(fp)
+            with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
+                sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+                                         program.timestamp, profile, program.bucket,
+                                         item.where, keep, sink.write if keep else None,
+                                         bins=histogram_bins(program, profile),
+                                         tz=program.timezone)
+            if sums is None:
+                raise DataError("PS405", f"{item.where}: no rows")
+            if keep:
+                rows_files.append(name)
+            seen[fp] = item.where
+            parts.append(sums)
+            ingested.append(st.Ingested(fp, item.where, sums.total, iso(sums.t_min),
+                                        iso(sums.t_max), iso(int(datetime.datetime.now(
+                                            datetime.UTC).timestamp()))))
+        if stored.sums is None and not parts:
+            raise DataError("PS405", f"{root}: the store is empty and no new data was given")
+        late: list[str] = []
+        if stored.sums is not None:
+            for p in parts:
+                old = np.intersect1d(p.ids, stored.sums.ids)
+                late += [iso(int(t)) for t in bucket_starts(old, p.size)]
+        merged = merge_all([*([stored.sums] if stored.sums is not None else []), *parts])
+        narrow_table = st.read_rows(root, rows_files, keep) if given and keep else None
+        gathered = Gathered(merged, narrow_table, stored.since)
+        results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
+        run = int(stored.manifest.get("runs", 0)) + 1
+        history, added = st.append_history(stored.history, st.judged_windows(results, run))
+        say(f"writing the store ({merged.ids.size:,} buckets)")
+        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files)
+    lacking: dict[str, str] = {}
+    for key in program.stats:
+        if key.column is None:
+            continue
+        since = stored.since.get(key.column, {})
+        firsts = [since[f] for f in stat_families(key, program.columns[key.column])
+                  if f in since]
+        if firsts:
+            start = iso(int(bucket_starts(np.array([max(firsts)]), merged.size)[0]))
+            for rule in program.rules:
+                if any(leaf.key == key for leaf in rule.fail.leaves() + (
+                        rule.warn.leaves() if rule.warn else [])):
+                    lacking[rule.id] = min(lacking.get(rule.id, start), start)
+    report = StoreReport(str(root), ingested, skipped, sorted(set(late)), lacking, added,
+                         gen.name)
+    return results, report
+
+
+def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
+               given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool = False
+               ) -> Results:
+    """Every check over every window of the sums (no rows are read here, except the narrow
+    columns that outcome joins need)."""
+    sums = gathered.sums
+    now = _as_of(as_of, sums.t_max)
+    check_bucket_budget(sums.t_min, sums.t_max, program.bucket,
+                        histogram_bins(program, profile), "data")
+    view = cumulate(sums)
+    b = view.buckets
     specs = {*program.windows, *(m.window for m in program.monitors)}
-    # -- as-of and partial windows (decisions): every grid knows which windows are complete.
-    grids = {spec: Grid.of(spec, b, t_min, t_max, now, tz) for spec in specs}
-    rows = {spec: g.total(rows_cum) for spec, g in grids.items()}
-    say(f"computing {len(program.stats)} statistics over {len(grids)} window grids")
-    computed = {key: compute(key, grids[key.window], rows[key.window], sums, profile)
+    tz = program.timezone
+    # as-of and partial windows: every grid knows which of its windows are complete
+    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max, now, tz) for spec in specs}
+    rows = {spec: g.total(view.rows) for spec, g in grids.items()}
+    say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
+        f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
+    computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
                 for key in program.stats}
+    _without_history(program, gathered, grids, computed)
     leaf_values: dict[int, np.ndarray] = {}
     pvalue_keys: dict[WindowSpec, list[StatKey]] = {}
     for rule in program.rules:
@@ -122,20 +321,54 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
                          leaf_values, judge_partial, program.correction)
               for rule in program.rules]
     sources: dict[str, dict[str, int]] = {}
+    narrow = _narrow_frame(program, gathered, view) if given else None
     for m in program.monitors:
-        say(f"joining outcomes for {m.id}")
-        checks.append(judge_monitor(m, grids[m.window], frame, b, given.get(m.source.name),
-                                     now, sources, judge_partial))
-    checks = explain(program, checks, grids, rows, sums, profile, computed)
+        if m.source.name in given:
+            say(f"joining outcomes for {m.id}")
+        frame, nb = narrow if narrow is not None else (None, None)
+        checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
+                                    now, sources, view.columns[m.prediction].present,
+                                    judge_partial))
+    checks = explain(program, checks, grids, rows, view.columns, profile, computed)
     stand_ins(checks)
     annotate_risks(program, checks)
-    results = _results(program, profile, frame, grids, rows, checks)
+    results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
                                       "actions": playbook_actions(program, results.firing, checks),
                                       "risks": dated_risks(program)})
 
 
-def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[WindowSpec, Grid],
+def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:
+    table = gathered.narrow
+    if table is None or table.num_rows == 0:
+        return None
+    frame = frame_of(table, program.timestamp, narrow_columns(program), "scored rows")
+    b = view.buckets
+    return frame, Buckets.within(frame.times, b.size, b.first, b.count, program.timezone)
+
+
+def _without_history(program: CheckProgram, gathered: Gathered, grids: dict[WindowSpec, Grid],
+                     computed: dict[StatKey, Values]) -> None:
+    """Statistics whose sums a store began gathering after its first buckets have no value in
+    windows that start before then (judged `insufficient_data`)."""
+    if not gathered.since:
+        return
+    size = gathered.sums.size
+    for key, v in computed.items():
+        if key.column is None:
+            continue
+        since = gathered.since.get(key.column, {})
+        firsts = [since[f] for f in stat_families(key, program.columns[key.column]) if f in since]
+        if not firsts:
+            continue
+        start = int(bucket_starts(np.array([max(firsts)]), size)[0])
+        early = grids[key.window].starts < start
+        for arr in (v.value, v.pvalue, v.bound):
+            if arr is not None:
+                arr[early] = np.nan
+
+
+def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[WindowSpec, Grid],
              rows: dict[WindowSpec, np.ndarray], checks: list[CheckResult]) -> Results:
     from planspec import __version__
 
@@ -156,16 +389,13 @@ def _results(program: CheckProgram, profile: Profile, frame: Frame, grids: dict[
             since = w.start
         firing.append(Firing(id=c.id, kind=c.kind, level=last.firing, since=since,
                              playbook=c.playbook, severity=c.severity))
-    if frame.rows == 0:  # pragma: no cover - load_frame rejects empty data
-        raise DataError("PS405", "no rows")
     return Results(
         plan=program.plan.plan, planspec_version=__version__,
         baseline={"fingerprint": profile.data_fingerprint, "plan_fingerprint":
                   profile.plan_fingerprint, "rows": profile.rows,
                   "start": profile.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "end": profile.end.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        data={"rows": frame.rows, "start": iso(int(frame.times.min())),
-              "end": iso(int(frame.times.max()))},
+        data={"rows": sums.total, "start": iso(sums.t_min), "end": iso(sums.t_max)},
         windows=[WindowInfo(start=s, end=e, rows=int(r), complete=bool(c))
                  for s, e, r, c in zip(starts, ends, rows[default], g.complete, strict=True)],
         checks=checks, firing=firing)
