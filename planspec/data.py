@@ -96,9 +96,9 @@ def check_source(path: str) -> None:
                         "give the user running planspec read permission (chmod u+r or a+r)")
 
 
-def _read_one(path: str, columns: Sequence[str]) -> pa.Table:
-    import pyarrow.parquet as pq
-
+def _readable_file(path: str) -> str:
+    """``path`` lower-cased, once it is a non-empty Parquet or CSV file planspec may read (a
+    located error otherwise): the checks both file readers make first."""
     check_source(path)
     lower = path.lower()
     if not lower.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
@@ -106,6 +106,13 @@ def _read_one(path: str, columns: Sequence[str]) -> pa.Table:
                         "convert it, or pass a pyarrow table to the Python API")
     if os.path.getsize(path) == 0:
         raise DataError("PS405", f"{path}: the file is empty (0 bytes)")
+    return lower
+
+
+def _read_one(path: str, columns: Sequence[str]) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    lower = _readable_file(path)
     try:
         if lower.endswith(PARQUET_SUFFIXES):
             try:
@@ -564,13 +571,7 @@ def _file_batches(path: str, columns: Sequence[str], kinds: Mapping[str, str] | 
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    check_source(path)
-    lower = path.lower()
-    if not lower.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
-        raise DataError("PS401", f"{path}: planspec reads .parquet and .csv files",
-                        "convert it, or pass a pyarrow table to the Python API")
-    if os.path.getsize(path) == 0:
-        raise DataError("PS405", f"{path}: the file is empty (0 bytes)")
+    lower = _readable_file(path)
     try:
         if lower.endswith(PARQUET_SUFFIXES):
             # Row group by row group: `iter_batches` pre-buffers ahead and held 4× one row
