@@ -31,15 +31,15 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -176,13 +176,6 @@ class Expected(_Node):
     immature: list[str] = []
 
 
-def _expected(v: Any) -> Any:
-    return {"firing": v} if isinstance(v, list) else v
-
-
-ExpectedText = Annotated[Expected, BeforeValidator(_expected)]
-
-
 class Case(_Node):
     """One plan test: a series of ``windows`` synthetic windows, the changes made to them, and
     the alerts expected per window (keys: `3`, `3-5`, `window 3`, `windows 3-5`)."""
@@ -190,9 +183,20 @@ class Case(_Node):
     name: str
     windows: int = Field(ge=1, le=520)
     changes: list[Change] = []
-    expect: dict[str | int, ExpectedText] = Field(min_length=1)
+    #: A list is the alerts firing at `fail` (short for ``{firing: [...]}``).
+    expect: dict[str | int, list[str] | Expected] = Field(min_length=1)
     #: Alerts this case does not assert on (neither firing nor quiet).
     ignore: list[str] = []
+
+    @field_validator("expect", mode="after")
+    @classmethod
+    def _lists(cls, v: dict[str | int, list[str] | Expected]) -> dict[str | int, Any]:
+        return {k: Expected(firing=x) if isinstance(x, list) else x for k, x in v.items()}
+
+    def expected(self, key: str | int) -> Expected:
+        """The expectation under ``key`` (lists are read as ``firing``)."""
+        x = self.expect[key]
+        return x if isinstance(x, Expected) else Expected(firing=x)
 
 
 class PlanTest(_Node):
@@ -210,7 +214,7 @@ class PlanTest(_Node):
     tests: list[Case] = Field(min_length=1)
 
 
-def test_file_schema() -> dict[str, Any]:
+def plan_test_schema() -> dict[str, Any]:
     """The JSON Schema of a plan test file (``planspec test --schema``)."""
     schema = PlanTest.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -370,7 +374,8 @@ def check_test(test: PlanTest, program: Any, smap: SourceMap) -> list[Diagnostic
                                 smap.span((*where, recipe, "monitor")),
                                 did_you_mean(mon, monitors) or
                                 f"the outcome monitors are: {', '.join(monitors) or 'none'}"))
-        for key, exp in case.expect.items():
+        for key in case.expect:
+            exp = case.expected(key)
             where = (*base, "expect", key)
             rng = window_range(key)
             if rng is None or not 1 <= rng[0] <= rng[1] <= case.windows:
@@ -809,7 +814,8 @@ def judge_case(case: Case, results: Any, bounds: list[tuple[int, int]], smap: So
     mismatches: list[Mismatch] = []
     checked = 0
     states = {i + 1: states_at(results, b) for i, (_, b) in enumerate(bounds)}
-    for key, exp in case.expect.items():
+    for key in case.expect:
+        exp = case.expected(key)
         rng = window_range(key)
         assert rng is not None
         span = smap.key_span(("tests", index, "expect", key))
@@ -921,3 +927,20 @@ def _baseline(program: Any, test: PlanTest, here: FsPath, window_seconds: int) -
     if calibrated_leaves(program):
         profile = calibrate_profile(program, profile, data, replays=1000)
     return profile
+
+
+def report_json(report: TestReport) -> dict[str, Any]:
+    """The report as plain data (``planspec test --format json``)."""
+    def where(span: Span | None) -> dict[str, Any]:
+        return {"line": span.line, "col": span.col} if span else {"line": None, "col": None}
+
+    return {
+        "file": report.file, "plan": report.plan, "passed": report.passed and
+        not report.diagnostics,
+        "cases": [{"name": c.name, "passed": c.passed, "checked": c.checked,
+                   "windows": [list(w) for w in c.windows],
+                   "mismatches": [{"window": m.window, "alert": m.alert, "expected": m.expected,
+                                   "status": m.actual.status, "firing": m.actual.firing,
+                                   "value": m.actual.value, "text": m.text(), **where(m.span)}
+                                  for m in c.mismatches]} for c in report.cases],
+        "diagnostics": [d.to_dict() for d in report.diagnostics]}
