@@ -270,7 +270,7 @@ def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_test(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.data import DataError
-    from planspec.plantest import report_json, run_plan_tests, plan_test_schema
+    from planspec.plantest import plan_test_schema, report_json, run_plan_tests
     from planspec.sources import SourceError
 
     if args.schema:

@@ -45,6 +45,7 @@ from pydantic import (
 
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import DurationText, Ratio
+from planspec.power import sample_values
 from planspec.source import Path, SourceMap
 
 DAY = 86400
@@ -266,9 +267,9 @@ def _shape(e: ValidationError, smap: SourceMap) -> list[Diagnostic]:
         if typ == "planspec":
             out.append(make(str(ctx["code"]), str(ctx["message"]), smap.span(loc),
                             ctx.get("hint")))
-        elif typ == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "changes" or \
-                typ == "extra_forbidden" and len(loc) >= 3 and isinstance(loc[-2], int) \
-                and loc[-3] == "changes":
+        elif (typ == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "changes") or \
+                (typ == "extra_forbidden" and len(loc) >= 3 and isinstance(loc[-2], int) \
+                and loc[-3] == "changes"):
             name = str(loc[-1])
             out.append(make("PS372", f"unknown recipe `{name}`", smap.key_span(loc),
                             did_you_mean(name, RECIPES)
@@ -360,9 +361,9 @@ def check_test(test: PlanTest, program: Any, smap: SourceMap) -> list[Diagnostic
             where: Path = (*base, "changes", j)
             recipe = ch.recipe
             spec = getattr(ch, recipe)
-            for end, name in (("from", ch.from_), ("to", ch.to)):
-                if name is not None and name > case.windows:
-                    out.append(make("PS370", f"window {name} is past the case's last window "
+            for end, number in (("from", ch.from_), ("to", ch.to)):
+                if number is not None and number > case.windows:
+                    out.append(make("PS370", f"window {number} is past the case's last window "
                                     f"({case.windows})", smap.span((*where, end))))
             col = getattr(spec, "column", None)
             if col is not None:
@@ -475,7 +476,8 @@ def _declared(rng: np.random.Generator, name: str, kind: str,
     if kind == "boolean":
         return pa.array(rng.random(n) < 0.3)
     if kind == "text":
-        return pa.array(np.where(rng.random(n) < 0.98, "text", None).tolist())
+        return pa.array(["text" if keep else None for keep in (rng.random(n) < 0.98).tolist()],
+                        type=pa.string())
     weights = 1 / np.arange(1, 9)
     cats = np.asarray([f"{name}_{i}" for i in range(1, 9)])
     return pa.array(cats[rng.choice(8, n, p=weights / weights.sum())].tolist())
@@ -520,28 +522,6 @@ def _plan_windows(case: Case, program: Any) -> list[_Window]:
     return out
 
 
-def _numeric_draw(col: Any, rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` values resampled from a numeric column's baseline histogram."""
-    if col.fine_edges:
-        edges = np.asarray(col.fine_edges, dtype=np.float64)
-        counts = np.asarray(col.fine_counts, dtype=np.float64)
-        if col.fine_discrete:  # every value sits on an edge
-            return edges[rng.choice(edges.size, n, p=counts[:edges.size] / counts[:edges.size]
-                                    .sum())]
-        left = np.concatenate([[edges[0]], edges[:-1]])
-        p = counts[:edges.size] / counts[:edges.size].sum()
-        j = rng.choice(edges.size, n, p=p)
-        return np.asarray(left[j] + rng.random(n) * (edges[j] - left[j]))
-    if col.decile_edges:
-        edges = np.concatenate([[col.min], col.decile_edges, [col.max]]).astype(np.float64)
-        counts = np.asarray(col.decile_counts, dtype=np.float64)
-        j = rng.choice(counts.size, n, p=counts / counts.sum())
-        return np.asarray(edges[j] + rng.random(n) * (edges[j + 1] - edges[j]))
-    if col.mean is not None:
-        return rng.normal(col.mean, col.std or 0.0, n)
-    return np.full(n, np.nan)
-
-
 def _column(name: str, decl_kind: str, col: Any, w: _Window, rng: np.random.Generator, n: int,
             declared_range: tuple[float, float] | None, unit: bool = False) -> Any:
     import pyarrow as pa
@@ -550,7 +530,7 @@ def _column(name: str, decl_kind: str, col: Any, w: _Window, rng: np.random.Gene
     miss = w.missing.get(name, miss)
     gone = rng.random(n) < miss
     if decl_kind in ("numeric", "integer"):
-        x = _numeric_draw(col, rng, n) if col is not None else rng.normal(0, 1, n)
+        x = sample_values(col, rng, n) if col is not None else rng.normal(0, 1, n)
         if name in w.shift and col is not None:
             x = x + w.shift[name] * (col.std or 0.0)
         if name in w.out_of_range and declared_range is not None:
@@ -581,7 +561,8 @@ def _column(name: str, decl_kind: str, col: Any, w: _Window, rng: np.random.Gene
         fresh = rng.random(n) < w.new[name]
         values = np.where(fresh, np.char.add(f"{name}_new_", rng.integers(0, 5, n).astype(str))
                           .astype(object), values)
-    values = np.where(gone, None, values)
+    values = values.astype(object)
+    values[gone] = None
     if decl_kind == "boolean":
         return pa.array([None if v is None else v == "true" for v in values.tolist()],
                         type=pa.bool_())

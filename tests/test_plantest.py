@@ -26,9 +26,9 @@ from planspec.plantest import (
     Case,
     generate_baseline,
     load_test_file,
+    plan_test_schema,
     run_plan_tests,
     synthesize,
-    plan_test_schema,
 )
 from planspec.profile import build_profile
 
@@ -218,7 +218,7 @@ def test_outcome_recipes(program: Any, profile: Any) -> None:
         s = np.array([scores[k] for k in keys])
         week = np.array([int(k.split("-")[0][1:]) for k in keys])
         return s, week, out
-    s, week, out = labelled(quiet, "inspector_audits")
+    s, _, out = labelled(quiet, "inspector_audits")
     y = numeric(out, "out_of_line", "")
     # calibrated: the flagged side (score below 0.5) is positive with probability 1 - score
     assert abs(y.mean() - (1 - s).mean()) < 4 * np.sqrt(0.25 / y.size)
