@@ -6,8 +6,8 @@ firing at the end of each window are compared with what fired.
 The synthetic rows are drawn from the baseline profile, column by column: numeric values from
 the fine histogram (uniform within a bin; on the baseline's own values when they are discrete),
 else from the deciles; categories by their baseline counts; missing values at the baseline's
-rate. So the windows look like the baseline (its shape, its categories, its volume per day),
-and are the same for the same seed. Recipes then change windows from a given one on (see
+rate; each day a Poisson count of rows around the baseline's rows per day. So the windows look
+like the baseline (its shape, its categories, its volume), and are the same for the same seed. Recipes then change windows from a given one on (see
 :data:`RECIPES`). Outcomes are drawn for each outcome source from the scores: the flagged side is
 positive with probability ``1 - p`` (flag below) or ``p`` (flag above), so the model is
 calibrated unless a ``quality_drop`` flips labels; a derived label (``abs(price - rent) / rent >
@@ -94,6 +94,10 @@ class BaselineSpec(_Node):
         return self
 
 
+class NoDrift(_Node):
+    """No change: the windows as the baseline gives them (written `no_drift: {}`)."""
+
+
 class MeanShift(_Node):
     """Move a numeric column by ``sd`` baseline SDs."""
 
@@ -141,7 +145,7 @@ class Change(_Node):
 
     from_: int = Field(1, alias="from", ge=1)
     to: int | None = Field(None, ge=1)
-    no_drift: dict[str, Any] | None = None
+    no_drift: NoDrift | None = None
     mean_shift: MeanShift | None = None
     share: Share | None = None
     missing: ColumnRate | None = None
@@ -243,6 +247,7 @@ def _fields(model: Any) -> list[str]:
 
 _MODELS: dict[str, Any] = {"": PlanTest, "baseline": BaselineSpec, "generate": Generate,
                            "tests": Case, "changes": Change, "expect": Expected,
+                           "no_drift": NoDrift,
                            **{r: m for r, m in (("mean_shift", MeanShift), ("share", Share),
                                                 ("missing", ColumnRate),
                                                 ("out_of_range", ColumnRate),
@@ -267,9 +272,8 @@ def _shape(e: ValidationError, smap: SourceMap) -> list[Diagnostic]:
         if typ == "planspec":
             out.append(make(str(ctx["code"]), str(ctx["message"]), smap.span(loc),
                             ctx.get("hint")))
-        elif (typ == "extra_forbidden" and len(loc) >= 2 and loc[-2] == "changes") or \
-                (typ == "extra_forbidden" and len(loc) >= 3 and isinstance(loc[-2], int) \
-                and loc[-3] == "changes"):
+        elif typ == "extra_forbidden" and len(loc) >= 3 and isinstance(loc[-2], int) \
+                and loc[-3] == "changes":
             name = str(loc[-1])
             out.append(make("PS372", f"unknown recipe `{name}`", smap.key_span(loc),
                             did_you_mean(name, RECIPES)
@@ -295,7 +299,7 @@ def load_test_file(path: str | FsPath) -> LoadedTest:
     :class:`OSError`."""
     import yaml
 
-    from planspec.parse_yaml import _Builder, _Loader
+    from planspec.parse_yaml import _AliasBomb, _Builder, _Loader
 
     file = str(path)
     text = FsPath(path).read_text(encoding="utf-8")
@@ -318,6 +322,10 @@ def load_test_file(path: str | FsPath) -> LoadedTest:
                           text, file)
     except yaml.YAMLError as e:
         return LoadedTest(None, b.smap, [make("PS101", str(e).splitlines()[0])], text, file)
+    except _AliasBomb as e:
+        return LoadedTest(None, b.smap, [make(
+            "PS253", f"aliases here expand the file past {e.budget:,} values", e.span,
+            "write the values out, or use fewer nested aliases")], text, file)
     finally:
         loader.dispose()
     found = list(b.diagnostics)
@@ -569,6 +577,16 @@ def _column(name: str, decl_kind: str, col: Any, w: _Window, rng: np.random.Gene
     return pa.array(values.tolist(), type=pa.string())
 
 
+def _times(rng: np.random.Generator, start: int, seconds: int, per_day: float) -> np.ndarray:
+    """Sorted row times in ``[start, start + seconds)``: each day a Poisson count of rows
+    (mean ``per_day``), uniform within the day, as a steady feed delivers them."""
+    days = max(1, -(-seconds // DAY))
+    counts = rng.poisson(per_day * min(seconds, DAY) / DAY, days)
+    offsets = [d * DAY + np.sort(rng.integers(0, min(seconds - d * DAY, DAY), c))
+               for d, c in enumerate(counts.tolist())]
+    return np.asarray(start + np.concatenate(offsets), dtype=np.int64)
+
+
 @dataclass
 class Synthetic:
     """One case's synthetic data: scored rows, outcomes by source, the window bounds and the
@@ -597,13 +615,11 @@ def synthesize(program: Any, profile: Any, case: Case, seed: int, start: int,
     parts: list[pa.Table] = []
     window_of: list[np.ndarray] = []
     bounds = []
-    per = window_seconds / DAY
     for i, w in enumerate(plan_windows):
         a = start + i * window_seconds
         bounds.append((a, a + window_seconds))
-        n = max(0, round(rows_per_day * per * w.volume))
-        # each day gets its share of the rows, so daily counts are as steady as the baseline's
-        t = a + np.sort(rng.integers(0, window_seconds, n)) if n else np.zeros(0, np.int64)
+        t = _times(rng, a, window_seconds, rows_per_day * w.volume)
+        n = t.size
         cols: dict[str, Any] = {d.timestamp: pa.array(t.astype("datetime64[s]"),
                                                       type=pa.timestamp("s", tz="UTC"))}
         if d.key:
