@@ -7,11 +7,12 @@ The synthetic rows are drawn from the baseline profile, column by column: numeri
 the fine histogram (uniform within a bin; on the baseline's own values when they are discrete),
 else from the deciles; categories by their baseline counts; missing values at the baseline's
 rate; each day a Poisson count of rows around the baseline's rows per day. So the windows look
-like the baseline (its shape, its categories, its volume), and are the same for the same seed. Recipes then change windows from a given one on (see
-:data:`RECIPES`). Outcomes are drawn for each outcome source from the scores: the flagged side is
-positive with probability ``1 - p`` (flag below) or ``p`` (flag above), so the model is
-calibrated unless a ``quality_drop`` flips labels; a derived label (``abs(price - rent) / rent >
-10%``) gets outcome values that make it hold or not, as drawn.
+like the baseline (its shape, its categories, its volume), and are the same for the same seed.
+Recipes then change windows from a given one on (see :data:`RECIPES`). Outcomes are drawn for
+each outcome source from the scores: the flagged side is positive with probability ``1 - p``
+(flag below) or ``p`` (flag above), so the model is calibrated unless a ``quality_drop`` flips
+labels; a derived label (``abs(price - rent) / rent > 10%``) gets outcome values that make it
+hold or not, as drawn.
 
 When is an alert "firing at window i"? Each check's windows are judged by the engine; the state
 at test window i is that of the check's last judged window ending by the end of window i (for a

@@ -259,10 +259,18 @@ def _mde(rule: Rule, profile: Profile, n: int, kind: str, sign: float, seed: int
         return _power(rule, profile, n, Effect(kind, sign * size), seed, replays,  # type: ignore[arg-type]
                       pkeys, correction)
 
+    return _least(power, top, 8, replays)
+
+
+def _least(power: Any, top: float, steps: int, replays: int
+           ) -> tuple[float | None, float | None]:
+    """The least size in [0, ``top``] with ``power(size)`` >= 80% (bisection, ``steps``
+    halvings; power rises with size), and the power's Monte-Carlo standard error there; (None,
+    None) when even ``top`` falls short."""
     if power(top) < POWER:
         return None, None
     lo, hi = 0.0, top
-    for _ in range(8):
+    for _ in range(steps):
         mid = (lo + hi) / 2
         if power(mid) >= POWER:
             hi = mid
@@ -348,18 +356,11 @@ def _ece_power(m: MonitorRule, leaf: Leaf, profile: Profile, base: AlertPower, s
     if not above:
         base.note = "an ECE below a threshold is not a drop in quality: no MDE"
         return base
-    if fires(0.5) < POWER:
+    gap, se = _least(fires, 0.5, 10, replays)
+    if gap is None:
         base.note = "not caught with 80% power by any calibration gap"
         return base
-    lo, hi = 0.0, 0.5
-    for _ in range(10):
-        mid = (lo + hi) / 2
-        if fires(mid) >= POWER:
-            hi = mid
-        else:
-            lo = mid
-    p = fires(hi)
-    base.mde, base.mde_se = hi * 100, math.sqrt(p * (1 - p) / replays)
+    base.mde, base.mde_se = gap * 100, se
     return base
 
 
