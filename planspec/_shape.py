@@ -89,8 +89,8 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
         elif isinstance(value, int) and abs(value) > MAX_NUMBER:
             bad.add(path)
             shown = f"{str(value)[:12]}…"
-            out.append(make("PS203", f"{place(smap.surface, path)}: {shown} is out of range (at most "
-                            f"{MAX_NUMBER:.0e} in size)", smap.span(path),
+            out.append(make("PS203", f"{place(smap.surface, path)}: {shown} is out of range "
+                            f"(at most {MAX_NUMBER:.0e} in size)", smap.span(path),
                             "write a smaller number"))
     return out, bad
 

@@ -41,8 +41,8 @@ def setting(surface: Surface, key: str, value: str | None = None) -> str:
     ('`version:`', '`version`')
     >>> setting("yaml", "range", "low, high"), setting("plan", "range", "low, high")
     ('`range: [low, high]`', '`range low to high`')
-    >>> setting("plan", "features")
-    '`feature NAME TYPE`'
+    >>> setting("plan", "features"), setting("plan", "known_at", "prediction + 30d")
+    ('`feature NAME TYPE`', '`known_at "prediction + 30d"`')
     """
     if surface == "plan":
         head = PLAN_WORDS.get(key, key)
@@ -50,6 +50,8 @@ def setting(surface: Surface, key: str, value: str | None = None) -> str:
             value = _PLAN_ARGS.get(key)
         elif key == "range":
             value = " to ".join(v.strip() for v in value.split(","))
+        elif " " in value:
+            value = f'"{value}"'  # text with spaces is a string in `.plan`
         return f"`{head} {value}`" if value else f"`{head}`"
     if value is None:
         return f"`{key}:`"

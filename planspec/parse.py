@@ -9,6 +9,7 @@ on its own, so every broken item is reported in one run.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -223,6 +224,8 @@ class _FileBuilder:
     # ---------------------------------------------------------------------------- settings
 
     def block(self, block: Tree[Any] | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
+        if block is not None:  # its `}`, which comments at the end of the block belong to
+            self.anchors.append((block.meta.end_pos - 1, (*path, "}")))
         broken_line = 0
         for setting in block.children if block is not None else []:
             line = self.index.position(setting.meta.start_pos)[0]
@@ -607,7 +610,7 @@ def _crowded_tail(piece: str, e: UnexpectedInput) -> int | None:
         elif not pending[-1] and (isinstance(v, Token) or not v.meta.empty):
             groups[-1].append(_pos(v))  # the first part of the setting being read
             pending[-1] = True
-    found = [b for group in groups for (_, a), (b, _) in zip(group, group[1:], strict=False)
+    found = [b for group in groups for (_, a), (b, _) in itertools.pairwise(group)
              if a <= b and "\n" not in piece[a:b]]
     return min(found) if found else None
 
