@@ -159,7 +159,9 @@ def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
                 first -= 1
             return ExprError("PS102", f"`{text[first:end]}` is not a comparison", first, end,
                              "compare with >, >=, < or <= (== and != inside rate() and share())")
-        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and "SD" in expected:
+        # (lark's contextual lexer leaves `expected` empty when the word fits no terminal there)
+        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and \
+                ("SD" in expected or not expected):
             return ExprError("PS102", f"unknown unit `{tok}` on a threshold", start, end,
                              did_you_mean(str(tok), ["sd"]) or "units are `%` and `sd`")
         if "NUMBER" in expected and "COMP_OP" not in expected:

@@ -505,7 +505,7 @@ def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
                        ("has both `time` and `known_at`" if src.time else
                         "does not say when outcomes became known"),
                        c.span("outcome_monitors", i, "source"),
-                       f"give the outcome table's {c.setting('time')} column, or "
+                       "give the outcome table's `time` column, or "
                        f"{c.setting('known_at', 'prediction + 30d')}")
 
 

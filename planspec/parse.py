@@ -166,7 +166,13 @@ class _FileBuilder:
 
     def at(self, path: Path, node: Token | Tree[Any], key: Token | None = None) -> None:
         s, e = _pos(node)
-        self.smap.values[path] = self.span(s, e)
+        # A block's span is its head line (`source audits {`): what a caret can show.
+        eol = self.text.find("\n", s, e)
+        self.smap.values[path] = self.span(s, len(self.text[s:eol].rstrip()) + s if eol >= 0
+                                           else e)
+        if isinstance(node, Tree) and node.data == "list_value":
+            for i, item in enumerate(c for c in _kids(node) if c is not None):
+                self.smap.values[(*path, i)] = self.span(*_pos(item))
         if key is not None:
             ks, ke = _pos(key)
             self.smap.keys[path] = self.span(ks, ke)
@@ -462,6 +468,12 @@ def _syntax_error(text: str, piece: str, offset: int, e: UnexpectedInput, file: 
     line = text[line_start:line_end if line_end >= 0 else len(text)]
     m = re.match(r"\s*([A-Za-z_]+)", line)
     first = m.group(1) if m else None
+    broken = _broken_condition(piece, e)
+    if broken is not None:
+        x, begin = broken
+        at = offset + begin
+        return make(x.code, x.message, index.span(file, at + x.start, at + max(x.end, x.start + 1)),
+                    x.hint)
     if isinstance(e, UnexpectedToken) and e.token.type == "$END" and "RBRACE" in e.expected:
         opening = offset + _last_open_item(piece)
         where = index.span(file, opening, opening + 1)
@@ -591,12 +603,12 @@ def _parse_piece(piece: str) -> Tree[Any]:
     raise first
 
 
-def _crowded_tail(piece: str, e: UnexpectedInput) -> int | None:
-    """Where, among the settings a failed parse had read, one begins on the line another ends
-    on: the parser's value stack holds each open block's settings and the one being read."""
+def _settings_read(e: UnexpectedInput) -> list[list[tuple[int, int]]]:
+    """The settings a failed parse had read, per open block (from the parser's value stack),
+    as (start, end) offsets; the last of a block may be the one being read (its first part)."""
     state = getattr(getattr(e, "interactive_parser", None), "parser_state", None)
     if state is None:
-        return None
+        return []
     groups: list[list[tuple[int, int]]] = []
     pending: list[bool] = []
     for v in state.value_stack:
@@ -610,9 +622,38 @@ def _crowded_tail(piece: str, e: UnexpectedInput) -> int | None:
         elif not pending[-1] and (isinstance(v, Token) or not v.meta.empty):
             groups[-1].append(_pos(v))  # the first part of the setting being read
             pending[-1] = True
-    found = [b for group in groups for (_, a), (b, _) in itertools.pairwise(group)
+    return groups
+
+
+def _crowded_tail(piece: str, e: UnexpectedInput) -> int | None:
+    """Where, among the settings a failed parse had read, one begins on the line another ends
+    on (the first such place)."""
+    found = [b for group in _settings_read(e) for (_, a), (b, _) in itertools.pairwise(group)
              if a <= b and "\n" not in piece[a:b]]
     return min(found) if found else None
+
+
+def _broken_condition(piece: str, e: UnexpectedInput) -> tuple[_expr.ExprError, int] | None:
+    """When the setting being read is a condition (`when …`) and the parse failed on a later
+    line, the condition is what broke: its own line's error (as YAML reports it), with the
+    offset of the condition in the piece."""
+    groups = [g for g in _settings_read(e) if g]
+    if not groups:
+        return None
+    start = groups[-1][-1][0]
+    head = re.match(r"(warn\s+when|when)\b[ \t]*", piece[start:])
+    error_at = getattr(e, "pos_in_stream", None)
+    eol = piece.find("\n", start)
+    if head is None or eol < 0 or error_at is None or error_at < eol:
+        return None
+    begin = start + head.end()
+    comment = piece.find("#", begin, eol)
+    text = piece[begin:comment if comment >= 0 else eol].rstrip()
+    try:
+        _expr.parse_condition(text)
+    except _expr.ExprError as x:
+        return x, begin
+    return None
 
 
 def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
