@@ -145,7 +145,7 @@ class _FileBuilder:
 
     def __init__(self, text: str, file: str, comments: list[Comment] | None = None) -> None:
         self.text = text
-        self.comments = comments or []
+        self.comment_at = sorted(c.offset for c in comments or [])
         self.index = LineIndex(text)
         self.smap = SourceMap(file, surface="plan")
         self.data: dict[str, Any] = {}
@@ -270,8 +270,9 @@ class _FileBuilder:
         start = _pos(value_node)[0]
         eol = self.text.find("\n", tail)
         line = self.text[start:eol if eol >= 0 else len(self.text)]
-        comment = next((c.offset for c in self.comments if start <= c.offset < start + len(line)),
-                       None)
+        k = bisect.bisect_left(self.comment_at, start)  # the line's comment, found in log time
+        comment = self.comment_at[k] if k < len(self.comment_at) and \
+            self.comment_at[k] < start + len(line) else None
         text = line[:comment - start if comment is not None else len(line)].rstrip()
         if s.data == "pair":
             key = _kids(_kids(s)[0])[0]
