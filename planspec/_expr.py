@@ -152,7 +152,16 @@ def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
         end = start + max(1, len(str(tok)) if not at_end else 1)
         prev = _previous_token(text, start)
         after = f" after `{prev}`" if prev else ""
-        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and "SD" in expected:
+        if tok.type == "COMP_OP" and start > 0 and text[start - 1] in "<>=!":
+            # `>>`, `=>`, `<>`: two operators run together, reported as the one they spell
+            first = start - 1
+            while first > 0 and text[first - 1] in "<>=!":
+                first -= 1
+            return ExprError("PS102", f"`{text[first:end]}` is not a comparison", first, end,
+                             "compare with >, >=, < or <= (== and != inside rate() and share())")
+        # (lark's contextual lexer leaves `expected` empty when the word fits no terminal there)
+        if tok.type == "NAME" and re.fullmatch(r"-?[\d.eE+]+", prev or "") and \
+                ("SD" in expected or not expected):
             return ExprError("PS102", f"unknown unit `{tok}` on a threshold", start, end,
                              did_you_mean(str(tok), ["sd"]) or "units are `%` and `sd`")
         if "NUMBER" in expected and "COMP_OP" not in expected:

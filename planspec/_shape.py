@@ -13,6 +13,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from planspec._surface import place, setting, word
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make
 from planspec.model import Plan
 from planspec.source import Path, SourceMap
@@ -59,13 +60,6 @@ def _fields_at(loc: Path) -> list[str]:
         t = names[part].annotation
 
 
-def _where(loc: Path) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "the plan"
-
-
 #: The largest magnitude a plan's integer may have: beyond it no count or size makes sense, and
 #: converting it to a float or a duration overflows. (Floats need only be finite.)
 MAX_NUMBER = 10**18
@@ -89,13 +83,14 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
             continue
         elif isinstance(value, float) and not math.isfinite(value):
             bad.add(path)
-            out.append(make("PS203", f"{_where(path)}: `{value}` is not a finite number",
+            out.append(make("PS203", f"{place(smap.surface, path)}: `{value}` is not a finite "
+                            "number",
                             smap.span(path), "write a finite number"))
         elif isinstance(value, int) and abs(value) > MAX_NUMBER:
             bad.add(path)
             shown = f"{str(value)[:12]}…"
-            out.append(make("PS203", f"{_where(path)}: {shown} is out of range (at most "
-                            f"{MAX_NUMBER:.0e} in size)", smap.span(path),
+            out.append(make("PS203", f"{place(smap.surface, path)}: {shown} is out of range "
+                            f"(at most {MAX_NUMBER:.0e} in size)", smap.span(path),
                             "write a smaller number"))
     return out, bad
 
@@ -115,14 +110,13 @@ def diagnostics_of(e: ValidationError, smap: SourceMap, inner: InnerSpan,
             span = (inner(loc, start, end) if end > start else None) or smap.span(loc)
             out.append(make(str(ctx["code"]), str(ctx["message"]), span, ctx.get("hint")))
         elif typ == "extra_forbidden":
-            out.append(make("PS201", f"unknown key `{loc[-1]}` in {_where(loc[:-1])}",
-                            smap.key_span(loc),
-                            did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))))
+            out.append(unknown_key(smap, loc))
         elif typ == "missing":
             parent = loc[:-1]
-            out.append(make("PS202", f"missing key `{loc[-1]}` in {_where(parent)}",
+            out.append(make("PS202", f"missing key `{word(smap.surface, str(loc[-1]))}` in "
+                            f"{place(smap.surface, parent)}",
                             smap.key_span(parent) if parent else smap.span(()),
-                            f"add `{loc[-1]}:`"))
+                            f"add {setting(smap.surface, str(loc[-1]))}"))
         elif typ == "literal_error":
             choices = [c.strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ")
                        .split(", ")]
@@ -131,5 +125,14 @@ def diagnostics_of(e: ValidationError, smap: SourceMap, inner: InnerSpan,
             out.append(make("PS204", f"`{value}` is not one of {', '.join(choices)}",
                             smap.span(loc), hint or f"choose one of {', '.join(choices)}"))
         else:
-            out.append(make("PS203", f"{_where(loc)}: {err['msg']}", smap.span(loc)))
+            out.append(make("PS203", f"{place(smap.surface, loc)}: {err['msg']}",
+                            smap.span(loc)))
     return out
+
+
+def unknown_key(smap: SourceMap, loc: Path) -> Diagnostic:
+    """PS201 for the key that ends ``loc``, at the key, with the closest key the model allows
+    there as its surface writes it (`feature` in a `.plan` file, `features` in YAML)."""
+    choices = [word(smap.surface, f) for f in _fields_at(loc[:-1])]
+    return make("PS201", f"unknown key `{loc[-1]}` in {place(smap.surface, loc[:-1])}",
+                smap.key_span(loc), did_you_mean(str(loc[-1]), choices))

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from planspec import _surface
 from planspec._expr import ExprError, is_column_name, parse_derived
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import (
@@ -43,6 +44,14 @@ class Ctx:
 
     def span(self, *path: str | int) -> Span | None:
         return self.smap.span(path)
+
+    def setting(self, key: str, value: str | None = None) -> str:
+        """A setting as the plan's surface writes it, for hints: `playbook:` or `playbook`."""
+        return _surface.setting(self.smap.surface, key, value)
+
+    def word(self, key: str) -> str:
+        """A key as the plan's surface writes it: `warn` in YAML, `warn when` in `.plan`."""
+        return _surface.word(self.smap.surface, key)
 
     def column_type(self, name: str) -> str | None:
         """The type a column behaves as: a feature's type, or its prediction kind's."""
@@ -124,10 +133,10 @@ def check_unique_ids(c: Ctx) -> Iterator[Diagnostic]:
         seen: dict[str, tuple[str, int]] = {}
         for section, i, ident in items:
             if ident in seen:
-                first = seen[ident]
+                first = c.span(*seen[ident], "id")
+                where = f" on line {first.line}" if first else ""
                 yield make("PS301", f"the {what} id `{ident}` is used twice",
-                           c.span(section, i, "id"),
-                           f"first used at {first[0]}[{first[1]}]; ids must be unique")
+                           c.span(section, i, "id"), f"first used{where}; ids must be unique")
             else:
                 seen[ident] = (section, i)
 
@@ -149,7 +158,7 @@ def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
     for path, name in refs:
         if name not in known:
             yield make("PS302", f"no playbook has the id `{name}`", c.span(*path),
-                       did_you_mean(name, ids) or "define it under `playbooks:`")
+                       did_you_mean(name, ids) or f"define it with {c.setting('playbooks')}")
 
 
 def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
@@ -192,8 +201,8 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
     for path, name in refs:
         if name not in declared:
             yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
-                       did_you_mean(name, known) or "declare it under `data.features` or "
-                       "`data.predictions`")
+                       did_you_mean(name, known) or f"declare it in `data` with "
+                       f"{c.setting('features')} or {c.setting('predictions')}")
 
 
 def check_stat_types(c: Ctx) -> Iterator[Diagnostic]:
@@ -234,16 +243,17 @@ def check_sides(c: Ctx) -> Iterator[Diagnostic]:
         if section == "outcome_monitors":
             if scope != "outcome":
                 yield make("PS317", f"`{m.stat}` is a drift statistic, not a quality metric",
-                           span, "move it to an input or output alert")
+                           span, f"move it to {c.setting('input_alerts')} or "
+                           f"{c.setting('output_alerts')}")
         elif scope == "outcome":
             yield make("PS317", f"`{m.stat}` needs outcomes", span,
-                       "quality metrics belong in `outcome_monitors`")
+                       f"quality metrics belong in {c.setting('outcome_monitors')}")
         elif m.column and section == "input_alerts" and m.column in preds:
             yield make("PS317", f"`{m.column}` is a prediction; input alerts watch features",
-                       span, "move this to `output_alerts`")
+                       span, f"move this to {c.setting('output_alerts')}")
         elif m.column and section == "output_alerts" and m.column not in preds:
             yield make("PS317", f"`{m.column}` is a feature; output alerts watch predictions",
-                       span, "move this to `input_alerts`")
+                       span, f"move this to {c.setting('input_alerts')}")
 
 
 def check_units(c: Ctx) -> Iterator[Diagnostic]:
@@ -321,7 +331,8 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
         up = fail.op[0] == ">"
         f, w = fail.threshold.amount, warn.threshold.amount
         if (up and w >= f) or (not up and w <= f):
-            yield make("PS306", f"`warn` at {_num(w)} is not reached before `when` at {_num(f)}",
+            yield make("PS306", f"`{c.word('warn')}` at {_num(w)} is not reached before "
+                       f"`when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
                        f"the warn threshold should be {'below' if up else 'above'} {_num(f)}")
 
@@ -388,14 +399,16 @@ def check_ranges(c: Ctx) -> Iterator[Diagnostic]:
     for name, f in c.plan.data.features.items():
         if f.range and f.range[0] >= f.range[1]:
             yield make("PS316", f"the range of `{name}` is empty",
-                       c.span("data", "features", name, "range"), "write [low, high]")
+                       c.span("data", "features", name, "range"), "write the low bound first: "
+                       + c.setting("range", f"{_num(f.range[1])}, {_num(f.range[0])}"))
     for path, leaf, _ in c.leaves():
         m = leaf.measure
         feature = c.plan.data.features.get(m.column or "")
         if m.stat == "out_of_range_rate" and feature is not None and feature.range is None:
             yield make("PS315", f"`{m.column}` has no declared range",
                        c.span(*path, "measure", "column"),
-                       f"add `range: [low, high]` to `{m.column}` in the data schema")
+                       f"add {c.setting('range', 'low, high')} to `{m.column}` in the data "
+                       "schema")
 
 
 def _window(c: Ctx, item: Alert | OutcomeMonitor) -> Duration:
@@ -476,15 +489,16 @@ def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
         for section in ("output_alerts", "outcome_monitors"):
             for i, item in enumerate(getattr(c.plan, section)):
                 yield make("PS326", f"`{item.id}` watches predictions, and the plan declares none",
-                           c.span(section, i, "id"), "declare the model's outputs under "
-                           "`data.predictions`, or remove it")
+                           c.span(section, i, "id"), "declare the model's outputs in `data` "
+                           f"({c.setting('predictions')}), or remove it")
     for i, m in enumerate(c.plan.outcome_monitors):
         name = m.prediction or next(iter(preds), None)
         if name in preds and preds[name].kind == "class":
             yield make("PS327", f"`{m.id}` scores the class output `{name}`",
                        c.span("outcome_monitors", i, "prediction") or
                        c.span("outcome_monitors", i, "id"),
-                       "monitor a probability or score output (`prediction:`), or declare one")
+                       f"monitor a probability or score output ({c.setting('prediction')}), "
+                       "or declare one")
         src = m.source
         if (src.time is None) == (src.known_at is None):
             yield make("PS328", f"`{m.id}`'s source `{src.name}` " +
@@ -492,7 +506,7 @@ def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
                         "does not say when outcomes became known"),
                        c.span("outcome_monitors", i, "source"),
                        "give the outcome table's `time` column, or "
-                       "`known_at: prediction + 30d`")
+                       f"{c.setting('known_at', 'prediction + 30d')}")
 
 
 def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
@@ -500,13 +514,13 @@ def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: `for: 2`. Fails: `for: 0`.
     """
+    message = f"{c.setting('for', '0')} would fire before any window breached"
+    hint = f"use {c.setting('for', '1')} to fire on the first breach"
     if c.plan.defaults.for_ == 0:
-        yield make("PS308", "`for: 0` would fire before any window breached",
-                   c.span("defaults", "for"), "use `for: 1` to fire on the first breach")
+        yield make("PS308", message, c.span("defaults", "for"), hint)
     for section, i, item in c.watchers():
         if item.for_ == 0:
-            yield make("PS308", "`for: 0` would fire before any window breached",
-                       c.span(section, i, "for"), "use `for: 1` to fire on the first breach")
+            yield make("PS308", message, c.span(section, i, "for"), hint)
 
 
 def check_outcome_monitors(c: Ctx) -> Iterator[Diagnostic]:
@@ -518,11 +532,12 @@ def check_outcome_monitors(c: Ctx) -> Iterator[Diagnostic]:
     for i, m in enumerate(c.plan.outcome_monitors):
         if m.label_delay is None:
             yield make("PS309", f"`{m.id}` does not say how late its labels arrive",
-                       c.span("outcome_monitors", i, "id"), "add `label_delay:`, e.g. `30d`")
+                       c.span("outcome_monitors", i, "id"),
+                       f"add {c.setting('label_delay', '30d')} (how late, at most)")
         if m.source.join_key is None:
             yield make("PS310", f"`{m.id}` does not say how outcomes join predictions",
                        c.span("outcome_monitors", i, "source"),
-                       "add `join_key:` (e.g. the row key) to `source`")
+                       f"add {c.setting('join_key')} (e.g. the row key) to `source`")
 
 
 def check_playbooks_used(c: Ctx) -> Iterator[Diagnostic]:
@@ -535,7 +550,8 @@ def check_playbooks_used(c: Ctx) -> Iterator[Diagnostic]:
     for i, p in enumerate(c.plan.playbooks):
         if p.id not in used:
             yield make("PS311", f"no alert, monitor, risk or escalation triggers `{p.id}`",
-                       c.span("playbooks", i, "id"), "name it in an alert's `playbook:`")
+                       c.span("playbooks", i, "id"),
+                       f"name it in an alert: {c.setting('playbook', p.id)}")
 
 
 def check_alerts_have_playbooks(c: Ctx) -> Iterator[Diagnostic]:
@@ -546,7 +562,7 @@ def check_alerts_have_playbooks(c: Ctx) -> Iterator[Diagnostic]:
     for section, i, item in c.watchers():
         if item.playbook is None:
             yield make("PS312", f"`{item.id}` has no playbook", c.span(section, i, "id"),
-                       "add `playbook:` so whoever is paged knows what to do")
+                       f"add {c.setting('playbook')} so whoever is paged knows what to do")
 
 
 def check_risk_coverage(c: Ctx) -> Iterator[Diagnostic]:

@@ -141,15 +141,41 @@ class _Writer:
     def __init__(self, comments: Any) -> None:
         self.lines: list[str] = []
         self.comments = comments
+        self.written: dict[Path, int] = {}  # the line that shows each path
 
     def line(self, depth: int, text: str, path: Path | None = None) -> None:
         pad = "  " * depth
         if path is not None and self.comments is not None:
+            inner = pad + "  " if path[-1:] == ("}",) else pad  # above a `}`: inside its block
             for c in self.comments.leading.get(path, []):
-                self.lines.append(pad + c)
+                self.lines.append(inner + c)
         trailing = self.comments.trailing.get(path) if path is not None and self.comments \
             else None
+        if path is not None:
+            self.written[path] = len(self.lines)
         self.lines.append(pad + text + (f"  {trailing}" if trailing else ""))
+
+    def leftovers(self) -> list[str]:
+        """Comments on what the text no longer shows (a setting at its default, the `}` of a
+        block that became one line) go with the closest thing it shows, never lost; those with
+        nothing shown are returned, for the end of the file."""
+        if self.comments is None:
+            return []
+        lost: list[str] = []
+        for path in dict.fromkeys([*self.comments.leading, *self.comments.trailing]):
+            if path in self.written:
+                continue
+            shown = path
+            while shown and shown not in self.written:
+                shown = shown[:-1]
+            texts = [*self.comments.leading.get(path, [])]
+            if path in self.comments.trailing:
+                texts.append(self.comments.trailing[path])
+            if shown:
+                self.lines[self.written[shown]] += "".join("  " + t for t in texts)
+            else:
+                lost += texts
+        return lost
 
     def blank(self) -> None:
         if self.lines and self.lines[-1] != "":
@@ -186,13 +212,13 @@ def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
                     continue
                 w.line(depth, f"escalate to {_word(e.to)} {{", esc)
                 _settings(w, e, esc, depth + 1, skip=("to",))
-                w.line(depth, "}")
+                w.line(depth, "}", (*esc, "}"))
         elif isinstance(value, BaseModel) and not isinstance(value, Duration):
             name_part = f" {_word(value.name)}" if hasattr(value, "name") and key == "source" \
                 else ""
             w.line(depth, f"{key}{name_part} {{", sub)
             _settings(w, value, sub, depth + 1, skip=("name",) if name_part else ())
-            w.line(depth, "}")
+            w.line(depth, "}", (*sub, "}"))
         else:
             w.line(depth, f"{key} {_value(key, value)}", sub)
 
@@ -208,7 +234,7 @@ def _entry(w: _Writer, word: str, name: str, node: BaseModel, path: Path, depth:
         return
     w.line(depth, head + " {", path)
     _settings(w, node, path, depth + 1, skip=(field,))
-    w.line(depth, "}")
+    w.line(depth, "}", (*path, "}"))
 
 
 def format_plan(plan: Plan, comments: Any = None) -> str:
@@ -229,7 +255,7 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
     w.blank()
     w.line(0, f"model {_label(plan.model.name)} {{", ("model",))
     _settings(w, plan.model, ("model",), 1, skip=("name",))
-    w.line(0, "}")
+    w.line(0, "}", ("model", "}"))
     w.blank()
     d = plan.data
     w.line(0, "data {", ("data",))
@@ -244,12 +270,12 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
         _entry(w, "feature", name, f, ("data", "features", name), 1, "type")
     for name, p in d.predictions.items():
         _entry(w, "output", name, p, ("data", "predictions", name), 1, "kind")
-    w.line(0, "}")
+    w.line(0, "}", ("data", "}"))
     if plan.defaults != Defaults():
         w.blank()
         w.line(0, "defaults {", ("defaults",))
         _settings(w, plan.defaults, ("defaults",), 1)
-        w.line(0, "}")
+        w.line(0, "}", ("defaults", "}"))
     sections = (("input_alerts", "input alert"), ("output_alerts", "output alert"),
                 ("outcome_monitors", "outcome monitor"), ("playbooks", "playbook"),
                 ("drift_risks", "drift risk"))
@@ -258,8 +284,9 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
             w.blank()
             w.line(0, f"{word} {item.id} {{", (section, i))
             _settings(w, item, (section, i), 1, skip=("id",))
-            w.line(0, "}")
-    if comments is not None and comments.end:
+            w.line(0, "}", (section, i, "}"))
+    end = [*w.leftovers(), *(comments.end if comments is not None else [])]
+    if end:
         w.blank()
-        w.lines += comments.end
+        w.lines += end
     return "\n".join(w.lines).rstrip("\n") + "\n"

@@ -48,8 +48,9 @@ def load_plan(path: str | FsPath) -> ParsedPlan:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        code = "PS110" if file.endswith(PLAN_SUFFIXES) else "PS101"  # syntax, as the file's
         return ParsedPlan(None, SourceMap(file), (make(
-            "PS101", f"the file is not UTF-8 text (byte {e.start})"),), "")
+            code, f"the file is not UTF-8 text (byte {e.start})"),), "")
     parsed = parse_text(text, file)
     if parsed.plan is None or has_errors(parsed.diagnostics):
         return parsed

@@ -9,6 +9,7 @@ on its own, so every broken item is reported in one run.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from pydantic import ValidationError
 
 from planspec import _expr
-from planspec._shape import diagnostics_of, number_diagnostics
+from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
@@ -142,12 +143,15 @@ def _too_long(start: int, end: int) -> tuple[str, str, int, int, str]:
 class _FileBuilder:
     """Turns parse trees of a `.plan` file into plain data, a source map and comment anchors."""
 
-    def __init__(self, text: str, file: str) -> None:
+    def __init__(self, text: str, file: str, comments: list[Comment] | None = None) -> None:
         self.text = text
+        self.comment_at = sorted(c.offset for c in comments or [])
         self.index = LineIndex(text)
-        self.smap = SourceMap(file)
+        self.smap = SourceMap(file, surface="plan")
         self.data: dict[str, Any] = {}
         self.diagnostics: list[Diagnostic] = []
+        #: Unknown keys: reported here (with the `.plan` word), validation goes on without them.
+        self.unknown: list[Diagnostic] = []
         self.anchors: list[tuple[int, Path]] = []
 
     def span(self, start: int, end: int) -> Span:
@@ -162,7 +166,13 @@ class _FileBuilder:
 
     def at(self, path: Path, node: Token | Tree[Any], key: Token | None = None) -> None:
         s, e = _pos(node)
-        self.smap.values[path] = self.span(s, e)
+        # A block's span is its head line (`source audits {`): what a caret can show.
+        eol = self.text.find("\n", s, e)
+        self.smap.values[path] = self.span(s, len(self.text[s:eol].rstrip()) + s if eol >= 0
+                                           else e)
+        if isinstance(node, Tree) and node.data == "list_value":
+            for i, item in enumerate(c for c in _kids(node) if c is not None):
+                self.smap.values[(*path, i)] = self.span(*_pos(item))
         if key is not None:
             ks, ke = _pos(key)
             self.smap.keys[path] = self.span(ks, ke)
@@ -220,9 +230,82 @@ class _FileBuilder:
     # ---------------------------------------------------------------------------- settings
 
     def block(self, block: Tree[Any] | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
+        if block is not None:  # its `}`, which comments at the end of the block belong to
+            self.anchors.append((block.meta.end_pos - 1, (*path, "}")))
+        broken_line = 0
         for setting in block.children if block is not None else []:
+            line = self.index.position(setting.meta.start_pos)[0]
+            if line == broken_line:
+                continue  # the rest of a line whose key is unknown: one mistake, one error
+            if not self.known(setting, path):
+                broken_line = line
+                continue
+            end = setting.meta.end_pos
+            tail = self._tail(end)
+            if tail:
+                if setting.data in ("pair", "when", "warn_when"):
+                    self.crowded(setting, path, out, tail)
+                else:
+                    self.diagnostics.append(self._follows(setting, tail))
+                broken_line = self.index.position(end)[0]
+                continue
             self.setting(setting, path, out)
         return out
+
+    def _tail(self, end: int) -> int:
+        """Where more code follows ``end`` on its line (0 when only spaces, a comment or the
+        `}` of the block follow)."""
+        eol = self.text.find("\n", end)
+        rest = self.text[end:eol if eol >= 0 else len(self.text)]
+        stripped = rest.lstrip(" \t\r")
+        if not stripped or stripped[0] in "#}":
+            return 0
+        return end + len(rest) - len(stripped)
+
+    def crowded(self, s: Tree[Any], path: Path, out: dict[str, Any], tail: int) -> None:
+        """A setting with more words after it on its line (`severity high critical`,
+        `when … > 2 sds`): the rest of the line is its value, as YAML reads `key: value` to
+        the end of the line, so the model says what is wrong with the value as a whole."""
+        value_node = _kids(s)[-1]
+        start = _pos(value_node)[0]
+        eol = self.text.find("\n", tail)
+        line = self.text[start:eol if eol >= 0 else len(self.text)]
+        k = bisect.bisect_left(self.comment_at, start)  # the line's comment, found in log time
+        comment = self.comment_at[k] if k < len(self.comment_at) and \
+            self.comment_at[k] < start + len(line) else None
+        text = line[:comment - start if comment is not None else len(line)].rstrip()
+        if s.data == "pair":
+            key = _kids(_kids(s)[0])[0]
+            self._put(out, path, str(key), text,
+                      Token("VALUE", text, start_pos=start, end_pos=start + len(text)), key)
+            return
+        try:
+            _expr.parse_condition(text)
+        except _expr.ExprError as e:
+            self.diagnostics.append(make(e.code, e.message, self.span(start + e.start,
+                                                                      start + e.end), e.hint))
+            return
+        self.diagnostics.append(self._follows(s, tail))
+
+    def _follows(self, s: Tree[Any], tail: int) -> Diagnostic:
+        word = re.match(r"\S{1,40}", self.text[tail:])
+        what = word.group(0) if word else self.text[tail]
+        setting = " ".join(self.text[s.meta.start_pos:s.meta.end_pos].split())
+        shown = setting if len(setting) <= 40 else setting[:39] + "…"
+        return make("PS110", f"`{what}` follows `{shown}` on its line",
+                    self.span(tail, tail + len(what)), "write one setting per line")
+
+    def known(self, s: Tree[Any], path: Path) -> bool:
+        """Whether a plain setting's key is one the model allows at ``path`` (else PS201)."""
+        if s.data not in ("pair", "sub_block"):
+            return True
+        key = _kids(_kids(s)[0])[0]
+        allowed = _fields_at(path)
+        if not allowed or str(key) in allowed:
+            return True
+        self.smap.keys[(*path, str(key))] = self.span(*_pos(key))
+        self.unknown.append(unknown_key(self.smap, (*path, str(key))))
+        return False
 
     def _put(self, out: dict[str, Any], path: Path, key: str, value: Any,
              node: Token | Tree[Any], key_node: Token) -> None:
@@ -308,6 +391,8 @@ class _FileBuilder:
             if unit_text:
                 return f"{number}{'' if unit_text == '%' else ' '}{unit_text}"
             return _number(number)
+        if kind == "number_word":  # `1 day`: kept as written, for the model to say what is wrong
+            return " ".join(str(_kids(v)[0]).split())
         if kind in ("duration_value", "date_value", "word"):
             tok = str(_kids(v)[0])
             return tok[1:-1] if tok.startswith("`") else tok
@@ -384,6 +469,12 @@ def _syntax_error(text: str, piece: str, offset: int, e: UnexpectedInput, file: 
     line = text[line_start:line_end if line_end >= 0 else len(text)]
     m = re.match(r"\s*([A-Za-z_]+)", line)
     first = m.group(1) if m else None
+    broken = _broken_condition(piece, e)
+    if broken is not None:
+        x, begin = broken
+        at = offset + begin
+        return make(x.code, x.message, index.span(file, at + x.start, at + max(x.end, x.start + 1)),
+                    x.hint)
     if isinstance(e, UnexpectedToken) and e.token.type == "$END" and "RBRACE" in e.expected:
         opening = offset + _last_open_item(piece)
         where = index.span(file, opening, opening + 1)
@@ -396,9 +487,13 @@ def _syntax_error(text: str, piece: str, offset: int, e: UnexpectedInput, file: 
                     did_you_mean(word, ITEM_KEYWORDS) or
                     "items start with plan, model, data, defaults, input alert, output alert, "
                     "outcome monitor, playbook or drift risk")
+    # `when … > 2 sds`: the word after the number reads as the start of a new setting, so the
+    # parse fails later; the mistake is the unit (unless the line breaks earlier than it).
     unit = re.search(r"-?[0-9.]+\s+([A-Za-z_]+)\s*$", line)
-    if first in ("when", "warn") and unit and did_you_mean(unit.group(1), ("sd",)):
-        start = index.starts[line_no - 1] + unit.start(1)
+    unit_at = index.starts[line_no - 1] + unit.start(1) if unit else 0
+    if first in ("when", "warn") and unit and unit.group(1) != "sd" and err.start >= unit_at \
+            and did_you_mean(unit.group(1), ("sd",)):
+        start = unit_at
         return make("PS102", f"unknown unit `{unit.group(1)}` on a threshold",
                     index.span(file, start, start + len(unit.group(1))), "did you mean `sd`?")
     code = "PS102" if first in ("when", "warn") else "PS110"
@@ -470,7 +565,7 @@ def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Tree[Any]]
         if not _COMMENT.sub("", piece).strip():
             continue
         try:
-            tree = _expr.parser().parse(piece, start="plan")
+            tree = _parse_piece(piece)
         except UnexpectedInput as e:
             b.diagnostics.append(_syntax_error(text, piece, start, e, b.smap.file, b.index))
             continue
@@ -482,6 +577,84 @@ def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Tree[Any]]
 
 
 _COMMENT = re.compile(r"#[^\n]*")
+#: How many crowded lines (`severity high critical`) one piece may have set aside.
+_MAX_CROWDED = 3
+
+
+def _parse_piece(piece: str) -> Tree[Any]:
+    """Parse a piece; when it fails because a line holds more than its setting (`kind data
+    fix`, whose `fix` the parser took for the next setting), parse it again without the rest
+    of that line, which the builder then reads as part of the setting's value. Raises the
+    first error when that does not help."""
+    try:
+        return _expr.parser().parse(piece, start="plan")
+    except UnexpectedInput as e:
+        first = error = e
+    for _ in range(_MAX_CROWDED):
+        tail = _crowded_tail(piece, error)
+        if tail is None:
+            break
+        eol = piece.find("\n", tail)
+        eol = len(piece) if eol < 0 else eol
+        piece = piece[:tail] + " " * (eol - tail) + piece[eol:]
+        try:
+            return _expr.parser().parse(piece, start="plan")
+        except UnexpectedInput as again:
+            error = again
+    raise first
+
+
+def _settings_read(e: UnexpectedInput) -> list[list[tuple[int, int]]]:
+    """The settings a failed parse had read, per open block (from the parser's value stack),
+    as (start, end) offsets; the last of a block may be the one being read (its first part)."""
+    state = getattr(getattr(e, "interactive_parser", None), "parser_state", None)
+    if state is None:
+        return []
+    groups: list[list[tuple[int, int]]] = []
+    pending: list[bool] = []
+    for v in state.value_stack:
+        if isinstance(v, Token) and v.type == "LBRACE":
+            groups.append([])
+            pending.append(False)
+        elif not groups:
+            continue
+        elif isinstance(v, Tree) and str(v.data).startswith("__block_star"):
+            groups[-1] += [_pos(c) for c in v.children if isinstance(c, Tree)]
+        elif not pending[-1] and (isinstance(v, Token) or not v.meta.empty):
+            groups[-1].append(_pos(v))  # the first part of the setting being read
+            pending[-1] = True
+    return groups
+
+
+def _crowded_tail(piece: str, e: UnexpectedInput) -> int | None:
+    """Where, among the settings a failed parse had read, one begins on the line another ends
+    on (the first such place)."""
+    found = [b for group in _settings_read(e) for (_, a), (b, _) in itertools.pairwise(group)
+             if a <= b and "\n" not in piece[a:b]]
+    return min(found) if found else None
+
+
+def _broken_condition(piece: str, e: UnexpectedInput) -> tuple[_expr.ExprError, int] | None:
+    """When the setting being read is a condition (`when …`) and the parse failed on a later
+    line, the condition is what broke: its own line's error (as YAML reports it), with the
+    offset of the condition in the piece."""
+    groups = [g for g in _settings_read(e) if g]
+    if not groups:
+        return None
+    start = groups[-1][-1][0]
+    head = re.match(r"(warn\s+when|when)\b[ \t]*", piece[start:])
+    error_at = getattr(e, "pos_in_stream", None)
+    eol = piece.find("\n", start)
+    if head is None or eol < 0 or error_at is None or error_at < eol:
+        return None
+    begin = start + head.end()
+    comment = piece.find("#", begin, eol)
+    text = piece[begin:comment if comment >= 0 else eol].rstrip()
+    try:
+        _expr.parse_condition(text)
+    except _expr.ExprError as x:
+        return x, begin
+    return None
 
 
 def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
@@ -493,9 +666,9 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     >>> all(d.span for d in parsed.diagnostics)
     True
     """
-    b = _FileBuilder(text, file)
-    b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
     scanned = scan(text)
+    b = _FileBuilder(text, file, scanned.comments)
+    b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
     if scanned.limits:  # parse nothing that breaks a limit: it could not be parsed in time
         return ParsedPlan(None, b.smap, tuple(sorted(
             (make(code, msg, b.span(s, e), hint) for code, msg, s, e, hint in scanned.limits),
@@ -513,13 +686,14 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     numbers, bad = number_diagnostics(b.data, b.smap)
     try:
         plan: Plan | None = Plan.model_validate(b.data)
-        found = [*b.diagnostics, *numbers]
+        found = [*b.diagnostics, *b.unknown, *numbers]
     except ValidationError as e:
         plan = None
-        found = [*b.diagnostics, *numbers, *diagnostics_of(e, b.smap, lambda *_: None, bad)]
+        found = [*b.diagnostics, *b.unknown, *numbers,
+                 *diagnostics_of(e, b.smap, lambda *_: None, bad)]
     if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
         numbers, _ = number_diagnostics(plan, b.smap)
         found += numbers
-    if numbers:
+    if numbers or b.unknown:
         plan = None
     return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text, attached)

@@ -6,6 +6,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from planspec._surface import Surface
 from planspec.diagnostics import Diagnostic, Span
 
 if TYPE_CHECKING:
@@ -17,11 +18,13 @@ Path = tuple[str | int, ...]
 
 @dataclass
 class SourceMap:
-    """Spans of a plan's values (and of mapping keys) by model path, kept beside the model."""
+    """Spans of a plan's values (and of mapping keys) by model path, kept beside the model, and
+    the surface the plan was written in (which messages and hints speak)."""
 
     file: str
     values: dict[Path, Span] = field(default_factory=dict)
     keys: dict[Path, Span] = field(default_factory=dict)
+    surface: Surface = "yaml"
 
     def span(self, path: Path) -> Span | None:
         """The span of ``path``, or of its closest ancestor that has one."""

@@ -94,7 +94,7 @@ BASE = ('plan p\n\nmodel m {\n  version "1"\n  task regression\n  deployment bat
 
 SYNTAX = [
     # (text appended to BASE and a blank line, code, line, col): the tail starts on line 17
-    ("input alert a {\n  when mean(x) >\n}\n", "PS102", 19, 1),
+    ("input alert a {\n  when mean(x) >\n}\n", "PS102", 18, 17),  # where the line ends
     ("input alert a {\n  when meen(x) > 1\n}\n", "PS103", 18, 8),
     ("input alert a {\n  when psi(x).pvalue < 0.1\n}\n", "PS107", 18, 15),
     ("input alert a {\n  when mean(x) shift > 2 sds\n}\n", "PS102", 18, 26),
@@ -214,3 +214,31 @@ def test_fmt_refuses_to_convert_in_place_and_broken_plans(tmp_path: Path) -> Non
     f = tmp_path / "bad.plan"
     f.write_text("plan p\nmodel m {\n")
     assert run("fmt", str(f))[0] == 2
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("    range 0 to 8\n  }\n", "    range 0 to 8\n  }  # closes bedrooms\n"),  # after a `}`
+    ("  why \"Unit-size mix shifts when short-term rentals return to the long-term market.\"\n}\n",
+     "  why \"Unit-size mix shifts when short-term rentals return to the long-term market.\"\n"
+     "  # last thing in the alert\n}  # end of the alert\n"),
+    ("    tighten 25%\n  }\n", "    tighten 25%\n  }  # heighten ends\n"),
+])
+def test_fmt_keeps_an_end_of_line_comment_on_its_line(old: str, new: str) -> None:
+    base = (ROOT / "plans" / "rental_inspector.plan").read_text()
+    assert old in base
+    text = base.replace(old, new, 1)
+    parsed = parse_plan(text, "r.plan")
+    assert parsed.plan is not None, parsed.diagnostics
+    assert format_plan(parsed.plan, parsed.comments) == text
+
+
+def test_fmt_never_loses_the_comment_of_a_line_it_drops() -> None:
+    # `severity medium` is the default, so canonical text leaves it out; its comment stays.
+    text = BASE + "\ninput alert a {\n  when psi(x) > 0.2\n  severity medium  # on purpose\n}\n"
+    parsed = parse_plan(text, "c.plan")
+    assert parsed.plan is not None, parsed.diagnostics
+    out = format_plan(parsed.plan, parsed.comments)
+    assert "severity" not in out and out.count("# on purpose") == 1
+    assert "input alert a {  # on purpose" in out
+    again = parse_plan(out, "c.plan")
+    assert format_plan(again.plan, again.comments) == out  # type: ignore[arg-type]
