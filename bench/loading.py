@@ -7,6 +7,7 @@ Run by ``bench/run.py``; ``python bench/loading.py --sizes 100,1000`` prints the
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from planspec.diagnostics import has_errors  # noqa: E402
 from planspec.format import format_plan, format_yaml  # noqa: E402
 from planspec.load import load_plan  # noqa: E402
 from planspec.model import Plan  # noqa: E402
@@ -25,30 +27,50 @@ from planspec.model import Plan  # noqa: E402
 EXAMPLE = ROOT / "plans" / "rental_inspector.yaml"
 
 
-def child_cpu(cmd: list[str]) -> float:
+def child_cpu(cmd: list[str], env: dict[str, str] | None = None) -> float:
     """User + system CPU seconds of one run of ``cmd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, check=False, capture_output=True, cwd=ROOT)
+    subprocess.run(cmd, check=False, capture_output=True, cwd=ROOT, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def startup_env(tmp: str) -> dict[str, str]:
+    """The environment of an installed planspec: compiled modules are kept (an installed
+    package has its ``.pyc`` files; with ``PYTHONDONTWRITEBYTECODE`` a checkout would compile
+    every module on every run), here under ``tmp`` so the checkout stays clean; and the
+    grammar cache in ``tmp`` too."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(PYTHONPYCACHEPREFIX=os.path.join(tmp, "pyc"),
+               PLANSPEC_CACHE_DIR=os.path.join(tmp, "cache"))
+    return env
+
+
 def startup(reps: int) -> dict[str, float]:
-    """Median CPU of `validate` on the worked example and of `python -c pass`."""
+    """Median CPU of `validate -q` (what the pre-commit hook runs) on the worked example and
+    of `python -c pass`, alternated so that both see the same load."""
     validate = [sys.executable, "-m", "planspec", "validate", "-q", str(EXAMPLE)]
-    child_cpu(validate)  # the first run fills the grammar cache
-    runs = max(reps, 3)
-    return {"validate_cpu": statistics.median(child_cpu(validate) for _ in range(runs)),
-            "python_cpu": statistics.median(child_cpu([sys.executable, "-c", "pass"])
-                                            for _ in range(runs))}
+    bare = [sys.executable, "-c", "pass"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = startup_env(tmp)
+        child_cpu(validate, env)  # the first runs compile the modules and fill the grammar cache
+        child_cpu(bare, env)
+        runs = max(reps, 5)
+        pairs = [(child_cpu(validate, env), child_cpu(bare, env)) for _ in range(runs)]
+    return {"validate_cpu": statistics.median(v for v, _ in pairs),
+            "python_cpu": statistics.median(p for _, p in pairs),
+            "ratio": statistics.median(v / max(p, 1e-6) for v, p in pairs)}
 
 
 def big_plan(alerts: int) -> Plan:
-    """The worked example with its input alerts repeated to ``alerts`` alerts (unique ids)."""
+    """The worked example with its input alerts repeated to ``alerts`` alerts: the first copy
+    keeps its ids (what playbooks and drift risks refer to), the others get unique ones, so
+    the plan stays valid and validation does all of its work."""
     parsed = load_plan(EXAMPLE)
     assert parsed.plan is not None
     base = parsed.plan.input_alerts
-    copies = tuple(base[i % len(base)].model_copy(update={"id": f"{base[i % len(base)].id}_{i}"})
+    copies = tuple(base[i % len(base)] if i < len(base) else
+                   base[i % len(base)].model_copy(update={"id": f"{base[i % len(base)].id}_{i}"})
                    for i in range(alerts))
     return parsed.plan.model_copy(update={"input_alerts": copies})
 
@@ -68,6 +90,7 @@ def load_times(sizes: list[int], reps: int) -> dict[str, dict[int, float]]:
                     parsed = load_plan(path)
                     times.append(time.process_time() - start)
                     assert parsed.plan is not None and len(parsed.plan.input_alerts) == n
+                    assert not has_errors(parsed.diagnostics), parsed.diagnostics[:3]
                 out[surface][n] = statistics.median(times)
     return out
 
@@ -75,30 +98,36 @@ def load_times(sizes: list[int], reps: int) -> dict[str, dict[int, float]]:
 def section(sizes: list[int], reps: int) -> str:
     """The markdown section of bench/RESULTS.md on plan loading."""
     s = startup(reps)
-    ratio = s["validate_cpu"] / s["python_cpu"]
     lines = ["## Plan loading", "",
              "Start-up: CPU seconds (user + system) of `planspec validate -q "
-             "plans/rental_inspector.yaml` in a fresh process with the grammar cache warm, "
-             "against `python -c pass`; the difference is what planspec itself costs.", "",
+             "plans/rental_inspector.yaml` (what the pre-commit hook runs) in a fresh process, "
+             "with compiled modules and the grammar cache warm, alternated with `python -c pass` "
+             "(medians). On a shared machine the seconds move with its load; the ratio much "
+             "less. The target, ≤ 0.3 s, is about 20× `python -c pass` on a quiet machine "
+             "(0.012–0.015 s there).", "",
              "| figure | measured | target | met |", "|---|---|---|---|",
              f"| validate CPU (s) | {s['validate_cpu']:.3f} | ≤ 0.3 | "
              f"{'yes' if s['validate_cpu'] <= 0.3 else '**no**'} |",
              f"| `python -c pass` CPU (s) | {s['python_cpu']:.3f} | (reported) | n/a |",
-             f"| validate / `python -c pass` | {ratio:.1f} | (reported) | n/a |", "",
-             "Validate (parse and check, in process) of the worked example with its input "
-             "alerts repeated to each size:", "",
-             "| alerts | YAML (s) | .plan (s) |", "|---|---|---|"]
+             f"| validate / `python -c pass` | {s['ratio']:.1f} | ≤ 20 | "
+             f"{'yes' if s['ratio'] <= 20 else '**no**'} |", "",
+             "Validate (`load_plan`: parse and check, in process) of the worked example with its "
+             "input alerts repeated to each size (every copy after the first with new ids, so "
+             "the plan stays valid), written in each surface:", "",
+             "| alerts | YAML (s) | .plan (s) | YAML per alert (ms) | .plan per alert (ms) |",
+             "|---|---|---|---|---|"]
     times = load_times(sizes, reps)
     for n in sizes:
-        lines.append(f"| {n:,} | {times['yaml'][n]:.3f} | {times['plan'][n]:.3f} |")
+        lines.append(f"| {n:,} | {times['yaml'][n]:.3f} | {times['plan'][n]:.3f} | "
+                     f"{1000 * times['yaml'][n] / n:.2f} | {1000 * times['plan'][n] / n:.2f} |")
     if len(sizes) > 1:
         a, b = sizes[0], sizes[-1]
-        lines += ["", "| surface | growth, largest / smallest | linear | within 1.2× of linear |"
-                  " largest ≤ 2 s |", "|---|---|---|---|---|"]
+        lines += ["", "| surface | growth, largest / smallest | linear | growth / linear "
+                  "| within 1.2× of linear | largest ≤ 2 s |", "|---|---|---|---|---|---|"]
         for surface in ("yaml", "plan"):
             growth = times[surface][b] / max(times[surface][a], 1e-9)
             linear = b / a
-            lines.append(f"| {surface} | {growth:.1f} | {linear:.0f} | "
+            lines.append(f"| {surface} | {growth:.1f} | {linear:.0f} | {growth / linear:.2f} | "
                          f"{'yes' if growth <= 1.2 * linear else '**no**'} | "
                          f"{'yes' if times[surface][b] <= 2 else '**no**'} |")
     return "\n".join(lines) + "\n"

@@ -577,6 +577,8 @@ def parse_duration(text: str) -> Duration:
         raise ExprError("PS104", f"the duration `{stripped}` needs a unit (s, m, h, d or w)", 0,
                         len(text),
                         f"did you mean `{stripped}d`?")
+    if _DURATION.fullmatch(text):  # the common case, without the parser: what it would read
+        return _duration(text, text)
     try:
         tree = parser().parse(text, start="duration")
     except UnexpectedInput:
@@ -589,7 +591,15 @@ def parse_duration(text: str) -> Duration:
             if unit:
                 hint = f"did you mean `{m.group(1)}{unit}`?"
         raise ExprError("PS104", f"`{stripped}` is not a duration", 0, len(text), hint) from None
-    tok = str(tree.children[0])
+    return _duration(str(tree.children[0]), text)
+
+
+#: A duration token exactly as the grammar's DURATION terminal reads it.
+_DURATION = re.compile(r"[0-9]+(mo|s|m|h|d|w|q|y)")
+
+
+def _duration(tok: str, text: str) -> Duration:
+    """The duration of a DURATION token ``tok`` (``text`` is what it was read from)."""
     if len(tok) > 12:  # more digits than any sensible duration: refuse before converting
         raise ExprError("PS203", f"the duration `{tok[:12]}…` is too long", 0, len(text),
                         f"durations are at most {MAX_DURATION_DAYS:,} days")

@@ -23,12 +23,11 @@ from planspec.diagnostics import (
     has_errors,
 )
 from planspec.load import PlanFileError, load_plan
-from planspec.model import Plan
-from planspec.results import Results
 from planspec.source import ParsedPlan
 
 if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
     from planspec.data import DataError
+    from planspec.results import Results
     from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -47,11 +46,12 @@ class _Usage(Exception):
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
-    from planspec.render import render_summary
-
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
+    # The summary is rendered only when it is printed: the renderers (jinja2) stay unloaded for
+    # `validate --quiet`, what the pre-commit hook runs.
+    summarize = args.format == "text" and not args.quiet
     for path in args.plans:
         try:
             parsed = load_plan(path)
@@ -61,7 +61,10 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         findings += parsed.diagnostics
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
-            summaries.append(render_summary(parsed))
+            if summarize:
+                from planspec.render import render_summary
+
+                summaries.append(render_summary(parsed))
             if args.baseline:
                 found = _baseline_findings(parsed, args.baseline)
                 if isinstance(found, int):
@@ -74,8 +77,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     else:
         for d in findings:
             out.write(format_text(d, sources) + "\n\n")
-        if not args.quiet:
-            out.writelines(summaries)
+        out.writelines(summaries)
         errors = sum(d.severity == "error" for d in findings)
         warnings = len(findings) - errors
         if findings:
@@ -103,6 +105,8 @@ def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnost
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.model import Plan
+
     schema = Plan.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "planspec monitoring plan"
@@ -639,6 +643,8 @@ def _read_results(path: str) -> Results | int:
     from pydantic import ValidationError
 
     try:
+        from planspec.results import Results
+
         return Results.model_validate_json(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
         print(f"planspec: error: {path}: {e}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,14 @@ class ParsedPlan:
     comments: Any = None  # a `.plan` file's comments, attached for the formatter
 
 
+_NEWLINE = re.compile("\n")
+
+
 class LineIndex:
     """Converts 0-based character offsets in a text to 1-based (line, col)."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        self.starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]  # per line, not char
 
     def position(self, offset: int) -> tuple[int, int]:
         """The 1-based line and column of ``offset``."""

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,66 @@ def test_an_unwritable_cache_still_parses(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert _run(["validate", "plans/rental_inspector.plan"], blocker / "sub")["rc"] == 0
+
+
+_STRUCTURE = """
+import io, json, sys
+import lark.lark
+from pydantic import BaseModel
+built = []
+real = lark.lark.load_grammar
+def counting(*a, **k):  # Lark() compiles the grammar through this; Lark.load() does not
+    built.append(1)
+    return real(*a, **k)
+lark.lark.load_grammar = counting
+from planspec.cli import main
+rc = main(sys.argv[1:], out=io.StringIO())
+import planspec.model as m
+models = [n for n, c in vars(m).items() if isinstance(c, type) and issubclass(c, BaseModel)
+          and c.__module__ == m.__name__]
+print(json.dumps({"rc": rc, "grammar_builds": len(built),
+                  "modules": sorted(k for k in sys.modules if k.split(".")[0] in
+                                    ("jinja2", "markupsafe", "ruamel", "planspec"))
+                  , "complete": [n for n in models if getattr(m, n).__pydantic_complete__],
+                  "models": models}))
+"""
+
+
+def _structure(args: list[str], cache: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", _STRUCTURE, *args], capture_output=True,
+                          text=True, cwd=ROOT, check=False,
+                          env={"PLANSPEC_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"})
+    assert "Traceback" not in done.stderr, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_validate_quiet_loads_only_what_validating_needs(tmp_path: Path) -> None:
+    """What `planspec validate --quiet` (the pre-commit hook) costs is set by what it loads:
+    no renderers (jinja2), no results or engine models, no round-trip YAML library, the
+    grammar's tables from the cache, and pydantic validators only for what it validates."""
+    args = ["validate", "-q", "plans/rental_inspector.yaml", "plans/rental_inspector.plan"]
+    first = _structure(args, tmp_path)
+    assert first["rc"] == 0 and first["grammar_builds"] == 1  # an empty cache: built once
+    result = _structure(args, tmp_path)
+    assert result["rc"] == 0
+    assert result["grammar_builds"] == 0  # loaded from the cache, not compiled
+    modules = set(result["modules"])
+    assert not {m for m in modules if m.split(".")[0] in ("jinja2", "markupsafe", "ruamel")}
+    for heavy in ("planspec.render", "planspec.results", "planspec.compile", "planspec.engine",
+                  "planspec.format", "planspec.thresholds"):
+        assert heavy not in modules, heavy
+    # The model classes build their validators when first used (`defer_build`): the sections
+    # of a plan are validated inside `Plan`'s validator and never build one of their own.
+    complete = set(result["complete"])
+    assert "Plan" in complete
+    for section in ("ModelInfo", "DataSchema", "Feature", "Prediction", "Alert",
+                    "OutcomeMonitor", "OutcomeSource", "Playbook", "Escalation", "DriftRisk",
+                    "Heighten"):
+        assert section in result["models"] and section not in complete, section
+
+
+def test_validate_prints_its_summary_only_when_asked(tmp_path: Path) -> None:
+    quiet = _structure(["validate", "-q", "plans/rental_inspector.yaml"], tmp_path)
+    loud = _structure(["validate", "plans/rental_inspector.yaml"], tmp_path)
+    assert "planspec.render" not in quiet["modules"]
+    assert "planspec.render" in loud["modules"]  # the summary is a template
