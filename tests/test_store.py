@@ -23,6 +23,7 @@ import pytest
 
 from planspec.compile import CheckProgram, compile_plan
 from planspec.demo import write_demo_data
+from planspec.engine.gather import column_needs
 from planspec.engine.run import run_program, run_store
 from planspec.engine.store import store_info
 from planspec.load import load_plan
@@ -448,3 +449,33 @@ def test_a_postgres_table_is_read_on_from_the_held_back_bucket(
     with pg.running_postgres() as server:
         _read_on(demo, tmp_path, monkeypatch,
                  lambda t: pg.load_tables(server, {"scored": t}), f"{server.uri}?table=scored")
+
+
+def test_parquet_row_groups_are_gathered_a_column_at_a_time(
+        demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet file's row groups are decoded one column at a time (memory holds a column, not
+    the group), and give the results of the whole table in memory; a group larger than a batch
+    streams within itself."""
+    from planspec import data
+
+    reads: list[list[str]] = []
+    real = data.RowGroup.read
+
+    def read(self: data.RowGroup, columns: Any) -> pa.Table:
+        reads.append(list(columns))
+        return real(self, columns)
+
+    monkeypatch.setattr(data.RowGroup, "read", read)
+    program, profile = demo["program"], demo["profile"]
+    table = pq.read_table(demo["scored"])
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=700)
+    in_memory = windows(run_program(program, table, profile))
+    assert_close(windows(run_program(program, str(path), profile)), in_memory)
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups > 3 and reads and all(len(r) == 1 for r in reads)
+    assert len(reads) == groups * (1 + len(column_needs(program)))
+    reads.clear()  # groups of 700 rows in batches of 300: streamed in record batches instead
+    assert_close(windows(run_program(program, str(path), profile, batch_rows=300)), in_memory)
+    assert table.num_rows % 700 <= 300  # but for the last, shorter group
+    assert len(reads) == 1 + len(column_needs(program))
