@@ -400,7 +400,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             baseline = load_profile(text, args.baseline[0])
         outcomes = _outcome_args(args.outcomes or [])
         if args.store:
-            results = _check_store(args, data, program, baseline, progress)
+            zone = parsed.source_map.values.get(("timezone",))
+            where_zone = f"{args.plan}:{zone.line}:{zone.col}" if zone else None
+            results = _check_store(args, data, program, baseline, progress, where_zone)
         else:
             results = run_program(program, data, baseline, progress,
                                   outcomes=outcomes, as_of=args.as_of,
@@ -426,7 +428,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _check_store(args: argparse.Namespace, data: object, program: Any, baseline: object,
-                 progress: Callable[[str], None] | None) -> Results:
+                 progress: Callable[[str], None] | None, where_zone: str | None = None
+                 ) -> Results:
     """`check --store`: merge the new data's sums into the store, judge from the store, and
     say what was skipped, re-judged or lacks history."""
     from planspec.engine.run import run_store
@@ -434,7 +437,7 @@ def _check_store(args: argparse.Namespace, data: object, program: Any, baseline:
     results, report = run_store(program, data or [], baseline, args.store, progress,
                                 outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
                                 where_plan=args.plan, where_baseline=" ".join(args.baseline),
-                                judge_partial=args.judge_partial)
+                                judge_partial=args.judge_partial, where_timezone=where_zone)
     for where, before in report.skipped:
         same = "" if where == before else f" (as {before})"
         print(f"planspec: skipped {where}: the store already holds its content{same}",
@@ -444,6 +447,11 @@ def _check_store(args: argparse.Namespace, data: object, program: Any, baseline:
         print(f"planspec: late rows for {len(late)} bucket{'s' * (len(late) != 1)} the store "
               f"already held ({late[0]} to {late[-1]}): their windows were re-judged",
               file=sys.stderr)
+    for where, since, held in report.live:
+        read = f"from {since}" if since else "from its first row"
+        print(f"planspec: read {where} {read}: " + (
+            f"its last bucket (from {held}) is judged but kept out of the store until the "
+            "next run reads it again" if held else "no new rows"), file=sys.stderr)
     for check_id, start in sorted(report.lacking.items()):
         print(f"planspec: {check_id} has history from {start} only (the store began "
               "gathering its sums then): earlier windows are insufficient_data", file=sys.stderr)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -532,14 +533,75 @@ def inputs(data: Any, where: str = "data") -> list[Input]:
     return [Input(where, table=to_table(data, [], where))]
 
 
+class RowGroup:
+    """One Parquet row group of at most a batch's rows, read a column at a time
+    (:meth:`read`): what the gather takes of a Parquet file in place of a record batch, so the
+    group's columns are never all decoded at once. Reads of one file are serialised (one
+    ``ParquetFile`` handle); decoding one column while another is gathered is what overlaps."""
+
+    def __init__(self, path: str, handle: Any, index: int, lock: threading.Lock) -> None:
+        self.path = path
+        self.handle = handle
+        self.index = index
+        self.num_rows = int(handle.metadata.row_group(index).num_rows)
+        self._lock = lock
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns of this row group."""
+        try:
+            with self._lock:  # one column: Arrow's own threads (each with a heap) add little
+                return self.handle.read_row_group(self.index, columns=list(columns),
+                                                  use_threads=False)
+        except (pa.ArrowException, OSError) as e:
+            raise DataError("PS401", f"{self.path}: cannot read it: {_first_line(e)}") from None
+
+
+#: What :func:`read_batches` yields: record batches, or Parquet row groups read by column.
+Batch: TypeAlias = "pa.RecordBatch | RowGroup"
+
+#: glibc's ``M_MMAP_THRESHOLD`` option of ``mallopt``.
+_M_MMAP_THRESHOLD = -3
+_returning = False
+
+
+def return_freed_memory() -> None:
+    """Make large freed blocks go back to the system while data streams: glibc serves blocks
+    above a threshold with their own mappings, but after the first such block is freed it
+    raises the threshold (up to 32 MiB), so every batch's 8 MB arrays then came from arenas
+    that kept them, and RSS held about twice what was in use (bench/NOTES.md). Fixing the
+    threshold at 1 MiB stops that. Once per process; nothing on other C libraries."""
+    global _returning
+    if _returning:
+        return
+    _returning = True
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
+def release_arrow_memory() -> None:
+    """Hand memory Arrow's allocator keeps cached back to the system (between columns)."""
+    pa.default_memory_pool().release_unused()
+
+
 def read_batches(item: Input, columns: Sequence[str], kinds: Mapping[str, str] | None = None,
-                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+                 batch_rows: int = BATCH_ROWS, by_column: bool = False) -> Iterator[Batch]:
     """The named columns of ``item`` as record batches of at most ``batch_rows`` rows (CSV:
     one block each), so memory holds one batch, never the file. CSV columns the program reads
     as numbers are parsed as float64 and categories as text in every block (a block's own type
     inference could disagree with the next block's). The first column is the time: with a
     ``since``, rows before it are dropped (text times once parsed, as :func:`load_frame`).
-    Files are checked first (:func:`check_source`); a source's batches come as it sends them."""
+    Files are checked first (:func:`check_source`); a source's batches come as it sends them.
+
+    With ``by_column``, a Parquet file's row groups of at most ``batch_rows`` rows come as
+    :class:`RowGroup` s, which the gather reads one column at a time (a group of more rows is
+    streamed in record batches within it)."""
     if item.table is not None:
         _require(item.where, item.table.column_names, columns)
         yield from item.table.select(list(columns)).to_batches(max_chunksize=batch_rows)
@@ -552,8 +614,10 @@ def read_batches(item: Input, columns: Sequence[str], kinds: Mapping[str, str] |
         except SourceError as e:
             raise DataError(e.code, e.message, e.hint) from None
         return
-    for batch in _file_batches(item.path or "", columns, kinds, batch_rows):
-        yield _since_rows(batch, columns[0], item.since, item.where)
+    for batch in _file_batches(item.path or "", columns, kinds, batch_rows,
+                               by_column and item.since is None):
+        yield batch if isinstance(batch, RowGroup) else _since_rows(batch, columns[0],
+                                                                    item.since, item.where)
 
 
 def _since_rows(batch: pa.RecordBatch, time_column: str, since: datetime.datetime | None,
@@ -567,7 +631,7 @@ def _since_rows(batch: pa.RecordBatch, time_column: str, since: datetime.datetim
 
 
 def _file_batches(path: str, columns: Sequence[str], kinds: Mapping[str, str] | None,
-                  batch_rows: int) -> Iterator[pa.RecordBatch]:
+                  batch_rows: int, by_column: bool = False) -> Iterator[Batch]:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -583,10 +647,20 @@ def _file_batches(path: str, columns: Sequence[str], kinds: Mapping[str, str] | 
                                 "a Parquet file ends with a footer: a copy cut short, or a file "
                                 "of another format renamed .parquet, has none") from None
             _require(path, handle.schema_arrow.names, columns)
+            lock = threading.Lock()
             for i in range(handle.metadata.num_row_groups):
-                group = handle.read_row_group(i, columns=list(columns))
-                yield from group.to_batches(max_chunksize=batch_rows)
-                del group
+                rows = handle.metadata.row_group(i).num_rows
+                if by_column and rows <= batch_rows:
+                    # A column at a time: decoding the whole group held 1.8× its columns
+                    # (bench/NOTES.md).
+                    yield RowGroup(path, handle, i, lock)
+                elif rows <= batch_rows:
+                    group = handle.read_row_group(i, columns=list(columns))
+                    yield from group.to_batches(max_chunksize=batch_rows)
+                    del group
+                else:  # a group larger than a batch: stream within it
+                    yield from handle.iter_batches(batch_size=batch_rows, row_groups=[i],
+                                                   columns=list(columns))
             return
         opts = pcsv.ParseOptions(delimiter="\t" if lower.endswith(".tsv") else ",")
         read = pcsv.ReadOptions(block_size=CSV_BLOCK)

@@ -266,9 +266,10 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "--data duckdb:demo.duckdb?table=scord"),
     "PS430": _c("store from another plan or baseline",
                 "A sums store (`--store DIR`) holds sums gathered for another plan, baseline, "
-                "bucket size, timestamp column or column type, which cannot be merged with "
-                "this run's. A plan that only adds checks is accepted: their windows before "
-                "the run that added them lack history. Use a new store directory.",
+                "bucket size, time zone (whose midnights cut its days), timestamp column or "
+                "column type, which cannot be merged with this run's. A plan that only adds "
+                "checks is accepted: their windows before the run that added them lack "
+                "history. Use a new store directory.",
                 "--store sums/ made with last quarter's baseline.json"),
     "PS431": _c("damaged store",
                 "A sums store cannot be read: its CURRENT pointer, manifest or Parquet files are "

@@ -5,6 +5,7 @@ the previous store readable and the next run carries on; each run appends its ju
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ import pytest
 
 from planspec.compile import CheckProgram, compile_plan
 from planspec.demo import write_demo_data
+from planspec.engine.gather import column_needs
 from planspec.engine.run import run_program, run_store
 from planspec.engine.store import store_info
 from planspec.load import load_plan
@@ -154,6 +156,111 @@ def test_store_for_another_baseline_or_plan_is_refused(demo: dict[str, Any], tmp
     assert code == 2 and "error[PS430]" in err and str(hourly) in err
 
 
+def _plan_in(tmp_path: Path, zone: str | None, name: str = "rental_fmv_inspector") -> Path:
+    """The worked example's plan with its days in ``zone`` (None: no `timezone`, so UTC)."""
+    text = Path(PLAN).read_text()
+    assert "plan: rental_fmv_inspector\n" in text
+    head = f"plan: {name}\n" + (f"timezone: {zone}\n" if zone else "")
+    path = tmp_path / f"{name}-{(zone or 'none').replace('/', '-')}.yaml"
+    path.write_text(text.replace("plan: rental_fmv_inspector\n", head, 1))
+    return path
+
+
+def _manifest(store: str | Path) -> dict[str, Any]:
+    current = (Path(store) / "CURRENT").read_text().strip()
+    return json.loads((Path(store) / current / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_a_store_gathered_in_another_time_zone_is_refused(
+        demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    berlin = _plan_in(tmp_path, "Europe/Berlin")
+    baseline = str(demo["dir"] / "baseline.json")
+    store = str(tmp_path / "sums")
+    base = ("--baseline", baseline, "--store", store, "--fail-on", "never", "-o", os.devnull)
+    assert run("check", PLAN, *base, "--data", *demo["days"][:3])[0] == 0
+    manifest = _manifest(store)
+    assert manifest["timezone"] == "UTC"
+    assert manifest["grid"] == {"bucket": 86400, "timezone": "UTC", "local_days": False,
+                                "origin": "1970-01-05T00:00:00Z"}
+    before = sorted(p.name for p in Path(store).iterdir())
+    capsys.readouterr()
+    code, _ = run("check", str(berlin), *base, "--data", demo["days"][3])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error[PS430]:") and "Traceback" not in err
+    # Located at the line of the plan that sets the zone, naming both zones.
+    line = Path(berlin).read_text().splitlines().index("timezone: Europe/Berlin") + 1
+    assert f"{berlin}:{line}:" in err and "`UTC`" in err and "Europe/Berlin" in err
+    assert "manifest.json" in err
+    assert sorted(p.name for p in Path(store).iterdir()) == before
+    assert _manifest(store)["files"] == manifest["files"]
+
+    # The other way round: a store of Berlin's local days, and a plan with no zone (UTC).
+    local = str(tmp_path / "berlin-sums")
+    assert run("check", str(berlin), "--baseline", baseline, "--store", local, "--fail-on",
+               "never", "-o", os.devnull, "--data", *demo["days"][:3])[0] == 0
+    info = store_info(local)
+    assert info["timezone"] == "Europe/Berlin" and _manifest(local)["grid"]["local_days"]
+    assert info["first_bucket"].endswith("T23:00:00Z")  # midnight in Berlin in winter
+    capsys.readouterr()
+    code, _ = run("check", PLAN, "--baseline", baseline, "--store", local, "--fail-on",
+                  "never", "-o", os.devnull, "--data", demo["days"][3])
+    err = capsys.readouterr().err
+    assert code == 2 and "error[PS430]" in err and PLAN in err
+    assert "`Europe/Berlin`" in err and "timezone: UTC" in err
+    # The Berlin store keeps judging like one run over the same days in Berlin.
+    program = compile_plan(load_plan(str(berlin)).plan)  # type: ignore[arg-type]
+    results, _ = run_store(program, demo["days"][3:6], demo["profile"], local)
+    assert windows(results) == windows(run_program(program, demo["days"][:6], demo["profile"]))
+
+
+def test_a_store_that_does_not_record_its_zone(demo: dict[str, Any], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A store written before zones were recorded: its UTC-aligned buckets are read as they
+    are (their bounds do not depend on a zone); local days are refused (unknown zone)."""
+    store = tmp_path / "sums"
+    run_store(demo["program"], demo["days"][:2], demo["profile"], store)
+    current = store / (store / "CURRENT").read_text().strip() / "manifest.json"
+    manifest = json.loads(current.read_text())
+    del manifest["timezone"], manifest["grid"]
+    current.write_text(json.dumps(manifest))
+    berlin = _plan_in(tmp_path, "Europe/Berlin")
+    code, _ = run("check", str(berlin), "--baseline", str(demo["dir"] / "baseline.json"),
+                  "--store", str(store), "--fail-on", "never", "-o", os.devnull,
+                  "--data", demo["days"][2])
+    err = capsys.readouterr().err
+    assert code == 2 and "error[PS430]" in err and "without a record of its time zone" in err
+    run_store(demo["program"], demo["days"][2:4], demo["profile"], store)
+    assert _manifest(store)["timezone"] == "UTC"  # recorded from now on
+
+
+def test_a_store_for_another_plan_is_refused(demo: dict[str, Any], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(tmp_path / "sums")
+    base = ("--baseline", str(demo["dir"] / "baseline.json"), "--store", store, "--fail-on",
+            "never", "-o", os.devnull)
+    assert run("check", PLAN, *base, "--data", demo["days"][0])[0] == 0
+    other = _plan_in(tmp_path, None, "another_model")
+    # Profiled from the same baseline rows for that plan: only the store stands in the way.
+    profile = tmp_path / "other.json"
+    assert run("baseline", str(other), "--data", str(demo["dir"] / "baseline.parquet"), "-o",
+               str(profile))[0] == 0
+    capsys.readouterr()
+    code, _ = run("check", str(other), "--baseline", str(profile), *base[2:], "--data",
+                  demo["days"][1])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error[PS430]:") and str(other) in err
+    assert "`rental_fmv_inspector`" in err and "`another_model`" in err
+    # A store whose column was gathered as another type (numbers, not categories).
+    current = Path(store) / (Path(store) / "CURRENT").read_text().strip() / "manifest.json"
+    manifest = json.loads(current.read_text())
+    assert manifest["columns"]["listing_source"]["kind"] == "categorical"
+    manifest["columns"]["listing_source"]["kind"] = "numeric"
+    current.write_text(json.dumps(manifest))
+    code, _ = run("check", PLAN, *base, "--data", demo["days"][1])
+    err = capsys.readouterr().err
+    assert code == 2 and "error[PS430]" in err and "`listing_source` as numeric" in err
+
+
 def test_a_plan_that_adds_a_check_says_which_windows_lack_history(
         demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = str(tmp_path / "sums")
@@ -263,3 +370,112 @@ def test_a_run_killed_while_writing_leaves_the_previous_store(
                 and p.name != (store / "CURRENT").read_text().strip()]
     whole = run_program(demo["program"], demo["days"][:9], demo["profile"])
     assert_close(json.loads(out)["checks"], windows(whole)["checks"])
+
+
+# ------------------------------------------------------------- databases: read on from a mark
+
+
+def _growing(demo: dict[str, Any]) -> list[pa.Table]:
+    """The demo's first 31 days as what a table holds at three nightly runs: days 0–9 and the
+    first half of day 10 (a day still being scored), then through day 20, then through day 30."""
+    days = [pq.read_table(p) for p in demo["days"][:31]]
+    half = days[10].num_rows // 2
+    assert half > 0
+    first = pa.concat_tables([*days[:10], days[10].slice(0, half)])
+    second = pa.concat_tables([first, days[10].slice(half), *days[11:21]])
+    return [first, second, pa.concat_tables([second, *days[21:31]])]
+
+
+def _read_on(demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             load: Any, uri: str) -> None:
+    """Three nightly runs over a growing table give the windows of one run over all its rows,
+    each run reading only the rows from the bucket the last one held back (in SQL)."""
+    from planspec import sources
+
+    queries: list[str] = []
+    real = sources._Database.select
+
+    def select(self: Any, schema: pa.Schema) -> str:
+        queries.append(real(self, schema))
+        return queries[-1]
+
+    monkeypatch.setattr(sources._Database, "select", select)
+    program, profile = demo["program"], demo["profile"]
+    store = tmp_path / "sums"
+    states = _growing(demo)
+    day0 = datetime.datetime.fromisoformat(
+        windows(run_program(program, demo["days"][0], profile))["data"]["start"][:10])
+    for n, table in enumerate(states):
+        load(table)
+        queries.clear()
+        results, report = run_store(program, uri, profile, store)
+        assert not report.skipped
+        held = day0 + datetime.timedelta(days=(10, 20, 30)[n])
+        assert [r[2] for r in report.live] == [held.strftime("%Y-%m-%dT00:00:00Z")]
+        if n:  # only rows from the bucket held back last time are asked of the database
+            since = (day0 + datetime.timedelta(days=(10, 20)[n - 1])).strftime("%Y-%m-%dT%H")
+            assert [q for q in queries if "WHERE" in q], queries
+            assert all(f'WHERE "scored_at" >= TIMESTAMPTZ \'{since}' in q
+                       for q in queries if "LIMIT" not in q), queries
+            a, b = ((10, 20), (20, 30))[n - 1]  # whole buckets only, each once
+            assert report.ingested[0].rows == sum(pq.read_metadata(p).num_rows
+                                                  for p in demo["days"][a:b])
+        assert_close(windows(results), windows(run_program(program, states[n], profile)))
+    info = store_info(store)
+    assert info["rows"] == states[-1].num_rows - pq.read_metadata(demo["days"][30]).num_rows
+    # Outcomes join the stored rows and the held-back day's rows, each once.
+    with_outcomes, _ = run_store(program, uri, profile, store, outcomes=demo["outcomes"])
+    assert_close(windows(with_outcomes), windows(run_program(program, states[-1], profile,
+                                                             outcomes=demo["outcomes"])))
+
+
+def test_a_duckdb_table_is_read_on_from_the_held_back_bucket(
+        demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planspec.demo import write_duckdb
+
+    db = tmp_path / "live.duckdb"
+    _read_on(demo, tmp_path, monkeypatch, lambda t: write_duckdb(db, {"scored": t}),
+             f"duckdb:{db}?table=scored")
+
+
+def test_a_postgres_table_is_read_on_from_the_held_back_bucket(
+        demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import pg
+
+    if pg.find_bin() is None:
+        pytest.skip("NO POSTGRESQL SERVER: initdb/pg_ctl not found; `apt-get install "
+                    "postgresql` (as .ci/run does) to run the PostgreSQL tests")
+    monkeypatch.setenv("PGPASSWORD", pg.PASSWORD)
+    with pg.running_postgres() as server:
+        _read_on(demo, tmp_path, monkeypatch,
+                 lambda t: pg.load_tables(server, {"scored": t}), f"{server.uri}?table=scored")
+
+
+def test_parquet_row_groups_are_gathered_a_column_at_a_time(
+        demo: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet file's row groups are decoded one column at a time (memory holds a column, not
+    the group), and give the results of the whole table in memory; a group larger than a batch
+    streams within itself."""
+    from planspec import data
+
+    reads: list[list[str]] = []
+    real = data.RowGroup.read
+
+    def read(self: data.RowGroup, columns: Any) -> pa.Table:
+        reads.append(list(columns))
+        return real(self, columns)
+
+    monkeypatch.setattr(data.RowGroup, "read", read)
+    program, profile = demo["program"], demo["profile"]
+    table = pq.read_table(demo["scored"])
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=700)
+    in_memory = windows(run_program(program, table, profile))
+    assert_close(windows(run_program(program, str(path), profile)), in_memory)
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups > 3 and reads and all(len(r) == 1 for r in reads)
+    assert len(reads) == groups * (1 + len(column_needs(program)))
+    reads.clear()  # groups of 700 rows in batches of 300: streamed in record batches instead
+    assert_close(windows(run_program(program, str(path), profile, batch_rows=300)), in_memory)
+    assert table.num_rows % 700 <= 300  # but for the last, shorter group
+    assert len(reads) == 1 + len(column_needs(program))

@@ -21,9 +21,12 @@ import pyarrow.compute as pc
 from planspec.compile import CheckProgram, ColumnNeed, StatKey
 from planspec.data import (
     Frame,
+    RowGroup,
     category_codes,
     check_bucket_budget,
     numeric,
+    release_arrow_memory,
+    return_freed_memory,
     text_values,
     timestamps,
 )
@@ -67,12 +70,6 @@ class Buckets:
         idx = self.index if mask is None else self.index[mask]
         flat = np.bincount(idx * nbins + bins, minlength=self.count * nbins)
         return flat.reshape(self.count, nbins).astype(np.float64)
-
-    def extreme(self, x: np.ndarray, mask: np.ndarray, fn: np.ufunc, empty: float) -> np.ndarray:
-        """Per-bucket min or max of ``x[mask]`` (``empty`` where a bucket has none)."""
-        out = np.full(self.count, empty)
-        fn.at(out, self.index[mask], x[mask])
-        return out
 
 
 def cumulative(per_bucket: np.ndarray) -> np.ndarray:
@@ -258,15 +255,19 @@ def column_needs(program: CheckProgram) -> dict[str, ColumnNeed]:
     return needs
 
 
-def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch,
+def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch | RowGroup,
                  timestamp: str, profile: Profile, size: int, where: str = "data",
                  pool: ThreadPoolExecutor | None = None, bins: int = 1, tz: str = "UTC") -> Sums:
-    """The sums of one table or record batch. Each column is converted and reduced by its own
-    task (numpy releases the GIL, so they run on every core) and its working arrays are freed
-    before the next, so memory holds the batch plus a few columns' arrays."""
+    """The sums of one table, record batch or Parquet row group. Each column is converted and
+    reduced by its own task (numpy releases the GIL, so they run on every core) and its working
+    arrays are freed before the next, so memory holds the batch plus a few columns' arrays; a
+    :class:`~planspec.data.RowGroup` is read a column at a time, so not even the batch is held
+    whole."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    times = timestamps(table, timestamp, where)
+    read: Callable[[Sequence[str]], pa.Table] = (
+        table.read if isinstance(table, RowGroup) else table.select)
+    times = timestamps(read([timestamp]), timestamp, where)
     # Before any per-bucket array: a batch spanning centuries would allocate GiBs.
     check_bucket_budget(int(times.min()), int(times.max()), size, bins, where)
     b = Buckets.of(times, size, tz)
@@ -275,7 +276,9 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
     names = list(needs)
 
     def one(name: str) -> BucketSums:
-        return _gather_column(needs[name], table, times, where, profile, b).take(keep)
+        sums = _gather_column(needs[name], read([name]), times, where, profile, b).take(keep)
+        release_arrow_memory()  # the column's Arrow buffers, before the next is decoded
+        return sums
 
     if pool is not None:
         columns = dict(zip(names, pool.map(one, names), strict=True))
@@ -287,16 +290,18 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
     return Sums(size, b.first + keep, rows[keep], int(times.min()), int(times.max()), columns)
 
 
-def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordBatch],
+def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordBatch | RowGroup],
                    timestamp: str, profile: Profile, size: int, where: str = "data",
                    keep: Sequence[str] = (),
                    sink: Callable[[pa.RecordBatch], None] | None = None, bins: int = 1,
                    tz: str = "UTC") -> tuple[Sums | None, pa.Table | None]:
-    """The merged sums of a stream of record batches (None when it has no rows), and, when
-    ``keep`` names columns, those columns of every row (narrow: what outcome joins need),
-    handed to ``sink`` batch by batch when one is given (then None is returned for them)."""
+    """The merged sums of a stream of record batches or row groups (None when it has no rows),
+    and, when ``keep`` names columns, those columns of every row (narrow: what outcome joins
+    need), handed to ``sink`` batch by batch when one is given (then None is returned for
+    them)."""
     parts: list[Sums] = []
     kept: list[pa.RecordBatch] = []
+    return_freed_memory()
     with _pool() as pool:  # one set of threads for the stream: each new thread's malloc
         for batch in batches:  # arena kept its freed memory (RSS grew with every batch)
             if batch.num_rows == 0:
@@ -304,22 +309,26 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
             parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool, bins,
                                       tz))
             if keep:
-                narrow = batch.select(list(keep))
-                if sink is not None:
-                    sink(narrow)
-                else:
-                    kept.append(narrow)
+                narrow = batch.read(list(keep)).combine_chunks().to_batches() \
+                    if isinstance(batch, RowGroup) else [batch.select(list(keep))]
+                for one in narrow:
+                    if sink is not None:
+                        sink(one)
+                    else:
+                        kept.append(one)
+                del narrow
+            del batch  # before the next is read: two batches alive doubled the peak
             if len(parts) >= 16:  # bound the pending parts: merge them into one
                 parts = [merge_all(parts)]
     sums = merge_all(parts) if parts else None
-    narrow = None
+    narrow_table = None
     if keep and kept:
         try:
-            narrow = pa.Table.from_batches(kept)
+            narrow_table = pa.Table.from_batches(kept)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            narrow = pa.concat_tables([pa.Table.from_batches([k]) for k in kept],
-                                      promote_options="permissive")
-    return sums, narrow
+            narrow_table = pa.concat_tables([pa.Table.from_batches([k]) for k in kept],
+                                            promote_options="permissive")
+    return sums, narrow_table
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -333,38 +342,49 @@ def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: 
     col = profile.columns.get(name)
     if need.kind == "numeric":
         x = numeric(table, name, where)
+        del table  # the Arrow column: float64 values from here on
         frame = Frame(where, times, {name: x}, {})
+        predicates = {pred: b.sum(mask=predicate_mask(frame, name, *pred))
+                      for pred in need.predicates}
+        # The present values and their buckets, taken once and shared by every family (each
+        # family took its own copies: the largest part of the gather's working memory).
         ok = ~np.isnan(x)
-        count = b.sum(mask=ok)
-        sums = BucketSums(present=count)
+        whole = bool(ok.all())
+        xo = x if whole else x[ok]
+        io = b.index if whole else b.index[ok]
+        del x, ok, frame
+        count = np.bincount(io, minlength=b.count).astype(np.float64)
+        sums = BucketSums(present=count, predicates=predicates)
         if need.moments:
-            mean = div(b.sum(x, ok), count)
-            dev = x[ok] - mean[b.index[ok]]
+            mean = div(np.bincount(io, weights=xo, minlength=b.count), count)
+            dev = xo - mean[io]
+            np.multiply(dev, dev, out=dev)
             sums.mean = np.nan_to_num(mean)
-            sums.m2 = np.bincount(b.index[ok], weights=dev * dev, minlength=b.count)
+            sums.m2 = np.bincount(io, weights=dev, minlength=b.count)
+            del dev
         if need.extremes:
-            sums.lo = b.extreme(x, ok, np.minimum, np.inf)
-            sums.hi = b.extreme(x, ok, np.maximum, -np.inf)
+            sums.lo, sums.hi = np.full(b.count, np.inf), np.full(b.count, -np.inf)
+            np.minimum.at(sums.lo, io, xo)
+            np.maximum.at(sums.hi, io, xo)
         if col is not None and need.deciles and not need.fine:  # PSI/JS only: 9 decile edges
             dec = np.asarray(col.decile_edges)
-            bins = np.searchsorted(dec, x[ok], side="left")
-            sums.deciles = b.histogram(bins, dec.size + 1, ok)
+            sums.deciles = _histogram(io, np.searchsorted(dec, xo, side="left"), dec.size + 1,
+                                      b.count)
         if col is not None and need.fine:
             edges = np.asarray(col.fine_edges)
-            bins = np.searchsorted(edges, x[ok], side="left")
-            sums.fine = b.histogram(bins, edges.size + 1, ok)
+            bins = np.searchsorted(edges, xo, side="left")
+            sums.fine = _histogram(io, bins, edges.size + 1, b.count)
             if col.fine_discrete:
-                on = x[ok] == edges[np.minimum(bins, edges.size - 1)]
-                rows_ok = np.flatnonzero(ok)
-                mask = np.zeros_like(ok)
-                mask[rows_ok[on]] = True
-                sums.on_edge = b.histogram(bins[on], edges.size + 1, mask)
+                on = xo == edges[np.minimum(bins, edges.size - 1)]
+                sums.on_edge = _histogram(io[on], bins[on], edges.size + 1, b.count)
+            del bins
             if need.deciles:
                 sums.deciles = _decile_counts(sums.fine, col)
         if need.out_of_range is not None:
             lo, hi = need.out_of_range
-            with np.errstate(invalid="ignore"):
-                sums.out_of_range = b.sum(mask=ok & ((x < lo) | (x > hi)))
+            sums.out_of_range = np.bincount(io, weights=(xo < lo) | (xo > hi),
+                                            minlength=b.count).astype(np.float64)
+        return sums
     else:
         text = text_values(table, name, where)
         frame = Frame(where, times, {}, {name: text})
@@ -383,6 +403,13 @@ def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: 
         op, value = pred
         sums.predicates[pred] = b.sum(mask=predicate_mask(frame, name, op, value))
     return sums
+
+
+def _histogram(index: np.ndarray, bins: np.ndarray, nbins: int, count: int) -> np.ndarray:
+    """Counts per (bucket, bin) as a (count, nbins) array, from each value's bucket and bin."""
+    key = index * nbins
+    key += bins
+    return np.bincount(key, minlength=count * nbins).reshape(count, nbins).astype(np.float64)
 
 
 def _decile_counts(fine: np.ndarray, col: ColumnProfile) -> np.ndarray:

@@ -134,7 +134,8 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     items = inputs(data, "data")
     for item in items:
         say(f"reading {item.where}")
-        sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+        sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows,
+                                                         by_column=True),
                                     program.timestamp, profile, program.bucket, item.where,
                                     [program.timestamp, *narrow] if narrow else (),
                                     bins=histogram_bins(program, profile), tz=program.timezone)
@@ -196,25 +197,27 @@ class StoreReport:
     lacking: dict[str, str]
     history_added: int
     generation: str
+    #: Databases read on from a watermark: (source, read from, start of the last bucket read,
+    #: judged but held back from the store until it is complete; "" when nothing new came).
+    live: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
               progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
               batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
-              where_baseline: str = "the baseline", judge_partial: bool = False
-              ) -> tuple[Results, StoreReport]:
+              where_baseline: str = "the baseline", judge_partial: bool = False,
+              where_timezone: str | None = None) -> tuple[Results, StoreReport]:
     """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
     ``store`` and judge every window of everything the store holds; each run's judged windows
     are appended to the store's history. An input whose content the store already holds is
     skipped. The store is written atomically, once, at the end."""
-
-
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
     root = Path(store)
     with st.locked(root):
-        stored = st.open_store(root, program, profile, where_plan, where_baseline)
+        stored = st.open_store(root, program, profile, where_plan, where_baseline,
+                               where_timezone)
         needs = column_needs(program)
         narrow = narrow_columns(program)
         columns = list(dict.fromkeys([program.timestamp, *needs, *narrow]))
@@ -226,43 +229,73 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         ingested: list[st.Ingested] = []
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
+        held: list[Sums] = []  # the last bucket of each live source: judged, not stored
+        held_rows: list[pa.Table] = []
+        live: list[tuple[str, str | None, str]] = []
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
         for item in [] if nothing else inputs(data, "data"):
-            fp = st.fingerprint(item)
-            if fp in seen:
-                skipped.append((item.where, seen[fp]))
-                continue
-            say(f"reading {item.where}")
+            if st.is_live(item):  # a database: read on from where the last read stopped
+                item = st.live_input(item, st.resume_at(stored, item, program))
+                fp = st.live_fingerprint(item)
+            else:
+                fp = st.fingerprint(item)
+                if fp in seen:
+                    skipped.append((item.where, seen[fp]))
+                    continue
+            say(f"reading {item.where}" + (f" from {item.since.isoformat()}"
+                                           if item.since is not None else ""))
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
-                sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
+                batches = read_batches(item, columns, kinds, batch_rows, by_column=True)
+                sums, _ = gather_batches(needs, batches,
                                          program.timestamp, profile, program.bucket,
                                          item.where, keep, sink.write if keep else None,
                                          bins=histogram_bins(program, profile),
                                          tz=program.timezone)
+            if sums is None and st.is_live(item):  # nothing new has arrived
+                live.append((item.where, iso(int(item.since.timestamp())) if item.since
+                             else None, ""))
+                continue
             if sums is None:
                 raise DataError("PS405", f"{item.where}: no rows")
-            if keep:
+            if st.is_live(item):
+                sums, tail, held_from = st.hold_back(sums, program.timezone)
+                held.append(tail)
+                stored.manifest.setdefault("sources", {})[item.where] = {"from": held_from}
+                live.append((item.where, iso(int(item.since.timestamp())) if item.since
+                             else None, iso(held_from)))
+                if keep:
+                    rest = st.split_rows(root / st.ROWS_DIR / name, program.timestamp, held_from,
+                                         item.where)
+                    held_rows += [rest] if rest is not None else []
+                if sums is None:
+                    continue
+            if keep and (root / st.ROWS_DIR / name).exists():
                 rows_files.append(name)
             seen[fp] = item.where
             parts.append(sums)
             ingested.append(st.Ingested(fp, item.where, sums.total, iso(sums.t_min),
                                         iso(sums.t_max), iso(int(datetime.datetime.now(
                                             datetime.UTC).timestamp()))))
-        if stored.sums is None and not parts:
+        if stored.sums is None and not parts and not held:
             raise DataError("PS405", f"{root}: the store is empty and no new data was given")
         late: list[str] = []
         if stored.sums is not None:
             for p in parts:
                 old = np.intersect1d(p.ids, stored.sums.ids)
-                late += [iso(int(t)) for t in bucket_starts(old, p.size)]
-        merged = merge_all([*([stored.sums] if stored.sums is not None else []), *parts])
+                late += [iso(int(t)) for t in bucket_starts(old, p.size, program.timezone)]
+        stores = [*([stored.sums] if stored.sums is not None else []), *parts]
+        merged = merge_all(stores) if stores else None
         narrow_table = st.read_rows(root, rows_files, keep) if given and keep else None
-        gathered = Gathered(merged, narrow_table, stored.since)
+        if held_rows and given:
+            narrow_table = pa.concat_tables([*([narrow_table] if narrow_table else []),
+                                             *held_rows], promote_options="permissive")
+        judged = merge_all([*([merged] if merged is not None else []), *held])
+        gathered = Gathered(judged, narrow_table, stored.since)
         results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
-        say(f"writing the store ({merged.ids.size:,} buckets)")
+        say(f"writing the store ({0 if merged is None else merged.ids.size:,} buckets)")
         gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files)
     lacking: dict[str, str] = {}
     for key in program.stats:
@@ -272,13 +305,14 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         firsts = [since[f] for f in stat_families(key, program.columns[key.column])
                   if f in since]
         if firsts:
-            start = iso(int(bucket_starts(np.array([max(firsts)]), merged.size)[0]))
+            start = iso(int(bucket_starts(np.array([max(firsts)]), program.bucket,
+                                          program.timezone)[0]))
             for rule in program.rules:
                 if any(leaf.key == key for leaf in rule.fail.leaves() + (
                         rule.warn.leaves() if rule.warn else [])):
                     lacking[rule.id] = min(lacking.get(rule.id, start), start)
     report = StoreReport(str(root), ingested, skipped, sorted(set(late)), lacking, added,
-                         gen.name)
+                         gen.name, live)
     return results, report
 
 
@@ -361,7 +395,7 @@ def _without_history(program: CheckProgram, gathered: Gathered, grids: dict[Wind
         firsts = [since[f] for f in stat_families(key, program.columns[key.column]) if f in since]
         if not firsts:
             continue
-        start = int(bucket_starts(np.array([max(firsts)]), size)[0])
+        start = int(bucket_starts(np.array([max(firsts)]), size, program.timezone)[0])
         early = grids[key.window].starts < start
         for arr in (v.value, v.pvalue, v.bound):
             if arr is not None:
