@@ -180,6 +180,13 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
+        if args.store and args.engine == "dask":
+            print("planspec: error: --store runs on the local engine (a nightly run reads one "
+                  "day); leave out --engine dask", file=sys.stderr)
+            return EXIT_USAGE
+        if args.scheduler and args.engine != "dask":
+            print("planspec: error: --scheduler needs --engine dask", file=sys.stderr)
+            return EXIT_USAGE
         if args.store:
             results = _check_store(args, program, baseline, progress)
         elif not args.data:
@@ -187,7 +194,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             return EXIT_USAGE
         else:
             results = run_program(program, args.data, baseline, progress,
-                                  outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
+                                  outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
+                                  engine=args.engine, scheduler=args.scheduler)
     except DataError as e:
         _data_error(e)
         return EXIT_USAGE
@@ -489,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--outcomes", nargs="+", metavar="[SOURCE=]FILE",
                    help="outcome tables for the outcome monitors, by source name (a file named "
                    "after its source needs no SOURCE=)")
+    c.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where sums are gathered: this process (default), or per partition on "
+                   "a Dask cluster (pip install planspec[dask])")
+    c.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --engine dask: the Dask scheduler (tcp://HOST:8786; default: a "
+                   "local cluster of 2 worker processes, started for the run)")
     c.add_argument("--as-of", metavar="TIME",
                    help="judge maturity as of this time (default: the newest scored timestamp)")
     c.add_argument("--events", metavar="FILE",

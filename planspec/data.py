@@ -30,6 +30,10 @@ class DataError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, str | None]]:
+        # Raised on a Dask worker, it is pickled back to the client whole.
+        return type(self), (self.code, self.message, self.hint)
+
 
 def expand(patterns: Sequence[str]) -> list[str]:
     """Paths from file names and globs, in order, each once. A pattern matching nothing is an

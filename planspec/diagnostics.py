@@ -190,6 +190,12 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "A sums store cannot be read: its CURRENT pointer, manifest or Parquet files are "
                 "missing or damaged, or it was written by a newer planspec (format version).",
                 "sums/CURRENT names a generation that is not there"),
+    "PS412": _c("Dask engine cannot run",
+                "`--engine dask` could not run: its scheduler (`--scheduler ADDRESS`) does not "
+                "answer, dask and distributed are not installed (`pip install planspec[dask]`), "
+                "or the data is not something Dask workers can read (files, globs, Parquet "
+                "dataset directories, or a dask DataFrame in the Python API).",
+                "--engine dask --scheduler tcp://10.0.0.9:8786 (no scheduler there)"),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,16 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
             tmp / "events.csv", "risk,date\nrent_stabilization_law,someday\n"))},
         "PS430 store of another baseline": {"more": ("--store", _store(tmp, "other.json"))},
         "PS431 damaged store": {"more": ("--store", _store(tmp, None))},
+        "PS412 unreachable scheduler": {"more": ("--engine", "dask", "--scheduler",
+                                                 f"tcp://127.0.0.1:{free_port()}")},
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _store(tmp: Path, manifest_baseline: str | None) -> str:
@@ -163,7 +173,7 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS402 missing column", "PS403 wrong type", "PS404 bad timestamp", "PS404 missing timestamp",
     "PS405 empty file", "PS406 another plan", "PS407 not a profile", "PS407 old version",
     "PS408 unknown outcome source", "PS409 bad events file",
-    "PS430 store of another baseline", "PS431 damaged store"])
+    "PS430 store of another baseline", "PS431 damaged store", "PS412 unreachable scheduler"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]

@@ -143,14 +143,25 @@ def _where(data: Any) -> str:
 
 def run_program(program: CheckProgram, data: Any, baseline: Any,
                 progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None, batch_rows: int = BATCH_ROWS) -> Results:
+                as_of: Any = None, batch_rows: int = BATCH_ROWS, engine: str = "local",
+                scheduler: Any = None) -> Results:
     """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
     with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
-    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums."""
+    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. With
+    ``engine="dask"`` the sums are gathered on the Dask cluster at ``scheduler`` (an address
+    or a ``distributed.Client``; None: a local cluster started for the run), see
+    :mod:`planspec.engine.distributed`."""
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
-    gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
+    if engine == "dask":  # the same sums, gathered per partition on a Dask cluster
+        from planspec.engine.distributed import gather_dask
+
+        gathered = Gathered(*gather_dask(program, profile, data,
+                                         narrow_columns(program) if given else {}, say,
+                                         scheduler, batch_rows))
+    else:
+        gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
     return judge_sums(program, profile, gathered, given, as_of, say)
 
 
