@@ -221,6 +221,28 @@ def incremental(scored: Path, profile_path: Path, plan: Plan, reps: int, tmp: Pa
             "store_mib": size / 2**20}
 
 
+def dask_ratio(scored: Path, profile_path: Path, plan: Plan, reps: int) -> dict[str, float]:
+    """The weekly engine gathering on a Dask LocalCluster of 2 worker processes (one task per
+    Parquet row group, sums tree-merged on the workers) against the local engine on the same
+    file, both driven from this process. The cluster starts once and one warm-up run loads
+    planspec on the workers, so neither start-up is timed."""
+    from planspec.engine.distributed import local_cluster
+    from planspec.engine.run import run_program
+    from planspec.profile import load_profile
+
+    program = compile_plan(weekly(plan))
+    profile = load_profile(profile_path.read_text(), str(profile_path))
+    from distributed import Client
+
+    with local_cluster(2) as cluster, Client(cluster) as client:
+        run_program(program, str(scored), profile, engine="dask", scheduler=client)
+        on_dask = median_time(lambda: run_program(program, str(scored), profile,
+                                                  engine="dask", scheduler=client), reps)
+    local = median_time(lambda: run_program(program, str(scored), profile), reps)
+    return {"dask": on_dask, "dask_local": local,
+            "dask_parts": float(pq.read_metadata(scored).num_row_groups)}
+
+
 def process_run(scored: Path, profile: Path, plan_path: Path) -> None:
     """`planspec check` end to end, as a scheduler runs it."""
     subprocess.run([sys.executable, "-m", "planspec", "check", str(plan_path), "--baseline",
@@ -254,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--no-incremental", action="store_true",
                     help="skip the nightly-run measurement (e.g. at 30M rows)")
+    ap.add_argument("--dask", choices=("auto", "never"), default="auto",
+                    help="at the largest size, also gather on a Dask LocalCluster of 2 workers")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     cache = Path(args.cache)
@@ -296,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                 r["before_mib"] = min(x["before_kib"] for x in runs) / 1024
             if not args.no_incremental:
                 r.update(incremental(paths["scored"], profile_path, plan, args.reps, Path(tmp)))
+            if args.dask == "auto" and size == sizes[-1]:
+                r.update(dask_ratio(paths["scored"], profile_path, plan, args.reps))
             if size <= 2_000_000:
                 r["by_hand"] = median_time(
                     lambda p=paths: by_hand(p["scored"], p["baseline"], plan),
@@ -364,6 +390,10 @@ def report(rows: dict[int, dict[str, float]], sizes: list[int]) -> str:
         row(size, "profile / floor on the same baseline rows", r["profile"] / r["floor_baseline"],
             "≤ 3 at 1M", r["profile"] / r["floor_baseline"] <= 3
             if r["baseline_rows"] >= 1_000_000 else None)
+        if "dask" in r:
+            row(size, f"Dask, 2 local workers / local engine (weekly, {r['dask_parts']:.0f} "
+                "row groups, cluster start-up not timed)", r["dask"] / r["dask_local"],
+                "(reported)", None)
         if "by_hand" in r:
             row(size, "by hand / planspec engine (weekly)", r["by_hand"] / r["engine_weekly"],
                 "≫ 10 (reported)", None)

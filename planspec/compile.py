@@ -202,18 +202,22 @@ class CheckProgram:
         return sorted({s.window for s in self.stats})
 
     def run(self, data: object, baseline: Profile | object,
-            outcomes: dict[str, object] | None = None, as_of: object = None) -> Results:
+            outcomes: dict[str, object] | None = None, as_of: object = None,
+            engine: str = "local", scheduler: object = None) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
         ``baseline`` a :class:`~planspec.profile.Profile` or baseline data of the same kinds;
         ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
         ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
-        timestamp in ``data``.
+        timestamp in ``data``. ``engine="dask"`` gathers the sums of files, Parquet dataset
+        directories or a dask DataFrame on the Dask cluster at ``scheduler`` (an address or a
+        ``distributed.Client``; None starts a local one for the run).
         """
         from planspec.engine import run_program
 
-        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of)
+        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of, engine=engine,
+                           scheduler=scheduler)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""

@@ -18,6 +18,6 @@ def test_bench_runs_on_tiny_data(tmp_path: Path) -> None:
     for figure in ("engine weekly / floor", "daily / weekly", "sliding / weekly",
                    "peak RSS growth (read + engine) / (one batch's columns + sums)",
                    "nightly incremental run", "profile / floor", "by hand / planspec",
-                   "larger / smaller", "cores"):
+                   "larger / smaller", "cores", "Dask, 2 local workers / local engine"):
         assert figure in text, figure
     assert "| 3,000 |" in text and "| 6,000 |" in text
