@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from planspec.cli import main
-from planspec.compile import compile_plan
+from planspec.compile import CheckProgram, compile_plan
 from planspec.data import DataError
 from planspec.demo import write_demo_data
 from planspec.engine.distributed import Job, Part, _gather_part, local_cluster, partitions
@@ -47,13 +47,17 @@ def cluster() -> Iterator[str]:
         yield c.scheduler_address
 
 
+def _program() -> CheckProgram:
+    parsed = load_plan(PLAN)
+    assert parsed.plan is not None
+    return compile_plan(parsed.plan, parsed.source_map)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("dask-demo")
     paths = write_demo_data(d, rows=3000, seed=5)
-    parsed = load_plan(PLAN)
-    assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
+    program = _program()
     profile = build_profile(program, str(paths["baseline"]))
     (d / "baseline.json").write_text(profile.model_dump_json())
     scored = pq.read_table(paths["scored"])
