@@ -6,6 +6,7 @@ them; :func:`check_plan` runs them all and returns every finding (nothing stops 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
@@ -81,6 +83,8 @@ def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Betwe
 
 def _thresholds(leaf: Compare | Between) -> list[tuple[str, Threshold]]:
     if isinstance(leaf, Compare):
+        if isinstance(leaf.threshold, Calibrated):  # see check_calibrated
+            return []
         return [("threshold", leaf.threshold)]
     return [("low", leaf.low), ("high", leaf.high)]
 
@@ -141,8 +145,9 @@ def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
              for i, r in enumerate(c.plan.drift_risks) if r.playbook]
     refs += [(("playbooks", i, "escalate", j, "to"), e.to)
              for i, p in enumerate(c.plan.playbooks) for j, e in enumerate(p.escalate)]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS302", f"no playbook has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids) or "define it under `playbooks:`")
 
@@ -163,8 +168,9 @@ def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
             for key in ("if_firing", "unless_firing"):
                 refs += [(("playbooks", i, "escalate", j, key, k), a)
                          for k, a in enumerate(getattr(e, key))]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS318", f"no alert or monitor has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids))
 
@@ -182,8 +188,9 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
              for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
     for i, r in enumerate(c.plan.drift_risks):
         refs += [(("drift_risks", i, "affects", j), a) for j, a in enumerate(r.affects)]
+    declared = set(known)
     for path, name in refs:
-        if name not in known:
+        if name not in declared:
             yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
                        did_you_mean(name, known) or "declare it under `data.features` or "
                        "`data.predictions`")
@@ -309,12 +316,37 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
             continue
         if fail.measure != warn.measure or (fail.op[0] != warn.op[0]):
             continue
+        if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
+            continue  # calibrated levels are checked by check_calibrated
         up = fail.op[0] == ">"
         f, w = fail.threshold.amount, warn.threshold.amount
         if (up and w >= f) or (not up and w <= f):
             yield make("PS306", f"`warn` at {_num(w)} is not reached before `when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
                        f"the warn threshold should be {'below' if up else 'above'} {_num(f)}")
+
+
+def check_calibrated(c: Ctx) -> Iterator[Diagnostic]:
+    """A calibrated threshold names a false-alarm rate in (0, 50%) and a statistic the baseline
+    can be replayed for (a drift statistic other than `count`).
+
+    Passes: `psi(x) > calibrated(1%)`, `ks(x).pvalue < calibrated(0.5%)`.
+    Fails: `precision < calibrated(5%)`, `count < calibrated(1%)`, `psi(x) > calibrated(60%)`.
+    """
+    for path, leaf, _ in c.leaves():
+        if not (isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)):
+            continue
+        m = leaf.measure
+        if STATS[m.stat].scope != "drift" or m.stat == "count":
+            what = ("the row count is the window's size itself" if m.stat == "count" else
+                    "the baseline holds no outcomes")
+            yield make("PS360", f"`{m.stat}` cannot be calibrated on the baseline: {what}",
+                       c.span(*path, "threshold"), "compare it with a number instead")
+        rate = leaf.threshold.rate
+        if not 0 < rate < 0.5:
+            yield make("PS361", f"a calibrated false-alarm rate lies strictly between 0 and "
+                       f"50%; this one is {rate:.4g}", c.span(*path, "threshold", "value"),
+                       "write a small share, e.g. `calibrated(1%)`")
 
 
 def check_zones(c: Ctx) -> Iterator[Diagnostic]:
@@ -390,6 +422,77 @@ def check_windows(c: Ctx) -> Iterator[Diagnostic]:
         if every is not None and every.seconds > window.seconds:
             yield make("PS320", f"the window {window} slides by {every}, more than its length",
                        c.span(*path, "every"), f"slide by at most {window}")
+
+
+def check_timezone(c: Ctx) -> Iterator[Diagnostic]:
+    """The plan's `timezone` is an IANA time zone.
+
+    Passes: `timezone: America/New_York`. Fails: `timezone: America/New_Yrok`.
+    """
+    name = c.plan.timezone
+    if name in ("UTC", *_zones()):
+        return
+    yield make("PS324", f"`{name}` is not a time zone", c.span("timezone"),
+               did_you_mean(name, _zones()) or "use an IANA name such as `Europe/Paris`")
+
+
+@functools.lru_cache(maxsize=1)
+def _zones() -> tuple[str, ...]:
+    import zoneinfo
+
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_calendar_steps(c: Ctx) -> Iterator[Diagnostic]:
+    """A window in months, quarters or years slides by them; other windows do not.
+
+    Passes: `window: 1mo`, `window: 1y  every: 1q`. Fails: `window: 1mo  every: 1d`.
+    """
+    places: list[tuple[Path, Duration, Duration | None]] = [
+        (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
+    for section, i, item in c.watchers():
+        every = getattr(item, "every", None)
+        if item.window is not None or every is not None:
+            places.append(((section, i), _window(c, item),
+                           every or (c.plan.defaults.every if item.window is None else None)))
+    for path, window, every in places:
+        if every is not None and bool(window.months) != bool(every.months):
+            yield make("PS325", f"the window {window} slides by {every}",
+                       c.span(*path, "every") or c.span(*path, "window"),
+                       "slide a calendar window by months, quarters or years"
+                       if window.months else "slide it by days or hours")
+
+
+def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
+    """Output alerts and outcome monitors need a prediction to watch; outcome monitors score a
+    probability, score or value (not a `class`) and say when outcomes became known.
+
+    Passes: `predictions: {p: {kind: probability}}` with an output alert on `p`. Fails: no
+    `predictions` with an output alert; a monitor over a `class` output; a source with
+    neither `time` nor `known_at`.
+    """
+    preds = c.plan.data.predictions
+    if not preds:
+        for section in ("output_alerts", "outcome_monitors"):
+            for i, item in enumerate(getattr(c.plan, section)):
+                yield make("PS326", f"`{item.id}` watches predictions, and the plan declares none",
+                           c.span(section, i, "id"), "declare the model's outputs under "
+                           "`data.predictions`, or remove it")
+    for i, m in enumerate(c.plan.outcome_monitors):
+        name = m.prediction or next(iter(preds), None)
+        if name in preds and preds[name].kind == "class":
+            yield make("PS327", f"`{m.id}` scores the class output `{name}`",
+                       c.span("outcome_monitors", i, "prediction") or
+                       c.span("outcome_monitors", i, "id"),
+                       "monitor a probability or score output (`prediction:`), or declare one")
+        src = m.source
+        if (src.time is None) == (src.known_at is None):
+            yield make("PS328", f"`{m.id}`'s source `{src.name}` " +
+                       ("has both `time` and `known_at`" if src.time else
+                        "does not say when outcomes became known"),
+                       c.span("outcome_monitors", i, "source"),
+                       "give the outcome table's `time` column, or "
+                       "`known_at: prediction + 30d`")
 
 
 def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
@@ -547,11 +650,15 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_sides,
     check_units,
     check_thresholds,
+    check_calibrated,
     check_level_order,
     check_zones,
     check_transforms,
     check_ranges,
     check_windows,
+    check_timezone,
+    check_calendar_steps,
+    check_predictions,
     check_persistence,
     check_outcome_monitors,
     check_playbooks_used,

@@ -18,11 +18,21 @@ from planspec.compile import (
     CheckProgram,
     StatKey,
     WindowSpec,
+    window_spec,
 )
-from planspec.data import BATCH_ROWS, DataError, frame_of, inputs, read_batches
+from planspec.data import (
+    BATCH_ROWS,
+    DataError,
+    Input,
+    check_bucket_budget,
+    frame_of,
+    inputs,
+    read_batches,
+)
 from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.calendar import bucket_starts
+from planspec.engine.evidence import dated_risks, explain
 from planspec.engine.gather import (
     Buckets,
     Cumulated,
@@ -43,12 +53,14 @@ from planspec.profile import (
     build_profile,
     check_profile,
 )
+from planspec.profile_check import histogram_bins
 from planspec.results import (
     CheckResult,
     Firing,
     Results,
     WindowInfo,
 )
+from planspec.sources import Source
 
 Progress = Callable[[str], None]
 
@@ -77,6 +89,12 @@ def _profile(program: CheckProgram, baseline: Any, say: Progress) -> Profile:
     else:
         say("profiling the baseline")
         profile = build_profile(program, baseline)
+        if any(leaf.level is not None for r in program.rules for leaf in r.fail.leaves()
+               + (r.warn.leaves() if r.warn else [])):
+            from planspec.calibrate import calibrate_profile  # it imports the engine's stages
+
+            say("replaying the baseline for calibrated thresholds")
+            profile = calibrate_profile(program, profile, baseline)
     check_profile(program, profile)
     return profile
 
@@ -114,17 +132,21 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     kinds = {n: need.kind for n, need in needs.items()} | narrow
     parts: list[Sums] = []
     kept: list[pa.Table] = []
-    for item in inputs(data, "data"):
+    items = inputs(data, "data")
+    for item in items:
         say(f"reading {item.where}")
         sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                     program.timestamp, profile, program.bucket, item.where,
-                                    [program.timestamp, *narrow] if narrow else ())
+                                    [program.timestamp, *narrow] if narrow else (),
+                                    bins=histogram_bins(program, profile), tz=program.timezone)
         if sums is not None:
             parts.append(sums)
         if rows is not None:
             kept.append(rows)
     if not parts:
-        raise DataError("PS405", f"{_where(data)}: no rows")
+        since = {i.since for i in items if i.since is not None}
+        raise DataError("PS405", f"{_where(data)}: no rows"
+                        + (f" since {min(since).isoformat()}" if since else ""))
     narrow_table = None
     if kept:
         try:
@@ -135,6 +157,8 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
 
 
 def _where(data: Any) -> str:
+    if isinstance(data, Source):
+        return data.where
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
         return ", ".join(map(str, data[:3])) + (f" and {len(data) - 3} more" if len(data) > 3
                                                 else "")
@@ -143,26 +167,25 @@ def _where(data: Any) -> str:
 
 def run_program(program: CheckProgram, data: Any, baseline: Any,
                 progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None, batch_rows: int = BATCH_ROWS, engine: str = "local",
-                scheduler: Any = None) -> Results:
+                as_of: Any = None, batch_rows: int = BATCH_ROWS, judge_partial: bool = False,
+                engine: str = "local", scheduler: Any = None) -> Results:
     """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
     with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
-    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. With
-    ``engine="dask"`` the sums are gathered on the Dask cluster at ``scheduler`` (an address
-    or a ``distributed.Client``; None: a local cluster started for the run), see
-    :mod:`planspec.engine.distributed`."""
+    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. Windows not
+    over at ``as_of`` (or begun before the data) are partial: shown, not judged, unless
+    ``judge_partial``. With ``engine="dask"`` the sums are gathered on the Dask cluster at
+    ``scheduler`` (an address or a ``distributed.Client``; None: a local cluster started for
+    the run), see :mod:`planspec.engine.distributed`."""
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
     if engine == "dask":  # the same sums, gathered per partition on a Dask cluster
         from planspec.engine.distributed import gather_dask
 
-        gathered = Gathered(*gather_dask(program, profile, data,
-                                         narrow_columns(program) if given else {}, say,
-                                         scheduler, batch_rows))
+        gathered = gather_dask(program, profile, data, bool(given), say, scheduler, batch_rows)
     else:
         gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
-    return judge_sums(program, profile, gathered, given, as_of, say)
+    return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
 
 
 @dataclass
@@ -186,11 +209,14 @@ class StoreReport:
 def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
               progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
               batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
-              where_baseline: str = "the baseline") -> tuple[Results, StoreReport]:
+              where_baseline: str = "the baseline", judge_partial: bool = False,
+              engine: str = "local", scheduler: Any = None) -> tuple[Results, StoreReport]:
     """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
     ``store`` and judge every window of everything the store holds; each run's judged windows
     are appended to the store's history. An input whose content the store already holds is
-    skipped. The store is written atomically, once, at the end."""
+    skipped. The store is written atomically, once, at the end. With ``engine="dask"`` the new
+    inputs' sums (and narrow columns) are gathered on the Dask cluster at ``scheduler`` and
+    merged into the store here."""
 
 
     say = progress or (lambda _msg: None)
@@ -211,17 +237,30 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
+        todo: list[tuple[Input, str]] = []
         for item in [] if nothing else inputs(data, "data"):
             fp = st.fingerprint(item)
             if fp in seen:
                 skipped.append((item.where, seen[fp]))
                 continue
+            todo.append((item, fp))
+        on_dask = _gather_on_dask(program, profile, [i for i, _ in todo], narrow, say,
+                                  scheduler, batch_rows) if engine == "dask" and todo else None
+        for n, (item, fp) in enumerate(todo):
             say(f"reading {item.where}")
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
-                sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
-                                         program.timestamp, profile, program.bucket,
-                                         item.where, keep, sink.write if keep else None)
+                if on_dask is not None:  # gathered on the cluster: write its narrow rows
+                    sums, kept = on_dask[n]
+                    for batch in kept.to_batches() if keep and kept is not None else ():
+                        sink.write(batch)
+                else:
+                    sums, _ = gather_batches(needs, read_batches(item, columns, kinds,
+                                                                 batch_rows),
+                                             program.timestamp, profile, program.bucket,
+                                             item.where, keep, sink.write if keep else None,
+                                             bins=histogram_bins(program, profile),
+                                             tz=program.timezone)
             if sums is None:
                 raise DataError("PS405", f"{item.where}: no rows")
             if keep:
@@ -241,7 +280,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         merged = merge_all([*([stored.sums] if stored.sums is not None else []), *parts])
         narrow_table = st.read_rows(root, rows_files, keep) if given and keep else None
         gathered = Gathered(merged, narrow_table, stored.since)
-        results = judge_sums(program, profile, gathered, given, as_of, say)
+        results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({merged.ids.size:,} buckets)")
@@ -264,16 +303,32 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
     return results, report
 
 
+def _gather_on_dask(program: CheckProgram, profile: Profile, items: list[Input],
+                    narrow: dict[str, str], say: Progress, scheduler: Any, batch_rows: int
+                    ) -> list[tuple[Sums | None, pa.Table | None]]:
+    """Each input's sums and narrow columns, gathered on a Dask cluster (for a store)."""
+    from planspec.engine.distributed import gather_groups, job_for, partitions
+
+    job = job_for(program, profile, narrow, batch_rows)
+    groups = [partitions(item, job.columns, batch_rows) for item in items]
+    return gather_groups(job, groups, say, scheduler)
+
+
 def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
-               given: dict[str, Any], as_of: Any, say: Progress) -> Results:
+               given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool = False
+               ) -> Results:
     """Every check over every window of the sums (no rows are read here, except the narrow
     columns that outcome joins need)."""
     sums = gathered.sums
     now = _as_of(as_of, sums.t_max)
+    check_bucket_budget(sums.t_min, sums.t_max, program.bucket,
+                        histogram_bins(program, profile), "data")
     view = cumulate(sums)
     b = view.buckets
     specs = {*program.windows, *(m.window for m in program.monitors)}
-    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max) for spec in specs}
+    tz = program.timezone
+    # as-of and partial windows: every grid knows which of its windows are complete
+    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max, now, tz) for spec in specs}
     rows = {spec: g.total(view.rows) for spec, g in grids.items()}
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
         f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
@@ -295,7 +350,8 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
         adj = adjust(p, program.correction)
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
-                         leaf_values) for rule in program.rules]
+                         leaf_values, judge_partial, program.correction)
+              for rule in program.rules]
     sources: dict[str, dict[str, int]] = {}
     narrow = _narrow_frame(program, gathered, view) if given else None
     for m in program.monitors:
@@ -303,12 +359,15 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
             say(f"joining outcomes for {m.id}")
         frame, nb = narrow if narrow is not None else (None, None)
         checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
-                                    now, sources, view.columns[m.prediction].present))
+                                    now, sources, view.columns[m.prediction].present,
+                                    judge_partial))
+    checks = explain(program, checks, grids, rows, view.columns, profile, computed)
     stand_ins(checks)
     annotate_risks(program, checks)
     results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
-                                      "actions": playbook_actions(program, results.firing, checks)})
+                                      "actions": playbook_actions(program, results.firing, checks),
+                                      "risks": dated_risks(program)})
 
 
 def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:
@@ -317,7 +376,7 @@ def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) ->
         return None
     frame = frame_of(table, program.timestamp, narrow_columns(program), "scored rows")
     b = view.buckets
-    return frame, Buckets.within(frame.times, b.size, b.first, b.count)
+    return frame, Buckets.within(frame.times, b.size, b.first, b.count, program.timezone)
 
 
 def _without_history(program: CheckProgram, gathered: Gathered, grids: dict[WindowSpec, Grid],
@@ -350,11 +409,13 @@ def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[Wi
     starts, ends = g.iso()
     firing = []
     for c in checks:
-        last = c.windows[-1] if c.windows else None
+        # Firing now is the state after the last judged window: partial windows never fire.
+        judged = [w for w in c.windows if w.status != "partial"]
+        last = judged[-1] if judged else None
         if last is None or last.firing is None:
             continue
         since = last.start
-        for w in reversed(c.windows):
+        for w in reversed(judged):
             if w.firing is None:
                 break
             since = w.start
@@ -374,5 +435,4 @@ def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[Wi
 
 def _default_spec(program: CheckProgram) -> WindowSpec:
     d = program.plan.defaults
-    return WindowSpec(d.window.seconds, d.every.seconds if d.every else d.window.seconds)
-
+    return window_spec(d.window, d.every)
