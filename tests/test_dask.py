@@ -143,6 +143,8 @@ def test_since_reads_only_the_row_groups_that_can_hold_rows(demo: dict[str, Any]
         since = _tasks(demo, open_source(data, since=SINCE))
         assert len(since) < len(every), data
         assert _rows(demo, since) == later, data
+    # A file that ends before `since` is not read at all.
+    assert _tasks(demo, open_source(demo["sorted"], since=datetime.datetime(2030, 1, 1))) == []
 
 
 def test_partition_sums_merge_to_the_whole(demo: dict[str, Any]) -> None:

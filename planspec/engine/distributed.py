@@ -108,27 +108,30 @@ def partitions(item: Input, columns: Sequence[str], part_rows: int = BATCH_ROWS)
     if item.path is not None:
         if not item.path.lower().endswith(PARQUET_SUFFIXES) or not os.path.isfile(item.path):
             return whole
-        return _parquet_tasks(item, [item.path], columns, part_rows, dataset=False) or whole
+        found = _parquet_tasks(item, item.path, columns, part_rows, dataset=False)
+        return whole if found is None else found
     if isinstance(item.source, Dataset):
-        return _parquet_tasks(item, [item.source.uri], columns, part_rows, dataset=True) or whole
+        found = _parquet_tasks(item, item.source.uri, columns, part_rows, dataset=True)
+        return whole if found is None else found
     if isinstance(item.source, _Database):
         return _database_tasks(item, item.source, columns[0], part_rows)
     return whole
 
 
-def _parquet_tasks(item: Input, where: list[str], columns: Sequence[str], part_rows: int,
-                   dataset: bool) -> list[Task]:
-    """Runs of row groups of about ``part_rows`` rows, skipping those whose statistics end
-    before ``since`` (empty: let a worker read it whole and report what is wrong)."""
+def _parquet_tasks(item: Input, where: str, columns: Sequence[str], part_rows: int,
+                   dataset: bool) -> list[Task] | None:
+    """Runs of row groups of about ``part_rows`` rows, leaving out those whose statistics end
+    before ``since`` (none when all do; None: it cannot be split here, so a worker reads it
+    whole and reports what is wrong, as the local engine would)."""
     import pyarrow.dataset as ds
 
     try:
-        data = ds.dataset(where[0], format="parquet",
+        data = ds.dataset(where, format="parquet",
                           partitioning="hive" if dataset else None,
                           exclude_invalid_files=dataset)
         schema = data.schema
         if not data.files or any(c not in schema.names for c in columns):
-            return []
+            return None
         expr = None
         if item.since is not None:
             t = schema.field(columns[0]).type
@@ -150,9 +153,7 @@ def _parquet_tasks(item: Input, where: list[str], columns: Sequence[str], part_r
             if run:
                 tasks.append(_fragment_task(fragment, run, schema if dataset else None, item))
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError):
-        return []
-    if not tasks:  # every row group ends before `since`: one task finds no rows
-        return []
+        return None
     return tasks
 
 
