@@ -243,11 +243,12 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             if fp in seen:
                 skipped.append((item.where, seen[fp]))
                 continue
+            seen[fp] = item.where  # the same content twice in one run is read once
             todo.append((item, fp))
         on_dask = _gather_on_dask(program, profile, [i for i, _ in todo], narrow, say,
                                   scheduler, batch_rows) if engine == "dask" and todo else None
         for n, (item, fp) in enumerate(todo):
-            say(f"reading {item.where}")
+            say(f"{'merging' if on_dask is not None else 'reading'} {item.where}")
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
                 if on_dask is not None:  # gathered on the cluster: write its narrow rows
@@ -265,7 +266,6 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                 raise DataError("PS405", f"{item.where}: no rows")
             if keep:
                 rows_files.append(name)
-            seen[fp] = item.where
             parts.append(sums)
             ingested.append(st.Ingested(fp, item.where, sums.total, iso(sums.t_min),
                                         iso(sums.t_max), iso(int(datetime.datetime.now(
