@@ -259,6 +259,76 @@ def incremental(scored: Path, profile_path: Path, plan: Plan, reps: int, tmp: Pa
             "store_mib": size / 2**20}
 
 
+def engine_sources(paths: dict[str, Path], profile_path: Path, plan: Plan, reps: int,
+                   postgres: str, dask: str) -> dict[str, float]:
+    """The whole weekly engine run (read, gather, windows, judge) on the same rows from each
+    source, in this process: the Parquet file (the local run every other figure is divided by),
+    the Parquet dataset directory, the DuckDB table, PostgreSQL on 127.0.0.1 (when a throwaway
+    server can be started) and Dask on a LocalCluster of 2 worker processes reading the Parquet
+    file (row-group runs) and the DuckDB table (time ranges). The cluster starts once and one
+    warm-up run loads planspec on its workers, so neither start-up is timed."""
+    from planspec.engine.run import run_program
+    from planspec.profile import load_profile
+
+    program = compile_plan(weekly(plan))
+    profile = load_profile(profile_path.read_text(), str(profile_path))
+    duck = f"duckdb:{paths['duckdb']}?table=scored"
+
+    def run(data: str, **kw: Any) -> Callable[[], object]:
+        return lambda: run_program(program, data, profile, **kw)
+
+    out = {"src_parquet": median_time(run(str(paths["scored"])), reps),
+           "src_dataset": median_time(run(str(paths["dataset"])), reps),
+           "src_duckdb": median_time(run(duck), reps)}
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg  # tests/pg.py: a throwaway server with the machine's initdb/pg_ctl
+
+    if postgres != "never" and pg.find_bin() is not None:
+        with pg.running_postgres() as server:
+            pg.load_tables(server, {"scored": pq.read_table(paths["scored"])})
+            os.environ["PGPASSWORD"] = pg.PASSWORD
+            out["src_postgres"] = median_time(run(f"{server.uri}?table=scored"), reps)
+    if dask != "never":
+        from distributed import Client
+
+        from planspec.engine.distributed import local_cluster
+
+        with local_cluster(2) as cluster, Client(cluster) as client:
+            run(str(paths["scored"]), engine="dask", scheduler=client)()  # warm-up
+            out["src_dask"] = median_time(run(str(paths["scored"]), engine="dask",
+                                              scheduler=client), reps)
+            out["src_dask_duckdb"] = median_time(run(duck, engine="dask", scheduler=client),
+                                                 reps)
+        out["dask_parts"] = float(pq.read_metadata(paths["scored"]).num_row_groups)
+    return out
+
+
+SOURCE_FIGURES = (("Parquet dataset directory", "src_dataset"), ("DuckDB table", "src_duckdb"),
+                  ("PostgreSQL table (ADBC, 127.0.0.1)", "src_postgres"),
+                  ("Dask, 2 local workers, Parquet file (row-group runs)", "src_dask"),
+                  ("Dask, 2 local workers, DuckDB table (time ranges)", "src_dask_duckdb"))
+
+
+def sources_table(rows: dict[int, dict[str, float]], sizes: list[int]) -> list[str]:
+    """The engine-from-each-source figures, as ratios to the local Parquet run."""
+    lines = ["", "## The engine from each source", "",
+             "The whole weekly engine run (read, gather, windows, judge) on the same scored rows "
+             "from each source, as a ratio to the local engine reading the Parquet file "
+             "(PostgreSQL and Dask start-up not timed).", "",
+             "| rows | source | engine run / local Parquet run |", "|---|---|---|",
+             *(f"| {size:,} | Parquet file, local engine | 1.00 "
+               f"({_fmt(rows[size]['src_parquet'])} s) |" for size in sizes if
+               "src_parquet" in rows[size])]
+    for size in sizes:
+        r = rows[size]
+        if "src_parquet" not in r:
+            continue
+        for name, key in SOURCE_FIGURES:
+            value = f"{r[key] / r['src_parquet']:.2f}" if key in r else "not run"
+            lines.append(f"| {size:,} | {name} | {value} |")
+    return lines
+
+
 def process_run(scored: Path, profile: Path, plan_path: Path) -> None:
     """`planspec check` end to end, as a scheduler runs it."""
     subprocess.run([sys.executable, "-m", "planspec", "check", str(plan_path), "--baseline",
@@ -296,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="alerts in the generated plans of the plan-loading section")
     ap.add_argument("--postgres", choices=("auto", "never"), default="auto",
                     help="read from a throwaway PostgreSQL server when initdb/pg_ctl exist")
+    ap.add_argument("--dask", choices=("auto", "never"), default="auto",
+                    help="also run the engine on a Dask LocalCluster of 2 workers")
+    ap.add_argument("--only-sources", action="store_true",
+                    help="measure only the engine from each source (Parquet, dataset, DuckDB, "
+                    "PostgreSQL, Dask) and write that section")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     cache = Path(args.cache)
@@ -303,6 +378,23 @@ def main(argv: list[str] | None = None) -> int:
     plan = load_plan(PLAN).plan
     assert plan is not None
     rows: dict[int, dict[str, float]] = {}
+    if args.only_sources:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in sizes:
+                paths = data_for(size, cache)
+                profile_path = Path(tmp) / f"profile{size}.json"
+                profile_path.write_text(build_profile(compile_plan(weekly(plan)), str(
+                    paths["baseline"])).model_dump_json())
+                rows[size] = engine_sources(paths, profile_path, plan, args.reps,
+                                            args.postgres, args.dask)
+                print(f"{size:>10,} rows: " + ", ".join(f"{k}={v:.3g}" for k, v in
+                                                        rows[size].items()), flush=True)
+        text = "\n".join([f"Measured {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC "
+                          f"on {machine()}.", *sources_table(rows, sizes), "", "```json",
+                          json.dumps({str(s): rows[s] for s in sizes}, indent=1), "```", ""])
+        Path(args.out).write_text(text)
+        print(text)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         weekly_plan = Path(tmp) / "weekly.yaml"
         from planspec.format import format_yaml
@@ -338,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                 r["before_mib"] = min(x["before_kib"] for x in runs) / 1024
             if not args.no_incremental:
                 r.update(incremental(paths["scored"], profile_path, plan, args.reps, Path(tmp)))
+            if size == sizes[-1]:  # a server and a cluster: once, at the largest size
+                r.update(engine_sources(paths, profile_path, plan, args.reps, args.postgres,
+                                        args.dask))
             if size <= 2_000_000:
                 r["by_hand"] = median_time(
                     lambda p=paths: by_hand(p["scored"], p["baseline"], plan),
@@ -431,6 +526,7 @@ def report(rows: dict[int, dict[str, float]], sizes: list[int]) -> str:
         linear = 1.1 * b / a
         lines.append(f"| {a:,} → {b:,} | engine weekly, larger / smaller | {scale:.2f} | "
                      f"≤ {linear:.0f} (linear) | {'yes' if scale <= linear else '**no**'} |")
+    lines += sources_table(rows, sizes)
     lines += ["", "The engine streams the Parquet file in record batches of "
               "`planspec.data.BATCH_ROWS` rows (reading, gathering into per-bucket sums, "
               "windows and judgement, all timed); the floor reads the same columns whole and "

@@ -398,6 +398,9 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
+        if args.scheduler and args.engine != "dask":
+            print("planspec: error: --scheduler needs --engine dask", file=sys.stderr)
+            return EXIT_USAGE
         outcomes = _outcome_args(args.outcomes or [])
         if args.store:
             zone = parsed.source_map.values.get(("timezone",))
@@ -406,7 +409,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         else:
             results = run_program(program, data, baseline, progress,
                                   outcomes=outcomes, as_of=args.as_of,
-                                  judge_partial=args.judge_partial)
+                                  judge_partial=args.judge_partial, engine=args.engine,
+                                  scheduler=args.scheduler)
     except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_USAGE
@@ -437,7 +441,8 @@ def _check_store(args: argparse.Namespace, data: object, program: Any, baseline:
     results, report = run_store(program, data or [], baseline, args.store, progress,
                                 outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
                                 where_plan=args.plan, where_baseline=" ".join(args.baseline),
-                                judge_partial=args.judge_partial, where_timezone=where_zone)
+                                judge_partial=args.judge_partial, where_timezone=where_zone,
+                                engine=args.engine, scheduler=args.scheduler)
     for where, before in report.skipped:
         same = "" if where == before else f" (as {before})"
         print(f"planspec: skipped {where}: the store already holds its content{same}",
@@ -843,6 +848,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="outcome tables for the outcome monitors, by source name (a file "
                    "named after its source, or a database ?table= of that name, needs no "
                    "NAME=)")
+    c.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="where sums are gathered: this process (default), or per partition on "
+                   "a Dask cluster (pip install planspec[dask])")
+    c.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --engine dask: the Dask scheduler (tcp://HOST:8786; default: a "
+                   "local cluster of 2 worker processes, started for the run)")
     c.add_argument("--as-of", metavar="TIME",
                    help="look from this time: windows ending later are partial and outcomes "
                    "known later not yet in (default: the newest scored timestamp)")

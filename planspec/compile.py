@@ -296,7 +296,8 @@ class CheckProgram:
 
     def run(self, data: object, baseline: Profile | object,
             outcomes: dict[str, object] | None = None, as_of: object = None,
-            judge_partial: bool = False) -> Results:
+            judge_partial: bool = False, engine: str = "local", scheduler: object = None
+            ) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
@@ -304,12 +305,15 @@ class CheckProgram:
         ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
         ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
         timestamp in ``data``. Windows not over at ``as_of`` (or begun before the data) are
-        partial, shown but not judged, unless ``judge_partial``.
+        partial, shown but not judged, unless ``judge_partial``. ``engine="dask"`` gathers the
+        sums of files, globs, Parquet dataset directories, DuckDB/PostgreSQL sources or a dask
+        DataFrame on the Dask cluster at ``scheduler`` (an address or a ``distributed.Client``;
+        None starts a local one for the run).
         """
         from planspec.engine import run_program
 
         return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of,
-                           judge_partial=judge_partial)
+                           judge_partial=judge_partial, engine=engine, scheduler=scheduler)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""

@@ -37,6 +37,10 @@ class DataError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[type[DataError], tuple[str, str, str | None]]:
+        # Raised on a Dask worker, it is pickled back to the client whole.
+        return type(self), (self.code, self.message, self.hint)
+
 
 #: The times planspec reads, seconds since the epoch: from 1000-01-01 up to (not including)
 #: 9000-01-01 UTC. A time outside is almost always a placeholder (0001-01-01, 9999-12-31), and

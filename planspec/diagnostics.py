@@ -275,6 +275,12 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "A sums store cannot be read: its CURRENT pointer, manifest or Parquet files are "
                 "missing or damaged, or it was written by a newer planspec (format version).",
                 "sums/CURRENT names a generation that is not there"),
+    "PS412": _c("Dask engine cannot run",
+                "`--engine dask` could not run: its scheduler (`--scheduler ADDRESS`) does not "
+                "answer, dask and distributed are not installed (`pip install planspec[dask]`), "
+                "or the data is not something Dask workers can read (files, globs, Parquet "
+                "dataset directories, or a dask DataFrame in the Python API).",
+                "--engine dask --scheduler tcp://10.0.0.9:8786 (no scheduler there)"),
     "PS440": _c("inconsistent baseline profile",
                 "A baseline profile breaks an invariant the engine relies on: no rows, a span "
                 "that is not positive, a moment that is not a finite number, edges out of "
@@ -451,6 +457,8 @@ FIXES: dict[str, str] = {
     "PS409": '[{"risk": "rent_stabilization_law", "date": "2026-07-01"}]',
     "PS410": "start the server, or set PGPASSWORD / ~/.pgpass; `pip install planspec[postgres]`",
     "PS411": "--data duckdb:demo.duckdb?table=scored   # a table (or query) that exists",
+    "PS412": "--scheduler tcp://HOST:8786 (what `dask scheduler` prints), or leave it out for a "
+             "local cluster; `pip install planspec[dask]`",
     "PS150": "id: price_mean_shift   # a short name (at most 256 characters)",
     "PS151": "alert a { ... }   # blocks nest a few levels, never hundreds",
     "PS152": "when psi(a) > 0.2 or psi(b) > 0.2   # a flat list, not nested parentheses",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,16 @@ def data_errors(tmp: Path, demo: Path) -> dict[str, dict[str, Any]]:
         "PS442 too many buckets": {"data": str(tmp / "long.parquet")},
         "PS443 column named twice": {"data": _write_csv(tmp / "twice.csv", HEADER.replace(
             "sqft,", "sqft,sqft,") + ROW.replace(",800,", ",800,800,"))},
+        "PS412 unreachable scheduler": {"more": ("--engine", "dask", "--scheduler",
+                                                 f"tcp://127.0.0.1:{free_port()}")},
     }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _store(tmp: Path, manifest_baseline: str | None) -> str:
@@ -182,7 +192,7 @@ def test_every_data_code_has_a_case(tmp_path: Path, demo: Path) -> None:
     "PS408 unknown outcome source", "PS409 bad events file", "PS410 unreachable database",
     "PS411 missing table", "PS430 store of another baseline", "PS431 damaged store",
     "PS440 inconsistent profile", "PS441 baseline column without values",
-    "PS442 too many buckets", "PS443 column named twice"])
+    "PS442 too many buckets", "PS443 column named twice", "PS412 unreachable scheduler"])
 def test_data_errors_exit_2_with_their_code(case: str, demo: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     args: dict[str, Any] = data_errors(tmp_path, demo)[case]

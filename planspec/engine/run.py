@@ -23,6 +23,7 @@ from planspec.compile import (
 from planspec.data import (
     BATCH_ROWS,
     DataError,
+    Input,
     check_bucket_budget,
     frame_of,
     inputs,
@@ -167,17 +168,24 @@ def _where(data: Any) -> str:
 
 def run_program(program: CheckProgram, data: Any, baseline: Any,
                 progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None, batch_rows: int = BATCH_ROWS, judge_partial: bool = False
-                ) -> Results:
+                as_of: Any = None, batch_rows: int = BATCH_ROWS, judge_partial: bool = False,
+                engine: str = "local", scheduler: Any = None) -> Results:
     """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
     with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
     read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. Windows not
     over at ``as_of`` (or begun before the data) are partial: shown, not judged, unless
-    ``judge_partial``."""
+    ``judge_partial``. With ``engine="dask"`` the sums are gathered on the Dask cluster at
+    ``scheduler`` (an address or a ``distributed.Client``; None: a local cluster started for
+    the run), see :mod:`planspec.engine.distributed`."""
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
-    gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
+    if engine == "dask":  # the same sums, gathered per partition on a Dask cluster
+        from planspec.engine.distributed import gather_dask
+
+        gathered = gather_dask(program, profile, data, bool(given), say, scheduler, batch_rows)
+    else:
+        gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
     return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
 
 
@@ -206,11 +214,14 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
               progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
               batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
               where_baseline: str = "the baseline", judge_partial: bool = False,
-              where_timezone: str | None = None) -> tuple[Results, StoreReport]:
+              where_timezone: str | None = None, engine: str = "local",
+              scheduler: Any = None) -> tuple[Results, StoreReport]:
     """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
     ``store`` and judge every window of everything the store holds; each run's judged windows
     are appended to the store's history. An input whose content the store already holds is
-    skipped. The store is written atomically, once, at the end."""
+    skipped. The store is written atomically, once, at the end. With ``engine="dask"`` the new
+    inputs' sums (and narrow columns) are gathered on the Dask cluster at ``scheduler`` and
+    merged into the store here."""
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
@@ -233,6 +244,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         held_rows: list[pa.Table] = []
         live: list[tuple[str, str | None, str]] = []
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
+        todo: list[tuple[Input, str]] = []
         for item in [] if nothing else inputs(data, "data"):
             if st.is_live(item):  # a database: read on from where the last read stopped
                 item = st.live_input(item, st.resume_at(stored, item, program))
@@ -242,16 +254,26 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                 if fp in seen:
                     skipped.append((item.where, seen[fp]))
                     continue
-            say(f"reading {item.where}" + (f" from {item.since.isoformat()}"
-                                           if item.since is not None else ""))
+                seen[fp] = item.where  # the same content twice in one run is read once
+            todo.append((item, fp))
+        on_dask = _gather_on_dask(program, profile, [i for i, _ in todo], narrow, say,
+                                  scheduler, batch_rows) if engine == "dask" and todo else None
+        for n, (item, fp) in enumerate(todo):
+            say(f"{'merging' if on_dask is not None else 'reading'} {item.where}"
+                + (f" from {item.since.isoformat()}" if item.since is not None else ""))
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
-                batches = read_batches(item, columns, kinds, batch_rows, by_column=True)
-                sums, _ = gather_batches(needs, batches,
-                                         program.timestamp, profile, program.bucket,
-                                         item.where, keep, sink.write if keep else None,
-                                         bins=histogram_bins(program, profile),
-                                         tz=program.timezone)
+                if on_dask is not None:  # gathered on the cluster: write its narrow rows
+                    sums, kept = on_dask[n]
+                    for batch in kept.to_batches() if keep and kept is not None else ():
+                        sink.write(batch)
+                else:
+                    batches = read_batches(item, columns, kinds, batch_rows, by_column=True)
+                    sums, _ = gather_batches(needs, batches,
+                                             program.timestamp, profile, program.bucket,
+                                             item.where, keep, sink.write if keep else None,
+                                             bins=histogram_bins(program, profile),
+                                             tz=program.timezone)
             if sums is None and st.is_live(item):  # nothing new has arrived
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
                              else None, ""))
@@ -272,7 +294,6 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                     continue
             if keep and (root / st.ROWS_DIR / name).exists():
                 rows_files.append(name)
-            seen[fp] = item.where
             parts.append(sums)
             ingested.append(st.Ingested(fp, item.where, sums.total, iso(sums.t_min),
                                         iso(sums.t_max), iso(int(datetime.datetime.now(
@@ -314,6 +335,17 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
     report = StoreReport(str(root), ingested, skipped, sorted(set(late)), lacking, added,
                          gen.name, live)
     return results, report
+
+
+def _gather_on_dask(program: CheckProgram, profile: Profile, items: list[Input],
+                    narrow: dict[str, str], say: Progress, scheduler: Any, batch_rows: int
+                    ) -> list[tuple[Sums | None, pa.Table | None]]:
+    """Each input's sums and narrow columns, gathered on a Dask cluster (for a store)."""
+    from planspec.engine.distributed import gather_groups, job_for, partitions
+
+    job = job_for(program, profile, narrow, batch_rows)
+    groups = [partitions(item, job.columns, batch_rows) for item in items]
+    return gather_groups(job, groups, say, scheduler)
 
 
 def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
