@@ -118,6 +118,9 @@ def _canonical_yaml(source: str) -> str | None:
         # ruamel leaves a space at the end of a folded plain line; dropping it changes no value
         # (folding drops it too), which the check confirms before keeping the change.
         tidy = re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)
+        # ruamel drops one blank line at the top of a file and keeps the rest: drop them all,
+        # and those at the end (unless a `|+` block holds them, which the check below sees).
+        tidy = re.sub(r"\A\n+", "", tidy).rstrip("\n") + "\n"
         if tidy != text and yaml.load(tidy, Loader=_Loader) == before:
             return tidy
     except (yaml.YAMLError, RecursionError):
