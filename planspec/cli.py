@@ -507,7 +507,7 @@ def _cmd_store_info(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
     import difflib
 
-    from planspec.format import format_plan, format_yaml
+    from planspec.format import format_parsed
     from planspec.load import PLAN_SUFFIXES, parse_text
 
     status = EXIT_OK
@@ -533,8 +533,9 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
             print("planspec: error: -w rewrites a plan in its own surface; use -o to convert",
                   file=sys.stderr)
             return EXIT_USAGE
-        canonical = (format_plan(parsed.plan, parsed.comments) if target == "plan"
-                     else format_yaml(parsed.plan, text if source == "yaml" else None))
+        canonical = format_parsed(parsed, target)
+        if target != source and _unconvertible(parsed, path, text, canonical, target):
+            return EXIT_FINDINGS
         if args.check:
             if canonical != text:
                 status = EXIT_FINDINGS
@@ -550,6 +551,29 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
         else:
             _write(args.output, canonical, out)
     return status
+
+
+def _unconvertible(parsed: ParsedPlan, path: str, text: str, converted: str,
+                   target: str) -> bool:
+    """`fmt --to`: whether to refuse (after printing why) a plan with errors, which the other
+    surface may not be able to express, or a conversion that would not read back the same."""
+    from planspec.check import check_plan
+    from planspec.parse import parse_plan
+    from planspec.parse_yaml import parse_yaml
+
+    assert parsed.plan is not None
+    errors = [d for d in check_plan(parsed.plan, parsed.source_map) if d.severity == "error"]
+    for d in errors:
+        print(format_text(d, {path: text}) + "\n", file=sys.stderr)
+    if errors:
+        print(f"planspec: error: {path} cannot be converted until it is valid",
+              file=sys.stderr)
+        return True
+    if (parse_plan if target == "plan" else parse_yaml)(converted).plan != parsed.plan:
+        print(f"planspec: error: {path} cannot be converted to {target} faithfully "
+              "(a planspec bug: please report it)", file=sys.stderr)  # pragma: no cover
+        return True  # pragma: no cover
+    return False
 
 
 def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
@@ -724,8 +748,8 @@ _EXITS = {
     "schema": "0 always",
     "explain": "0 explained, 2 no diagnostic has that code",
     "fmt": "0 formatted (or already canonical), 1 with --check: a file is not canonical, "
-           "2 a plan does not parse, a file cannot be read or written, or the arguments are "
-           "wrong",
+           "or with --to: a plan with errors is not converted, 2 a plan does not parse, a "
+           "file cannot be read or written, or the arguments are wrong",
     "baseline": "0 profile written, 2 the plan is not valid, the baseline data cannot be "
                 "used, the output cannot be written, or the arguments are wrong",
     "check": "0 nothing fires at the --fail-on level in the latest window, 1 something does, "

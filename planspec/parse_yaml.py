@@ -3,7 +3,7 @@ every position inside a condition string, and every problem as a located diagnos
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -13,6 +13,9 @@ from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+
+if TYPE_CHECKING:
+    from planspec.parse import Comment
 
 _MAX_DEPTH = 64
 #: libyaml's parser when PyYAML was built with it (several times faster), else the Python one.
@@ -229,3 +232,34 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
     if numbers:
         plan = None
     return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text)
+
+
+def yaml_comments(text: str) -> list[Comment]:
+    """Every comment in YAML ``text``, in order: what lies between the scanner's tokens and
+    starts with `#` (a `#` inside a scalar is part of its token, never a comment).
+
+    >>> [(c.text, c.own_line) for c in yaml_comments("# top\\na: 1  # one\\nb: '#2'\\n")]
+    [('# top', True), ('# one', False)]
+    """
+    from planspec.parse import Comment
+
+    found: list[Comment] = []
+    loader = _Loader(text)
+    end = 0
+    try:
+        while loader.check_token():
+            token = loader.get_token()  # type: ignore[no-untyped-call]
+            gap_end = min(token.start_mark.index, len(text))
+            i = text.find("#", end, gap_end)
+            while i >= 0:
+                stop = text.find("\n", i, gap_end)
+                stop = gap_end if stop < 0 else stop
+                line_start = text.rfind("\n", 0, i) + 1
+                found.append(Comment(i, text[i:stop].rstrip(), not text[line_start:i].strip()))
+                i = text.find("#", stop, gap_end)
+            end = max(end, token.end_mark.index)
+    except yaml.YAMLError:  # pragma: no cover - only plans that loaded reach the formatter
+        pass
+    finally:
+        loader.dispose()
+    return found

@@ -64,3 +64,12 @@ def test_plan_to_yaml_writes_whole_numbers_as_integers(tmp_path: Path) -> None:
     code, out = _fmt("--to", "yaml", str(ROOT / "plans" / "rental_inspector.plan"))
     assert code == 0
     assert "- 200\n" in out and "- 25000\n" in out and "200.0" not in out
+
+
+def test_blank_lines_at_either_end_are_dropped_once_and_for_all(tmp_path: Path) -> None:
+    # Found by tests/test_fuzz.py: ruamel drops one blank line at the top and keeps the rest, so
+    # a file starting with two blank lines was formatted into one that formatting changes again.
+    path = tmp_path / "plan.yaml"
+    path.write_text("\n\n  \n" + SHIPPED.read_text() + "\n\n\n")
+    code, out = _fmt(str(path))
+    assert code == 0 and out == SHIPPED.read_text()
