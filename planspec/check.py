@@ -538,6 +538,34 @@ def check_quantiles(c: Ctx) -> Iterator[Diagnostic]:
                        c.span(*path, "measure", "q"), f"did you mean `{q:g}%`?")
 
 
+def check_segments(c: Ctx) -> Iterator[Diagnostic]:
+    """`by` names a declared column with a fixed set of values: categorical, boolean or a
+    class prediction.
+
+    Passes: `by: listing_source`. Fails: `by: listing_sorce` (unknown), `by: listing_price`
+    (numeric: no fixed values to split by).
+    """
+    known = [*c.plan.data.features, *c.plan.data.predictions]
+    refs: list[tuple[Path, str]] = [(("defaults", "by"), c.plan.defaults.by)] \
+        if c.plan.defaults.by else []
+    for section, i, item in c.watchers():
+        by = getattr(item, "by", None)
+        if by:
+            refs.append(((section, i, "by"), by))
+    for path, name in refs:
+        kind = c.column_type(name)
+        if kind is None:
+            yield make("PS370", f"the segment column `{name}` is not in the data schema",
+                       c.span(*path), did_you_mean(name, known) or
+                       "declare it under `data.features`")
+        elif kind not in ("categorical", "boolean"):
+            fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
+            yield make("PS371", f"`{name}` is a {kind} column: segments split by a "
+                       "categorical or boolean column", c.span(*path),
+                       f"split by one of: {', '.join(fits)}" if fits else
+                       "bin it into a categorical column upstream")
+
+
 CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_unique_ids,
     check_playbook_refs,
@@ -561,6 +589,7 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_decision_thresholds,
     check_quantiles,
     check_outcome_labels,
+    check_segments,
 )
 
 

@@ -68,6 +68,8 @@ class StatKey:
     q: float | None = None
     predicate: tuple[str, object] | None = None  # (op, value)
     within: float | None = None
+    #: Computed per value of this column (a segmented alert's statistic), else over all rows.
+    by: str | None = None
 
     def baseline_key(self) -> tuple[object, ...]:
         """The key of the same statistic on the baseline (no window)."""
@@ -124,6 +126,8 @@ class Rule:
     risk: str | None = None
     active: tuple[int, int] | None = None
     tighten: float | None = None
+    #: Judged per value of this column: one result per segment.
+    by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,15 @@ class CheckProgram:
     #: When each drift risk happened (from the plan, or an events file): id → seconds.
     risk_dates: dict[str, int] = field(default_factory=dict)
     bucket: int = field(init=False)
+    #: Segments: at most this many per column (the largest by rows), and how a segment the
+    #: baseline never saw is judged.
+    max_segments: int = 50
+    unseen_segments: str = "insufficient_data"
+
+    @property
+    def segment_columns(self) -> list[str]:
+        """The columns some rule is split by, sorted."""
+        return sorted({r.by for r in self.rules if r.by is not None})
 
     def __post_init__(self) -> None:
         grids = [*self.windows, *(m.window for m in self.monitors)]
@@ -301,10 +314,11 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             else:
                 entry[k] = v
 
-    def leaf(m: Measure, cmp: Compare | Between, window: WindowSpec, path: Path) -> Leaf:
+    def leaf(m: Measure, cmp: Compare | Between, window: WindowSpec, path: Path,
+             by: str | None = None) -> Leaf:
         info = STATS[m.stat]
         key = StatKey(m.stat, m.column, window, m.q, _predicate(m),
-                      m.within.amount if m.within else None)
+                      m.within.amount if m.within else None, by)
         stats[key] = None
         col = m.column
         if col is not None:
@@ -333,11 +347,11 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             return Leaf(key, m, cmp.op, cmp.threshold, text=text, span=span)
         return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
 
-    def node(c: Condition, window: WindowSpec, path: Path) -> Node:
+    def node(c: Condition, window: WindowSpec, path: Path, by: str | None = None) -> Node:
         if isinstance(c, (AllOf, AnyOf)):
             return Node("all" if isinstance(c, AllOf) else "any", children=tuple(
-                node(t, window, (*path, "terms", i)) for i, t in enumerate(c.terms)))
-        return Node("leaf", leaf=leaf(c.measure, c, window, path))
+                node(t, window, (*path, "terms", i), by) for i, t in enumerate(c.terms)))
+        return Node("leaf", leaf=leaf(c.measure, c, window, path, by))
 
     rules: list[Rule] = []
     for section, kind in (("input_alerts", "input"), ("output_alerts", "output")):
@@ -350,14 +364,17 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             span = smap.span((*path, "when")) or smap.span(path)
             source = (f"{span.file}:{span.line}:{span.col}" if span
                       else f"{plan.plan}:{section}[{i}]")
+            split = a.by or d.by
+            if split is not None:
+                need(split)  # its values split the rows: gathered as a category
             rules.append(Rule(
-                a.id, kind, node(a.when, window, (*path, "when")),  # type: ignore[arg-type]
-                node(a.warn, window, (*path, "warn")) if a.warn else None, window,
+                a.id, kind, node(a.when, window, (*path, "when"), split),  # type: ignore[arg-type]
+                node(a.warn, window, (*path, "warn"), split) if a.warn else None, window,
                 a.for_ if a.for_ is not None else d.for_,
                 a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
-                format_condition(a.warn) if a.warn else None))
+                format_condition(a.warn) if a.warn else None, by=split))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
         length = (m.window or d.window).seconds
@@ -395,8 +412,8 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             window = WindowSpec(length, length)
             by = h.tighten or 0.0
             alert = getattr(plan, str(base.path[0]))[int(base.path[1])]
-            fail = node(alert.when, window, (*base.path, "when"))
-            warn = node(alert.warn, window, (*base.path, "warn")) if alert.warn else None
+            fail = node(alert.when, window, (*base.path, "when"), base.by)
+            warn = node(alert.warn, window, (*base.path, "warn"), base.by) if alert.warn else None
             rules.append(dataclasses.replace(
                 base, id=f"{base.id}@{risk.id}", fail=_tighten(fail, by),
                 warn=_tighten(warn, by) if warn else None, window=window, for_=1,
@@ -404,5 +421,7 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
     # Outcome metrics are computed from outcomes, not from the drift statistics.
     drift = [k for k in stats if STATS[k.stat].scope == "drift"]
     columns = {name: ColumnNeed(name, **spec) for name, spec in needs.items()}  # type: ignore[arg-type]
-    return CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction, monitors,
-                        {k: _epoch(v) for k, v in dates.items()})
+    program = CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction,
+                           monitors, {k: _epoch(v) for k, v in dates.items()})
+    program.max_segments, program.unseen_segments = d.max_segments, d.unseen_segments
+    return program

@@ -192,6 +192,18 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "sums/CURRENT names a generation that is not there"),
 }
 
+# Segments and filters (issue 15): kept in their own block so they merge beside other additions.
+CATALOGUE.update({
+    "PS370": _c("unknown segment column",
+                "`by` names a column the data schema does not declare.",
+                "by: listing_sorce"),
+    "PS371": _c("segment column not categorical",
+                "`by` splits rows by the values of a categorical, boolean or class column; a "
+                "numeric column has no fixed values to split by (bin it into a categorical "
+                "column upstream), and free text has too many.",
+                "by: listing_price"),
+})
+
 
 def make(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
     """A diagnostic with the severity the catalogue gives ``code``."""

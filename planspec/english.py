@@ -126,3 +126,12 @@ def persistence(for_: int, keep: int) -> str:
     resolves = ("it resolves at the first clean window" if keep == 0 else
                 f"it keeps firing through {keep} clean window{'s' if keep != 1 else ''}")
     return f"{fires}; {resolves}"
+
+
+def per_segment(text: str, by: str | None) -> str:
+    """A condition's English with its segments: `… per `listing_source``.
+
+    >>> per_segment("the 7-day mean of `x` is above 2", "listing_source")
+    'the 7-day mean of `x` is above 2, per `listing_source`'
+    """
+    return f"{text}, per {code(by)}" if by else text

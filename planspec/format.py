@@ -51,6 +51,8 @@ WORD_FIELDS = frozenset({
     "timestamp", "key", "label", "type", "kind", "task", "deployment", "severity", "playbook",
     "correction", "flag", "join_key", "time", "weights", "prediction", "to", "if_firing",
     "unless_firing", "caught_by", "stand_ins", "affects"})
+#: Segment settings, also written bare (kept apart: other helpers edit the set above).
+WORD_FIELDS |= frozenset({"by", "unseen_segments"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 

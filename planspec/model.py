@@ -236,6 +236,14 @@ class Defaults(_Node):
     for_: int = Field(1, alias="for", ge=0)
     keep_firing_for: int = Field(0, ge=0)
     correction: Literal["none", "bonferroni", "bh"] = "none"
+    #: Segments: every alert is watched per value of this categorical column (see `Alert.by`).
+    by: str | None = None
+    #: A segment the baseline never saw: judged against the whole baseline (`overall`) or not
+    #: judged (`insufficient_data`, the default: its own baseline is unknown).
+    unseen_segments: Literal["overall", "insufficient_data"] = "insufficient_data"
+    #: At most this many segments per alert, the largest by rows in the data; the rest are
+    #: counted in the results but not judged.
+    max_segments: int = Field(50, ge=1, le=10000)
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -248,6 +256,9 @@ class Alert(_Node):
     id: Id
     when: ConditionText
     warn: ConditionText | None = None
+    #: Watch the alert per value of this categorical column (one result per segment, each
+    #: against that segment's baseline); overrides `defaults.by`.
+    by: str | None = None
     window: DurationText | None = None
     every: DurationText | None = None
     for_: int | None = Field(None, alias="for", ge=0)

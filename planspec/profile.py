@@ -85,6 +85,9 @@ class Profile(_Model):
     span_seconds: int
     columns: dict[str, ColumnProfile]
     values: list[BaselineValue]
+    #: Per segment column, per value: the profile of that segment's rows, binned on the whole
+    #: baseline's edges and categories (so a segment's window sums compare with it).
+    segments: dict[str, dict[str, Profile]] = {}
 
     def value(self, key: StatKey) -> float | None:
         """The baseline value of the statistic ``key`` (None when it has none)."""
@@ -230,20 +233,9 @@ def _baseline_value(key: StatKey, frame: Frame, col: ColumnProfile | None) -> fl
     return None
 
 
-def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> Profile:
-    """Profile baseline ``data`` (files, or a table/frame/dict) for ``program``.
-
-    Raises :class:`~planspec.data.DataError` for unusable data.
-    """
-    kinds = {name: need.kind for name, need in program.columns.items()}
-    frame = load_frame(data, program.timestamp, kinds, where)
-    rows = frame.rows
-    columns: dict[str, ColumnProfile] = {}
-    for name, need in program.columns.items():
-        if need.kind == "numeric":
-            columns[name] = _numeric_profile(frame.numbers[name], rows)
-        else:
-            columns[name] = _categorical_profile(frame.texts[name], rows)
+def _values(program: CheckProgram, frame: Frame, columns: dict[str, ColumnProfile]
+            ) -> list[BaselineValue]:
+    """The baseline value of every statistic a `shift` or `change` compares with."""
     values: list[BaselineValue] = []
     seen: set[tuple[object, ...]] = set()
     for key in program.stats:
@@ -259,15 +251,106 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
             value = float(((x < lo) | (x > hi)).mean()) if x.size else None
         values.append(BaselineValue(stat=key.stat, column=key.column, q=key.q,
                                     predicate=key.predicate, value=value))
+    return values
+
+
+def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> Profile:
+    """Profile baseline ``data`` (files, or a table/frame/dict) for ``program``.
+
+    Raises :class:`~planspec.data.DataError` for unusable data.
+    """
+    kinds = {name: need.kind for name, need in program.columns.items()}
+    frame = load_frame(data, program.timestamp, kinds, where)
+    rows = frame.rows
+    columns: dict[str, ColumnProfile] = {}
+    for name, need in program.columns.items():
+        if need.kind == "numeric":
+            columns[name] = _numeric_profile(frame.numbers[name], rows)
+        else:
+            columns[name] = _categorical_profile(frame.texts[name], rows)
+    values = _values(program, frame, columns)
     t0, t1 = int(frame.times.min()), int(frame.times.max())
     day = 86400
     span = (t1 // day + 1 - t0 // day) * day  # whole UTC days covered
     utc = datetime.UTC
-    return Profile(plan=program.plan.plan, plan_fingerprint=plan_fingerprint(program),
-                   data_fingerprint=_data_fingerprint(frame), rows=rows,
-                   start=datetime.datetime.fromtimestamp(t0, utc),
-                   end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
-                   columns=columns, values=values)
+    whole = Profile(plan=program.plan.plan, plan_fingerprint=plan_fingerprint(program),
+                    data_fingerprint=_data_fingerprint(frame), rows=rows,
+                    start=datetime.datetime.fromtimestamp(t0, utc),
+                    end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
+                    columns=columns, values=values)
+    if not program.segment_columns:
+        return whole
+    return whole.model_copy(update={"segments": _segment_profiles(program, frame, whole)})
+
+
+Profile.model_rebuild()
+
+#: The segment of rows whose segment column is missing.
+MISSING_SEGMENT = "(missing)"
+
+
+def segment_codes(values: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+    """The distinct values of a segment column (missing last, as ``(missing)``, when any
+    value is) and each row's code into them.
+
+    >>> segment_codes(pa.array(["b", "a", None, "b"]))
+    (['b', 'a', '(missing)'], array([0, 1, 2, 0]))
+    """
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    idx = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    if encoded.indices.null_count:
+        names.append(MISSING_SEGMENT)
+    return names, idx
+
+
+def _on_edges(x: np.ndarray, rows: int, base: ColumnProfile) -> ColumnProfile:
+    """A numeric column's profile on ``base``'s bins (a segment of the baseline)."""
+    s = np.sort(x[~np.isnan(x)])
+    n = int(s.size)
+    if n == 0:
+        return base.model_copy(update={"rows": rows, "missing": rows, "mean": None, "std": None,
+                                       "min": None, "max": None,
+                                       "decile_counts": [0] * len(base.decile_counts),
+                                       "fine_counts": [0] * len(base.fine_counts)})
+    return base.model_copy(update={
+        "rows": rows, "missing": rows - n, "mean": float(s.mean()),
+        "std": float(s.std(ddof=1)) if n > 1 else 0.0, "min": float(s[0]), "max": float(s[-1]),
+        "decile_counts": _counts(s, np.asarray(base.decile_edges)),
+        "fine_counts": _counts(s, np.asarray(base.fine_edges))})
+
+
+def _categories_on(values: pa.ChunkedArray, rows: int, base: ColumnProfile) -> ColumnProfile:
+    """A categorical column's profile on ``base``'s categories (a segment of the baseline)."""
+    own = _categorical_profile(values, rows)
+    counts = dict(zip(own.categories, own.category_counts, strict=True))
+    return base.model_copy(update={"rows": rows, "missing": own.missing, "category_counts":
+                                   [counts.get(c, 0) for c in base.categories]})
+
+
+def _segment_profiles(program: CheckProgram, frame: Frame, whole: Profile
+                      ) -> dict[str, dict[str, Profile]]:
+    """Per segment column, per value, the profile of that segment's baseline rows."""
+    out: dict[str, dict[str, Profile]] = {}
+    for by in program.segment_columns:
+        names, codes = segment_codes(frame.texts[by])
+        out[by] = {}
+        for k, name in enumerate(names):
+            mask = codes == k
+            keep = pa.array(mask)
+            part = Frame(frame.where, frame.times[mask],
+                         {c: x[mask] for c, x in frame.numbers.items()},
+                         {c: t.filter(keep) for c, t in frame.texts.items()})
+            rows = part.rows
+            columns = {c: _on_edges(part.numbers[c], rows, col) if col.kind == "numeric"
+                       else _categories_on(part.texts[c], rows, col)
+                       for c, col in whole.columns.items()}
+            out[by][name] = whole.model_copy(update={
+                "rows": rows, "columns": columns, "values": _values(program, part, columns)})
+    return out
 
 
 def load_profile(text: str, where: str) -> Profile:
@@ -303,3 +386,8 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
     for key in program.stats:  # what `shift` and `change` compare with must be there
         if STATS[key.stat].relative:
             profile.value(key)
+    for by in program.segment_columns:
+        if by not in profile.segments:
+            raise DataError("PS406", f"{where} has no per-segment profiles by `{by}`: it was "
+                            "built for another version of the plan",
+                            "rebuild it with `planspec baseline`")

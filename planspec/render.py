@@ -137,6 +137,10 @@ def render_results_text(results: Results, colour: bool = False) -> str:
         known = f" (could first be known {e['known']})" if e["known"] else ""
         lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {ident}: "
                      f"{e['from']} to {e['to']}{known}")
+    for seg in segments_view(results):
+        lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
+        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
+                  f"{f['segment']}: {f['value']}" for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
@@ -177,6 +181,11 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
+    by = (a.by or d.by) if isinstance(a, Alert) else None
+    view["by"] = english.code(by) if by else ""
+    if by:  # each segment is judged on its own: say so where the condition is read
+        view["fail"] = english.per_segment(view["fail"], by)
+        view["warn"] = english.per_segment(view["warn"], by) if view["warn"] else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
         view.update({
@@ -366,8 +375,35 @@ def report_view(results: Results) -> dict[str, Any]:
                   for c in results.checks if c.risk]
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
     return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
+            "segments": segments_view(results),
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}
+
+
+def segments_view(results: Results) -> list[dict[str, Any]]:
+    """Per segmented alert: how many segments were tested, unseen or left out, and the
+    segments firing now, worst first (fail before warn, then the larger latest value's size)."""
+    out = []
+    firing = {f.id: f for f in results.firing}
+    for s in results.segments or []:
+        rows: list[dict[str, Any]] = []
+        for c in results.checks:
+            f = firing.get(c.id)
+            if f is None or c.by != s.by or c.id.split("[")[0] != s.alert:
+                continue
+            last = next((w.value for w in reversed(c.windows) if w.value is not None), None)
+            rows.append({"segment": c.segment, "level": f.level, "since": f.since[:10],
+                         "value": _value(last), "rank": (f.level == "fail",
+                                                         abs(last) if last is not None else 0.0)})
+        rows.sort(key=lambda r: r["rank"], reverse=True)
+        summary = f"{s.tested} segment{'s' if s.tested != 1 else ''} tested"
+        if s.unseen:
+            summary += f", {len(s.unseen)} unseen in the baseline ({', '.join(s.unseen)})"
+        if s.dropped:
+            summary += f", {s.dropped} left out by the segment cap"
+        summary += f"; {len(rows)} firing" if rows else "; none firing"
+        out.append({"alert": s.alert, "by": s.by, "summary": summary, "firing": rows})
+    return out
 
 
 def render_report(results: Results) -> str:

@@ -281,6 +281,7 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
                    timestamp: str, profile: Profile, size: int, where: str = "data",
                    keep: Sequence[str] = (),
                    sink: Callable[[pa.RecordBatch], None] | None = None,
+                   on_batch: Callable[[pa.RecordBatch], None] | None = None,
                    ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches (None when it has no rows), and, when
     ``keep`` names columns, those columns of every row (narrow: what outcome joins need),
@@ -292,6 +293,8 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
             if batch.num_rows == 0:
                 continue
             parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool))
+            if on_batch is not None:  # e.g. segmented sums, from the same batch in memory
+                on_batch(batch)
             if keep:
                 narrow = batch.select(list(keep))
                 if sink is not None:

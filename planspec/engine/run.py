@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from planspec.compile import (
     CheckProgram,
+    Rule,
     StatKey,
     WindowSpec,
 )
@@ -34,6 +35,16 @@ from planspec.engine.gather import (
     stat_families,
 )
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
+from planspec.engine.segments import (
+    Segment,
+    SegmentGather,
+    chosen,
+    extend,
+    merge_segments,
+    segment_keys,
+    segments_from_table,
+    segments_table,
+)
 from planspec.engine.windows import Grid, Values, compute, iso
 from planspec.outcomes import (
     load_outcome_inputs,
@@ -47,6 +58,7 @@ from planspec.results import (
     CheckResult,
     Firing,
     Results,
+    SegmentSummary,
     WindowInfo,
 )
 
@@ -103,6 +115,8 @@ class Gathered:
     #: When the sums of a family were first gathered into a store (column → family → first
     #: complete bucket): windows before it lack history.
     since: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Segmented sums: per segment column, per value (see :mod:`planspec.engine.segments`).
+    segments: dict[str, dict[str, Sums]] = field(default_factory=dict)
 
 
 def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow: bool,
@@ -114,11 +128,13 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     kinds = {n: need.kind for n, need in needs.items()} | narrow
     parts: list[Sums] = []
     kept: list[pa.Table] = []
+    segmented = SegmentGather(program, profile)
     for item in inputs(data, "data"):
         say(f"reading {item.where}")
         sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                     program.timestamp, profile, program.bucket, item.where,
-                                    [program.timestamp, *narrow] if narrow else ())
+                                    [program.timestamp, *narrow] if narrow else (),
+                                    on_batch=segmented.add if segmented.needs else None)
         if sums is not None:
             parts.append(sums)
         if rows is not None:
@@ -131,7 +147,7 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
             narrow_table = pa.concat_tables(kept, promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             raise DataError("PS403", f"the files disagree on column types: {e}") from None
-    return Gathered(merge_all(parts), narrow_table)
+    return Gathered(merge_all(parts), narrow_table, segments=segmented.result())
 
 
 def _where(data: Any) -> str:
@@ -196,6 +212,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         seen = stored.fingerprints
         rows_files: list[str] = list(stored.manifest.get("rows_files", []))
         parts: list[Sums] = []
+        segmented = SegmentGather(program, profile)
         ingested: list[st.Ingested] = []
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
@@ -210,7 +227,8 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
                 sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                          program.timestamp, profile, program.bucket,
-                                         item.where, keep, sink.write if keep else None)
+                                         item.where, keep, sink.write if keep else None,
+                                         on_batch=segmented.add if segmented.needs else None)
             if sums is None:
                 raise DataError("PS405", f"{item.where}: no rows")
             if keep:
@@ -229,12 +247,19 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                 late += [iso(int(t)) for t in bucket_starts(old, p.size)]
         merged = merge_all([*([stored.sums] if stored.sums is not None else []), *parts])
         narrow_table = st.read_rows(root, rows_files, keep) if given and keep else None
-        gathered = Gathered(merged, narrow_table, stored.since)
+        segments = segmented.result()
+        if stored.segments is not None and segmented.needs:
+            before = segments_from_table(stored.segments, segmented.needs, profile,
+                                         merged.size, merged.t_min, merged.t_max)
+            segments = {by: merge_segments([before.get(by, {}), segments.get(by, {})])
+                        for by in segmented.needs}
+        gathered = Gathered(merged, narrow_table, stored.since, segments)
         results = judge_sums(program, profile, gathered, given, as_of, say)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({merged.ids.size:,} buckets)")
-        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files)
+        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files,
+                        segments_table(segments, segmented.needs))
     lacking: dict[str, str] = {}
     for key in program.stats:
         if key.column is None:
@@ -267,11 +292,13 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
         f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
     computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
-                for key in program.stats}
+                for key in program.stats if key.by is None}
+    whole_rules = [r for r in program.rules if r.by is None]
+    segs = _segment_values(program, gathered, profile, grids)
     _without_history(program, gathered, grids, computed)
     leaf_values: dict[int, np.ndarray] = {}
     pvalue_keys: dict[WindowSpec, list[StatKey]] = {}
-    for rule in program.rules:
+    for rule in whole_rules:
         for node in (rule.fail, rule.warn):
             for leaf in node.leaves() if node else []:
                 if leaf.measure.part == "pvalue":
@@ -279,12 +306,20 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
                     if leaf.key not in pvalue_keys[leaf.key.window]:
                         pvalue_keys[leaf.key.window].append(leaf.key)
     adjusted: dict[StatKey, np.ndarray] = {}
-    for keys in pvalue_keys.values():
-        p = np.stack([computed[k].pvalue for k in keys])  # type: ignore[misc]
-        adj = adjust(p, program.correction)
+    tests = _segment_pvalues(program, segs)
+    for spec in {*pvalue_keys, *tests}:
+        keys = pvalue_keys.get(spec, [])
+        extra = tests.get(spec, [])
+        tested = [computed[k].pvalue for k in keys] + [seg.computed[k].pvalue
+                                                        for seg, k in extra]
+        p = np.stack([t for t in tested if t is not None])
+        adj = adjust(p, program.correction)  # every segment's test in the window counts too
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
+        for j, (seg, k) in enumerate(extra):
+            seg.adjusted[k] = adj[len(keys) + j]
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
-                         leaf_values) for rule in program.rules]
+                         leaf_values) for rule in whole_rules]
+    checks += _judge_segments(segs, grids, leaf_values, profile)
     sources: dict[str, dict[str, int]] = {}
     narrow = _narrow_frame(program, gathered, view) if given else None
     for m in program.monitors:
@@ -297,7 +332,89 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     annotate_risks(program, checks)
     results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
+                                      "segments": _segment_summary(program, segs) or None,
                                       "actions": playbook_actions(program, results.firing, checks)})
+
+
+@dataclass
+class _Judged:
+    """One segment's computed statistics and adjusted p-values."""
+
+    segment: Segment
+    rows: dict[WindowSpec, np.ndarray]
+    computed: dict[StatKey, Values]
+    adjusted: dict[StatKey, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class _BySegments:
+    by: str
+    rules: list[Rule]
+    judged: list[_Judged]
+    dropped: int
+
+
+def _segment_values(program: CheckProgram, gathered: Gathered, profile: Profile,
+                    grids: dict[WindowSpec, Grid]) -> list[_BySegments]:
+    """Each segment's statistics on the run's window grids."""
+    out = []
+    for by in program.segment_columns:
+        rules = [r for r in program.rules if r.by == by]
+        keys = segment_keys(rules)
+        sums = gathered.segments.get(by, {})
+        picked, dropped = chosen(program, profile, by, sums)
+        judged = []
+        for seg in picked:
+            view = cumulate(extend(sums[seg.value], gathered.sums))
+            rows = {spec: g.total(view.rows) for spec, g in grids.items()}
+            prof = seg.profile if seg.profile is not None else profile
+            judged.append(_Judged(seg, rows, {k: compute(k, grids[k.window], rows[k.window],
+                                                         view.columns, prof) for k in keys}))
+        out.append(_BySegments(by, rules, judged, dropped))
+    return out
+
+
+def _segment_pvalues(program: CheckProgram, segs: list[_BySegments]
+                     ) -> dict[WindowSpec, list[tuple[_Judged, StatKey]]]:
+    """Every tested segment's p-value statistics, by window grid."""
+    out: dict[WindowSpec, list[tuple[_Judged, StatKey]]] = {}
+    for group in segs:
+        keys = [leaf.key for r in group.rules for n in (r.fail, r.warn) if n
+                for leaf in n.leaves() if leaf.measure.part == "pvalue"]
+        for j in group.judged:
+            if j.segment.profile is None:
+                continue  # not tested: no baseline to test against
+            for k in dict.fromkeys(keys):
+                out.setdefault(k.window, []).append((j, k))
+    return out
+
+
+def _judge_segments(segs: list[_BySegments], grids: dict[WindowSpec, Grid],
+                    leaf_values: dict[int, np.ndarray], whole: Profile) -> list[CheckResult]:
+    out = []
+    for group in segs:
+        for rule in group.rules:
+            for j in group.judged:
+                seg = j.segment
+                prof = seg.profile
+                c = judge_rule(rule, grids[rule.window], j.rows[rule.window], j.computed,
+                               j.adjusted, prof or whole, leaf_values)
+                if prof is None:  # never seen in the baseline: reported, not judged
+                    c = c.model_copy(update={"windows": [w.model_copy(update={
+                        "status": "insufficient_data", "firing": None}) for w in c.windows]})
+                out.append(c.model_copy(update={
+                    "id": f"{rule.id}[{group.by}={seg.value}]", "by": group.by,
+                    "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
+                        "overall" if prof is not None else "none")}))
+    return out
+
+
+def _segment_summary(program: CheckProgram, segs: list[_BySegments]) -> list[SegmentSummary]:
+    return [SegmentSummary(alert=r.id, by=g.by, tested=sum(j.segment.profile is not None
+                                                           for j in g.judged),
+                           unseen=[j.segment.value for j in g.judged if not j.segment.seen],
+                           dropped=g.dropped)
+            for g in segs for r in g.rules]
 
 
 def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:

@@ -52,6 +52,7 @@ from planspec.profile import Profile, plan_fingerprint
 #: The store's format version; a store of a newer version is refused, never misread.
 FORMAT = 1
 ROWS = "rows"  # the family of per-bucket row counts (column "")
+SEGMENTS = "segments.parquet"  # segmented sums: the sums table plus `by` and `value` columns
 
 
 def _iso(t: int) -> str:
@@ -79,6 +80,8 @@ class Stored:
     history: pa.Table | None
     #: column → family → first bucket whose sums include it (families added after the start).
     since: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Segmented sums as stored (`segments.parquet`; decoded by planspec.engine.segments).
+    segments: pa.Table | None = None
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -232,7 +235,14 @@ def open_store(root: str | Path, program: CheckProgram, profile: Profile,
             history = pq.read_table(hpath)
         except (OSError, pa.ArrowInvalid) as e:
             raise DataError("PS431", f"{hpath}: cannot read it: {e}") from None
-    return Stored(manifest, sums, history, since)
+    segments = None
+    spath = gen / SEGMENTS
+    if spath.exists():
+        try:
+            segments = pq.read_table(spath)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise DataError("PS431", f"{spath}: cannot read it: {e}") from None
+    return Stored(manifest, sums, history, since, segments)
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -289,7 +299,7 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: Stored,
            sums: Sums, ingested: list[Ingested], history: pa.Table | None,
-           rows_files: list[str]) -> Path:
+           rows_files: list[str], segments: pa.Table | None = None) -> Path:
     """Write ``sums`` and ``history`` as the store's next generation and make it current
     atomically; the previous generation is removed only after the switch. Returns the new
     generation's folder."""
@@ -305,6 +315,8 @@ def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: St
     _write_parquet(_sums_table(sums, needs), tmp / "sums.parquet")
     if history is not None:
         _write_parquet(history, tmp / "history.parquet")
+    if segments is not None:
+        _write_parquet(segments, tmp / SEGMENTS)
     manifest = {
         "format": FORMAT, "generation": number, "plan": program.plan.plan,
         "plan_fingerprint": plan_fingerprint(program),
