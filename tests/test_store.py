@@ -5,7 +5,6 @@ the previous store readable and the next run carries on; each run appends its ju
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -21,7 +20,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from planspec.cli import main
 from planspec.compile import CheckProgram, compile_plan
 from planspec.demo import write_demo_data
 from planspec.engine.run import run_program, run_store
@@ -29,15 +27,8 @@ from planspec.engine.store import store_info
 from planspec.load import load_plan
 from planspec.profile import Profile, build_profile
 
+from .test_check_cli import PLAN, ROOT, run
 from .test_sums import assert_close
-
-ROOT = Path(__file__).resolve().parent.parent
-PLAN = str(ROOT / "plans" / "rental_inspector.yaml")
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    return main(list(argv), out), out.getvalue()
 
 
 @pytest.fixture(scope="module")
