@@ -50,13 +50,51 @@ def median_time(fn: Callable[[], object], reps: int) -> float:
 
 
 def data_for(size: int, cache: Path) -> dict[str, Path]:
-    """Seeded demo data at ``size`` scored rows, generated once and cached."""
+    """Seeded demo data at ``size`` scored rows, generated once and cached (with the scored rows
+    also as a Parquet dataset and in DuckDB, added to caches made before those existed)."""
     folder = cache / str(size)
     done = folder / "done"
     if not done.exists():
         write_demo_data(folder, rows=size, seed=11, baseline_rows=min(size, BASELINE_ROWS))
         done.write_text("ok\n")
-    return {"scored": folder / "scored.parquet", "baseline": folder / "baseline.parquet"}
+    paths = {"scored": folder / "scored.parquet", "baseline": folder / "baseline.parquet",
+             "dataset": folder / "scored_ds", "duckdb": folder / "demo.duckdb"}
+    if not paths["dataset"].exists() or not paths["duckdb"].exists():
+        import pyarrow.dataset as ds
+
+        from planspec.demo import write_duckdb
+
+        table = pq.read_table(paths["scored"])
+        ds.write_dataset(table, paths["dataset"], format="parquet")
+        write_duckdb(paths["duckdb"], {"scored": table})
+    return paths
+
+
+def source_reads(paths: dict[str, Path], program: Any, reps: int, postgres: str
+                 ) -> dict[str, float]:
+    """Reading the plan's columns of the same rows into arrays (what the engine reads) from
+    Parquet files, a Parquet dataset directory, a DuckDB table and, when a server can be
+    started, PostgreSQL."""
+    from planspec.data import load_frame
+
+    kinds = {name: need.kind for name, need in program.columns.items()}
+
+    def read(spec: str) -> Callable[[], object]:
+        return lambda: load_frame(spec, program.timestamp, kinds, "data")
+
+    out = {"read_parquet": median_time(read(str(paths["scored"])), reps),
+           "read_dataset": median_time(read(str(paths["dataset"])), reps),
+           "read_duckdb": median_time(read(f"duckdb:{paths['duckdb']}?table=scored"), reps)}
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg  # tests/pg.py: a throwaway server with the machine's initdb/pg_ctl
+
+    if postgres == "never" or pg.find_bin() is None:
+        return out
+    with pg.running_postgres() as server:
+        pg.load_tables(server, {"scored": pq.read_table(paths["scored"])})
+        os.environ["PGPASSWORD"] = pg.PASSWORD
+        out["read_postgres"] = median_time(read(f"{server.uri}?table=scored"), reps)
+    return out
 
 
 def variant(plan: Plan, window: str, every: str | None) -> Plan:
@@ -254,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--no-incremental", action="store_true",
                     help="skip the nightly-run measurement (e.g. at 30M rows)")
+    ap.add_argument("--plan-sizes", default="100,1000,10000",
+                    help="alerts in the generated plans of the plan-loading section")
+    ap.add_argument("--postgres", choices=("auto", "never"), default="auto",
+                    help="read from a throwaway PostgreSQL server when initdb/pg_ctl exist")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     cache = Path(args.cache)
@@ -300,11 +342,16 @@ def main(argv: list[str] | None = None) -> int:
                 r["by_hand"] = median_time(
                     lambda p=paths: by_hand(p["scored"], p["baseline"], plan),
                     max(1, args.reps // 3))
+            r.update(source_reads(paths, program, args.reps, args.postgres))
             r["baseline_rows"] = base_rows
             rows[size] = r
             print(f"{size:>10,} rows: " + ", ".join(f"{k}={v:.3g}" for k, v in r.items()),
                   flush=True)
-    Path(args.out).write_text(report(rows, sizes))
+    from loading import section  # bench/loading.py: start-up and big-plan loading
+
+    loading = section([int(s) for s in args.plan_sizes.split(",")], args.reps)
+    print(loading, flush=True)
+    Path(args.out).write_text(report(rows, sizes) + "\n" + loading)
     print(f"wrote {args.out}")
     return 0
 
@@ -367,6 +414,17 @@ def report(rows: dict[int, dict[str, float]], sizes: list[int]) -> str:
         if "by_hand" in r:
             row(size, "by hand / planspec engine (weekly)", r["by_hand"] / r["engine_weekly"],
                 "≫ 10 (reported)", None)
+    for size in sizes:
+        r = rows[size]
+        for name, key in (("Parquet dataset directory", "read_dataset"),
+                          ("DuckDB table", "read_duckdb"), ("PostgreSQL table (ADBC)",
+                                                            "read_postgres")):
+            if key in r:
+                row(size, f"read {name} / read Parquet file", r[key] / r["read_parquet"],
+                    "(reported)", None)
+            else:
+                lines.append(f"| {size:,} | read {name} / read Parquet file | not run (no "
+                             "PostgreSQL server) | (reported) | n/a |")
     if len(sizes) > 1:
         a, b = sizes[0], sizes[-1]
         scale = rows[b]["engine_weekly"] / rows[a]["engine_weekly"]
@@ -377,6 +435,10 @@ def report(rows: dict[int, dict[str, float]], sizes: list[int]) -> str:
               "`planspec.data.BATCH_ROWS` rows (reading, gathering into per-bucket sums, "
               "windows and judgement, all timed); the floor reads the same columns whole and "
               "reduces each once.", "",
+              "Sources: the plan's columns of the same scored rows read into arrays (what the "
+              "engine reads) from each source, as a ratio to the local Parquet file; the "
+              "databases are local (DuckDB in process, PostgreSQL on 127.0.0.1), so the ratios "
+              "show the cost of each protocol, not of a network.", "",
               "Peak memory: each engine run is a fresh process; the growth of its peak RSS "
               "over its RSS just before reading the data (so reading counts, the interpreter "
               "and libraries do not) is compared with the in-memory size of one record batch "

@@ -3,12 +3,19 @@ turning parse errors into located, readable ones, and formatting conditions back
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import math
+import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any, TypeVar
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from pydantic import BaseModel
@@ -20,11 +27,16 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
     Measure,
     Predicate,
+    RowAll,
+    RowAny,
+    RowFilter,
+    RowTest,
     Threshold,
 )
 from planspec.stats import PARTS, STATS
@@ -33,6 +45,10 @@ from planspec.stats import PARTS, STATS
 Offsets = dict[tuple[str | int, ...], tuple[int, int]]
 
 _T = TypeVar("_T")
+#: Parts of an outcome metric: the bounds of its confidence interval, `precision.upper`.
+BOUNDS = ("lower", "upper")
+#: The threshold form taken from the baseline: `calibrated(1%)`.
+CALIBRATED = "calibrated"
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -56,13 +72,52 @@ class ExprError(Exception):
             "hint": self.hint})
 
 
+_LARK_OPTIONS: dict[str, Any] = {
+    "parser": "lalr", "strict": True, "propagate_positions": True, "maybe_placeholders": True,
+    "start": ["plan", "condition", "duration", "ratio", "derived", "row_filter"]}
+
+
+def _cache_file(grammar: str) -> FsPath:
+    """Where the built parser of this grammar is kept: the user's cache folder, keyed by the
+    grammar, the options and the lark and Python versions (so a stale table is never read)."""
+    key = hashlib.sha256(repr((grammar, sorted(_LARK_OPTIONS.items()), lark.__version__,
+                               sys.version_info[:2])).encode()).hexdigest()[:24]
+    root = os.environ.get("PLANSPEC_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "planspec")
+    return FsPath(root) / f"grammar-{key}.lark"
+
+
+def build_parser() -> Lark:
+    """A freshly built parser that keeps its grammar (for tools such as Hypothesis's
+    ``from_lark``); planspec itself uses the cached :func:`parser`."""
+    return Lark(grammar_path().read_text(encoding="utf-8"), **_LARK_OPTIONS)
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser for every start rule of the grammar, built once."""
-    return Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", strict=True,
-                start=["plan", "condition", "duration", "ratio", "derived"],
-                propagate_positions=True,
-                maybe_placeholders=True)
+    """The LALR parser for every start rule of the grammar, built once and then loaded from a
+    cache: building the LALR tables costs most of a short command's start-up time."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    cache = _cache_file(grammar)
+    try:
+        with cache.open("rb") as f:
+            return Lark.load(f)
+    except Exception:  # missing, unreadable or stale: build the tables again
+        pass
+    built = Lark(grammar, **_LARK_OPTIONS)
+    tmp = None
+    try:  # written beside its final name and renamed, so a reader never sees half a file
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".grammar-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            built.save(f)
+        os.replace(tmp, cache)
+    except Exception:  # a read-only home, say: parse without a cache
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return built
 
 
 # ----------------------------------------------------------------------------- syntax errors
@@ -87,8 +142,8 @@ def _expected(names: set[str]) -> str:
 
 
 def _previous_token(text: str, pos: int) -> str:
-    m = re.search(r"(\S+)\s*\Z", text[:pos])
-    return m.group(1) if m else ""
+    words = text[max(0, pos - 200):pos].split()  # a bounded look back: linear in the text
+    return words[-1] if words else ""
 
 
 def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
@@ -169,6 +224,9 @@ class _ToModel(Transformer[Token, Any]):
 
     def threshold(self, meta: Any, ch: list[Any]) -> Threshold:
         number, unit = ch
+        if not math.isfinite(float(number)):
+            raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
+                            *_span(number), "write a finite number")
         return self.b.note(Threshold(value=float(number), unit=str(unit or "")),
                            whole=(meta.start_pos, meta.end_pos))
 
@@ -208,8 +266,8 @@ class _ToModel(Transformer[Token, Any]):
         return self._measure(call, part, transform, meta)
 
     def bare(self, meta: Any, ch: list[Any]) -> Measure:
-        name, transform = ch
-        return self._measure(_Call(name, [], *_span(name)), None, transform, meta, bare=True)
+        name, part, transform = ch
+        return self._measure(_Call(name, [], *_span(name)), part, transform, meta, bare=True)
 
     def _measure(self, call: _Call, part: Token | None, transform: tuple[str, str] | None,
                  meta: Any, bare: bool = False) -> Measure:
@@ -261,10 +319,17 @@ class _ToModel(Transformer[Token, Any]):
             fields["within"] = numbers[0]
         if columns:
             fields["column"], spans["column"] = columns[0]
-        if part is not None:
+        if part is not None and info.scope == "outcome":
+            if str(part) not in BOUNDS:
+                raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
+                                did_you_mean(str(part), BOUNDS) or
+                                "outcome metrics have `.lower` and `.upper` (their 95% interval)")
+            fields["part"] = str(part)
+        elif part is not None:
             if not info.tests:
                 raise ExprError("PS107", f"`{name}` has no parts", *_span(part),
-                                "only tests (ks, chi2) have `.statistic` and `.pvalue`")
+                                "only tests (ks, chi2) have `.statistic` and `.pvalue`, and "
+                                "outcome metrics `.lower` and `.upper`")
             if str(part) not in PARTS:
                 raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
                                 did_you_mean(str(part), PARTS))
@@ -279,6 +344,29 @@ class _ToModel(Transformer[Token, Any]):
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
         return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
+                           whole=(meta.start_pos, meta.end_pos))
+
+    def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Token, str, tuple[int, int]]:
+        number, unit = ch
+        return number, str(unit or ""), (meta.start_pos, meta.end_pos)
+
+    def compare_calibrated(self, meta: Any, ch: list[Any]) -> Compare:
+        """`measure > calibrated(1%)`: a threshold from the baseline's no-drift distribution."""
+        measure, op, name, (number, unit, arg_span) = ch
+        if str(name) != CALIBRATED:
+            raise ExprError("PS102", f"expected a threshold, but found `{name}(`", *_span(name),
+                            did_you_mean(str(name), [CALIBRATED]) or
+                            "a threshold is a number, or `calibrated(1%)`")
+        if str(op) not in {">", ">=", "<", "<="}:
+            raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
+                            "use >, >=, < or <=")
+        if unit == "sd":
+            raise ExprError("PS102", "a calibrated threshold takes a false-alarm rate",
+                            arg_span[0], arg_span[1], "write a share, e.g. `calibrated(1%)`")
+        whole = (name.start_pos or 0, meta.end_pos)
+        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit), whole=whole,
+                          value=arg_span)
+        return self.b.note(Compare(measure=measure, op=str(op), threshold=cal),
                            whole=(meta.start_pos, meta.end_pos))
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
@@ -301,6 +389,55 @@ class _ToModel(Transformer[Token, Any]):
     def any_of(self, meta: Any, ch: list[Any]) -> AnyOf:
         return self._flat(AnyOf, meta, ch)  # type: ignore[no-any-return]
 
+    # ---------------------------------------------------------------- row filters (`where`)
+
+    def row_filter(self, meta: Any, ch: list[Any]) -> Any:
+        return ch[0]
+
+    def _row_value(self, v: Any) -> bool | float | str:
+        if isinstance(v, Threshold):
+            if v.unit == "sd":
+                start, end = self.b.spans[id(v)][""]
+                raise ExprError("PS102", "a row filter compares with a value, not a shift in SDs",
+                                start, end, "write a number, a string, `true` or `false`")
+            return v.amount
+        return v  # type: ignore[no-any-return]
+
+    def _row(self, meta: Any, column: tuple[str, tuple[int, int]], op: str,
+             values: list[Any]) -> RowTest:
+        name, span = column
+        test = RowTest(column=name, op=op,
+                       values=tuple(self._row_value(v) for v in values))
+        return self.b.note(test, whole=(meta.start_pos, meta.end_pos), column=span)
+
+    def row_compare(self, meta: Any, ch: list[Any]) -> RowTest:
+        column, op, value = ch
+        return self._row(meta, column, str(op), [value])
+
+    def row_in(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "in", ch[1:])
+
+    def row_not_in(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "not in", ch[1:])
+
+    def row_missing(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "is missing", [])
+
+    def row_present(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "is not missing", [])
+
+    def _row_flat(self, cls: type[RowAll] | type[RowAny], meta: Any, ch: list[Any]) -> Any:
+        terms: list[Any] = []
+        for c in ch:
+            terms.extend(c.terms if isinstance(c, cls) else [c])
+        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
+
+    def row_all(self, meta: Any, ch: list[Any]) -> RowAll:
+        return self._row_flat(RowAll, meta, ch)  # type: ignore[no-any-return]
+
+    def row_any(self, meta: Any, ch: list[Any]) -> RowAny:
+        return self._row_flat(RowAny, meta, ch)  # type: ignore[no-any-return]
+
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
     for name, span in built.spans.get(id(obj), {}).items():
@@ -315,6 +452,40 @@ def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets)
                 _collect(value, path + (name,), built, out)
 
 
+#: The longest name a condition reads, and how deeply its parentheses may nest.
+MAX_NAME = 256
+MAX_DEPTH = 32
+_NAME_RUN = re.compile(rf"[A-Za-z0-9_.]{{{MAX_NAME + 1},}}|`[^`\n]{{{MAX_NAME + 1},}}`")
+
+
+def check_limits(text: str) -> None:
+    """Refuse, before parsing, what no plan needs and what would make parsing slow or deep:
+    names longer than :data:`MAX_NAME`, parentheses nested deeper than :data:`MAX_DEPTH`.
+
+    >>> check_limits("(" * 40 + "psi(x) > 1" + ")" * 40)
+    Traceback (most recent call last):
+    planspec._expr.ExprError: parentheses nest more than 32 deep here
+    """
+    m = _NAME_RUN.search(text)
+    if m:
+        raise ExprError("PS150", f"this name is {len(m.group()):,} characters long; the most is "
+                        f"{MAX_NAME}", m.start(), m.end(), "use a shorter name")
+    depth = 0
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExprError("PS152", f"parentheses nest more than {MAX_DEPTH} deep here", i,
+                                i + 1, "split the condition or drop parentheses it does not need")
+        elif ch == ")":
+            depth -= 1
+
+
 def parse_condition(text: str) -> tuple[Condition, Offsets]:
     """Parse a condition; return it with the offsets of its parts. Raises :class:`ExprError`.
 
@@ -322,6 +493,7 @@ def parse_condition(text: str) -> tuple[Condition, Offsets]:
     >>> c.measure.column, c.threshold.value, spans[("measure", "column")]
     ('neighborhood', 0.2, (4, 16))
     """
+    check_limits(text)
     try:
         tree = parser().parse(text, start="condition")
     except UnexpectedInput as e:
@@ -341,19 +513,49 @@ def parse_condition(text: str) -> tuple[Condition, Offsets]:
     return cond, offsets
 
 
+def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
+    """Parse a `where` row filter; return it with the offsets of its parts. Raises
+    :class:`ExprError`.
+
+    >>> f, spans = parse_filter('listing_source in ["aggregator", "owner_site"] or sqft is missing')
+    >>> f.terms[0].values, f.terms[1].op, spans[("terms", 1, "column")]
+    (('aggregator', 'owner_site'), 'is missing', (50, 54))
+    """
+    check_limits(text)
+    try:
+        tree = parser().parse(text, start="row_filter")
+    except UnexpectedInput as e:
+        raise syntax_error(text, e) from None
+    except LarkError as e:  # pragma: no cover - lark's other errors: still a syntax error
+        raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
+    built = _Built()
+    try:
+        found = _ToModel(built).transform(tree)
+    except LarkError as e:  # VisitError wraps what the transformer raised
+        orig = getattr(e, "orig_exc", e)
+        if isinstance(orig, ExprError):
+            raise orig from None
+        raise ExprError("PS102", str(orig), 0, len(text)) from None
+    offsets: Offsets = {}
+    _collect(found, (), built, offsets)
+    return found, offsets
+
+
 # --------------------------------------------------------------------------------- formatting
 
 
 def format_number(v: float) -> str:
     """The shortest text that parses back to ``v``: `2`, `0.2`, `1e-05`."""
-    if v == int(v) and abs(v) < 1e15:
+    if math.isfinite(v) and v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return repr(v)
 
 
-def format_threshold(t: Threshold) -> str:
-    """`2 sd`, `5%`, `0.2`."""
+def format_threshold(t: Threshold | Calibrated) -> str:
+    """`2 sd`, `5%`, `0.2`, `calibrated(1%)`."""
     num = format_number(t.value)
+    if isinstance(t, Calibrated):
+        return f"{CALIBRATED}({num}{t.unit})"
     return {"": num, "%": num + "%", "sd": num + " sd"}[t.unit]
 
 
@@ -419,6 +621,43 @@ def format_condition(c: Condition) -> str:
     return " or ".join(format_condition(t) for t in c.terms)
 
 
+def _row_literal(v: bool | float | str) -> str:
+    return _format_value(v) if isinstance(v, (bool, str)) else format_number(v)
+
+
+def format_filter(f: RowFilter, nested: bool = False) -> str:
+    """The canonical text of a row filter (parenthesised where `or` sits inside `and`).
+
+    >>> format_filter(parse_filter("(a == 'x' or b is not missing) and c not in [1, 2.5]")[0])
+    '(a == "x" or b is not missing) and c not in [1, 2.5]'
+    """
+    if isinstance(f, RowTest):
+        col = format_column(f.column)
+        if f.op in ("is missing", "is not missing"):
+            return f"{col} {f.op}"
+        if f.op in ("in", "not in"):
+            return f"{col} {f.op} [{', '.join(_row_literal(v) for v in f.values)}]"
+        return f"{col} {f.op} {_row_literal(f.values[0])}"
+    if isinstance(f, RowAll):
+        return " and ".join(format_filter(t, True) for t in f.terms)
+    text = " or ".join(format_filter(t) for t in f.terms)
+    return f"({text})" if nested else text
+
+
+def coerce_filter(v: Any) -> Any:
+    """Pydantic's view of a row filter: a string is parsed; a model or mapping passes through."""
+    if isinstance(v, str):
+        try:
+            return parse_filter(v)[0]
+        except ExprError as e:
+            raise e.to_pydantic() from None
+    if isinstance(v, (BaseModel, dict)):
+        return v
+    raise PydanticCustomError("planspec", "{message}", {
+        "message": 'a row filter is a string, such as `listing_source == "aggregator"`',
+        "code": "PS203", "start": 0, "end": 0, "hint": None})
+
+
 # ---------------------------------------------------------------- coercion for the pydantic model
 
 
@@ -452,15 +691,27 @@ def parse_duration(text: str) -> Duration:
     except UnexpectedInput:
         m = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", stripped)
         units = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d",
-                 "week": "w"}
-        hint = "units are s, m, h, d and w, as in `7d`"
+                 "week": "w", "month": "mo", "quarter": "q", "year": "y"}
+        hint = "units are s, m, h, d, w, mo, q and y, as in `7d`"
         if m:
             unit = units.get(m.group(2).lower().rstrip("s"))
             if unit:
                 hint = f"did you mean `{m.group(1)}{unit}`?"
         raise ExprError("PS104", f"`{stripped}` is not a duration", 0, len(text), hint) from None
     tok = str(tree.children[0])
-    return Duration.model_validate({"value": int(tok[:-1]), "unit": tok[-1]})
+    if len(tok) > 12:  # more digits than any sensible duration: refuse before converting
+        raise ExprError("PS203", f"the duration `{tok[:12]}…` is too long", 0, len(text),
+                        f"durations are at most {MAX_DURATION_DAYS:,} days")
+    digits = len(tok) - len(tok.lstrip("0123456789"))
+    duration = Duration.model_validate({"value": int(tok[:digits]), "unit": tok[digits:]})
+    if getattr(duration, "seconds", 0) > MAX_DURATION_DAYS * 86400:
+        raise ExprError("PS203", f"the duration `{tok}` is too long", 0, len(text),
+                        f"durations are at most {MAX_DURATION_DAYS:,} days")
+    return duration
+
+
+#: The longest duration a plan may give (about a century): longer ones overflow date arithmetic.
+MAX_DURATION_DAYS = 36_500
 
 
 def coerce_duration(v: Any) -> Any:
@@ -558,6 +809,7 @@ def parse_derived(text: str) -> Derived:
     >>> d.evaluate({"listing_price": 1200.0, "lease_rent": 1000.0})
     array(1.)
     """
+    check_limits(text)
     try:
         tree = parser().parse(text, start="derived")
     except UnexpectedInput as e:

@@ -6,6 +6,7 @@ pydantic finds through :func:`diagnostics_of`.
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import Callable, Collection
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -63,6 +64,40 @@ def _where(loc: Path) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "the plan"
+
+
+#: The largest magnitude a plan's integer may have: beyond it no count or size makes sense, and
+#: converting it to a float or a duration overflows. (Floats need only be finite.)
+MAX_NUMBER = 10**18
+
+
+def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], set[Path]]:
+    """Numbers that are not finite (`.nan`, `.inf`, `1e400`) or beyond :data:`MAX_NUMBER`, at
+    their place; and their paths, which validation then leaves alone."""
+    out: list[Diagnostic] = []
+    bad: set[Path] = set()
+    if isinstance(data, BaseModel):  # a validated plan: numbers that pydantic read from text
+        data = data.model_dump(by_alias=True, exclude_none=True)
+    stack: list[tuple[Path, Any]] = [((), data)]
+    while stack:  # iterative: nesting depth costs no recursion
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [((*path, k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            stack += [((*path, i), v) for i, v in enumerate(value)]
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.add(path)
+            out.append(make("PS203", f"{_where(path)}: `{value}` is not a finite number",
+                            smap.span(path), "write a finite number"))
+        elif isinstance(value, int) and abs(value) > MAX_NUMBER:
+            bad.add(path)
+            shown = f"{str(value)[:12]}…"
+            out.append(make("PS203", f"{_where(path)}: {shown} is out of range (at most "
+                            f"{MAX_NUMBER:.0e} in size)", smap.span(path),
+                            "write a smaller number"))
+    return out, bad
 
 
 def diagnostics_of(e: ValidationError, smap: SourceMap, inner: InnerSpan,

@@ -6,10 +6,12 @@ them; :func:`check_plan` runs them all and returns every finding (nothing stops 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from planspec._expr import ExprError, is_column_name, parse_derived
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
@@ -18,6 +20,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
     Duration,
@@ -81,6 +84,8 @@ def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Betwe
 
 def _thresholds(leaf: Compare | Between) -> list[tuple[str, Threshold]]:
     if isinstance(leaf, Compare):
+        if isinstance(leaf.threshold, Calibrated):  # see check_calibrated
+            return []
         return [("threshold", leaf.threshold)]
     return [("low", leaf.low), ("high", leaf.high)]
 
@@ -141,8 +146,9 @@ def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
              for i, r in enumerate(c.plan.drift_risks) if r.playbook]
     refs += [(("playbooks", i, "escalate", j, "to"), e.to)
              for i, p in enumerate(c.plan.playbooks) for j, e in enumerate(p.escalate)]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS302", f"no playbook has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids) or "define it under `playbooks:`")
 
@@ -163,8 +169,9 @@ def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
             for key in ("if_firing", "unless_firing"):
                 refs += [(("playbooks", i, "escalate", j, key, k), a)
                          for k, a in enumerate(getattr(e, key))]
+    known = set(ids)
     for path, name in refs:
-        if name not in ids:
+        if name not in known:
             yield make("PS318", f"no alert or monitor has the id `{name}`", c.span(*path),
                        did_you_mean(name, ids))
 
@@ -182,8 +189,9 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
              for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
     for i, r in enumerate(c.plan.drift_risks):
         refs += [(("drift_risks", i, "affects", j), a) for j, a in enumerate(r.affects)]
+    declared = set(known)
     for path, name in refs:
-        if name not in known:
+        if name not in declared:
             yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
                        did_you_mean(name, known) or "declare it under `data.features` or "
                        "`data.predictions`")
@@ -309,12 +317,37 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
             continue
         if fail.measure != warn.measure or (fail.op[0] != warn.op[0]):
             continue
+        if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
+            continue  # calibrated levels are checked by check_calibrated
         up = fail.op[0] == ">"
         f, w = fail.threshold.amount, warn.threshold.amount
         if (up and w >= f) or (not up and w <= f):
             yield make("PS306", f"`warn` at {_num(w)} is not reached before `when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
                        f"the warn threshold should be {'below' if up else 'above'} {_num(f)}")
+
+
+def check_calibrated(c: Ctx) -> Iterator[Diagnostic]:
+    """A calibrated threshold names a false-alarm rate in (0, 50%) and a statistic the baseline
+    can be replayed for (a drift statistic other than `count`).
+
+    Passes: `psi(x) > calibrated(1%)`, `ks(x).pvalue < calibrated(0.5%)`.
+    Fails: `precision < calibrated(5%)`, `count < calibrated(1%)`, `psi(x) > calibrated(60%)`.
+    """
+    for path, leaf, _ in c.leaves():
+        if not (isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)):
+            continue
+        m = leaf.measure
+        if STATS[m.stat].scope != "drift" or m.stat == "count":
+            what = ("the row count is the window's size itself" if m.stat == "count" else
+                    "the baseline holds no outcomes")
+            yield make("PS360", f"`{m.stat}` cannot be calibrated on the baseline: {what}",
+                       c.span(*path, "threshold"), "compare it with a number instead")
+        rate = leaf.threshold.rate
+        if not 0 < rate < 0.5:
+            yield make("PS361", f"a calibrated false-alarm rate lies strictly between 0 and "
+                       f"50%; this one is {rate:.4g}", c.span(*path, "threshold", "value"),
+                       "write a small share, e.g. `calibrated(1%)`")
 
 
 def check_zones(c: Ctx) -> Iterator[Diagnostic]:
@@ -390,6 +423,77 @@ def check_windows(c: Ctx) -> Iterator[Diagnostic]:
         if every is not None and every.seconds > window.seconds:
             yield make("PS320", f"the window {window} slides by {every}, more than its length",
                        c.span(*path, "every"), f"slide by at most {window}")
+
+
+def check_timezone(c: Ctx) -> Iterator[Diagnostic]:
+    """The plan's `timezone` is an IANA time zone.
+
+    Passes: `timezone: America/New_York`. Fails: `timezone: America/New_Yrok`.
+    """
+    name = c.plan.timezone
+    if name in ("UTC", *_zones()):
+        return
+    yield make("PS324", f"`{name}` is not a time zone", c.span("timezone"),
+               did_you_mean(name, _zones()) or "use an IANA name such as `Europe/Paris`")
+
+
+@functools.lru_cache(maxsize=1)
+def _zones() -> tuple[str, ...]:
+    import zoneinfo
+
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
+def check_calendar_steps(c: Ctx) -> Iterator[Diagnostic]:
+    """A window in months, quarters or years slides by them; other windows do not.
+
+    Passes: `window: 1mo`, `window: 1y  every: 1q`. Fails: `window: 1mo  every: 1d`.
+    """
+    places: list[tuple[Path, Duration, Duration | None]] = [
+        (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
+    for section, i, item in c.watchers():
+        every = getattr(item, "every", None)
+        if item.window is not None or every is not None:
+            places.append(((section, i), _window(c, item),
+                           every or (c.plan.defaults.every if item.window is None else None)))
+    for path, window, every in places:
+        if every is not None and bool(window.months) != bool(every.months):
+            yield make("PS325", f"the window {window} slides by {every}",
+                       c.span(*path, "every") or c.span(*path, "window"),
+                       "slide a calendar window by months, quarters or years"
+                       if window.months else "slide it by days or hours")
+
+
+def check_predictions(c: Ctx) -> Iterator[Diagnostic]:
+    """Output alerts and outcome monitors need a prediction to watch; outcome monitors score a
+    probability, score or value (not a `class`) and say when outcomes became known.
+
+    Passes: `predictions: {p: {kind: probability}}` with an output alert on `p`. Fails: no
+    `predictions` with an output alert; a monitor over a `class` output; a source with
+    neither `time` nor `known_at`.
+    """
+    preds = c.plan.data.predictions
+    if not preds:
+        for section in ("output_alerts", "outcome_monitors"):
+            for i, item in enumerate(getattr(c.plan, section)):
+                yield make("PS326", f"`{item.id}` watches predictions, and the plan declares none",
+                           c.span(section, i, "id"), "declare the model's outputs under "
+                           "`data.predictions`, or remove it")
+    for i, m in enumerate(c.plan.outcome_monitors):
+        name = m.prediction or next(iter(preds), None)
+        if name in preds and preds[name].kind == "class":
+            yield make("PS327", f"`{m.id}` scores the class output `{name}`",
+                       c.span("outcome_monitors", i, "prediction") or
+                       c.span("outcome_monitors", i, "id"),
+                       "monitor a probability or score output (`prediction:`), or declare one")
+        src = m.source
+        if (src.time is None) == (src.known_at is None):
+            yield make("PS328", f"`{m.id}`'s source `{src.name}` " +
+                       ("has both `time` and `known_at`" if src.time else
+                        "does not say when outcomes became known"),
+                       c.span("outcome_monitors", i, "source"),
+                       "give the outcome table's `time` column, or "
+                       "`known_at: prediction + 30d`")
 
 
 def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
@@ -538,32 +642,86 @@ def check_quantiles(c: Ctx) -> Iterator[Diagnostic]:
                        c.span(*path, "measure", "q"), f"did you mean `{q:g}%`?")
 
 
-def check_segments(c: Ctx) -> Iterator[Diagnostic]:
-    """`by` names a declared column with a fixed set of values: categorical, boolean or a
-    class prediction.
+def _columns_of(by: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return (by,) if isinstance(by, str) else tuple(by or ())
 
-    Passes: `by: listing_source`. Fails: `by: listing_sorce` (unknown), `by: listing_price`
-    (numeric: no fixed values to split by).
+
+def check_segments(c: Ctx) -> Iterator[Diagnostic]:
+    """`by` names declared columns with a fixed set of values: categorical, boolean or a
+    class prediction (one column, or a list whose value combinations are the segments).
+
+    Passes: `by: listing_source`, `by: [listing_source, neighborhood]`. Fails:
+    `by: listing_sorce` (unknown), `by: listing_price` (numeric: no fixed values to split by).
     """
     known = [*c.plan.data.features, *c.plan.data.predictions]
-    refs: list[tuple[Path, str]] = [(("defaults", "by"), c.plan.defaults.by)] \
+    refs: list[tuple[Path, str | tuple[str, ...]]] = [(("defaults", "by"), c.plan.defaults.by)] \
         if c.plan.defaults.by else []
     for section, i, item in c.watchers():
         by = getattr(item, "by", None)
         if by:
             refs.append(((section, i, "by"), by))
-    for path, name in refs:
-        kind = c.column_type(name)
-        if kind is None:
-            yield make("PS370", f"the segment column `{name}` is not in the data schema",
-                       c.span(*path), did_you_mean(name, known) or
-                       "declare it under `data.features`")
-        elif kind not in ("categorical", "boolean"):
-            fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
-            yield make("PS371", f"`{name}` is a {kind} column: segments split by a "
-                       "categorical or boolean column", c.span(*path),
-                       f"split by one of: {', '.join(fits)}" if fits else
-                       "bin it into a categorical column upstream")
+    for path, by in refs:
+        listed = not isinstance(by, str)
+        for j, name in enumerate(_columns_of(by)):
+            span = (c.span(*path, j) if listed else None) or c.span(*path)
+            kind = c.column_type(name)
+            if kind is None:
+                yield make("PS370", f"the segment column `{name}` is not in the data schema",
+                           span, did_you_mean(name, known) or "declare it under `data.features`")
+            elif kind not in ("categorical", "boolean"):
+                fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
+                yield make("PS371", f"`{name}` is a {kind} column: segments split by a "
+                           "categorical or boolean column", span,
+                           f"split by one of: {', '.join(fits)}" if fits else
+                           "bin it into a categorical column upstream")
+
+
+def _row_tests(f: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    if f.kind == "row_test":
+        yield path, f
+    else:
+        for i, t in enumerate(f.terms):
+            yield from _row_tests(t, (*path, "terms", i))
+
+
+def check_filters(c: Ctx) -> Iterator[Diagnostic]:
+    """A `where` filter reads declared columns and compares each with values of its type:
+    numbers with a numeric column, text or `true`/`false` with a categorical or boolean one,
+    and orders (`<`, `>`) only numbers.
+
+    Passes: `where: listing_source == "aggregator" and sqft > 0`. Fails:
+    `where: listing_sorce == "aggregator"` (PS372), `where: listing_source == 3` (PS373),
+    `where: listing_source > "a"` (PS374).
+    """
+    known = [*c.plan.data.features, *c.plan.data.predictions]
+    for section, i, item in c.watchers():
+        f = getattr(item, "where", None)
+        if f is None:
+            continue
+        for path, t in _row_tests(f, (section, i, "where")):
+            at = c.span(*path) or c.span(section, i, "where")
+            kind = c.column_type(t.column)
+            if kind is None:
+                yield make("PS372", f"the filter reads `{t.column}`, which is not in the data "
+                           "schema", c.span(*path, "column") or at,
+                           did_you_mean(t.column, known) or "declare it under `data.features`")
+                continue
+            numeric = kind in ("numeric", "integer")
+            for v in t.values:
+                is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
+                if numeric != is_number:
+                    want = "a number" if numeric else (
+                        "`true` or `false`" if kind == "boolean" else "a quoted value")
+                    shown = v if not isinstance(v, str) else f'"{v}"'
+                    yield make("PS373", f"`{t.column}` is a {kind} column, compared here with "
+                               f"{str(shown).lower() if isinstance(v, bool) else shown}", at,
+                               f"compare it with {want}")
+                    break
+            else:
+                if not numeric and t.op in ("<", "<=", ">", ">="):
+                    yield make("PS374", f"`{t.column}` is a {kind} column: its values have no "
+                               f"order for `{t.op}`", at,
+                               "use `==`, `!=` or `in [...]`")
 
 
 CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
@@ -575,11 +733,15 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_sides,
     check_units,
     check_thresholds,
+    check_calibrated,
     check_level_order,
     check_zones,
     check_transforms,
     check_ranges,
     check_windows,
+    check_timezone,
+    check_calendar_steps,
+    check_predictions,
     check_persistence,
     check_outcome_monitors,
     check_playbooks_used,
@@ -590,6 +752,7 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_quantiles,
     check_outcome_labels,
     check_segments,
+    check_filters,
 )
 
 

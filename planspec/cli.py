@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from planspec import __version__
-from planspec._io import write_atomic
-from planspec.data import DataError
+from planspec._io import OutputError, write_atomic
 from planspec.diagnostics import (
     CATALOGUE,
     Diagnostic,
@@ -23,9 +24,12 @@ from planspec.diagnostics import (
 )
 from planspec.load import PlanFileError, load_plan
 from planspec.model import Plan
-from planspec.render import render_report, render_results_text, render_runbook, render_summary
 from planspec.results import Results
 from planspec.source import ParsedPlan
+
+if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
+    from planspec.data import DataError
+    from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -37,7 +41,14 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+class _Usage(Exception):
+    """A usage error found while running (e.g. an output path that cannot be written): main
+    prints it and exits 2."""
+
+
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_summary
+
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
@@ -51,6 +62,11 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
             summaries.append(render_summary(parsed))
+            if args.baseline:
+                found = _baseline_findings(parsed, args.baseline)
+                if isinstance(found, int):
+                    return found
+                findings += found
     if args.format == "json":
         out.write(format_json(findings) + "\n")
     elif args.format == "github":
@@ -68,6 +84,24 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
 
 
+def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnostic] | int:
+    """PS362/PS363 warnings from replaying the baseline, or an exit code on a data error."""
+    from planspec.compile import compile_plan
+    from planspec.data import DataError
+    from planspec.power import analyze_power, baseline_findings
+    from planspec.sources import SourceError
+
+    assert parsed.plan is not None
+    program = compile_plan(parsed.plan, parsed.source_map)
+    try:
+        profile = _profile_arg(program, baseline)
+        table = analyze_power(program, profile, replays=1000, mde_replays=200)
+    except (DataError, SourceError) as e:
+        _data_error(e)
+        return EXIT_USAGE
+    return baseline_findings(program, profile, table)
+
+
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     schema = Plan.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -76,16 +110,31 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
 def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.diagnostics import FIXES
+
+    if args.code is None:  # the whole catalogue: each code, its mistake and its fix
+        for code, entry in sorted(CATALOGUE.items()):
+            out.write(f"{code} ({entry.severity}): {entry.title}\n"
+                      f"  mistake:\n{_indent(entry.example, '    ')}\n"
+                      f"  fix:\n{_indent(FIXES.get(code, '(see the explanation)'), '    ')}\n\n")
+        out.write("`planspec explain CODE` explains one code.\n")
+        return EXIT_OK
     code = args.code.upper()
     info = CATALOGUE.get(code)
     if info is None:
         print(f"planspec: error: no diagnostic has the code {args.code!r}; codes run "
-              f"{min(CATALOGUE)}–{max(CATALOGUE)}", file=sys.stderr)
+              f"{min(CATALOGUE)}–{max(CATALOGUE)} (`planspec explain` lists them)",
+              file=sys.stderr)
         return EXIT_USAGE
-    example = "\n".join("    " + line for line in info.example.splitlines())
     out.write(f"{code} ({info.severity}): {info.title}\n\n{info.explanation}\n\n"
-              f"Example that raises it:\n\n{example}\n")
+              f"Example that raises it:\n\n{_indent(info.example)}\n")
+    if code in FIXES:
+        out.write(f"\nThe fix:\n\n{_indent(FIXES[code])}\n")
     return EXIT_OK
 
 
@@ -105,74 +154,197 @@ def _valid_plan(path: str) -> ParsedPlan | int:
     return parsed
 
 
-def _data_error(e: DataError) -> None:
+def _data_error(e: DataError | SourceError) -> None:
     print(f"error[{e.code}]: {e.message}", file=sys.stderr)
     if e.hint:
         print(f"  = help: {e.hint}", file=sys.stderr)
 
 
-def _progress(enabled: bool) -> Callable[[str], None] | None:
-    if not enabled:
+def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Progress messages on stderr: on a terminal, or always with ``--verbose``; never with -q."""
+    if args.quiet or not (args.verbose or sys.stderr.isatty()):
         return None
     return lambda msg: print(f"planspec: {msg}…", file=sys.stderr, flush=True)
 
 
-def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None) -> None:
-    """To ``out_path`` atomically (saying so on stderr when ``what`` names it), or to ``out``."""
+def _colour(args: argparse.Namespace, out: TextIO) -> bool:
+    """``--color``: auto colours only a terminal, and only when NO_COLOR is unset or empty."""
+    if args.color != "auto":
+        return bool(args.color == "always")
+    return not args.output and out.isatty() and not os.environ.get("NO_COLOR")
+
+
+def _width(out: TextIO) -> int:
+    """The width to lay tables out in: the terminal's (or $COLUMNS), else 100."""
+    if out.isatty() or "COLUMNS" in os.environ:
+        return max(40, shutil.get_terminal_size((100, 24)).columns)
+    return 100
+
+
+def _save(path: str, text: str) -> None:
+    """Write ``path`` atomically, or raise :class:`_Usage` saying why it cannot be written."""
+    try:
+        write_atomic(path, text)
+    except OutputError as e:
+        raise _Usage(str(e)) from None
+    except OSError as e:
+        raise _Usage(f"{path}: cannot write it: {e.strerror or e}") from None
+
+
+def _write(out_path: str | None, text: str, out: TextIO, what: str | None = None,
+           args: argparse.Namespace | None = None) -> None:
+    """To ``out_path`` atomically (saying so on stderr when ``what`` names it, unless -q), or
+    to ``out``."""
     if out_path:
-        write_atomic(out_path, text)
-        if what:
+        _save(out_path, text)
+        if what and not (args is not None and args.quiet):
             print(f"planspec: {what} written to {out_path}", file=sys.stderr)
     else:
         out.write(text)
 
 
-def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+def _compiled(path: str) -> Any:
+    """The compiled plan at ``path``, or an exit code after printing why it cannot be used."""
     from planspec.compile import compile_plan
-    from planspec.profile import build_profile
 
-    parsed = _valid_plan(args.plan)
+    parsed = _valid_plan(path)
     if isinstance(parsed, int):
         return parsed
     assert parsed.plan is not None
-    program = compile_plan(parsed.plan, parsed.source_map)
+    return compile_plan(parsed.plan, parsed.source_map)
+
+
+def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
+    from planspec.profile import build_profile
+    from planspec.sources import SourceError
+
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
     try:
         profile = build_profile(program, args.data)
-    except DataError as e:
+        profile = _calibrate(program, profile, args)
+    except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_FINDINGS
-    _write(args.output, profile.model_dump_json(indent=1) + "\n", out,
-           f"baseline of {profile.rows:,} rows")
+    _write(args.output, profile.model_dump_json(
+        indent=1, exclude=None if profile.calibration else {"calibration"}) + "\n", out,
+           f"baseline of {profile.rows:,} rows", args)
     return EXIT_OK
 
 
+def _calibrate(program: object, profile: object, args: argparse.Namespace) -> Any:
+    """The profile with the null quantiles of the plan's calibrated thresholds, if it has any."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.compile import CheckProgram
+    from planspec.profile import Profile
+
+    assert isinstance(program, CheckProgram) and isinstance(profile, Profile)
+    if not calibrated_leaves(program):
+        return profile
+    return calibrate_profile(program, profile, args.data, seed=args.seed, replays=args.replays)
+
+
+def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
+    from planspec.power import analyze_power, format_power, power_json
+    from planspec.sources import SourceError
+
+    program = _compiled(args.plan)
+    if isinstance(program, int):
+        return program
+    try:
+        profile = _profile_arg(program, args.baseline)
+        table = analyze_power(program, profile, seed=args.seed, replays=args.replays)
+    except (DataError, SourceError) as e:
+        _data_error(e)
+        return EXIT_USAGE
+    if args.format == "json":
+        text = json.dumps(power_json(table), indent=1) + "\n"
+    else:
+        text = format_power(table, "markdown" if args.format == "markdown" else "text")
+    _write(args.output, text, out)
+    return EXIT_OK
+
+
+def _profile_arg(program: Any, paths: list[str]) -> Any:
+    """A baseline profile (.json), or one built (and calibrated) from baseline data files."""
+    from planspec.calibrate import calibrate_profile, calibrated_leaves
+    from planspec.profile import build_profile, check_profile, load_profile
+
+    if len(paths) == 1 and paths[0].endswith(".json"):
+        try:
+            text = Path(paths[0]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError("PS407", f"{paths[0]}: cannot read it: {e}") from None
+        profile = load_profile(text, paths[0])
+    else:
+        profile = build_profile(program, paths)
+        if calibrated_leaves(program):
+            profile = calibrate_profile(program, profile, paths)
+    check_profile(program, profile, paths[0])
+    return profile
+
+
 def _outcome_args(values: list[str]) -> dict[str, list[str]]:
-    """`NAME=PATH` or a path whose file name (before its suffix) is the source's name."""
+    """`NAME=SOURCE`, a path whose file name (before its suffix) is the source's name, or a
+    database URI whose `?table=` is the source's name."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
     out: dict[str, list[str]] = {}
     for value in values:
         name, sep, path = value.partition("=")
-        if not sep:
+        if not (sep and re.fullmatch(r"[a-z][a-z0-9_]*", name)):
             path = value
-            name = Path(value).name.split(".")[0]
+            table = parse_qs(urlsplit(value).query).get("table")
+            name = table[0] if table else Path(value).name.split(".")[0]
         out.setdefault(name, []).append(path)
     return out
 
 
+def _since(text: str | None) -> datetime.datetime | None:
+    """`--since` as a UTC time (a date is its midnight)."""
+    from planspec.data import DataError
+
+    if text is None:
+        return None
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise DataError("PS404", f"--since `{text}` is not a time",
+                        "write it as ISO 8601, e.g. 2026-11-01 or 2026-11-01T06:00:00Z") from None
+    return t if t.tzinfo else t.replace(tzinfo=datetime.UTC)
+
+
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from planspec.compile import compile_plan
-    from planspec.data import read_events
+    from planspec.data import DataError, read_events
     from planspec.engine import run_program
     from planspec.profile import load_profile
+    from planspec.render import render_report, render_results_text
+    from planspec.sources import SourceError
 
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
     assert parsed.plan is not None
-    progress = _progress(sys.stderr.isatty() and not args.quiet)
+    progress = _progress(args)
     try:
         events = read_events(args.events, [r.id for r in parsed.plan.drift_risks]) \
             if args.events else None
         program = compile_plan(parsed.plan, parsed.source_map, events)
+        data: object = args.data or parsed.plan.data.source
+        if data is None and not args.store:
+            print("planspec: error: give --data, or name the plan's source under "
+                  "`data: {source: …}`", file=sys.stderr)
+            return EXIT_USAGE
+        since = _since(args.since)
+        if since is not None and data is not None:
+            from planspec.sources import open_source
+
+            data = open_source(data, since=since)
         baseline: object = args.baseline
         if len(args.baseline) == 1 and args.baseline[0].endswith(".json"):
             try:
@@ -180,17 +352,20 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
             except (OSError, UnicodeDecodeError) as e:
                 raise DataError("PS407", f"{args.baseline[0]}: cannot read it: {e}") from None
             baseline = load_profile(text, args.baseline[0])
+        outcomes = _outcome_args(args.outcomes or [])
         if args.store:
-            results = _check_store(args, program, baseline, progress)
-        elif not args.data:
-            print("planspec: error: check needs --data (or --store DIR)", file=sys.stderr)
-            return EXIT_USAGE
+            results = _check_store(args, data, program, baseline, progress)
         else:
-            results = run_program(program, args.data, baseline, progress,
-                                  outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of)
-    except DataError as e:
+            results = run_program(program, data, baseline, progress,
+                                  outcomes=outcomes, as_of=args.as_of,
+                                  judge_partial=args.judge_partial)
+    except (DataError, SourceError) as e:
         _data_error(e)
         return EXIT_USAGE
+    unscored = [m.id for m in program.monitors if m.source.name not in outcomes]
+    if unscored:
+        print(f"warning: no outcomes given for {', '.join(unscored)}: their windows stay "
+              "immature (pass --outcomes SOURCE=FILE)", file=sys.stderr)
     if args.format == "json":
         text = results.model_dump_json(indent=1) + "\n"
     elif args.format == "markdown":
@@ -198,22 +373,22 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format in OUTPUT_FORMATS:
         text = OUTPUT_FORMATS[args.format](results)
     else:
-        colour = not args.output and out.isatty() and "NO_COLOR" not in os.environ
-        text = render_results_text(results, colour=colour)
+        text = render_results_text(results, colour=_colour(args, out), width=_width(out))
     _write(args.output, text, out)
     _write_metrics(args, results)
     return results.exit_code(args.fail_on)
 
 
-def _check_store(args: argparse.Namespace, program: Any, baseline: object,
+def _check_store(args: argparse.Namespace, data: object, program: Any, baseline: object,
                  progress: Callable[[str], None] | None) -> Results:
     """`check --store`: merge the new data's sums into the store, judge from the store, and
     say what was skipped, re-judged or lacks history."""
     from planspec.engine.run import run_store
 
-    results, report = run_store(program, args.data or [], baseline, args.store, progress,
+    results, report = run_store(program, data or [], baseline, args.store, progress,
                                 outcomes=_outcome_args(args.outcomes or []), as_of=args.as_of,
-                                where_plan=args.plan, where_baseline=" ".join(args.baseline))
+                                where_plan=args.plan, where_baseline=" ".join(args.baseline),
+                                judge_partial=args.judge_partial)
     for where, before in report.skipped:
         same = "" if where == before else f" (as {before})"
         print(f"planspec: skipped {where}: the store already holds its content{same}",
@@ -235,6 +410,7 @@ def _check_store(args: argparse.Namespace, program: Any, baseline: object,
 
 
 def _cmd_store_info(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
     from planspec.engine.store import store_info
 
     try:
@@ -299,7 +475,7 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
         canonical = (format_plan(parsed.plan, parsed.comments) if target == "plan"
-                     else format_yaml(parsed.plan))
+                     else format_yaml(parsed.plan, text if source == "yaml" else None))
         if args.check:
             if canonical != text:
                 status = EXIT_FINDINGS
@@ -309,27 +485,47 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
             continue
         if args.write:
             if canonical != text:
-                write_atomic(path, canonical)
-                print(f"planspec: reformatted {path}", file=sys.stderr)
+                _save(path, canonical)
+                if not args.quiet:
+                    print(f"planspec: reformatted {path}", file=sys.stderr)
         else:
             _write(args.output, canonical, out)
     return status
 
 
 def _cmd_render(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_runbook
+
     parsed = _valid_plan(args.plan)
     if isinstance(parsed, int):
         return parsed
-    _write(args.output, render_runbook(parsed), out, "runbook")
+    power = None
+    if args.baseline:
+        from planspec.compile import compile_plan
+        from planspec.data import DataError
+        from planspec.power import analyze_power
+        from planspec.sources import SourceError
+
+        assert parsed.plan is not None
+        program = compile_plan(parsed.plan, parsed.source_map)
+        try:
+            power = analyze_power(program, _profile_arg(program, args.baseline),
+                                  replays=args.replays)
+        except (DataError, SourceError) as e:
+            _data_error(e)
+            return EXIT_USAGE
+    _write(args.output, render_runbook(parsed, power), out, "runbook", args)
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.render import render_report
+
     results = _read_results(args.results)
     if isinstance(results, int):
         return results
     text = OUTPUT_FORMATS["html"](results) if args.format == "html" else render_report(results)
-    _write(args.output, text, out, "report")
+    _write(args.output, text, out, "report", args)
     return EXIT_OK
 
 
@@ -353,7 +549,7 @@ OUTPUT_FORMATS: dict[str, Callable[[Results], str]] = {
 def _write_metrics(args: argparse.Namespace, results: Results) -> None:
     """`check --metrics FILE`: OpenMetrics beside the main output."""
     if getattr(args, "metrics", None):
-        _write(args.metrics, _render_openmetrics(results), sys.stdout, "metrics")
+        _write(args.metrics, _render_openmetrics(results), sys.stdout, "metrics", args)
 
 
 def _cmd_notify(args: argparse.Namespace, out: TextIO) -> int:
@@ -392,7 +588,7 @@ def _cmd_notify(args: argparse.Namespace, out: TextIO) -> int:
     if not deliveries:
         out.write("nothing new to notify\n")
     if args.state:
-        write_atomic(args.state, state.dumps())
+        _save(args.state, state.dumps())
     return EXIT_USAGE if any(d.error for d in deliveries) else EXIT_OK
 
 
@@ -411,9 +607,13 @@ def _read_results(path: str) -> Results | int:
     return EXIT_USAGE
 
 
-def _add_notify(sub: argparse._SubParsersAction[_Parser]) -> None:
-    n = sub.add_parser("notify", help="send firing alerts to webhooks, Slack or Alertmanager")
-    n.add_argument("results", metavar="RESULTS.json")
+def _add_notify(sub: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    n = sub.add_parser("notify", help="send firing alerts to webhooks, Slack or Alertmanager",
+                       description="Send the alerts firing in a run's results to webhooks, "
+                       "Slack or Alertmanager, once each (with --state).", parents=[common],
+                       epilog=f"exit codes: {_EXITS['notify']}.")
+    n.add_argument("results", metavar="RESULTS.json",
+                   help="results JSON written by `check --format json`")
     n.add_argument("--to", nargs="+", required=True, metavar="TARGET",
                    help="webhook:URL, slack:URL or alertmanager:URL")
     n.add_argument("--state", metavar="FILE",
@@ -434,106 +634,265 @@ def _cmd_demo_data(args: argparse.Namespace, out: TextIO) -> int:
     if args.rows < 1:
         print("planspec: error: --rows must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    paths = write_demo_data(Path(args.out), rows=args.rows, seed=args.seed)
+    try:
+        paths = write_demo_data(Path(args.out), rows=args.rows, seed=args.seed)
+    except OSError as e:
+        raise _Usage(f"{args.out}: cannot write the demo data there: {e.strerror or e}"
+                     ) from None
     for name, path in paths.items():
         out.write(f"{name}: {path}\n")
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
-    p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
-                "write, validate, compile, run and render them.")
-    p.add_argument("--version", action="version", version=f"planspec {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
-    v = sub.add_parser("validate", help="parse and check plans; exit 1 on errors")
-    v.add_argument("plans", nargs="+", metavar="PLAN")
-    v.add_argument("--format", choices=("text", "json", "github"), default="text")
-    v.add_argument("-q", "--quiet", action="store_true", help="no summary of valid plans")
+
+SOURCES_HELP = ("Parquet or CSV files or globs, a Parquet dataset directory, "
+                "duckdb:FILE?table=T or postgresql://USER@HOST/DB?table=T")
+
+_EXITS = {
+    "validate": "0 every plan is valid (warnings allowed), 1 a plan has errors, "
+                "2 a file cannot be read or the arguments are wrong",
+    "schema": "0 always",
+    "explain": "0 explained, 2 no diagnostic has that code",
+    "fmt": "0 formatted (or already canonical), 1 with --check: a file is not canonical, "
+           "2 a plan does not parse, a file cannot be read or written, or the arguments are "
+           "wrong",
+    "baseline": "0 profile written, 1 the baseline data cannot be used, 2 the plan is not "
+                "valid, the output cannot be written, or the arguments are wrong",
+    "check": "0 nothing fires at the --fail-on level in the latest window, 1 something does, "
+             "2 the plan is not valid, the data or baseline cannot be used, the output cannot "
+             "be written, or the arguments are wrong",
+    "render": "0 runbook written, 2 the plan is not valid, the output cannot be written, or "
+              "the arguments are wrong",
+    "report": "0 report written, 2 the results file cannot be read or is not planspec "
+              "results JSON, the output cannot be written, or the arguments are wrong",
+    "notify": "0 every notification delivered (or nothing new to send), 2 a delivery failed, "
+              "the results or state cannot be read or written, or the arguments are wrong",
+    "power": "0 table written, 2 the plan is not valid, the baseline cannot be used, the "
+             "output cannot be written, or the arguments are wrong",
+    "store": "0 summary printed, 2 no store there, the store is damaged, or the arguments "
+             "are wrong",
+    "demo-data": "0 data written, 2 the folder cannot be written or the arguments are wrong",
+}
+
+
+def _common() -> _Parser:
+    """Options every subcommand takes: how much to say, and whether to colour it."""
+    p = _Parser(add_help=False)
+    say = p.add_mutually_exclusive_group()
+    say.add_argument("-q", "--quiet", action="store_true",
+                     help="print only results and errors: no progress, summaries or "
+                     "'written to' messages")
+    say.add_argument("-v", "--verbose", action="store_true",
+                     help="print progress messages even when stderr is not a terminal")
+    p.add_argument("--color", "--colour", choices=("auto", "always", "never"), default="auto",
+                   help="colour the text output: auto (the default) colours only a terminal, "
+                   "and only when the NO_COLOR environment variable is unset or empty")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand; each documents every argument and its exit
+    codes in its ``--help``."""
+    p = _Parser(prog="planspec", description="Monitoring plans for deployed ML models: "
+                "write, validate, compile, run and render them.",
+                epilog="`planspec COMMAND --help` describes each command, its arguments and "
+                "its exit codes.")
+    p.add_argument("--version", action="version", version=f"planspec {__version__}",
+                   help="print planspec's version and exit")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="COMMAND")
+    common = _common()
+
+    def command(name: str, help: str, description: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description or help,
+                              parents=[common], epilog=f"exit codes: {_EXITS[name]}.")
+
+    v = command("validate", "parse and check plans; exit 1 on errors",
+                "Parse and check plans (.yaml, .yml or .plan), reporting every error in one run.")
+    v.add_argument("plans", nargs="+", metavar="PLAN", help="plan files to check")
+    v.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="also warn about alerts that cry wolf or miss large shifts on this "
+                   "baseline (a profile .json or data files)")
+    v.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="text for people (default), json for tools, github for workflow "
+                   "annotations")
     v.set_defaults(run=_cmd_validate)
 
-    s = sub.add_parser("schema", help="print the JSON Schema of the YAML plan form")
+    s = command("schema", "print the JSON Schema of the YAML plan form",
+                "Print the JSON Schema of the YAML plan form, for editors.")
     s.set_defaults(run=_cmd_schema)
 
-    e = sub.add_parser("explain", help="explain a diagnostic code")
-    e.add_argument("code", metavar="CODE")
+    e = command("explain", "explain a diagnostic code (or list them all)",
+                "Explain what a diagnostic code means, with the mistake that raises it and the "
+                "fix; with no code, list every code that way.")
+    e.add_argument("code", metavar="CODE", nargs="?", help="a code such as PS303 (default: all)")
     e.set_defaults(run=_cmd_explain)
 
-    f = sub.add_parser("fmt", help="print a plan in canonical form, or convert it")
-    f.add_argument("plans", nargs="+", metavar="PLAN")
-    f.add_argument("--to", choices=("yaml", "plan"), help="convert to this surface")
+    f = command("fmt", "print a plan in canonical form, or convert it",
+                "Print plans in canonical form, rewrite them in place, check them, or convert "
+                "between YAML and the plan language.")
+    f.add_argument("plans", nargs="+", metavar="PLAN", help="plan files to format")
+    f.add_argument("--to", choices=("yaml", "plan"),
+                   help="convert to this surface (default: the plan's own)")
     mode = f.add_mutually_exclusive_group()
-    mode.add_argument("-w", "--write", action="store_true", help="rewrite the file in place")
+    mode.add_argument("-w", "--write", action="store_true",
+                      help="rewrite each file in place (atomically, keeping its mode)")
     mode.add_argument("--check", action="store_true",
                       help="exit 1 (with a diff) when a file is not canonical")
-    mode.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
+    mode.add_argument("-o", "--output", metavar="FILE",
+                      help="write here (atomically), not stdout")
     f.set_defaults(run=_cmd_fmt)
 
-    b = sub.add_parser("baseline", help="profile baseline data for a plan's checks")
-    b.add_argument("plan", metavar="PLAN")
-    b.add_argument("--data", nargs="+", required=True, metavar="FILE",
-                   help="Parquet or CSV files or globs")
+    b = command("baseline", "profile baseline data for a plan's checks",
+                "Profile baseline (training) data for a plan's checks; `check --baseline` "
+                "reads the profile.")
+    b.add_argument("plan", metavar="PLAN", nargs="?",
+                   help="the plan (anywhere among the arguments)")
+    b.add_argument("--data", nargs="+", required=True, metavar="SOURCE",
+                   help=f"baseline data: {SOURCES_HELP}")
     b.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    b.add_argument("--seed", type=int, default=0,
+                   help="seed of the replays behind calibrated thresholds (default 0)")
+    b.add_argument("--replays", type=_positive, default=5000,
+                   help="replayed windows per window size for calibrated thresholds")
     b.set_defaults(run=_cmd_baseline)
 
-    c = sub.add_parser("check", help="run every check over every window of the data")
-    c.add_argument("plan", metavar="PLAN")
+    c = command("check", "run every check over every window of the data",
+                "Run every alert and outcome monitor of a plan over every window of the data.")
+    c.add_argument("plan", metavar="PLAN", nargs="?",
+                   help="the plan (anywhere among the arguments)")
     c.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
                    help="a baseline profile (.json) or baseline data files")
-    c.add_argument("--data", nargs="+", metavar="FILE",
-                   help="Parquet or CSV files or globs (with --store: the new data only)")
+    c.add_argument("--data", nargs="+", metavar="SOURCE",
+                   help=f"{SOURCES_HELP} (default: the plan's data.source; with --store: the "
+                   "new data only)")
+    c.add_argument("--since", metavar="TIME",
+                   help="read only rows at or after this time (pushed into the database)")
     c.add_argument("--store", metavar="DIR",
                    help="a sums store: merge the new data's sums into it and judge every "
                    "window it holds (created when missing)")
-    c.add_argument("--outcomes", nargs="+", metavar="[SOURCE=]FILE",
-                   help="outcome tables for the outcome monitors, by source name (a file named "
-                   "after its source needs no SOURCE=)")
+    c.add_argument("--outcomes", nargs="+", metavar="[NAME=]SOURCE",
+                   help="outcome tables for the outcome monitors, by source name (a file "
+                   "named after its source, or a database ?table= of that name, needs no "
+                   "NAME=)")
     c.add_argument("--as-of", metavar="TIME",
-                   help="judge maturity as of this time (default: the newest scored timestamp)")
+                   help="look from this time: windows ending later are partial and outcomes "
+                   "known later not yet in (default: the newest scored timestamp)")
+    c.add_argument("--judge-partial", action="store_true",
+                   help="judge partial windows (not over, or begun before the data) too")
     c.add_argument("--events", metavar="FILE",
                    help="dates of drift risks (JSON or CSV: risk, date); they override the plan")
     c.add_argument("--format", choices=("text", "json", "markdown", *OUTPUT_FORMATS),
-                   default="text")
+                   default="text", help="text table (default), results JSON, the markdown "
+                   "report, the HTML report, or OpenMetrics")
     c.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     c.add_argument("--metrics", metavar="FILE", help="also write OpenMetrics here (atomically)")
     c.add_argument("--fail-on", choices=("warn", "fail", "never"), default="fail",
                    help="exit 1 when something fires at this level in the latest window")
-    c.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     c.set_defaults(run=_cmd_check)
 
-    r = sub.add_parser("render", help="write the reviewers' runbook of a plan (markdown)")
-    r.add_argument("plan", metavar="PLAN")
+    pw = command("power", "per alert: false alarms and firings under no drift, and the least "
+                 "change caught with 80%% power (simulated from the baseline)")
+    pw.add_argument("plan", metavar="PLAN", help="the plan")
+    pw.add_argument("--baseline", nargs="+", required=True, metavar="FILE",
+                    help="a baseline profile (.json) or baseline data files")
+    pw.add_argument("--replays", type=_positive, default=2000,
+                    help="replayed no-drift windows per alert (default 2000)")
+    pw.add_argument("--seed", type=int, default=0, help="seed of the replays (default 0)")
+    pw.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                    help="text (default), json or markdown")
+    pw.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    pw.set_defaults(run=_cmd_power)
+
+    r = command("render", "write the reviewers' runbook of a plan (markdown)")
+    r.add_argument("plan", metavar="PLAN", help="the plan")
     r.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    r.add_argument("--baseline", nargs="+", metavar="FILE",
+                   help="add each alert's false alarms, firings and least change caught, "
+                   "simulated from this baseline (a profile .json or data)")
+    r.add_argument("--replays", type=_positive, default=1000,
+                   help="replayed windows per alert with --baseline (default 1000)")
     r.set_defaults(run=_cmd_render)
 
-    rp = sub.add_parser("report", help="write the readable report of a run's results JSON")
-    rp.add_argument("results", metavar="RESULTS.json")
+    rp = command("report", "write the readable report of a run's results JSON")
+    rp.add_argument("results", metavar="RESULTS.json",
+                    help="results JSON written by `check --format json`")
     rp.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
-    rp.add_argument("--format", choices=("markdown", "html"), default="markdown")
+    rp.add_argument("--format", choices=("markdown", "html"), default="markdown",
+                    help="markdown (default) or a self-contained HTML page")
     rp.set_defaults(run=_cmd_report)
-    _add_notify(sub)
+    _add_notify(sub, common)
 
-    st = sub.add_parser("store", help="inspect a sums store")
-    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser)
-    si = st_sub.add_parser("info", help="summarise a store: buckets, time span, files, runs")
-    si.add_argument("store", metavar="DIR")
-    si.add_argument("--format", choices=("text", "json"), default="text")
+    st = command("store", "inspect a sums store (`check --store DIR` writes one)")
+    st_sub = st.add_subparsers(dest="store_command", required=True, parser_class=_Parser,
+                               metavar="ACTION", help="info: summarise a store")
+    si = st_sub.add_parser("info", help="summarise a store: buckets, time span, files, runs",
+                           description="Summarise a sums store: buckets, time span, rows, "
+                           "inputs ingested, runs and what fired.", parents=[common],
+                           epilog=f"exit codes: {_EXITS['store']}.")
+    si.add_argument("store", metavar="DIR", help="the store's directory (`check --store DIR`)")
+    si.add_argument("--format", choices=("text", "json"), default="text",
+                    help="text for people (default) or json for tools")
     si.set_defaults(run=_cmd_store_info)
 
-    g = sub.add_parser("demo-data", help="write the worked example's seeded demo data")
-    g.add_argument("--out", required=True, metavar="DIR")
+    g = command("demo-data", "write the worked example's seeded demo data")
+    g.add_argument("--out", required=True, metavar="DIR", help="the folder to write into")
     g.add_argument("--rows", type=int, default=200_000, help="scored rows (and baseline rows)")
-    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--seed", type=int, default=7, help="the random seed")
     g.set_defaults(run=_cmd_demo_data)
     return p
 
 
+def _is_plan(path: str) -> bool:
+    from planspec.load import PLAN_SUFFIXES, YAML_SUFFIXES
+
+    return path.endswith(PLAN_SUFFIXES + YAML_SUFFIXES)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line. Positionals may come anywhere: a plan that a many-valued option
+    (``--data``, ``--baseline``, ``--outcomes``) took is recognised by its suffix and given back,
+    and plans after options are still plans."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "plans") and not any(x.startswith("-") for x in extra):
+            args.plans += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, "plan") and args.plan is None:
+        for option in ("outcomes", "baseline", "data"):
+            values = getattr(args, option, None) or []
+            found = [x for x in values if _is_plan(x)]
+            if found:
+                args.plan = found[-1]
+                values.remove(found[-1])
+                if not values and option != "outcomes":
+                    parser.error(f"argument --{option}: expected at least one file besides "
+                                 f"the plan {args.plan}")
+                break
+        else:
+            parser.error("the following arguments are required: PLAN")
+    return args
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return int(args.run(args, out or sys.stdout))
+    except _Usage as e:
+        print(f"planspec: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:  # pragma: no cover - `planspec … | head`
         return EXIT_OK
     except KeyboardInterrupt:  # pragma: no cover

@@ -13,21 +13,31 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from planspec._expr import Derived, format_condition, is_column_name, parse_derived
-from planspec.diagnostics import Span
+from planspec._expr import (
+    Derived,
+    format_condition,
+    format_filter,
+    is_column_name,
+    parse_derived,
+)
+from planspec.diagnostics import PlanError, Span, has_errors
 from planspec.model import (
     Alert,
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     Condition,
+    Duration,
     Measure,
     OutcomeSource,
     Plan,
+    RowFilter,
+    RowTest,
     Threshold,
 )
-from planspec.source import Path, SourceMap
+from planspec.source import ParsedPlan, Path, SourceMap
 from planspec.stats import STATS
 
 if TYPE_CHECKING:
@@ -43,14 +53,73 @@ ColumnKind = Literal["numeric", "categorical"]
 
 @dataclass(frozen=True, order=True)
 class WindowSpec:
-    """A window grid: windows of ``length`` seconds starting every ``step`` seconds."""
+    """A window grid: windows of ``length`` units starting every ``step`` units, the unit being
+    seconds (``s``, fixed lengths of time), local calendar days (``d``) or months (``mo``)."""
 
     length: int
     step: int
+    unit: Literal["s", "d", "mo"] = "s"
 
     @property
     def sliding(self) -> bool:
         return self.step != self.length
+
+    @property
+    def calendar(self) -> bool:
+        """Whether windows follow the calendar of the plan's time zone (days, months)."""
+        return self.unit != "s"
+
+    @property
+    def seconds(self) -> int:
+        """The window length in seconds (a day 86,400 s, a month its average 2,629,746 s): for
+        what scales with a window's typical length, such as rows per window.
+
+        >>> WindowSpec(7, 7, "d").seconds, WindowSpec(3600, 3600).seconds
+        (604800, 3600)
+        """
+        return self.length * {"s": 1, "d": 86400, "mo": 2629746}[self.unit]
+
+    @property
+    def step_seconds(self) -> int:
+        """The step in seconds, as :attr:`seconds` counts them."""
+        return self.step * {"s": 1, "d": 86400, "mo": 2629746}[self.unit]
+
+    @property
+    def text(self) -> str:
+        """The window length as a duration: `7d`, `12h`, `1mo`, `1q`, `1y`."""
+        return _unit_text(self.length, self.unit)
+
+    @property
+    def step_text(self) -> str:
+        return _unit_text(self.step, self.unit)
+
+
+def _unit_text(n: int, unit: str) -> str:
+    if unit == "mo":
+        return f"{n // 12}y" if n % 12 == 0 else f"{n // 3}q" if n % 3 == 0 else f"{n}mo"
+    if unit == "d":
+        return f"{n}d"
+    for u, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if n % size == 0:
+            return f"{n // size}{u}"
+    return f"{n}s"
+
+
+def window_spec(window: Duration, every: Duration | None = None) -> WindowSpec:
+    """The grid of a window and its step: months when both are months, quarters or years;
+    local days when both are whole days or weeks; else fixed lengths of time.
+
+    >>> window_spec(Duration(value=1, unit="q"))
+    WindowSpec(length=3, step=3, unit='mo')
+    >>> window_spec(Duration(value=7, unit="d"), Duration(value=12, unit="h")).unit
+    's'
+    """
+    step = every or window
+    if window.months and step.months:
+        return WindowSpec(window.months, step.months, "mo")
+    if window.unit in ("d", "w") and step.unit in ("d", "w"):
+        return WindowSpec(window.seconds // 86400, step.seconds // 86400, "d")
+    return WindowSpec(window.seconds, step.seconds)
 
 
 @dataclass(frozen=True)
@@ -89,6 +158,17 @@ class Leaf:
     negated: bool = False
     text: str = ""
     span: Span | None = None
+    #: A threshold from the baseline's no-drift distribution (``threshold`` is then None).
+    calibrated: Calibrated | None = None
+
+    @property
+    def level(self) -> float | None:
+        """The quantile of the no-drift distribution a calibrated leaf compares with: the
+        upper tail for `>`/`>=`, the lower tail for `<`/`<=` (None when not calibrated)."""
+        if self.calibrated is None:
+            return None
+        rate = self.calibrated.rate
+        return 1 - rate if (self.op or ">").startswith(">") else rate
 
 
 @dataclass(frozen=True)
@@ -126,8 +206,53 @@ class Rule:
     risk: str | None = None
     active: tuple[int, int] | None = None
     tighten: float | None = None
-    #: Judged per value of this column: one result per segment.
+    #: `partial: judge`: partial windows are judged like complete ones.
+    judge_partial: bool = False
+    #: Calibrated thresholds: the expected rows per window (a hint) and the method.
+    window_rows: int | None = None
+    calibrate: str | None = None
+    #: Judged on a slice of the rows (key into :attr:`CheckProgram.slices`): one result per
+    #: segment of its `by` columns, of the rows its `where` keeps.
     by: str | None = None
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Rows judged apart: those a `where` filter keeps, split by the values of the `by`
+    columns (none: one slice of the filtered rows). ``key`` names it in profiles and stores."""
+
+    key: str
+    by: tuple[str, ...]
+    where: RowFilter | None = None
+    where_text: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the slice reads to place a row: its `by` columns and filter columns."""
+        return tuple(dict.fromkeys([*self.by, *filter_columns(self.where)]))
+
+
+def filter_columns(f: RowFilter | None) -> list[str]:
+    """The columns a row filter reads, in order."""
+    if f is None:
+        return []
+    if isinstance(f, RowTest):
+        return [f.column]
+    return [c for t in f.terms for c in filter_columns(t)]
+
+
+def slice_of(by: str | tuple[str, ...] | None, where: RowFilter | None) -> Slice | None:
+    """The slice of an alert or monitor's `by` and `where` (None: every row, unsplit).
+
+    >>> slice_of(("a", "b"), None).key, slice_of(None, None)
+    ('a,b', None)
+    """
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    if not cols and where is None:
+        return None
+    text = format_filter(where) if where is not None else None
+    key = ",".join(cols) + (f" where {text}" if text else "")
+    return Slice(key.strip(), cols, where, text)
 
 
 @dataclass(frozen=True)
@@ -160,6 +285,13 @@ class MonitorRule:
     derived: Derived | None = None
     outcome_columns: tuple[str, ...] = ()
     scored_columns: tuple[str, ...] = ()
+    judge_partial: bool = False
+    #: Labels are 0/1 flags (a classifier), not numbers (a regression target).
+    binary: bool = True
+    #: With `known_at: prediction + D` (no time column): D in seconds.
+    known_after: int | None = None
+    #: Judged per slice (key into :attr:`CheckProgram.slices`): `by` and `where`.
+    by: str | None = None
 
     @property
     def metrics(self) -> list[Leaf]:
@@ -199,34 +331,50 @@ class CheckProgram:
     #: baseline never saw is judged.
     max_segments: int = 50
     unseen_segments: str = "insufficient_data"
+    #: Every slice a rule or monitor is judged on, by key.
+    slices: dict[str, Slice] = field(default_factory=dict)
 
     @property
     def segment_columns(self) -> list[str]:
-        """The columns some rule is split by, sorted."""
+        """The keys of the slices some rule is judged on, sorted."""
         return sorted({r.by for r in self.rules if r.by is not None})
 
     def __post_init__(self) -> None:
+        # Buckets: the largest length of time every window is a whole number of. Calendar
+        # windows (days, months) need days; in a zone other than UTC, with windows shorter than a
+        # day too, a divisor of 15 minutes (local midnight is a multiple of 15 minutes from UTC).
         grids = [*self.windows, *(m.window for m in self.monitors)]
-        sizes = {w.length for w in grids} | {w.step for w in grids}
-        self.bucket = math.gcd(*sizes) if sizes else 86400
+        fixed = {w.length for w in grids if not w.calendar} | {w.step for w in grids
+                                                                if not w.calendar}
+        if any(w.calendar for w in grids):
+            fixed |= {86400} | ({900} if fixed and self.timezone != "UTC" else set())
+        self.bucket = math.gcd(*fixed) if fixed else 86400
+
+    @property
+    def timezone(self) -> str:
+        """The IANA time zone where the plan's days, weeks and months begin."""
+        return self.plan.timezone
 
     @property
     def windows(self) -> list[WindowSpec]:
         return sorted({s.window for s in self.stats})
 
     def run(self, data: object, baseline: Profile | object,
-            outcomes: dict[str, object] | None = None, as_of: object = None) -> Results:
+            outcomes: dict[str, object] | None = None, as_of: object = None,
+            judge_partial: bool = False) -> Results:
         """Run every check over every window of ``data`` against ``baseline``.
 
         ``data`` is a pyarrow table, a pandas or polars frame, or a dict of numpy arrays;
         ``baseline`` a :class:`~planspec.profile.Profile` or baseline data of the same kinds;
         ``outcomes`` maps outcome source names to tables of the same kinds (or file paths);
         ``as_of`` (a datetime or ISO text) is when the run looks from: by default the newest
-        timestamp in ``data``.
+        timestamp in ``data``. Windows not over at ``as_of`` (or begun before the data) are
+        partial, shown but not judged, unless ``judge_partial``.
         """
         from planspec.engine import run_program
 
-        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of)
+        return run_program(self, data, baseline, outcomes=outcomes, as_of=as_of,
+                           judge_partial=judge_partial)
 
     def data_columns(self) -> list[str]:
         """The columns the checks read, timestamp first."""
@@ -281,13 +429,60 @@ def _label_columns(plan: Plan, label: str
             tuple(c for c in derived.columns if c in scored))
 
 
+#: Quality metrics of a classifier: their labels are flags (0/1 or booleans).
+FLAG_METRICS = frozenset({"precision", "recall", "f1", "accuracy", "fpr", "brier", "auc", "ece"})
+
+
+def _measures(*conditions: Condition | None) -> list[Measure]:
+    out: list[Measure] = []
+    for c in conditions:
+        if isinstance(c, (AllOf, AnyOf)):
+            out += _measures(*c.terms)
+        elif c is not None:
+            out.append(c.measure)
+    return out
+
+
 def _epoch(d: datetime.date) -> int:
     return int(datetime.datetime(d.year, d.month, d.day, tzinfo=datetime.UTC).timestamp())
 
 
-def compile_plan(plan: Plan, source_map: SourceMap | None = None,
-                 events: dict[str, datetime.date] | None = None) -> CheckProgram:
+def _valid(plan: Plan | ParsedPlan, source_map: SourceMap | None, check: bool = True
+           ) -> tuple[Plan, SourceMap]:
+    """The plan to compile and its source map, or :class:`PlanError` with every diagnostic.
+
+    A bare :class:`Plan` may have been built in code or parsed without checks, so it is
+    checked here: the compiler relies on what the semantic checks guarantee.
+    """
+    from planspec.check import check_plan
+
+    if isinstance(plan, ParsedPlan):
+        smap = source_map or plan.source_map
+        if plan.plan is None or has_errors(plan.diagnostics):
+            raise PlanError(plan.diagnostics, smap.file)
+        plan = plan.plan
+    elif not isinstance(plan, Plan):
+        raise TypeError("compile_plan takes a Plan or what load_plan returns, not "
+                        f"{type(plan).__name__} (a plan that did not parse has no Plan: pass "
+                        "load_plan's result to get its diagnostics)")
+    smap = source_map or SourceMap(plan.plan)
+    if not check:
+        return plan, smap
+    found = check_plan(plan, smap)
+    if has_errors(found):
+        raise PlanError(found, smap.file)
+    return plan, smap
+
+
+def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
+                 events: dict[str, datetime.date] | None = None, *,
+                 check: bool = True) -> CheckProgram:
     """Compile a valid plan's alerts and outcome monitors into a :class:`CheckProgram`.
+
+    ``plan`` is a :class:`Plan` or what :func:`~planspec.load.load_plan` returns. A plan with
+    errors raises :class:`~planspec.diagnostics.PlanError`, which carries every diagnostic.
+    ``check=False`` skips the semantic checks: for tests that need thresholds no valid plan
+    would use (a plan with errors may then fail anywhere in the compiler or the engine).
 
     ``events`` gives (or overrides) the dates of drift risks: alerts a risk names in
     `caught_by` get heightened copies for its `heighten` period (tighter thresholds, shorter
@@ -300,10 +495,11 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
     >>> [r.id for r in program.rules if r.risk]
     ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
-    smap = source_map or SourceMap(plan.plan)
+    plan, smap = _valid(plan, source_map, check)
     d = plan.defaults
     stats: dict[StatKey, None] = {}
     needs: dict[str, dict[str, object]] = {}
+    slices: dict[str, Slice] = {}
 
     def need(column: str, **what: object) -> None:
         entry = needs.setdefault(column, {"kind": _column_kind(plan, column)})
@@ -344,7 +540,10 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
         text = format_condition(cmp)
         span = smap.span(path)
         if isinstance(cmp, Compare):
-            return Leaf(key, m, cmp.op, cmp.threshold, text=text, span=span)
+            t = cmp.threshold
+            if isinstance(t, Calibrated):
+                return Leaf(key, m, cmp.op, None, text=text, span=span, calibrated=t)
+            return Leaf(key, m, cmp.op, t, text=text, span=span)
         return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
 
     def node(c: Condition, window: WindowSpec, path: Path, by: str | None = None) -> Node:
@@ -357,16 +556,18 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
     for section, kind in (("input_alerts", "input"), ("output_alerts", "output")):
         alerts: tuple[Alert, ...] = getattr(plan, section)
         for i, a in enumerate(alerts):
-            length = (a.window or d.window).seconds
             every = a.every or (d.every if a.window is None else None)
-            window = WindowSpec(length, every.seconds if every else length)
+            window = window_spec(a.window or d.window, every)
             path: Path = (section, i)
             span = smap.span((*path, "when")) or smap.span(path)
             source = (f"{span.file}:{span.line}:{span.col}" if span
                       else f"{plan.plan}:{section}[{i}]")
-            split = a.by or d.by
-            if split is not None:
-                need(split)  # its values split the rows: gathered as a category
+            found = slice_of(a.by or d.by, a.where)
+            split = found.key if found else None
+            if found is not None:
+                slices[found.key] = found
+                for col in found.columns:
+                    need(col)  # read to place each row in its slice
             rules.append(Rule(
                 a.id, kind, node(a.when, window, (*path, "when"), split),  # type: ignore[arg-type]
                 node(a.warn, window, (*path, "warn"), split) if a.warn else None, window,
@@ -374,11 +575,12 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
                 a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
-                format_condition(a.warn) if a.warn else None, by=split))
+                format_condition(a.warn) if a.warn else None,
+                judge_partial=a.partial == "judge", window_rows=a.window_rows,
+                calibrate=a.calibrate, by=split))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
-        length = (m.window or d.window).seconds
-        window = WindowSpec(length, length)
+        window = window_spec(m.window or d.window)
         path = ("outcome_monitors", i)
         prediction = m.prediction or next(iter(plan.data.predictions))
         pred = plan.data.predictions[prediction]
@@ -394,7 +596,9 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             m.severity, m.playbook, m.stand_ins, path,
             f"{span.file}:{span.line}:{span.col}" if span else f"{plan.plan}:{path}",
             format_condition(m.when), format_condition(m.warn) if m.warn else None,
-            *_label_columns(plan, m.source.label)))
+            *_label_columns(plan, m.source.label), judge_partial=m.partial == "judge",
+            binary=bool({t.stat for t in _measures(m.when, m.warn)} & FLAG_METRICS),
+            known_after=m.source.known_after.seconds if m.source.known_after else None))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}
@@ -408,8 +612,8 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
             base = by_id.get(alert_id)
             if base is None:  # an outcome monitor: maturity, not windows, limits it
                 continue
-            length = h.window.seconds if h.window else base.window.length
-            window = WindowSpec(length, length)
+            window = window_spec(h.window) if h.window else \
+                dataclasses.replace(base.window, step=base.window.length)
             by = h.tighten or 0.0
             alert = getattr(plan, str(base.path[0]))[int(base.path[1])]
             fail = node(alert.when, window, (*base.path, "when"), base.by)
@@ -424,4 +628,5 @@ def compile_plan(plan: Plan, source_map: SourceMap | None = None,
     program = CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction,
                            monitors, {k: _epoch(v) for k, v in dates.items()})
     program.max_segments, program.unseen_segments = d.max_segments, d.unseen_segments
+    program.slices = slices
     return program

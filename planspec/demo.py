@@ -197,11 +197,32 @@ def _outcomes(rng: np.random.Generator, ids: np.ndarray, hidden: dict[str, Any]
     return {"inspector_audits": audits, "lease_registry": registry}
 
 
+def write_duckdb(path: Path, tables: dict[str, pa.Table]) -> None:
+    """Write ``tables`` into a new DuckDB database at ``path``, atomically (a temporary file
+    renamed into place, so a reader never sees half a database)."""
+    import duckdb
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        for name, table in tables.items():
+            con.register("planspec_arrow", table)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM planspec_arrow')
+            con.unregister("planspec_arrow")
+    finally:
+        con.close()
+    tmp.replace(path)
+
+
 def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7,
                     baseline_rows: int | None = None) -> dict[str, Path]:
     """Write ``baseline.parquet`` and ``scored.parquet`` (``rows`` listings each, the same daily
-    volume, unless ``baseline_rows`` is given), the outcome tables under ``outcomes/``, and
-    ``injected.json`` into ``out``."""
+    volume, unless ``baseline_rows`` is given), the outcome tables under ``outcomes/``,
+    ``injected.json``, the scored rows again as a Parquet dataset partitioned by month
+    (``scored_ds/month=2025-12/…``), and every table in ``demo.duckdb`` (tables ``baseline``,
+    ``scored``, ``inspector_audits``, ``lease_registry``) into ``out``."""
+    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
@@ -210,12 +231,19 @@ def write_demo_data(out: Path, rows: int = 200_000, seed: int = 7,
     paths = {"baseline": out / "baseline.parquet", "scored": out / "scored.parquet",
              "injected": out / "injected.json",
              "inspector_audits": out / "outcomes" / "inspector_audits.parquet",
-             "lease_registry": out / "outcomes" / "lease_registry.parquet"}
-    pq.write_table(_table(_listings(rng, baseline_rows or rows, BASELINE_START, events=False)[0]),
-                   paths["baseline"])
+             "lease_registry": out / "outcomes" / "lease_registry.parquet",
+             "scored_dataset": out / "scored_ds", "duckdb": out / "demo.duckdb"}
+    tables = {"baseline": _table(_listings(rng, baseline_rows or rows, BASELINE_START,
+                                           events=False)[0])}
     scored, hidden = _listings(rng, rows, SCORED_START, events=True)
-    pq.write_table(_table(scored), paths["scored"])
-    for name, table in _outcomes(rng, scored["listing_id"], hidden).items():
+    tables["scored"] = _table(scored)
+    tables.update(_outcomes(rng, scored["listing_id"], hidden))
+    for name, table in tables.items():
         pq.write_table(table, paths[name])
+    month = scored["scored_at"].astype("datetime64[M]").astype(str)
+    ds.write_dataset(tables["scored"].append_column("month", pa.array(month)),
+                     paths["scored_dataset"], format="parquet", partitioning=["month"],
+                     partitioning_flavor="hive", existing_data_behavior="delete_matching")
+    write_duckdb(paths["duckdb"], tables)
     paths["injected"].write_text(json.dumps([asdict(e) for e in EVENTS], indent=2) + "\n")
     return paths

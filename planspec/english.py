@@ -9,24 +9,95 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 from planspec._expr import format_number
-from planspec.model import AllOf, AnyOf, Between, Compare, Condition, Duration, Measure, Threshold
+from planspec.model import (
+    AllOf,
+    AnyOf,
+    Between,
+    Calibrated,
+    Compare,
+    Condition,
+    Duration,
+    Measure,
+    RowAll,
+    RowFilter,
+    RowTest,
+    Threshold,
+)
 from planspec.stats import STATS
 
-_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week", "mo": "month",
+          "q": "quarter", "y": "year"}
 _OPS = {">": "is above", ">=": "is at least", "<": "is below", "<=": "is at most"}
 _MORE = {">": "more than", ">=": "at least", "<": "less than", "<=": "at most"}
 _PRED = {">": ">", ">=": "≥", "<": "<", "<=": "≤", "==": "=", "!=": "≠"}
 
 
-def code(name: str) -> str:
-    """A name as a markdown code span (underscores in names never turn into emphasis)."""
-    tick = "``" if "`" in name else "`"
-    return f"{tick}{name}{tick}"
+class Markdown(str):
+    """Text that is already markdown (built here from escaped parts): renderers print it as is."""
+
+    __slots__ = ()
+
+
+#: Characters that end a line in some reader: folded to a space wherever one line is expected.
+_BREAKS = re.compile("\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+#: Other control characters (a terminal would obey ESC): shown as escapes instead.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+#: Markdown punctuation that can start markup anywhere in a line: emphasis, code, links and
+#: images, raw HTML and autolinks, entities, strikethrough and table pipes.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
+#: What makes a line a block when it starts it: headings, quotes, lists, rules, setext lines.
+_MD_LEAD = re.compile(r"\A(#|[-+=](?![\w.])|\d{1,9}(?=[.)](?:\s|\Z)))")
+
+
+def line(text: object) -> str:
+    r"""Text on one line: line breaks folded to spaces, other control characters escaped.
+
+    >>> line("a\nb\x1b[2J")
+    'a b\\x1b[2J'
+    """
+    s = _BREAKS.sub(" ", str(text))
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], s)
+
+
+def md(text: object) -> Markdown:
+    r"""Plan text made inert in markdown: on one line, markup characters backslash-escaped, so it
+    reads exactly as written and no HTML, link, emphasis or block can come from it.
+
+    >>> print(md("# <b>bold</b> | *x* [y](z)"))
+    \# \<b\>bold\</b\> \| \*x\* \[y\](z)
+    """
+    if isinstance(text, Markdown):
+        return text
+    s = _MD_SPECIAL.sub(r"\\\1", line(text).strip())
+    return Markdown(_MD_LEAD.sub(r"\\\1", s))
+
+
+def code(name: str) -> Markdown:
+    r"""A name as a markdown code span (underscores in names never turn into emphasis).
+
+    The fence is longer than any run of backticks inside; the text is on one line, and its
+    pipes are escaped so that the span can sit in a table cell.
+
+    >>> print(code("x"), code("a`b"), code("a|b"))
+    `x` ``a`b`` `a\|b`
+    """
+    s = line(name).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", s)), default=0)
+    tick = "`" * (longest + 1)
+    pad = " " if s.startswith(("`", " ")) or s.endswith(("`", " ")) else ""
+    return Markdown(f"{tick}{pad}{s}{pad}{tick}")
 
 
 def duration(d: Duration) -> str:
-    """`7d` → `7-day`."""
+    """`7d` → `7-day`, `1mo` → `1-month`.
+
+    >>> duration(Duration(value=1, unit="mo")), duration(Duration(value=1, unit="q"))
+    ('1-month', '1-quarter')
+    """
     return f"{d.value}-{_UNITS[d.unit]}"
 
 
@@ -46,7 +117,7 @@ def _value(v: Threshold | bool | str) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return f'"{v}"'
+        return f'"{md(v)}"'
     return amount(v)
 
 
@@ -87,11 +158,23 @@ def measure(m: Measure, window: Duration | None = None) -> str:
         text = f"the {span}share of predictions within {amount(m.within)} of the outcome"
     else:
         text = f"the {span}{STATS[stat].phrase}"
+    if m.part in ("lower", "upper"):
+        text = f"the {m.part} bound of the 95% confidence interval of {text}"
     return text
 
 
-def _compare(m: Measure, op: str, t: Threshold, window: Duration | None) -> str:
+def calibrated(op: str, t: Calibrated) -> str:
+    """`above what the baseline produces in 1% of windows of this size`."""
+    side = "above" if op.startswith(">") else "below"
+    return (f"{side} what the baseline produces in {format_number(t.rate * 100)}% of windows "
+            "of this size")
+
+
+def _compare(m: Measure, op: str, t: Threshold | Calibrated, window: Duration | None) -> str:
     what = measure(m, window)
+    if isinstance(t, Calibrated):
+        how = {"shift": " shift from the baseline", "change": " change from the baseline"}
+        return f"{what}{how.get(m.transform, '')} is {calibrated(op, t)}"
     if m.transform == "shift":
         side = {"both": "away from", "up": "above", "down": "below"}[m.direction]
         return (f"{what} is {_MORE[op]} {amount(t)} of the training baseline {side} "
@@ -120,6 +203,21 @@ def describe(c: Condition, window: Duration | None = None) -> str:
     return ("both " if isinstance(c, AllOf) and len(parts) == 2 else "") + joiner.join(parts)
 
 
+#: How each outcome metric's 95% interval is computed (see planspec.outcomes.interval).
+PROPORTIONS = frozenset({"precision", "recall", "accuracy", "fpr", "f1", "share_within"})
+
+
+def interval_method(stat: str) -> str:
+    """The method behind an outcome metric's interval, for people."""
+    if stat in PROPORTIONS:
+        return "Wilson score interval on the effective sample size of the weighted labels"
+    if stat == "auc":
+        return "Hanley–McNeil standard error on the effective numbers of positives and negatives"
+    if stat == "ece":
+        return "normal approximation from the per-bin variances of the outcome share"
+    return "normal approximation from the weighted spread of the per-row errors"
+
+
 def persistence(for_: int, keep: int) -> str:
     """`for 2 consecutive windows`, and how it resolves."""
     fires = "in a single window" if for_ <= 1 else f"for {for_} consecutive windows"
@@ -128,10 +226,115 @@ def persistence(for_: int, keep: int) -> str:
     return f"{fires}; {resolves}"
 
 
-def per_segment(text: str, by: str | None) -> str:
-    """A condition's English with its segments: `… per `listing_source``.
+def number(x: float | int | None) -> str:
+    """A number as the command line and the reports print it: thousands separated, at most three
+    significant digits below 1,000, never ``-0``; ``–`` when there is none.
+
+    >>> [number(v) for v in (199623, 10300.4, 0.12345, -0.0, 3.0, 1.5e-8, None, float("inf"))]
+    ['199,623', '10,300', '0.123', '0', '3', '1.5e-08', '–', '∞']
+    """
+    if x is None or x != x:
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}" if abs(x) < 1e15 else f"{x:.3e}"
+    if float(x).is_integer():
+        return str(int(x))
+    return f"{x:.3g}"
+
+
+def _split_statistic(statistic: str) -> tuple[str, str, bool]:
+    for transform in ("shift", "change"):
+        if statistic.endswith("_" + transform):
+            statistic = statistic.removesuffix("_" + transform)
+            break
+    else:
+        transform = "value"
+    pvalue = statistic.endswith("_pvalue")
+    return statistic.removesuffix("_pvalue"), transform, pvalue
+
+
+def statistic_label(statistic: str) -> str:
+    """What a results value is, with its unit.
+
+    >>> statistic_label("mean_shift"), statistic_label("psi")
+    ('shift of the mean, in baseline SDs', 'population stability index')
+    >>> statistic_label("ks_pvalue"), statistic_label("rate_change")
+    ('p-value of the Kolmogorov-Smirnov test', 'change of the share of predictions, in %')
+    """
+    stat, transform, pvalue = _split_statistic(statistic)
+    info = STATS.get(stat)
+    text = info.phrase if info else stat.replace("_", " ")
+    if pvalue:
+        text = "p-value of the " + text.replace(" statistic", " test")
+    if transform == "shift":
+        return f"shift of the {text}, in baseline SDs"
+    if transform == "change":
+        return f"change of the {text}, in %"
+    return text
+
+
+def quantity(statistic: str, x: float | None) -> str:
+    """A results value in its unit: a shift in SDs, a change in percent, otherwise the number.
+
+    >>> quantity("mean_shift", 2.345), quantity("count_change", -0.5), quantity("count", 10300.0)
+    ('2.35 SD', '-50%', '10,300')
+    """
+    if x is None or x != x:
+        return "–"
+    _, transform, _ = _split_statistic(statistic)
+    if transform == "shift":
+        return f"{number(x)} SD"
+    if transform == "change" and not math.isinf(x):
+        return f"{number(x * 100)}%"
+    return number(x)
+
+
+_ROW_OPS = {"==": "is", "!=": "is not", ">": "is above", ">=": "is at least", "<": "is below",
+            "<=": "is at most", "in": "is one of", "not in": "is none of",
+            "is missing": "is missing", "is not missing": "is present"}
+
+
+def _row_value(v: bool | float | str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return code(f'"{v}"') if isinstance(v, str) else format_number(v)
+
+
+def rows_where(f: RowFilter, nested: bool = False) -> str:
+    """A `where` row filter in English.
+
+    >>> from planspec._expr import parse_filter
+    >>> rows_where(parse_filter('source == "agg" and (sqft > 0 or sqft is missing)')[0])
+    '`source` is `"agg"` and (`sqft` is above 0 or `sqft` is missing)'
+    """
+    if isinstance(f, RowTest):
+        values = ", ".join(_row_value(v) for v in f.values)
+        return f"{code(f.column)} {_ROW_OPS[f.op]}" + (f" {values}" if values else "")
+    if isinstance(f, RowAll):
+        return " and ".join(rows_where(t, True) for t in f.terms)
+    text = " or ".join(rows_where(t) for t in f.terms)
+    return f"({text})" if nested else text
+
+
+def per_segment(text: str, by: str | tuple[str, ...] | None,
+                where: RowFilter | None = None) -> str:
+    """A condition's English with its segments and filter: `… per `listing_source``.
 
     >>> per_segment("the 7-day mean of `x` is above 2", "listing_source")
     'the 7-day mean of `x` is above 2, per `listing_source`'
+    >>> per_segment("it is above 2", ("a", "b"))
+    'it is above 2, per combination of `a` and `b`'
     """
-    return f"{text}, per {code(by)}" if by else text
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    if len(cols) == 1:
+        text += f", per {code(cols[0])}"
+    elif cols:
+        text += f", per combination of {', '.join(code(c) for c in cols[:-1])} and " \
+            f"{code(cols[-1])}"
+    if where is not None:
+        text += f", on the rows where {rows_where(where)}"
+    return text

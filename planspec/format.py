@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import io
 import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
-from planspec._expr import format_condition, format_number, keywords
+from planspec._expr import format_condition, format_filter, format_number, keywords
 from planspec.model import Defaults, Duration, Plan
 from planspec.source import Path
 
@@ -26,20 +27,66 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def _whole_numbers(value: Any) -> Any:
+    """Floats that hold whole numbers written as integers (`200`, not `200.0`)."""
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
 def plan_data(plan: Plan) -> dict[str, Any]:
     """The plan as plain data in the YAML form: conditions and durations as text, no empty keys."""
-    return plan.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    data = plan.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    return _whole_numbers(data)  # type: ignore[no-any-return]
 
 
-def format_yaml(plan: Plan) -> str:
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _round_trip() -> Any:
+    """ruamel.yaml in round-trip mode with planspec's layout: two-space mappings, list dashes
+    indented under their key, lines up to 100 characters."""
+    from ruamel.yaml import YAML
+
+    rt = YAML(typ="rt")
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 100
+    rt.preserve_quotes = True
+    rt.allow_unicode = True
+    return rt
+
+
+def format_yaml(plan: Plan, source: str | None = None) -> str:
     """The plan as YAML text that loads back to an equal plan.
+
+    With ``source`` (the YAML text the plan was read from), the text is laid out canonically
+    but keeps what its author wrote: comments, blank lines between items, key order, quoting
+    and block styles, and integers as integers.
 
     >>> from planspec.load import load_plan
     >>> from planspec.parse_yaml import parse_yaml
     >>> plan = load_plan("plans/rental_inspector.yaml").plan
     >>> parse_yaml(format_yaml(plan)).plan == plan
     True
+    >>> print(format_yaml(plan, "plan:   x   # the name\\nmodel: {name: m}\\n"), end="")
+    plan: x     # the name
+    model: {name: m}
     """
+    if source is not None:
+        out = io.StringIO()
+        rt = _round_trip()
+        rt.dump(rt.load(source), out)
+        text = out.getvalue()
+        # ruamel leaves a space at the end of a folded plain line; dropping it changes no value
+        # (folding drops it too), which the check below confirms before keeping the change.
+        tidy = re.sub(r"[ \t]+$", "", text, flags=re.MULTILINE)
+        if tidy != text and yaml.load(tidy, Loader=_Loader) == yaml.load(text, Loader=_Loader):
+            return tidy
+        return text
     return yaml.dump(plan_data(plan), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      width=100, default_flow_style=False)
 
@@ -50,6 +97,7 @@ def format_yaml(plan: Plan) -> str:
 WORD_FIELDS = frozenset({
     "timestamp", "key", "label", "type", "kind", "task", "deployment", "severity", "playbook",
     "correction", "flag", "join_key", "time", "weights", "prediction", "to", "if_firing",
+    "calibrate",
     "unless_firing", "caught_by", "stand_ins", "affects"})
 #: Segment settings, also written bare (kept apart: other helpers edit the set above).
 WORD_FIELDS |= frozenset({"by", "unseen_segments"})
@@ -124,6 +172,8 @@ def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
         if key in ("when", "warn"):
             prefix = "when" if key == "when" else "warn when"
             w.line(depth, f"{prefix} {format_condition(value)}", sub)
+        elif key == "where":
+            w.line(depth, f"where {format_filter(value)}", sub)
         elif key in ("for", "keep_firing_for"):
             w.line(depth, f"{key} {value}" + (" windows" if value != 1 else ""), sub)
         elif key == "range":
@@ -178,6 +228,8 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
     w = _Writer(comments)
     description = f" {_string(plan.description)}" if plan.description is not None else ""
     w.line(0, f"plan {plan.plan}{description}", ("plan",))
+    if plan.timezone != "UTC":
+        w.line(0, f"timezone {_string(plan.timezone)}", ("timezone",))
     w.blank()
     w.line(0, f"model {_label(plan.model.name)} {{", ("model",))
     _settings(w, plan.model, ("model",), 1, skip=("name",))
@@ -185,6 +237,8 @@ def format_plan(plan: Plan, comments: Any = None) -> str:
     w.blank()
     d = plan.data
     w.line(0, "data {", ("data",))
+    if d.source is not None:
+        w.line(1, f"source {_string(d.source)}", ("data", "source"))
     w.line(1, f"timestamp {_word(d.timestamp)}", ("data", "timestamp"))
     if d.key is not None:
         w.line(1, f"key {_word(d.key)}", ("data", "key"))

@@ -8,6 +8,7 @@ whatever surface they were written in. Conditions are stored parsed and serializ
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -48,6 +49,20 @@ class Threshold(_Node):
         return self.value / 100 if self.unit == "%" else self.value
 
 
+class Calibrated(_Node):
+    """A threshold taken from the baseline's own no-drift distribution of the compared quantity:
+    `calibrated(1%)` is what the baseline exceeds in 1% of windows of the window's size."""
+
+    kind: Literal["calibrated"] = "calibrated"
+    value: float = Field(allow_inf_nan=False)
+    unit: Literal["", "%"] = ""
+
+    @property
+    def rate(self) -> float:
+        """The false-alarm rate per window as a fraction (`1%` is 0.01)."""
+        return self.value / 100 if self.unit == "%" else self.value
+
+
 class Predicate(_Node):
     """The test inside `rate(...)` or `share(...)`: an operator and a value, e.g. `>= 0.5`."""
 
@@ -64,7 +79,8 @@ class Measure(_Node):
     q: float | None = Field(None, allow_inf_nan=False)
     predicate: Predicate | None = None
     within: Threshold | None = None
-    part: Literal["statistic", "pvalue"] = "statistic"
+    #: `.pvalue` of a test; `.lower` and `.upper` bounds of an outcome metric's 95% interval.
+    part: Literal["statistic", "pvalue", "lower", "upper"] = "statistic"
     transform: Literal["value", "shift", "change"] = "value"
     direction: Literal["both", "up", "down"] = "both"
 
@@ -82,7 +98,7 @@ class Compare(_Node):
     kind: Literal["compare"] = "compare"
     measure: Measure
     op: CompOp
-    threshold: Threshold
+    threshold: Threshold | Calibrated
 
 
 class Between(_Node):
@@ -134,6 +150,70 @@ ConditionText = Annotated[
 ]
 
 
+# ------------------------------------------------------------------------------- row filters
+
+
+RowOp = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in", "is missing", "is not missing"]
+
+
+class RowTest(_Node):
+    """One test of a row's column in a `where` filter: `listing_source == "aggregator"`,
+    `sqft > 0`, `neighborhood in ["Astoria", "Harlem"]`, `sqft is missing`."""
+
+    kind: Literal["row_test"] = "row_test"
+    column: str
+    op: RowOp
+    #: The compared value (one), the listed values (`in`), or none (`is missing`).
+    values: tuple[bool | float | str, ...] = ()
+
+
+class RowAll(_Node):
+    """Row tests that must all hold."""
+
+    kind: Literal["row_all"] = "row_all"
+    terms: tuple[RowFilter, ...] = Field(min_length=2)
+
+
+class RowAny(_Node):
+    """Row tests of which at least one must hold."""
+
+    kind: Literal["row_any"] = "row_any"
+    terms: tuple[RowFilter, ...] = Field(min_length=2)
+
+
+RowFilter = Annotated[RowTest | RowAll | RowAny, Field(discriminator="kind")]
+
+
+def _parse_filter(v: Any) -> Any:
+    from planspec import _expr
+
+    return _expr.coerce_filter(v)
+
+
+def _format_filter(f: Any) -> str:
+    from planspec import _expr
+
+    return _expr.format_filter(f)
+
+
+FilterText = Annotated[
+    RowFilter,
+    BeforeValidator(_parse_filter),
+    PlainSerializer(_format_filter, return_type=str),
+    WithJsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
+                    "comparisons of a column with a value, `in [...]`, `is missing`, joined by "
+                    "`and` / `or`.",
+                    "examples": ['listing_source == "aggregator"',
+                                 'sqft > 0 and neighborhood in ["Astoria", "Harlem"]']}),
+]
+
+#: `by`: one column, or a list of columns whose value combinations are the segments.
+SegmentBy = Annotated[str | tuple[str, ...], WithJsonSchema({
+    "description": "Judge per value of a categorical column (or per combination of several).",
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                   "minItems": 1}]})]
+
+
 # ------------------------------------------------------------------------------ scalar types
 
 
@@ -141,12 +221,18 @@ class Duration(_Node):
     """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
 
     value: int = Field(ge=1)
-    unit: Literal["s", "m", "h", "d", "w"]
+    unit: Literal["s", "m", "h", "d", "w", "mo", "q", "y"]
 
     @property
     def seconds(self) -> int:
-        """The duration in seconds."""
-        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[self.unit]
+        """The duration in seconds (for months, quarters and years, their average length)."""
+        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
+                             "mo": 2629746, "q": 7889238, "y": 31556952}[self.unit]
+
+    @property
+    def months(self) -> int:
+        """The duration in calendar months (0 for a duration in s, m, h, d or w)."""
+        return self.value * {"mo": 1, "q": 3, "y": 12}.get(self.unit, 0)
 
     def __str__(self) -> str:
         return f"{self.value}{self.unit}"
@@ -162,8 +248,9 @@ DurationText = Annotated[
     Duration,
     BeforeValidator(_parse_duration),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w)$",
-                    "description": "A duration with a unit: s, m, h, d or w (e.g. `7d`)."}),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
+                    "description": "A duration with a unit: s, m, h, d, w, or the calendar's "
+                    "mo, q and y (e.g. `7d`, `1mo`)."}),
 ]
 
 
@@ -217,13 +304,35 @@ class Prediction(_Node):
     description: str | None = None
 
 
-class DataSchema(_Node):
-    """The scored data's columns: timestamp, row key, features, predictions and the label's name."""
+def _no_password(v: Any) -> Any:
+    from pydantic_core import PydanticCustomError
 
+    from planspec.diagnostics import mask_passwords
+
+    if isinstance(v, str) and mask_passwords(v) != v:
+        raise PydanticCustomError("planspec", "{message}", {
+            "code": "PS203", "message": "a plan's data source must not hold a password",
+            "hint": "drop it from the URI: planspec reads PGPASSWORD or ~/.pgpass"})
+    return v
+
+
+SourceURI = Annotated[str, BeforeValidator(_no_password), WithJsonSchema({
+    "type": "string", "description": "Where the scored rows live: files or a glob, a Parquet "
+    "dataset directory, `duckdb:FILE?table=T` or `postgresql://USER@HOST/DB?table=T` (no "
+    "password: it comes from PGPASSWORD or ~/.pgpass).",
+    "examples": ["duckdb:demo-out/demo.duckdb?table=scored"]})]
+
+
+class DataSchema(_Node):
+    """The scored data's columns: timestamp, row key, features, predictions and the label's name,
+    and optionally where the rows live (a source URI, so a scheduler passes no paths)."""
+
+    source: SourceURI | None = None
     timestamp: str
     key: str | None = None
     features: dict[str, Feature] = Field(min_length=1)
-    predictions: dict[str, Prediction] = Field(min_length=1)
+    #: None for a data feed without a model (then no output alerts or outcome monitors).
+    predictions: dict[str, Prediction] = {}
     label: str | None = None
 
 
@@ -237,7 +346,7 @@ class Defaults(_Node):
     keep_firing_for: int = Field(0, ge=0)
     correction: Literal["none", "bonferroni", "bh"] = "none"
     #: Segments: every alert is watched per value of this categorical column (see `Alert.by`).
-    by: str | None = None
+    by: SegmentBy | None = None
     #: A segment the baseline never saw: judged against the whole baseline (`overall`) or not
     #: judged (`insufficient_data`, the default: its own baseline is unknown).
     unseen_segments: Literal["overall", "insufficient_data"] = "insufficient_data"
@@ -247,6 +356,7 @@ class Defaults(_Node):
 
 
 Severity = Literal["low", "medium", "high", "critical"]
+Partial = Literal["skip", "judge"]
 
 
 class Alert(_Node):
@@ -258,7 +368,9 @@ class Alert(_Node):
     warn: ConditionText | None = None
     #: Watch the alert per value of this categorical column (one result per segment, each
     #: against that segment's baseline); overrides `defaults.by`.
-    by: str | None = None
+    by: SegmentBy | None = None
+    #: Only rows for which this holds are read (before any statistic, in the baseline too).
+    where: FilterText | None = None
     window: DurationText | None = None
     every: DurationText | None = None
     for_: int | None = Field(None, alias="for", ge=0)
@@ -266,7 +378,17 @@ class Alert(_Node):
     min_samples: int | None = Field(None, ge=0)
     severity: Severity = "medium"
     playbook: str | None = None
+    #: Partial windows (not yet over, or begun before the data): shown but not judged
+    #: (the default), or `judge`d like any other window.
+    partial: Partial | None = None
     why: str | None = None
+    #: Calibrated thresholds: the rows a window is expected to hold (default: the baseline's
+    #: rows per window length), and whether the baseline's own consecutive windows also count.
+    window_rows: int | None = Field(None, ge=1)
+    calibrate: Literal["subsamples", "consecutive"] | None = None
+
+
+_KNOWN_AT = re.compile(r"\s*prediction\s*\+\s*([0-9]+)(s|m|h|d|w)\s*")
 
 
 class OutcomeSource(_Node):
@@ -277,10 +399,28 @@ class OutcomeSource(_Node):
 
     name: Id
     join_key: str | None = None
-    time: str
+    time: str | None = None
+    #: When an outcome without a time column became known: `prediction + 30d`.
+    known_at: str | None = None
     label: str
     weights: str | None = None
     biases: tuple[str, ...] = ()
+
+    @field_validator("known_at")
+    @classmethod
+    def _known_at(cls, v: str | None) -> str | None:
+        if v is not None and _KNOWN_AT.fullmatch(v) is None:
+            raise ValueError(f"known_at `{v}` is not `prediction + DURATION` (e.g. "
+                             "`prediction + 30d`)")
+        m = _KNOWN_AT.fullmatch(v) if v is not None else None
+        return f"prediction + {m.group(1)}{m.group(2)}" if m else None
+
+    @property
+    def known_after(self) -> Duration | None:
+        """With `known_at: prediction + D`, D: how long after its prediction an outcome is
+        known."""
+        m = _KNOWN_AT.fullmatch(self.known_at or "")
+        return Duration(value=int(m.group(1)), unit=m.group(2)) if m else None
 
 
 class OutcomeMonitor(_Node):
@@ -300,6 +440,11 @@ class OutcomeMonitor(_Node):
     severity: Severity = "high"
     playbook: str | None = None
     stand_ins: tuple[str, ...] = ()
+    partial: Partial | None = None
+    #: Judged per value of this categorical column (each segment's scored rows and outcomes).
+    by: SegmentBy | None = None
+    #: Only scored rows for which this holds are joined and judged.
+    where: FilterText | None = None
     why: str | None = None
 
 
@@ -352,6 +497,8 @@ class Plan(_Node):
 
     plan: Id
     description: str | None = None
+    #: The IANA time zone where days, weeks, months, quarters and years begin.
+    timezone: str = "UTC"
     model: ModelInfo
     data: DataSchema
     defaults: Defaults = Defaults()
@@ -362,7 +509,7 @@ class Plan(_Node):
     drift_risks: tuple[DriftRisk, ...] = ()
 
 
-for _cls in (AllOf, AnyOf):
+for _cls in (AllOf, AnyOf, RowAll, RowAny):
     _cls.model_rebuild()
 
 #: Where conditions sit in a plan: (section, field). The front ends parse these with the grammar.

@@ -8,7 +8,9 @@ on its own, so every broken item is reported in one run.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from pydantic import ValidationError
 
 from planspec import _expr
-from planspec._shape import diagnostics_of
+from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
@@ -50,18 +52,38 @@ class Comments:
     end: list[str] = field(default_factory=list)
 
 
-def scan(text: str) -> tuple[list[int], list[Comment]]:
-    """Offsets where top-level pieces start, and every comment (outside strings and names)."""
+#: The longest name (of a column, an alert, a key…) the plan language reads.
+MAX_NAME = _expr.MAX_NAME
+#: How deeply `{ … }` blocks may nest (the language needs three levels).
+MAX_BLOCK_DEPTH = 16
+_WORD_AT = re.compile(r"[A-Za-z_]+")
+_NAME_AT = re.compile(r"[A-Za-z0-9_.]+")
+
+
+@dataclass
+class Scan:
+    """What one pass over a `.plan` file finds before parsing: where top-level pieces start,
+    its comments, and the limits it breaks (over-long names, blocks nested too deeply), as
+    (code, message, start, end, hint)."""
+
+    starts: list[int]
+    comments: list[Comment]
+    limits: list[tuple[str, str, int, int, str]] = field(default_factory=list)
+
+
+def scan(text: str) -> Scan:
+    """One linear pass: piece starts, every comment (outside strings and names), and limits."""
     starts = [0]
     comments: list[Comment] = []
-    depth = 0
+    limits: list[tuple[str, str, int, int, str]] = []
+    depth = parens = 0
     i, n = 0, len(text)
     line_start = True
     code_on_line = False
     while i < n:
         ch = text[i]
         if line_start and ch.isalpha() and i > 0:
-            word = re.match(r"[A-Za-z_]+", text[i:])
+            word = _WORD_AT.match(text, i)
             if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS and word.group(0) != "data"):
                 starts.append(i)
                 depth = 0
@@ -78,23 +100,43 @@ def scan(text: str) -> tuple[list[int], list[Comment]]:
             j = i + 1
             while j < n and text[j] != ch and text[j] != "\n":
                 j += 2 if text[j] == "\\" and ch != "`" else 1
+            if ch == "`" and j - i - 1 > MAX_NAME:
+                limits.append(_too_long(i, j + 1))
             i = j + 1
             code_on_line = True
             continue
+        elif ch.isalnum() or ch == "_":
+            m = _NAME_AT.match(text, i)
+            end = m.end() if m else i + 1
+            if end - i > MAX_NAME:
+                limits.append(_too_long(i, end))
+            i = end
+            code_on_line = True
+            continue
+        elif ch == "(":
+            parens += 1
+            if parens == _expr.MAX_DEPTH + 1:
+                limits.append(("PS152", f"parentheses nest more than {_expr.MAX_DEPTH} deep "
+                               "here", i, i + 1,
+                               "split the condition or drop parentheses it does not need"))
+        elif ch == ")":
+            parens -= 1
         elif ch == "{":
             depth += 1
+            if depth == MAX_BLOCK_DEPTH + 1:
+                limits.append(("PS151", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here", i,
+                               i + 1, "a plan needs at most three levels of `{ … }`"))
         elif ch == "}":
             depth -= 1
         if not ch.isspace():
             code_on_line = True
         i += 1
-    return sorted(set(starts)), comments
+    return Scan(sorted(set(starts)), comments, limits)
 
 
-def _blank(text: str, start: int, end: int) -> str:
-    """``text[start:end]`` at its own offsets: everything before it blanked but newlines."""
-    before = re.sub(r"[^\n]", " ", text[:start])
-    return before + text[start:end]
+def _too_long(start: int, end: int) -> tuple[str, str, int, int, str]:
+    return ("PS150", f"this name is {end - start:,} characters long; the most is {MAX_NAME}",
+            start, end, "use a shorter name")
 
 
 class _FileBuilder:
@@ -114,7 +156,7 @@ class _FileBuilder:
     def head(self, tree: Tree[Any]) -> Token:
         """The first word of an item or setting (its keywords are not in the tree)."""
         start = tree.meta.start_pos
-        m = re.match(r"[A-Za-z_]+", self.text[start:])
+        m = _WORD_AT.match(self.text, start)
         return Token("KEY", m.group(0) if m else "", start_pos=start,
                      end_pos=start + (len(m.group(0)) if m else 1))
 
@@ -137,6 +179,10 @@ class _FileBuilder:
             self._single(("plan",), str(name), name, tree)
             if desc is not None:
                 self._single(("description",), _unquote(desc), desc, tree)
+            return
+        if kind == "timezone_decl":
+            (zone,) = _kids(tree)
+            self._single(("timezone",), _unquote(zone), zone, tree)
             return
         if kind in _SINGLE:
             key = _SINGLE[kind]
@@ -200,6 +246,9 @@ class _FileBuilder:
             key = "when" if kind == "when" else "warn"
             cond_tree = _kids(s)[-1]
             self._put(out, path, key, self.condition(cond_tree, (*path, key)), cond_tree, head)
+        elif kind == "where_setting":
+            tree = _kids(s)[-1]
+            self._put(out, path, "where", self.condition(tree, (*path, "where")), tree, head)
         elif kind in ("for_setting", "keep_setting"):
             number = _kids(s)[0]
             self._put(out, path, "for" if kind == "for_setting" else "keep_firing_for",
@@ -322,18 +371,24 @@ def _label(tok: Token) -> str:
     return text[1:-1] if tok.type == "QUOTED_NAME" else text
 
 
-def _syntax_error(text: str, piece: str, e: UnexpectedInput, file: str, index: LineIndex
-                  ) -> Diagnostic:
+def _syntax_error(text: str, piece: str, offset: int, e: UnexpectedInput, file: str,
+                  index: LineIndex) -> Diagnostic:
+    """The diagnostic for a syntax error in ``piece``, which starts at ``offset`` of ``text``."""
     err = _expr.syntax_error(piece, e)
+    err.start, err.end = err.start + offset, err.end + offset
     span = index.span(file, min(err.start, len(text)), max(err.end, err.start + 1))
     # The line being written when the parse failed: where the last token before the error is.
-    before = text[:min(err.start, len(text))].rstrip()
-    line_no = index.position(max(len(before) - 1, 0))[0] if before else 1
-    line = text[index.starts[line_no - 1]:].split("\n", 1)[0]
+    last = min(err.start, len(text)) - 1
+    while last >= offset and text[last].isspace():
+        last -= 1
+    line_no = index.position(last)[0] if last >= 0 else 1
+    line_start = index.starts[line_no - 1]
+    line_end = text.find("\n", line_start)
+    line = text[line_start:line_end if line_end >= 0 else len(text)]
     m = re.match(r"\s*([A-Za-z_]+)", line)
     first = m.group(1) if m else None
     if isinstance(e, UnexpectedToken) and e.token.type == "$END" and "RBRACE" in e.expected:
-        opening = _last_open_item(piece)
+        opening = offset + _last_open_item(piece)
         where = index.span(file, opening, opening + 1)
         return make("PS108", "this block is not closed: expected `}`", where,
                     "add `}` after its last setting")
@@ -370,22 +425,66 @@ def _last_open_item(piece: str) -> int:
 def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: LineIndex
             ) -> Comments:
     out = Comments()
-    ordered = sorted(anchors)
+    ordered = sorted(anchors, key=lambda a: a[0])
+    offsets = [off for off, _ in ordered]
     for c in comments:
-        line = index.position(c.offset)[0]
         if c.own_line:
-            nxt = next((p for off, p in ordered if off > c.offset), None)
-            if nxt is None:
+            k = bisect.bisect_right(offsets, c.offset)
+            if k == len(ordered):
                 out.end.append(c.text)
             else:
-                out.leading.setdefault(nxt, []).append(c.text)
-        else:
-            same = [p for off, p in ordered if off < c.offset and index.position(off)[0] == line]
-            if same:  # the line's first anchor is the setting or item the line shows
-                out.trailing[same[0]] = c.text
-            else:  # pragma: no cover - code before the comment always has an anchor
-                out.end.append(c.text)
+                out.leading.setdefault(ordered[k][1], []).append(c.text)
+            continue
+        # The line's first anchor is the setting or item the line shows.
+        line_start = index.starts[index.position(c.offset)[0] - 1]
+        k = bisect.bisect_left(offsets, line_start)
+        if k < len(ordered) and offsets[k] < c.offset:
+            out.trailing[ordered[k][1]] = c.text
+        else:  # pragma: no cover - code before the comment always has an anchor
+            out.end.append(c.text)
     return out
+
+
+def _shift(tree: Tree[Any], offset: int) -> None:
+    """Move every position in a piece's parse tree by ``offset`` (the piece's place in the file)."""
+    for sub in tree.iter_subtrees():
+        meta = sub.meta
+        if not meta.empty:
+            meta.start_pos += offset
+            meta.end_pos += offset
+        for tok in sub.children:
+            if isinstance(tok, Token):
+                tok.start_pos = (tok.start_pos or 0) + offset
+                tok.end_pos = (tok.end_pos or 0) + offset
+
+
+def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Tree[Any]]:
+    """The file's parse tree; when it does not parse, the trees of the pieces that do, with a
+    syntax error for each piece that does not (so one run reports every broken item)."""
+    try:
+        yield _expr.parser().parse(text, start="plan")
+        return
+    except UnexpectedInput:
+        pass
+    except LarkError:  # pragma: no cover - lark's other errors: recover piece by piece too
+        pass
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        piece = text[start:end]
+        if not _COMMENT.sub("", piece).strip():
+            continue
+        try:
+            tree = _expr.parser().parse(piece, start="plan")
+        except UnexpectedInput as e:
+            b.diagnostics.append(_syntax_error(text, piece, start, e, b.smap.file, b.index))
+            continue
+        except LarkError as e:  # pragma: no cover - lark's other errors: still reported
+            b.diagnostics.append(make("PS110", str(e).splitlines()[0], b.span(start, end)))
+            continue
+        _shift(tree, start)
+        yield tree
+
+
+_COMMENT = re.compile(r"#[^\n]*")
 
 
 def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
@@ -399,33 +498,31 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     """
     b = _FileBuilder(text, file)
     b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
-    starts, comments = scan(text)
-    bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
-    for start, end in bounds:
-        piece = _blank(text, start, end)
-        if not piece[start:].strip() or not re.sub(r"#[^\n]*", "", piece[start:]).strip():
-            continue
-        try:
-            tree = _expr.parser().parse(piece, start="plan")
-        except UnexpectedInput as e:
-            b.diagnostics.append(_syntax_error(text, piece, e, file, b.index))
-            continue
-        except LarkError as e:  # pragma: no cover - lark's other errors: still reported
-            b.diagnostics.append(make("PS110", str(e).splitlines()[0], b.span(start, end)))
-            continue
+    scanned = scan(text)
+    if scanned.limits:  # parse nothing that breaks a limit: it could not be parsed in time
+        return ParsedPlan(None, b.smap, tuple(sorted(
+            (make(code, msg, b.span(s, e), hint) for code, msg, s, e, hint in scanned.limits),
+            key=sort_key)), text, Comments())
+    for tree in _trees(text, scanned.starts, b):
         for item in _kids(tree):
             b.item(item)
-    attached = _attach(comments, b.anchors, b.index)
+    attached = _attach(scanned.comments, b.anchors, b.index)
     if not b.data and not b.diagnostics:
         b.diagnostics.append(make("PS205", "the file holds no plan", Span(file, 1, 1, 1, 1),
                                   "start with `plan NAME`, then `model`, `data` and alerts"))
     if any(d.severity == "error" for d in b.diagnostics):
         return ParsedPlan(None, b.smap, tuple(sorted(b.diagnostics, key=sort_key)), text,
                           attached)
+    numbers, bad = number_diagnostics(b.data, b.smap)
     try:
         plan: Plan | None = Plan.model_validate(b.data)
-        found = list(b.diagnostics)
+        found = [*b.diagnostics, *numbers]
     except ValidationError as e:
         plan = None
-        found = list(b.diagnostics) + diagnostics_of(e, b.smap, lambda *_: None)
+        found = [*b.diagnostics, *numbers, *diagnostics_of(e, b.smap, lambda *_: None, bad)]
+    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
+        numbers, _ = number_diagnostics(plan, b.smap)
+        found += numbers
+    if numbers:
+        plan = None
     return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text, attached)

@@ -9,12 +9,27 @@ import yaml
 from pydantic import ValidationError
 
 from planspec import _expr
-from planspec._shape import diagnostics_of
+from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
 
 _MAX_DEPTH = 64
+#: libyaml's parser when PyYAML was built with it (several times faster), else the Python one.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+#: Tags whose values a plan may hold (what plain YAML resolves to without a tag).
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
+
+
+class _AliasBomb(Exception):
+    """Aliases expand the document past its budget of values (a "billion laughs")."""
+
+    def __init__(self, span: Span, budget: int) -> None:
+        super().__init__(span)
+        self.span, self.budget = span, budget
 
 
 class _Builder:
@@ -28,6 +43,11 @@ class _Builder:
         self.scalars: dict[Path, yaml.ScalarNode] = {}
         self.diagnostics: list[Diagnostic] = []
         self.unreadable: set[Path] = set()  # reported here already; validation stays quiet on them
+        self.offsets: dict[Path, list[int] | None] = {}
+        # Each value needs a character or two of text unless an alias repeats it: more values
+        # than that means aliases multiply them (a billion laughs), refused before it costs.
+        self.budget = len(text) + 1000
+        self.visits = 0
 
     def node_span(self, node: yaml.Node) -> Span:
         start, end = node.start_mark.index, node.end_mark.index
@@ -35,10 +55,19 @@ class _Builder:
         return self.index.span(self.smap.file, start, start + max(1, len(raw)))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.visits += 1
+        if self.visits > self.budget:
+            raise _AliasBomb(self.node_span(node), self.budget)
         self.smap.values[path] = self.node_span(node)
         if len(path) > _MAX_DEPTH:
             self.diagnostics.append(make("PS203", "the plan nests too deeply",
                                          self.node_span(node)))
+            return None
+        if node.tag not in _PLAIN_TAGS:
+            self.diagnostics.append(make(
+                "PS252", f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not read "
+                "in a plan", self.node_span(node), "remove the tag: plans hold plain values"))
+            self.unreadable.add(path)
             return None
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -79,6 +108,11 @@ class _Builder:
 
     def char_offsets(self, path: Path) -> list[int] | None:
         """The file offset of each character of the string scalar at ``path``, plus its end."""
+        if path not in self.offsets:
+            self.offsets[path] = self._char_offsets(path)
+        return self.offsets[path]
+
+    def _char_offsets(self, path: Path) -> list[int] | None:
         node = self.scalars.get(path)
         if node is None:
             return None
@@ -135,6 +169,28 @@ def _preparse_conditions(data: dict[str, Any], b: _Builder) -> None:
                     b.smap.values[base + rel] = span
 
 
+def _preparse_filters(data: dict[str, Any], b: _Builder) -> None:
+    """Parse every `where` row filter in place, as :func:`_preparse_conditions` does."""
+    for section in ("input_alerts", "output_alerts", "outcome_monitors"):
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            text = item.get("where") if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                continue
+            try:
+                found, offsets = _expr.parse_filter(text)
+            except _expr.ExprError:
+                continue
+            item["where"] = found
+            base: Path = (section, i, "where")
+            for rel, (s, e) in offsets.items():
+                span = b.inner_span(base, s, e)
+                if span is not None:
+                    b.smap.values[base + rel] = span
+
+
 def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
     """Load a YAML plan. Never raises for bad input: problems come back as diagnostics.
 
@@ -142,21 +198,25 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
     >>> [(d.code, d.span.line, d.span.col) for d in parsed.diagnostics]
     [('PS101', 1, 16)]
     """
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as e:  # raised while reading, before any parsing
-        line, col = LineIndex(text).position(min(e.position, len(text)))
+    unprintable = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if unprintable:  # what YAML's reader refuses, found first so it is always located
+        line, col = LineIndex(text).position(unprintable.start())
         return ParsedPlan(None, SourceMap(file), (make(
-            "PS101", f"the character {e.character!r} cannot appear in YAML",
+            "PS101", f"the character {unprintable.group()[0]!r} cannot appear in YAML",
             Span(file, line, col, line, col), "remove it or write it as an escape in quotes"),),
             text)
+    loader = _Loader(text)
     b = _Builder(text, file, loader)
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        span = Span(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1) \
-            if mark else None
+        span = None
+        if mark:  # at the end of the text, point just after its last character
+            at = min(mark.index, len(text))
+            at -= at == len(text) and text.endswith("\n")
+            line, col = b.index.position(at)
+            span = Span(file, line, col, line, col)
         msg = (e.problem or "invalid YAML") + (f" ({e.context})" if e.context else "")
         hint = ("check this line's indentation against the lines above it"
                 if "block" in msg else "quote values that contain `: `, `#` or start with `[`")
@@ -170,13 +230,25 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
                 "PS205", "a plan is a mapping with `plan`, `model`, `data` and alerts", span,
                 "start from `planspec explain PS205` or the worked example in plans/"),), text)
         data = b.build(node, ())
+    except _AliasBomb as e:
+        return ParsedPlan(None, b.smap, (make(
+            "PS253", f"aliases here expand the plan past {e.budget:,} values", e.span,
+            "write the values out, or use fewer nested aliases"),), text)
     finally:
         loader.dispose()
     _preparse_conditions(data, b)
+    _preparse_filters(data, b)
+    numbers, bad = number_diagnostics(data, b.smap)
     try:
         plan: Plan | None = Plan.model_validate(data)
-        found = list(b.diagnostics)
+        found = [*b.diagnostics, *numbers]
     except ValidationError as e:
         plan = None
-        found = list(b.diagnostics) + diagnostics_of(e, b.smap, b.inner_span, b.unreadable)
+        found = [*b.diagnostics, *numbers,
+                 *diagnostics_of(e, b.smap, b.inner_span, b.unreadable | bad)]
+    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
+        numbers, _ = number_diagnostics(plan, b.smap)
+        found += numbers
+    if numbers:
+        plan = None
     return ParsedPlan(plan, b.smap, tuple(sorted(found, key=sort_key)), text)

@@ -4,6 +4,10 @@ A profile holds, per column the plan reads: moments, extremes, the baseline deci
 (PSI and JS bins), a fine histogram on baseline quantiles (KS, Wasserstein, quantiles), category
 frequencies; and the baseline value of every statistic a `shift` or `change` compares with. It
 records the rows, time span, fingerprints of the data and the plan, and a format version.
+
+A profile is checked before it is used (:func:`load_profile`, :func:`check_profile`): its schema
+and version, then every invariant the engine relies on (:func:`profile_problems`), and that every
+column a check compares with the baseline has baseline values (:func:`baseline_gaps`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from planspec.compile import CheckProgram, StatKey
-from planspec.data import DataError, Frame, load_frame
+from planspec._expr import format_measure
+from planspec.compile import CheckProgram, Leaf, Slice, StatKey
+from planspec.data import DataError, Frame, check_source, load_frame
+from planspec.model import RowAll, RowAny, RowFilter
+from planspec.profile_check import at, baseline_gaps, damaged, json_path, profile_problems
 from planspec.stats import STATS
 
 FORMAT = "planspec-baseline"
@@ -71,6 +78,48 @@ class BaselineValue(_Model):
     value: float | None
 
 
+class Calibration(_Model):
+    """The no-drift distribution of one compared quantity (a measure, e.g. `psi(x)` or
+    `mean(x) shift`) for windows of one length: its quantiles at a ladder of window sizes (rows
+    per window), from ``replays`` seeded multinomial replays of the baseline per size, and
+    optionally from the baseline's own consecutive windows."""
+
+    measure: str
+    window_seconds: int
+    method: Literal["subsamples", "consecutive"] = "subsamples"
+    seed: int
+    replays: int
+    #: The rows a window of this length is expected to hold (the ladder's middle): the alert's
+    #: `window_rows` hint when it has one, else the baseline's rows per window length.
+    expected_rows: int
+    window_rows: int | None = None
+    levels: list[float]
+    sizes: list[int]
+    #: quantiles[i][j]: the level-j quantile for windows of sizes[i] rows.
+    quantiles: list[list[float | None]]
+    #: From the baseline's own complete windows (method `consecutive`): how many, and per level
+    #: their mean ± z·SD (a normal approximation: a baseline holds few windows).
+    windows: int | None = None
+    consecutive: list[float | None] | None = None
+
+    def threshold(self, level: float, rows: np.ndarray) -> np.ndarray:
+        """The calibrated threshold at ``level`` for windows of ``rows`` rows: interpolated
+        between the ladder's sizes (log-log where both quantiles are positive, else linear in
+        log rows), the nearest size beyond its ends; with `consecutive`, the stricter of that and
+        the baseline windows' own level."""
+        j = min(range(len(self.levels)), key=lambda k: abs(self.levels[k] - level))
+        q = np.asarray([np.nan if r[j] is None else r[j] for r in self.quantiles], dtype=float)
+        logn = np.log(np.asarray(self.sizes, dtype=float))
+        x = np.log(np.clip(np.asarray(rows, dtype=float), self.sizes[0], self.sizes[-1]))
+        positive = bool((q > 0).all())
+        out = np.exp(np.interp(x, logn, np.log(q))) if positive else np.interp(x, logn, q)
+        own = self.consecutive[j] if self.consecutive is not None else None
+        if own is not None:
+            c = float(own)
+            out = np.maximum(out, c) if level >= 0.5 else np.minimum(out, c)
+        return np.asarray(out, dtype=np.float64)
+
+
 class Profile(_Model):
     """A baseline profile (see the module docstring); serializes to ``baseline.json``."""
 
@@ -88,11 +137,25 @@ class Profile(_Model):
     #: Per segment column, per value: the profile of that segment's rows, binned on the whole
     #: baseline's edges and categories (so a segment's window sums compare with it).
     segments: dict[str, dict[str, Profile]] = {}
+    #: Null distributions for calibrated thresholds (absent in profiles of plans without them).
+    calibration: list[Calibration] = []
+
+    def calibrated(self, measure: str, window_seconds: int,
+                   window_rows: int | None = None) -> Calibration:
+        """The calibration of ``measure`` for windows of ``window_seconds`` (with the alert's
+        ``window_rows`` hint); PS406 if absent."""
+        for c in self.calibration:
+            if (c.measure, c.window_seconds, c.window_rows) == (measure, window_seconds,
+                                                                window_rows):
+                return c
+        raise DataError("PS406", f"the baseline has no calibration for `{measure}` over windows "
+                        f"of {window_seconds}s", "rebuild it with `planspec baseline` for this "
+                        "plan (it replays the baseline for calibrated thresholds)")
 
     def value(self, key: StatKey) -> float | None:
         """The baseline value of the statistic ``key`` (None when it has none)."""
         if key.stat == "count":
-            return self.rows * key.window.length / self.span_seconds
+            return self.rows * key.window.seconds / self.span_seconds
         for v in self.values:
             pred = tuple(v.predicate) if v.predicate is not None else None
             if (v.stat, v.column, v.q, pred) == (key.stat, key.column, key.q, key.predicate):
@@ -269,6 +332,8 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
         else:
             columns[name] = _categorical_profile(frame.texts[name], rows)
     values = _values(program, frame, columns)
+    for gap in baseline_gaps(program, columns, frame.where):
+        raise gap
     t0, t1 = int(frame.times.min()), int(frame.times.max())
     day = 86400
     span = (t1 // day + 1 - t0 // day) * day  # whole UTC days covered
@@ -307,6 +372,78 @@ def segment_codes(values: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.nda
     return names, idx
 
 
+#: A column's values as the row filter and segments read them: float64 (NaN missing) for a
+#: numeric column, text for a categorical one.
+Column = Callable[[str], "np.ndarray | pa.ChunkedArray | pa.Array"]
+
+
+def _as_text(v: bool | float | str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else f"{v:g}"
+
+
+def row_mask(f: RowFilter, column: Column, rows: int) -> np.ndarray:
+    """The rows a `where` filter keeps. A missing value satisfies no comparison and no
+    `in [...]` (only `is missing`), as in SQL.
+
+    >>> from planspec._expr import parse_filter
+    >>> data = {"s": pa.array(["a", "b", None]), "x": np.array([1.0, np.nan, 3.0])}
+    >>> row_mask(parse_filter('s in ["a", "b"] and x > 0 or s is missing')[0],
+    ...          data.__getitem__, 3).tolist()
+    [True, False, True]
+    """
+    if isinstance(f, (RowAll, RowAny)):
+        parts = [row_mask(t, column, rows) for t in f.terms]
+        return np.logical_and.reduce(parts) if isinstance(f, RowAll) else \
+            np.logical_or.reduce(parts)
+    x = column(f.column)
+    if isinstance(x, np.ndarray):
+        missing = np.isnan(x)
+        if f.op in ("is missing", "is not missing"):
+            return missing if f.op == "is missing" else ~missing
+        values = np.asarray([float(v) for v in f.values], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            if f.op in ("in", "not in"):
+                hit = np.isin(x, values)
+                return hit if f.op == "in" else ~hit & ~missing
+            return np.asarray(OPS[f.op](x, values[0]) & ~missing)
+    present = np.asarray(pc.is_valid(x).to_numpy(zero_copy_only=False), dtype=bool) \
+        if len(x) else np.zeros(0, dtype=bool)
+    if f.op in ("is missing", "is not missing"):
+        return ~present if f.op == "is missing" else present
+    texts = [_as_text(v) for v in f.values]
+    if f.op in ("in", "not in"):
+        hit = pc.is_in(x, value_set=pa.array(texts, pa.string()))
+        out = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+        return out if f.op == "in" else ~out & present
+    result = PC_OPS[f.op](x, pa.scalar(texts[0]))
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.ndarray]:
+    """The segments of a slice present in some rows (each a value, or values joined by ``, ``
+    for several `by` columns) and each row's code into them; -1 for a row its filter drops.
+
+    >>> from planspec.compile import slice_of
+    >>> data = {"a": pa.array(["x", "y", "x"]), "b": pa.array(["1", "1", None])}
+    >>> slice_codes(slice_of(("a", "b"), None), data.__getitem__, 3)
+    (['x, 1', 'x, (missing)', 'y, 1'], array([0, 2, 1]))
+    """
+    code = np.zeros(rows, dtype=np.int64)
+    names: list[str] = [""]
+    for col in sl.by:  # mixed radix over the columns' codes, then the combinations present
+        these, c = segment_codes(column(col))
+        code = code * len(these) + c
+        names = [f"{n}, {m}" if n else m for n in names for m in these]
+    if sl.where is not None:
+        code = np.where(row_mask(sl.where, column, rows), code, -1)
+    used, inverse = np.unique(code[code >= 0], return_inverse=True)
+    out = np.full(rows, -1, dtype=np.int64)
+    out[code >= 0] = inverse
+    return [names[int(k)] for k in used], out
+
+
 def _on_edges(x: np.ndarray, rows: int, base: ColumnProfile) -> ColumnProfile:
     """A numeric column's profile on ``base``'s bins (a segment of the baseline)."""
     s = np.sort(x[~np.isnan(x)])
@@ -333,11 +470,15 @@ def _categories_on(values: pa.ChunkedArray, rows: int, base: ColumnProfile) -> C
 
 def _segment_profiles(program: CheckProgram, frame: Frame, whole: Profile
                       ) -> dict[str, dict[str, Profile]]:
-    """Per segment column, per value, the profile of that segment's baseline rows."""
+    """Per slice, per segment, the profile of that segment's baseline rows."""
     out: dict[str, dict[str, Profile]] = {}
-    for by in program.segment_columns:
-        names, codes = segment_codes(frame.texts[by])
-        out[by] = {}
+
+    def column(name: str) -> np.ndarray | pa.ChunkedArray:
+        return frame.numbers[name] if name in frame.numbers else frame.texts[name]
+
+    for key in program.segment_columns:
+        names, codes = slice_codes(program.slices[key], column, frame.rows)
+        out[key] = {}
         for k, name in enumerate(names):
             mask = codes == k
             keep = pa.array(mask)
@@ -348,33 +489,59 @@ def _segment_profiles(program: CheckProgram, frame: Frame, whole: Profile
             columns = {c: _on_edges(part.numbers[c], rows, col) if col.kind == "numeric"
                        else _categories_on(part.texts[c], rows, col)
                        for c, col in whole.columns.items()}
-            out[by][name] = whole.model_copy(update={
+            out[key][name] = whole.model_copy(update={
                 "rows": rows, "columns": columns, "values": _values(program, part, columns)})
     return out
 
 
+def read_profile(path: str) -> Profile:
+    """Read and check the profile in the file ``path`` (see :func:`load_profile`); a path that
+    is not a readable regular file is a PS401 that says what it is (a FIFO would block)."""
+    from pathlib import Path
+
+    check_source(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError("PS407", f"{path}: cannot read it: {getattr(e, 'strerror', None) or e}"
+                        ) from None
+    return load_profile(text, path)
+
+
 def load_profile(text: str, where: str) -> Profile:
-    """Read a profile from JSON text; a clear PS407 if it is not one this version reads."""
+    """Read a profile from JSON text, checked before it is used: a clear PS407 if it is not one
+    this version reads (not JSON, another format or version, a field of the wrong type), a PS440
+    naming the field, with its line and column, if it breaks an invariant
+    (:func:`~planspec.profile_check.profile_problems`)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
-        raise DataError("PS407", f"{where}: not JSON ({e.msg} at line {e.lineno})") from None
+        raise DataError("PS407", f"{where}:{e.lineno}:{e.colno}: not JSON ({e.msg})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise DataError("PS407", f"{where}: not a planspec baseline profile",
                         "build one with `planspec baseline PLAN --data FILE -o baseline.json`")
     if raw.get("version") != VERSION:
-        raise DataError("PS407", f"{where}: profile format version {raw.get('version')}; this "
-                        f"planspec reads version {VERSION}", "rebuild it with `planspec baseline`")
+        raise DataError("PS407", f"{at(where, text, ('version',))}: profile format version "
+                        f"{raw.get('version')}; this planspec reads version {VERSION}",
+                        "rebuild it with `planspec baseline`")
     try:
-        return Profile.model_validate(raw)
+        profile = Profile.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise DataError("PS407", f"{where}: damaged profile at `{loc}`: {first['msg']}") from None
+        loc = tuple(p for p in first["loc"] if isinstance(p, (str, int)))
+        raise DataError("PS407", f"{at(where, text, loc)}: damaged profile: "
+                        f"`{json_path(loc)}`: {first['msg']}",
+                        "rebuild it with `planspec baseline`") from None
+    for path, what in profile_problems(profile):
+        raise damaged(where, text, path, what)
+    return profile
 
 
 def check_profile(program: CheckProgram, profile: Profile, where: str = "baseline") -> None:
-    """The profile was built for this plan and holds every column the checks read."""
+    """The profile is consistent (:func:`profile_problems`), was built for this plan, holds
+    every column the checks read, and has baseline values where a check compares with them."""
+    for path, what in profile_problems(profile):
+        raise damaged(where, None, path, what)
     if profile.plan != program.plan.plan:
         raise DataError("PS406", f"{where} was built for the plan `{profile.plan}`, not "
                         f"`{program.plan.plan}`", "rebuild it with `planspec baseline`")
@@ -386,8 +553,19 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
     for key in program.stats:  # what `shift` and `change` compare with must be there
         if STATS[key.stat].relative:
             profile.value(key)
+    for gap in baseline_gaps(program, profile.columns, where):
+        raise gap
+    for rule in program.rules:  # and the null distributions of calibrated thresholds
+        for leaf in rule.fail.leaves() + (rule.warn.leaves() if rule.warn else []):
+            if leaf.calibrated is not None:
+                profile.calibrated(measure_text(leaf), rule.window.seconds, rule.window_rows)
     for by in program.segment_columns:
         if by not in profile.segments:
             raise DataError("PS406", f"{where} has no per-segment profiles by `{by}`: it was "
                             "built for another version of the plan",
                             "rebuild it with `planspec baseline`")
+
+
+def measure_text(leaf: Leaf) -> str:
+    """The key a calibration is stored under: the measure's canonical text."""
+    return format_measure(leaf.measure)

@@ -3,25 +3,46 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jinja2
-import numpy as np
+from markupsafe import Markup
 
 from planspec import english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
-from planspec.model import Alert, OutcomeMonitor, Plan
-from planspec.results import STATUS_RANK, CheckResult, Results, WindowResult
+from planspec.english import Markdown
+from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
+from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
+from planspec.thresholds import evidence_window
+
+
+@jinja2.pass_context
+def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
+    """Every value a template prints passes here, the one place plan text is escaped for the
+    output it lands in: markdown-escaped on one line in ``.md`` templates, on one line without
+    control characters in ``.txt`` ones. Markup built from escaped parts
+    (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
+    if isinstance(value, Markup):  # a macro's output
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = english.number(value)  # every number as the command line prints it
+    if (ctx.name or "").endswith(".txt.j2"):
+        return Markup(english.line(value))
+    return Markup(english.md(value))
 
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The template environment: strict about undefined values, stable whitespace."""
+    """The template environment: strict about undefined values, stable whitespace, and every
+    printed value made inert (:func:`_inert`). Autoescape is on only so that macro output
+    counts as markup; what is escaped, and how, is decided by :func:`_inert`, not HTML rules."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             undefined=jinja2.StrictUndefined, autoescape=True,
+                             finalize=_inert,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = cell
     env.filters["code"] = english.code
@@ -57,7 +78,16 @@ def render_summary(parsed: ParsedPlan) -> str:
 
 # ------------------------------------------------------------------------------- run results
 
-_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░"}
+_MARKS = {"ok": "▁", "warn": "▅", "fail": "█", "insufficient_data": "·", "immature": "░",
+          "partial": "◦"}
+
+
+def _split(n: int, parts: int) -> list[range]:
+    """``range(n)`` in ``parts`` consecutive groups, the first ``n % parts`` one longer (as
+    numpy's ``array_split``; numpy stays unloaded for commands that only render text)."""
+    size, extra = divmod(n, parts)
+    bounds = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [range(bounds[i], bounds[i + 1]) for i in range(parts)]
 
 
 def history(statuses: list[str], width: int = 52) -> str:
@@ -68,34 +98,35 @@ def history(statuses: list[str], width: int = 52) -> str:
     """
     if not statuses:
         return ""
-    groups = np.array_split(np.arange(len(statuses)), min(width, len(statuses)))
+    groups = _split(len(statuses), min(width, len(statuses)))
     return "".join(_MARKS[max((statuses[i] for i in g), key=STATUS_RANK.__getitem__)]
                    for g in groups)
 
 
 def episodes(check: CheckResult) -> list[dict[str, str]]:
-    """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level."""
+    """Runs of consecutive windows in which the check fired: from, to (exclusive), worst level;
+    a run still firing after the last judged window is ongoing (to: "", ongoing: "yes")."""
     out: list[dict[str, str]] = []
-    run: list[WindowResult] = []
-    for w in [*check.windows, None]:
-        if w is not None and w.firing is not None:
-            run.append(w)
-            continue
-        if run:
-            level = "fail" if any(r.firing == "fail" for r in run) else "warn"
-            known = run[0].known_at[:10] if run[0].known_at else ""
-            out.append({"from": run[0].start[:10], "to": run[-1].end[:10], "level": level,
-                        "known": known})
-            run = []
+    judged = [w for w in check.windows if w.status != "partial"]
+    for run in _episode_runs(check):
+        level = "fail" if any(r.firing == "fail" for r in run) else "warn"
+        known = run[0].known_at[:10] if run[0].known_at else ""
+        ongoing = run[-1] is judged[-1]
+        out.append({"from": run[0].start[:10], "to": "" if ongoing else run[-1].end[:10],
+                    "level": level, "known": known, "ongoing": "yes" if ongoing else ""})
     return out
 
 
-def _value(x: float | None) -> str:
-    if x is None:
-        return "–"
-    if x in (float("inf"), float("-inf")):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.3g}" if abs(x) < 1e5 else f"{x:.3e}"
+def _episode_runs(check: CheckResult) -> list[list[WindowResult]]:
+    """The windows of each firing episode of ``check``, oldest first (partial windows, not
+    judged, left out)."""
+    runs: list[list[WindowResult]] = [[]]
+    for w in (w for w in check.windows if w.status != "partial"):
+        if w.firing is not None:
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
 
 
 def results_view(results: Results) -> dict[str, Any]:
@@ -106,55 +137,142 @@ def results_view(results: Results) -> dict[str, Any]:
         rows.append({
             "id": c.id, "kind": c.kind, "window": c.window + (f"/{c.every}" if c.every else ""),
             "now": (last.firing or last.status) if last else "–",
-            "value": _value(last.value) if last else "–", "when": c.when, "source": c.source,
+            "value": english.quantity(c.statistic, last.value) if last else "–",
+            "statistic": english.statistic_label(c.statistic), "when": c.when, "source": c.source,
             "episodes": episodes(c), "history": history([w.status for w in c.windows]),
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
     return {"plan": results.plan, "data": results.data, "baseline": results.baseline,
-            "checks": rows, "firing": [f.model_dump() for f in results.firing]}
+            "checks": rows, "firing": [f.model_dump() for f in results.firing],
+            "as_of": results.as_of or ""}
 
 
-def render_results_text(results: Results, colour: bool = False) -> str:
-    """A compact table for a terminal (ANSI colour when ``colour``), then what fired and when."""
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
+
+
+def render_results_text(results: Results, colour: bool = False, width: int = 100) -> str:
+    """A compact table for a terminal ``width`` columns wide (ANSI colour when ``colour``), then
+    what fired and when, and what is firing now."""
     view = results_view(results)
     paint = {"fail": "\x1b[31;1m", "warn": "\x1b[33m"} if colour else {}
     reset = "\x1b[0m" if colour else ""
     d = view["data"]
-    lines = [f"{view['plan']}: {len(view['checks'])} checks on {d['rows']:,} rows, "
+    lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
-             f"(baseline {view['baseline']['rows']:,} rows)", ""]
-    width = max(len(r["id"]) for r in view["checks"]) if view["checks"] else 5
-    lines.append(f"{'CHECK':<{width}}  {'KIND':<6} {'WINDOW':<7} {'NOW':<17} {'VALUE':>9}  "
-                 f"{'FIRED':>7}  HISTORY")
-    for r in view["checks"]:
-        now = r["now"]
-        lines.append(f"{r['id']:<{width}}  {r['kind']:<6} {r['window']:<7} "
-                     f"{paint.get(now, '')}{now:<17}{reset} {r['value']:>9}  "
-                     f"{r['fired']:>3}/{r['windows']:<3}  {r['history']}")
-    fired = [(r["id"], e) for r in view["checks"] for e in r["episodes"]]
-    lines += ["", "What fired and when:" if fired else "Nothing fired."]
-    for ident, e in fired:
+             f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
+    rows = view["checks"]
+    fired = [f"{r['fired']}/{r['windows']}" for r in rows]
+
+    def w(header: str, values: list[str]) -> int:
+        return max([len(header), *map(len, values)])
+
+    kind, window = w("KIND", [r["kind"] for r in rows]), w("WINDOW", [r["window"] for r in rows])
+    now, value = w("NOW", [r["now"] for r in rows]), w("VALUE", [r["value"] for r in rows])
+    count = w("FIRED", fired)
+    others = kind + window + now + value + count + 2 * 6
+    # The history takes what is left (none below 8 marks); long check ids give way first.
+    ident = min(w("CHECK", [r["id"] for r in rows]), max(12, width - others - 8))
+    marks = width - others - ident
+    lines.append(f"{'CHECK':<{ident}}  {'KIND':<{kind}}  {'WINDOW':<{window}}  {'NOW':<{now}}  "
+                 f"{'VALUE':>{value}}  {'FIRED':>{count}}  {'HISTORY' if marks >= 8 else ''}")
+    for r, c, f in zip(rows, results.checks, fired, strict=True):
+        state = r["now"]
+        lines.append(f"{_fit(r['id'], ident):<{ident}}  {r['kind']:<{kind}}  "
+                     f"{r['window']:<{window}}  {paint.get(state, '')}{state:<{now}}{reset}  "
+                     f"{r['value']:>{value}}  {f:>{count}}  "
+                     f"{history([x.status for x in c.windows], marks) if marks >= 8 else ''}")
+    episodes_ = [(r["id"], e) for r in rows for e in r["episodes"]]
+    lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
+    for name, e in episodes_:
         known = f" (could first be known {e['known']})" if e["known"] else ""
-        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {ident}: "
-                     f"{e['from']} to {e['to']}{known}")
+        span = f"since {e['from']} (ongoing)" if e["ongoing"] else f"{e['from']} to {e['to']}"
+        lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {name}: "
+                     f"{span}{known}")
     for seg in segments_view(results):
         lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
                   f"{f['segment']}: {f['value']}" for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
-                  f"{f['since'][:10]}; playbook: {f['playbook'] or '(none)'}"
-                  for f in view["firing"]]
-    return "\n".join(lines) + "\n"
+        by_id = {c.id: c for c in results.checks}
+        for f in view["firing"]:
+            lines.append(f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {f['id']} since "
+                         f"{f['since'][:10]} (ongoing); playbook: {f['playbook'] or '(none)'}")
+            lines += ["       " + english.line(row) for row in _evidence_text(by_id[f["id"]])]
+    partial = [r["id"] for r in view["checks"] if r["now"] == "partial"]
+    if partial:
+        lines += ["", f"Partial windows (not over at {str(view['as_of'])[:19]}, shown but not "
+                  f"judged): {', '.join(partial)}"]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- evidence
+
+_SHARES = {"missing rate", "out of range rate", "new category rate", "rate", "share"}
+
+
+def _number(x: float | None, share: bool = False) -> str:
+    """A number for evidence as the reports print numbers; shares as percentages."""
+    if share and x is not None:
+        return english.number(x * 100) + "%"
+    return english.number(x)
+
+
+def evidence_table(e: Evidence) -> tuple[list[str], list[list[str]]]:
+    """A window's evidence as a small table of text cells: a header and rows (the top bins or
+    categories with their shares and contributions, or the compared baseline and window values).
+
+    >>> evidence_table(Evidence(quantity="mean", baseline=2310.4, window=4380.0,
+    ...                         baseline_sd=610.0, window_sd=1240.0))
+    (['', 'baseline', 'window'], [['mean', '2,310', '4,380'], ['SD', '610', '1,240']])
+    """
+    if e.top:  # KS and Wasserstein have no per-bin terms: their bins have no contribution
+        parts = any(b.contribution is not None for b in e.top)
+        return (["bin or category", "baseline", "window", *(["contribution"] if parts else [])],
+                [[b.label, _number(b.baseline, True), _number(b.window, True),
+                  *([_number(b.contribution)] if parts else [])] for b in e.top])
+    share = e.quantity in _SHARES
+    rows = [[e.quantity or "value", _number(e.baseline, share), _number(e.window, share)]]
+    if e.baseline_sd is not None or e.window_sd is not None:
+        rows.append(["SD", _number(e.baseline_sd), _number(e.window_sd)])
+    return ["", "baseline", "window"], rows
+
+
+def _evidence_text(check: CheckResult) -> list[str]:
+    """The evidence of a check's current firing episode, as aligned lines for a terminal."""
+    runs = _episode_runs(check)
+    w = evidence_window(runs[-1]) if runs else None
+    if w is None or w.evidence is None:
+        return []
+    header, rows = evidence_table(w.evidence)
+    header[0] = f"{w.start[:10]} to {w.end[:10]}"
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return ["  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                      for i, c in enumerate(r)).rstrip() for r in table]
+
+
+def _episode_evidence(check: CheckResult, run: list[WindowResult]) -> dict[str, Any] | None:
+    """What explains one firing episode (its windows ``run``) for the report: the window, its
+    value, and its evidence as table cells (bins and categories, being data, in code spans)."""
+    w = evidence_window(run)
+    if w is None or w.evidence is None:
+        return None
+    header, rows = evidence_table(w.evidence)
+    cells: list[list[str]] = [[english.code(r[0]), *r[1:]] for r in rows] if w.evidence.top \
+        else [list(r) for r in rows]
+    return {"window": f"{w.start[:10]} to {w.end[:10]}",
+            "value": english.quantity(check.statistic, w.value), "when": check.when,
+            "header": header, "rows": cells}
 
 
 # ----------------------------------------------------------------------------------- runbook
 
 
-def cell(text: object) -> str:
-    """Text safe inside a markdown table cell: pipes escaped, lines joined."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def cell(text: object) -> Markdown:
+    """Text safe inside a markdown table cell: pipes and other markup escaped, lines joined."""
+    return english.md(text)
 
 
 def _where(smap: SourceMap, path: tuple[str | int, ...]) -> str:
@@ -171,8 +289,8 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
     keep = a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for
     view: dict[str, Any] = {
         "id": a.id, "kind": kind, "where": _where(smap, path),
-        "fail": english.describe(a.when, window), "fail_text": format_condition(a.when),
-        "warn": english.describe(a.warn, window) if a.warn else "",
+        "fail": Markdown(english.describe(a.when, window)), "fail_text": format_condition(a.when),
+        "warn": Markdown(english.describe(a.warn, window)) if a.warn else "",
         "warn_text": format_condition(a.warn) if a.warn else "",
         "window": f"{english.duration(window)} windows" + (
             f", sliding every {every}" if every else " (tumbling, UTC-aligned)"),
@@ -181,11 +299,14 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
-    by = (a.by or d.by) if isinstance(a, Alert) else None
-    view["by"] = english.code(by) if by else ""
-    if by:  # each segment is judged on its own: say so where the condition is read
-        view["fail"] = english.per_segment(view["fail"], by)
-        view["warn"] = english.per_segment(view["warn"], by) if view["warn"] else ""
+    by = (a.by or d.by) if isinstance(a, Alert) else a.by
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    view["by"] = Markdown(", ".join(english.code(c) for c in cols))
+    view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
+    if cols or a.where is not None:  # judged per segment: say so where the condition is read
+        view["fail"] = Markdown(english.per_segment(str(view["fail"]), by, a.where))
+        view["warn"] = Markdown(english.per_segment(str(view["warn"]), by, a.where)) \
+            if a.warn else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
         view.update({
@@ -195,8 +316,29 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             "min_coverage": f"{a.min_coverage:.0%}"
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
-            "stand_ins": [english.code(x) for x in a.stand_ins]})
+            "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins)),
+            "interval": _interval_note(a)})
     return view
+
+
+def _interval_note(a: OutcomeMonitor) -> str:
+    """How the monitor's metric interval is computed, and for a proportion how wide it is at
+    the threshold with `min_labels` unweighted labels."""
+    import numpy as np
+
+    from planspec.outcomes import wilson
+
+    head = a.when
+    while isinstance(head, (AllOf, AnyOf)):
+        head = head.terms[0]
+    stat = head.measure.stat
+    note = english.interval_method(stat)
+    t = head.threshold if isinstance(head, Compare) else head.low
+    if stat in english.PROPORTIONS and isinstance(t, Threshold) and 0 <= t.amount <= 1:
+        lo, hi = wilson(np.array([t.amount]), np.array([float(a.min_labels)]))
+        note += (f"; at {english.number(t.amount)} with {a.min_labels} labels it spans "
+                 f"{english.number(float(lo[0]))} to {english.number(float(hi[0]))}")
+    return note
 
 
 def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
@@ -228,8 +370,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                 f"{p.threshold:g}" if p.threshold is not None else "",
                 "description": cell(p.description or "")} for n, p in data.predictions.items()]
     coverage = [{"column": english.code(c), "role": role,
-                 "watched_by": ", ".join(english.code(a) for a in watched.get(c, [])) or
-                 "**not watched**"}
+                 "watched_by": Markdown(", ".join(english.code(a) for a in watched.get(c, [])) or
+                                        "**not watched**")}
                 for c, role in [*((n, "feature") for n in data.features),
                                 *((n, "prediction") for n in data.predictions)]]
     triggers: dict[str, list[str]] = {}
@@ -238,23 +380,25 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             triggers.setdefault(item.playbook, []).append(english.code(item.id))
     for r in plan.drift_risks:
         if r.playbook:
-            triggers.setdefault(r.playbook, []).append(f"risk {english.code(r.id)}")
+            triggers.setdefault(r.playbook, []).append(Markdown(f"risk {english.code(r.id)}"))
     for p in plan.playbooks:
         for e in p.escalate:
-            triggers.setdefault(e.to, []).append(f"escalation from {english.code(p.id)}")
+            triggers.setdefault(e.to, []).append(
+                Markdown(f"escalation from {english.code(p.id)}"))
     playbooks = [{
         "id": p.id, "title": p.title, "kind": p.kind,
         "owner": p.owner, "response_time": english.spelled(p.response_time),
         "notify": ", ".join(p.notify), "steps": list(p.steps),
         "where": _where(smap, ("playbooks", i)),
-        "escalations": [{"to": e.to, "when": _escalation_text(e), "why": e.why or ""}
+        "escalations": [{"to": e.to, "when": Markdown(_escalation_text(e)), "why": e.why or ""}
                         for e in p.escalate],
-        "triggered_by": ", ".join(triggers.get(p.id, [])) or "nothing (see PS311)"}
+        "triggered_by": Markdown(", ".join(triggers.get(p.id, [])) or "nothing (see PS311)")}
         for i, p in enumerate(plan.playbooks)]
     risks = [{
         "id": r.id, "title": r.title, "kind": r.kind, "where": _where(smap, ("drift_risks", i)),
-        "affects": ", ".join(english.code(a) for a in r.affects),
-        "caught_by": ", ".join(english.code(a) for a in r.caught_by) or "nothing declared",
+        "affects": Markdown(", ".join(english.code(a) for a in r.affects)),
+        "caught_by": Markdown(", ".join(english.code(a) for a in r.caught_by) or
+                              "nothing declared"),
         "playbook": r.playbook or "", "date": r.date.isoformat() if r.date else "",
         "heighten": _heighten_text(r), "why": r.why or ""}
         for i, r in enumerate(plan.drift_risks)]
@@ -265,8 +409,8 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
             "cadence": english.spelled(m.cadence),
             "description": m.description or ""},
         "source": smap.file, "schema": schema, "coverage": coverage,
-        "unwatched": [english.code(c["column"].strip("`")) for c in coverage
-                      if c["watched_by"] == "**not watched**"],
+        "unwatched": Markdown(", ".join(english.code(c) for c in [*data.features, *data.predictions]
+                                        if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
                      "correction": plan.defaults.correction},
@@ -302,9 +446,19 @@ def _heighten_text(r: Any) -> str:
     return ", ".join(parts) + " on the alerts that should catch it"
 
 
-def render_runbook(parsed: ParsedPlan) -> str:
-    """The reviewers' runbook of a valid plan, as markdown."""
-    return environment().get_template("runbook.md.j2").render(**runbook_view(parsed))
+def render_runbook(parsed: ParsedPlan, power: list[Any] | None = None) -> str:
+    """The reviewers' runbook of a valid plan, as markdown; with ``power`` (a table from
+    :func:`planspec.power.analyze_power`) each alert also shows what the baseline says it does.
+    """
+    view = runbook_view(parsed)
+    if power:
+        from planspec.power import power_cells
+
+        cells = {row.id: power_cells(row) for row in power}
+        for group in ("input_alerts", "output_alerts", "monitors"):
+            for a in view.get(group, []):
+                a["power"] = cells.get(a["id"])
+    return environment().get_template("runbook.md.j2").render(**view)
 
 
 # ------------------------------------------------------------------------------------ report
@@ -321,15 +475,15 @@ def sparkline(values: list[float | None], width: int = 52) -> str:
     """
     if not values:
         return ""
-    groups = np.array_split(np.arange(len(values)), min(width, len(values)))
+    groups = _split(len(values), min(width, len(values)))
     picked = [values[g[-1]] for g in groups]
-    finite = [v for v in picked if v is not None and np.isfinite(v)]
+    finite = [v for v in picked if v is not None and math.isfinite(v)]
     if not finite:
         return " " * len(picked)
     lo, hi = min(finite), max(finite)
     out = []
     for v in picked:
-        if v is None or not np.isfinite(v):
+        if v is None or not math.isfinite(v):
             out.append(" " if v is None else _SPARK[-1])
         else:
             out.append(_SPARK[0 if hi == lo else int((v - lo) / (hi - lo) * 7)])
@@ -343,11 +497,13 @@ def report_view(results: Results) -> dict[str, Any]:
     firing = []
     for f in results.firing:
         c = by_id[f.id]
-        last = next((w for w in reversed(c.windows) if w.value is not None), None)
+        last = next((w for w in reversed(c.windows)
+                     if w.value is not None and w.status != "partial"), None)
         firing.append({"id": f.id, "level": f.level, "since": f.since[:10],
-                       "value": _value(last.value) if last else "–",
+                       "value": english.quantity(c.statistic, last.value) if last else "–",
+                       "statistic": english.statistic_label(c.statistic),
                        "window": f"{last.start[:10]} to {last.end[:10]}" if last else "",
-                       "when": cell(c.when), "playbook": f.playbook or "–"})
+                       "when": c.when, "playbook": f.playbook or "–"})
     actions = [{
         "alert": a.alert, "level": a.level, "since": a.since[:10],
         "playbook": a.playbook.model_dump() if a.playbook else None,
@@ -361,20 +517,27 @@ def report_view(results: Results) -> dict[str, Any]:
     monitors = [{
         "id": c.id, "first_fail": c.first_fail[:10] if c.first_fail else "",
         "known": c.first_fail_known_at[:10] if c.first_fail_known_at else "",
-        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}", "value": _value(w.value),
+        "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
+                         "value": english.quantity(c.statistic, w.value),
+                         "interval": f"{english.number(w.lower)} to {english.number(w.upper)}"
+                         if w.lower is not None and w.upper is not None else "–",
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
-                         "ess": _value(w.effective_n)}
+                         "ess": english.number(w.effective_n)}
                         for w in reversed(c.windows) if w.value is not None), None),
         "immature": sum(w.status == "immature" for w in c.windows),
-        "stand_ins": ", ".join(f"{english.code(k)}: {v}" for k, v in
-                               (c.windows[-1].stand_ins or {}).items()) if c.windows else ""}
+        "stand_ins": Markdown(", ".join(f"{english.code(k)}: {english.md(v)}" for k, v in
+                                        (c.windows[-1].stand_ins or {}).items()))
+        if c.windows else ""}
         for c in results.checks if c.kind == "outcome"]
     heightened = [{"id": c.id, "risk": c.risk, "from": (c.active_from or "")[:10],
                    "to": (c.active_to or "")[:10], "tighten": f"{(c.tighten or 0):.0%}",
                    "fired": sum(w.firing is not None for w in c.windows)}
                   for c in results.checks if c.risk]
     outcomes = [{"source": name, **counts} for name, counts in (results.outcomes or {}).items()]
-    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing,
+    fired = [{"id": r["id"], **e, "evidence": _episode_evidence(c, run)}
+             for r, c in zip(base["checks"], results.checks, strict=True)
+             for e, run in zip(r["episodes"], _episode_runs(c), strict=True)]
+    return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing, "fired": fired,
             "segments": segments_view(results),
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}
@@ -391,9 +554,11 @@ def segments_view(results: Results) -> list[dict[str, Any]]:
             f = firing.get(c.id)
             if f is None or c.by != s.by or c.id.split("[")[0] != s.alert:
                 continue
-            last = next((w.value for w in reversed(c.windows) if w.value is not None), None)
+            # the latest judged window's value (a partial window is shown, never judged)
+            last = next((w.value for w in reversed(c.windows)
+                         if w.value is not None and w.status != "partial"), None)
             rows.append({"segment": c.segment, "level": f.level, "since": f.since[:10],
-                         "value": _value(last), "rank": (f.level == "fail",
+                         "value": english.quantity(c.statistic, last), "rank": (f.level == "fail",
                                                          abs(last) if last is not None else 0.0)})
         rows.sort(key=lambda r: r["rank"], reverse=True)
         summary = f"{s.tested} segment{'s' if s.tested != 1 else ''} tested"

@@ -17,7 +17,7 @@ import jinja2
 from planspec._resources import templates_dir
 from planspec.charts import MARKED, Line, Mark, Point, distribution_chart, series_chart
 from planspec.results import CheckResult, Evidence, Results, WindowResult
-from planspec.thresholds import check_thresholds, describe, episodes_of
+from planspec.thresholds import check_thresholds, describe, episodes_of, evidence_window
 
 
 @functools.lru_cache(maxsize=1)
@@ -101,7 +101,7 @@ def _check_view(c: CheckResult, risks: dict[str, tuple[str, str]]) -> dict[str, 
     eps = episodes_of(c)
     last = c.windows[-1] if c.windows else None
     firing_windows = [w for w in c.windows if w.firing is not None]
-    latest_firing = firing_windows[-1] if firing_windows else None
+    latest_firing = evidence_window(firing_windows)  # the last one over its threshold
     evidence = (_evidence_view(latest_firing.evidence)
                 if latest_firing is not None and latest_firing.evidence is not None else None)
     return {

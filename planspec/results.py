@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["ok", "warn", "fail", "insufficient_data", "immature"]
+Status = Literal["ok", "warn", "fail", "insufficient_data", "immature", "partial"]
 #: How bad each status is, for "the worst status over a span" (not judged counts as least).
-STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "ok": 1, "warn": 2,
-                               "fail": 3}
+STATUS_RANK: dict[str, int] = {"immature": 0, "insufficient_data": 0, "partial": 0, "ok": 1,
+                               "warn": 2, "fail": 3}
 #: A firing level (0 none, 1 warn, 2 fail) as it appears in results.
 FIRING: tuple[None, Literal["warn"], Literal["fail"]] = (None, "warn", "fail")
+
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: The columns of :meth:`Results.to_arrow`, one row per check and window, in this order.
+TABLE_COLUMNS = ("check", "kind", "column", "statistic", "window", "every", "start", "end",
+                 "n", "value", "bound", "status", "firing", "labels", "coverage",
+                 "effective_n", "known_at", "risks", "severity", "playbook", "source")
 
 
 class _Model(BaseModel):
@@ -24,6 +33,10 @@ class TermValue(_Model):
     text: str
     value: float | None
     bound: float | None = None
+    #: With a multiple-testing correction: the p-value before it (``value`` is corrected).
+    raw_pvalue: float | None = None
+    #: The calibrated threshold used in this window (for `calibrated(…)` comparisons).
+    threshold: float | None = None
 
 
 class EvidenceBin(_Model):
@@ -81,9 +94,19 @@ class WindowResult(_Model):
     n: int
     value: float | None
     bound: float | None = None
+    #: With a multiple-testing correction: the p-value before it (``value`` is corrected).
+    raw_pvalue: float | None = None
     status: Status
     firing: Literal["warn", "fail"] | None = None
+    #: The window is not over at `as_of`, or began before the data: unless the check judges
+    #: partial windows, its status is `partial` and it never fires.
+    partial: bool = False
     terms: list[TermValue] | None = None
+    #: The calibrated threshold the (first) comparison used in this window, if calibrated.
+    threshold: float | None = None
+    #: Outcome monitors: the 95% confidence interval of the metric (see outcomes.interval).
+    lower: float | None = None
+    upper: float | None = None
     # Outcome monitors: labels joined, their share of predictions, the weighted labels'
     # effective sample size, when the window's result could first be known, and (while it
     # cannot be scored) the statuses of the output alerts that stand in for it.
@@ -126,6 +149,9 @@ class CheckResult(_Model):
     tighten: float | None = None
     active_from: str | None = None
     active_to: str | None = None
+    #: The multiple-testing correction of the p-values compared (`bonferroni`, `bh`): values
+    #: are corrected p-values, ``raw_pvalue`` the uncorrected ones.
+    correction: str | None = None
     #: The warn/fail numbers ``value`` is compared with (renderers derive them from ``when``
     #: and ``warn`` when absent).
     thresholds: Thresholds | None = None
@@ -158,6 +184,9 @@ class Firing(_Model):
     since: str
     playbook: str | None
     severity: str
+    #: The end of the last judged window it fires in: firing goes on (an episode never ends
+    #: after the data).
+    ongoing: bool = True
 
 
 class PlaybookInfo(_Model):
@@ -234,3 +263,56 @@ class Results(_Model):
             return 0
         levels = {"warn": 1, "fail": 2}
         return int(any(levels[f.level] >= levels[fail_on] for f in self.firing))
+
+    def to_arrow(self) -> pa.Table:
+        """The results as a table, one row per check and window (columns ``TABLE_COLUMNS``).
+
+        Window bounds are UTC timestamps; a value that was not computed is null.
+
+        >>> r = Results(plan="p", planspec_version="0", baseline={}, data={}, windows=[],
+        ...             firing=[], checks=[CheckResult(
+        ...     id="a", kind="input", column="x", statistic="psi", when="psi(x) > 0.2",
+        ...     warn=None, source="p.yaml:3", playbook=None, severity="page", window="7d",
+        ...     windows=[WindowResult(start="2026-01-05T00:00:00Z", end="2026-01-12T00:00:00Z",
+        ...                           n=10, value=0.3, status="fail", firing="fail")])])
+        >>> t = r.to_arrow()
+        >>> t.num_rows, t.column("value").to_pylist(), str(t.schema.field("start").type)
+        (1, [0.3], 'timestamp[s, tz=UTC]')
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows: dict[str, list[Any]] = {name: [] for name in TABLE_COLUMNS}
+        for c in self.checks:
+            for w in c.windows:
+                for name, value in (
+                        ("check", c.id), ("kind", c.kind), ("column", c.column),
+                        ("statistic", c.statistic), ("window", c.window), ("every", c.every),
+                        ("start", w.start), ("end", w.end), ("n", w.n), ("value", w.value),
+                        ("bound", w.bound), ("status", w.status), ("firing", w.firing),
+                        ("labels", w.labels), ("coverage", w.coverage),
+                        ("effective_n", w.effective_n), ("known_at", w.known_at),
+                        ("risks", w.risks), ("severity", c.severity),
+                        ("playbook", c.playbook), ("source", c.source)):
+                    rows[name].append(value)
+        time = pa.timestamp("s", tz="UTC")
+        types = {"n": pa.int64(), "labels": pa.int64(), "value": pa.float64(),
+                 "bound": pa.float64(), "coverage": pa.float64(), "effective_n": pa.float64(),
+                 "risks": pa.list_(pa.string())}
+        columns = {}
+        for name, values in rows.items():
+            if name in ("start", "end", "known_at"):
+                text = pa.array(values, pa.string())
+                columns[name] = pc.strptime(text, "%Y-%m-%dT%H:%M:%SZ", "s").cast(time)
+            else:
+                columns[name] = pa.array(values, types.get(name, pa.string()))
+        return pa.table(columns)
+
+    def to_pandas(self) -> Any:
+        """The table of :meth:`to_arrow` as a pandas DataFrame (needs pandas installed)."""
+        import importlib.util
+
+        if importlib.util.find_spec("pandas") is None:
+            raise ImportError("Results.to_pandas needs pandas, which is not installed: "
+                              "`pip install pandas`, or use Results.to_arrow()")
+        return self.to_arrow().to_pandas()

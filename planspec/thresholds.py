@@ -1,9 +1,11 @@
 """What a check's reported value is compared with, and its firing episodes, read from results.
 
-Results carry each check's condition as text (``when``, ``warn``) and its reported ``value`` is
-the first comparison of ``when``; when a run did not record :class:`Thresholds`, they are read
-back from that text with the plan's own expression parser (heightened copies tightened as the
-compiler tightened them). The HTML report, notifications and metrics all read them here.
+A check's reported ``value`` is the first comparison of its ``when``. A run records the numbers
+it is compared with as :class:`Thresholds`, from the compiled rule (:func:`rule_thresholds`);
+results files written before runs did so carry only the condition text (``when``, ``warn``),
+and for those they are read back from that text with the plan's own expression parser
+(heightened copies tightened as the compiler tightened them). The HTML report, notifications
+and metrics all read them here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planspec._expr import ExprError, parse_condition
-from planspec.compile import tightened
-from planspec.model import Between, Compare, Condition
-from planspec.results import CheckResult, Thresholds
+from planspec.compile import Leaf, Node, tightened
+from planspec.model import Between, Calibrated, Compare, Condition, Threshold
+from planspec.results import CheckResult, Thresholds, WindowResult
 
 
 def _leaves(c: Condition) -> list[Compare | Between]:
@@ -22,8 +24,14 @@ def _leaves(c: Condition) -> list[Compare | Between]:
     return [leaf for t in c.terms for leaf in _leaves(t)]
 
 
+def _calibrated(leaf: Compare | Between) -> bool:
+    """A `calibrated(…)` threshold differs per window (each window's ``threshold``)."""
+    return isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)
+
+
 def _numbers(leaf: Compare | Between, tighten: float) -> list[float]:
     if isinstance(leaf, Compare):
+        assert isinstance(leaf.threshold, Threshold)
         t = tightened(leaf.threshold, leaf.op, tighten) if tighten else leaf.threshold
         return [t.amount]
     return [leaf.low.amount, leaf.high.amount]
@@ -35,9 +43,44 @@ def _op(leaf: Compare | Between) -> str:
     return "not_between" if leaf.negated else "between"
 
 
+def rule_thresholds(fail: Node, warn: Node | None) -> Thresholds | None:
+    """The numbers a compiled rule's reported value is compared with: its first fail comparison,
+    and the warn comparison of the same measure (thresholds as compiled, so a heightened copy's
+    are already tightened); None when that comparison has no fixed number.
+
+    >>> from planspec.compile import compile_plan
+    >>> from planspec.load import load_plan
+    >>> rule = compile_plan(load_plan("plans/rental_inspector.yaml").plan).rules[0]
+    >>> rule_thresholds(rule.fail, rule.warn)
+    Thresholds(op='>', fail=[2.0], warn=[1.5])
+    """
+    head = fail.leaves()[0]
+    numbers = _leaf_numbers(head)
+    if numbers is None:
+        return None
+    same = [w for w in (warn.leaves() if warn else []) if w.measure == head.measure]
+    warn_numbers = next((n for n in map(_leaf_numbers, same) if n is not None), None)
+    return Thresholds(op=_leaf_op(head), fail=numbers, warn=warn_numbers)
+
+
+def _leaf_numbers(leaf: Leaf) -> list[float] | None:
+    if leaf.threshold is not None:
+        return [leaf.threshold.amount]
+    if leaf.low is not None and leaf.high is not None:
+        return [leaf.low.amount, leaf.high.amount]
+    return None
+
+
+def _leaf_op(leaf: Leaf) -> str:
+    if leaf.op is not None:
+        return leaf.op
+    return "not_between" if leaf.negated else "between"
+
+
 def check_thresholds(check: CheckResult) -> Thresholds | None:
-    """The check's own ``thresholds``, or those its ``when``/``warn`` text states for the
-    quantity it reports (the first comparison of ``when``); None when the text cannot be read.
+    """The check's own ``thresholds``, or (for a results file from before runs recorded them)
+    those its ``when``/``warn`` text states for the quantity it reports (the first comparison
+    of ``when``); None when the text cannot be read.
 
     >>> from planspec.results import CheckResult
     >>> c = CheckResult(id="a", kind="input", column="x", statistic="psi", when="psi(x) > 0.25",
@@ -53,8 +96,11 @@ def check_thresholds(check: CheckResult) -> Thresholds | None:
         warn_leaves = _leaves(parse_condition(check.warn)[0]) if check.warn else []
     except ExprError:
         return None
+    if _calibrated(head):
+        return None
     tighten = check.tighten or 0.0
-    warn = next((w for w in warn_leaves if w.measure == head.measure), None)
+    warn = next((w for w in warn_leaves if w.measure == head.measure and not _calibrated(w)),
+                None)
     return Thresholds(op=_op(head), fail=_numbers(head, tighten),
                       warn=_numbers(warn, tighten) if warn is not None else None)
 
@@ -104,3 +150,13 @@ def episodes_of(check: CheckResult) -> list[Episode]:
                                ongoing=run[-1] == len(windows) - 1, value=last.value))
             run = []
     return out
+
+
+def evidence_window(windows: list[WindowResult]) -> WindowResult | None:
+    """The window whose evidence explains a firing episode (its ``windows``): the last one at or
+    over a threshold itself (a window kept firing while clean explains nothing), else the last
+    one with evidence."""
+    with_evidence = [w for w in windows if w.evidence is not None]
+    over = [w for w in with_evidence if w.status in ("warn", "fail")]
+    chosen = over or with_evidence
+    return chosen[-1] if chosen else None

@@ -12,6 +12,7 @@ from planspec.model import (
     AllOf,
     AnyOf,
     Between,
+    Calibrated,
     Compare,
     DataSchema,
     Defaults,
@@ -39,7 +40,7 @@ numbers = st.floats(allow_nan=False, allow_infinity=False, width=64)
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")),
                 max_size=30)
 thresholds = st.builds(Threshold, value=numbers, unit=st.sampled_from(["", "%", "sd"]))
-durations = st.builds(Duration, value=st.integers(1, 10_000),
+durations = st.builds(Duration, value=st.integers(1, 5_000),  # at most 36,500 days
                       unit=st.sampled_from(["s", "m", "h", "d", "w"]))
 ratios = st.floats(0, 1)
 
@@ -63,6 +64,8 @@ def measures(draw: st.DrawFn) -> Measure:
         fields["within"] = draw(thresholds.filter(lambda t: t.unit != "sd"))
     if info.tests:
         fields["part"] = draw(st.sampled_from(["statistic", "pvalue"]))
+    if info.scope == "outcome":
+        fields["part"] = draw(st.sampled_from(["statistic", "lower", "upper"]))
     transform = draw(st.sampled_from(["value", "shift", "change"]))
     fields["transform"] = transform
     if transform != "value":
@@ -72,7 +75,8 @@ def measures(draw: st.DrawFn) -> Measure:
 
 leaves = st.one_of(
     st.builds(Compare, measure=measures(), op=st.sampled_from([">", ">=", "<", "<="]),
-              threshold=thresholds),
+              threshold=thresholds | st.builds(Calibrated, value=numbers,
+                                               unit=st.sampled_from(["", "%"]))),
     st.builds(Between, measure=measures(), low=thresholds, high=thresholds, negated=st.booleans()),
 )
 
@@ -99,7 +103,9 @@ def alerts() -> st.SearchStrategy[Alert]:
                      keep_firing_for=st.none() | st.integers(0, 9),
                      min_samples=st.none() | st.integers(0, 10**6),
                      severity=st.sampled_from(["low", "medium", "high", "critical"]),
-                     playbook=st.none() | ids, why=st.none() | texts)
+                     playbook=st.none() | ids, why=st.none() | texts,
+                     window_rows=st.none() | st.integers(1, 10**6),
+                     calibrate=st.none() | st.sampled_from(["subsamples", "consecutive"]))
 
 
 monitors = st.builds(

@@ -16,10 +16,9 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
-from planspec.compile import compile_plan
 from planspec.profile import build_profile
 
-from .enginekit import frame, plan_with, window_rows
+from .enginekit import compile_plan, day_end, frame, plan_with, window_rows
 
 INPUTS = {
     "mean": "mean(x) > 1e9", "std": "std(x) > 1e9", "min": "min(x) > 1e9", "max": "max(x) > 1e9",
@@ -204,7 +203,7 @@ def test_constant_baseline_column_shift_is_infinite_or_zero() -> None:
     program = compile_plan(plan_with({"shift": "mean(x) shift > 2 sd"}))
     profile = build_profile(program, base)
     assert [w.value for w in program.run(same, profile).checks[0].windows] == [0.0, 0.0]
-    moved_windows = program.run(moved, profile).checks[0].windows
+    moved_windows = program.run(moved, profile, as_of=day_end(moved)).checks[0].windows
     assert all(w.value == np.inf and w.status == "fail" for w in moved_windows)
 
 

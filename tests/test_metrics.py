@@ -84,7 +84,7 @@ def test_check_writes_openmetrics(tmp_path: Path, capsys: pytest.CaptureFixture[
     metrics = tmp_path / "metrics.prom"
     out = tmp_path / "results.json"
     argv = ["check", plan, "--baseline", str(base), "--data", str(paths["scored"]),
-            "--fail-on", "never", "-q"]
+            "--fail-on", "never"]
     assert main([*argv, "--format", "json", "-o", str(out), "--metrics", str(metrics)],
                 io.StringIO()) == 0
     text = metrics.read_text()

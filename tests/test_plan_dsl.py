@@ -144,7 +144,7 @@ def test_parse_format_round_trips_in_both_surfaces(plan: Plan) -> None:
     assert as_plan.diagnostics == (), format_plan(plan)
     assert as_plan.plan == plan
     as_yaml = parse_yaml(format_yaml(plan), "gen.yaml")
-    assert as_yaml.plan == plan
+    assert as_yaml.plan == plan, as_yaml.diagnostics
 
 
 @SETTINGS
@@ -154,7 +154,7 @@ def test_arbitrary_text_never_makes_the_plan_parser_raise(text: str) -> None:
 
 
 @SETTINGS
-@given(from_lark(_expr.parser(), start="plan", alphabet=st.characters(codec="ascii"),
+@given(from_lark(_expr.build_parser(), start="plan", alphabet=st.characters(codec="ascii"),
                  explicit={"WS": st.just(" "), "COMMENT": st.just("# c\n")}))
 def test_strings_from_the_grammar_never_make_the_plan_parser_raise(text: str) -> None:
     parse_plan(text, "fuzz.plan")
@@ -193,8 +193,7 @@ def test_fmt_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError):
-        run("fmt", "-w", str(f))
+    assert run("fmt", "-w", str(f))[0] == 2  # "cannot write it: disk full", no traceback
     assert f.read_text() == original
     assert [p.name for p in tmp_path.iterdir()] == ["p.plan"]
 

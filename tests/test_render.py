@@ -19,11 +19,12 @@ from planspec.compile import compile_plan
 from planspec.english import describe, measure
 from planspec.load import load_plan
 from planspec.model import Duration
-from planspec.render import render_report, render_runbook
+from planspec.render import render_report, render_runbook, report_view
 from planspec.results import Results
 from planspec.stats import STATS
 
-from .enginekit import DAY, T0, frame, plan_with
+from .enginekit import DAY, T0, day_end, frame, plan_with
+from .mdkit import inlines
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -79,13 +80,14 @@ def test_everything_in_the_plan_appears_in_its_runbook(name: str) -> None:
     plan = parsed.plan
     assert plan is not None
     text = render_runbook(parsed)
+    shown = "\n".join(inlines(text))  # as a reader sees it (markup escapes resolved)
     for item in (*plan.input_alerts, *plan.output_alerts, *plan.outcome_monitors):
         assert f"### `{item.id}`" in text
-        assert item.why is None or item.why.split(".")[0] in text
+        assert item.why is None or item.why.split(".")[0] in shown
     for p in plan.playbooks:
-        assert f"(`{p.id}`)" in text and all(step in text for step in p.steps)
+        assert f"(`{p.id}`)" in text and all(step in shown for step in p.steps)
     for r in plan.drift_risks:
-        assert f"### {r.title} (`{r.id}`)" in text
+        assert f"{r.title} ({r.id})" in shown
     for col in (*plan.data.features, *plan.data.predictions):
         assert f"| `{col}` |" in text
     assert f"{name}:" in text  # source locations
@@ -122,7 +124,9 @@ def test_runbook_is_valid_markdown(relative_cwd: object) -> None:
 
 def test_report_is_valid_markdown(demo_results: Results) -> None:
     text = render_report(demo_results)
-    _check_markdown(text, 6)  # with the per-segment firing table
+    explained = sum(e["evidence"] is not None for e in report_view(demo_results)["fired"])
+    # one per firing episode with evidence, and the per-segment firing table
+    _check_markdown(text, 6 + explained)
     assert "## Firing now" in text and "could first be known" in text
 
 
@@ -196,7 +200,7 @@ def test_events_annotate_and_heighten_only_after_the_date(tmp_path: Path) -> Non
     from planspec.data import read_events
 
     program = compile_plan(plan, events=read_events(str(events), ["law"]))
-    results = program.run(cur, base)
+    results = program.run(cur, base, as_of=day_end(cur))
     checks = {c.id: c for c in results.checks}
     plain, heightened = checks["shift"], checks["shift@law"]
     assert [w.status for w in plain.windows] == ["fail", "ok", "ok", "fail"]

@@ -13,7 +13,7 @@ import pytest
 
 from planspec.compile import compile_plan
 from planspec.demo import write_demo_data
-from planspec.engine.run import run_program
+from planspec.engine.run import run_program, run_store
 from planspec.load import load_plan
 from planspec.profile import build_profile, load_profile
 from planspec.render import render_runbook
@@ -25,6 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SEGMENTED = {"shift": "mean(x) shift > 0.5 sd", "missing": "missing_rate(x) > 20%",
              "rate": "rate(p >= 0.5) change > 30%", "volume": "count change > 40%",
              "mean": "mean(x) > 0.3"}
+
+
+def _plain(**kw: Any) -> Any:
+    """The plan of every SEGMENTED alert (the rate watches a prediction: an output alert)."""
+    return plan_with({k: v for k, v in SEGMENTED.items() if k != "rate"},
+                     {"rate": SEGMENTED["rate"]}, **kw)
 
 
 def _by(plan: Any, by: str | None = "c", **defaults: object) -> Any:
@@ -53,8 +59,7 @@ def _only(data: dict[str, np.ndarray], value: str | None) -> dict[str, np.ndarra
 
 def test_segmented_results_equal_checking_each_segment_alone() -> None:
     base, cur = _data()
-    plain = plan_with({k: v for k, v in SEGMENTED.items() if k != "rate"},
-                      {"rate": SEGMENTED["rate"]}, min_samples=100)
+    plain = _plain(min_samples=100)
     program = compile_plan(_by(plain))
     results = program.run(cur, build_profile(program, base))
     by_id = {c.id: c for c in results.checks}
@@ -80,7 +85,7 @@ def test_segmented_results_equal_checking_each_segment_alone() -> None:
 
 def test_batches_and_tables_give_the_same_segments() -> None:
     base, cur = _data(6)
-    program = compile_plan(_by(plan_with(SEGMENTED)))
+    program = compile_plan(_by(_plain()))
     profile = build_profile(program, base)
     whole = run_program(program, cur, profile)
     batched = run_program(program, cur, profile, batch_rows=777)
@@ -91,9 +96,46 @@ def test_batches_and_tables_give_the_same_segments() -> None:
             assert (x.value is None and y.value is None) or x.value == pytest.approx(y.value)
 
 
+def test_segments_through_the_store_in_two_increments_equal_one_run(tmp_path: Path) -> None:
+    """Segmented sums are stored with the others: two nightly runs, each reading half of the
+    days (the second with a day that overlaps the first), judge like one run over both."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base, cur = _data(11)
+    program = compile_plan(_by(_plain(correction="bh")))
+    profile = build_profile(program, base)
+    day = cur["ts"].astype(np.int64) // DAY
+    cut = int(np.median(day))
+    halves = [day < cut, day >= cut - 1]  # the day before the cut is in both halves...
+    halves[1] &= ~((day == cut - 1) & (np.arange(day.size) % 2 == 0))  # ...half of its rows
+    halves[0] &= ~((day == cut - 1) & (np.arange(day.size) % 2 == 1))
+    paths = []
+    for i, keep in enumerate(halves):
+        path = tmp_path / f"part{i}.parquet"
+        pq.write_table(pa.table({k: v[keep] for k, v in cur.items()}), path)
+        paths.append(str(path))
+    store = tmp_path / "sums"
+    run_store(program, [paths[0]], profile, store)
+    stored, report = run_store(program, [paths[1]], profile, store)
+    assert report.late_buckets  # the shared day's buckets merged
+    whole = run_program(program, cur, profile)
+    assert stored.segments == whole.segments
+    assert [c.id for c in stored.checks] == [c.id for c in whole.checks]
+    assert any(c.segment for c in stored.checks)
+    for a, b in zip(stored.checks, whole.checks, strict=True):
+        assert [(w.start, w.status, w.n, w.firing) for w in a.windows] == \
+            [(w.start, w.status, w.n, w.firing) for w in b.windows], a.id
+        for x, y in zip(a.windows, b.windows, strict=True):
+            assert (x.value is None) == (y.value is None)
+            if x.value is not None and y.value is not None:
+                assert x.value == pytest.approx(y.value, rel=1e-12, abs=1e-12), a.id
+    assert [f.id for f in stored.firing] == [f.id for f in whole.firing]
+
+
 @pytest.mark.parametrize(("policy", "expected"), [
-    ("insufficient_data", ({"insufficient_data"}, "none", 2)),
-    ("overall", ({"ok", "fail"}, "overall", 3))])
+    ("insufficient_data", ({"insufficient_data", "partial"}, "none", 2)),
+    ("overall", ({"ok", "fail", "partial"}, "overall", 3))])
 def test_a_segment_the_baseline_never_saw(policy: str, expected: tuple[Any, ...]) -> None:
     rng = np.random.default_rng(7)
     base = frame(rng, 4000, 28, start=T0 - 35 * DAY, categories=2)
@@ -141,7 +183,7 @@ def test_the_correction_covers_every_segment() -> None:
 
 def test_profile_with_segments_round_trips_through_json() -> None:
     base, _ = _data()
-    program = compile_plan(_by(plan_with(SEGMENTED)))
+    program = compile_plan(_by(_plain()))
     profile = build_profile(program, base)
     assert set(profile.segments["c"]) == {"k0", "k1", "k2", "(missing)"}
     assert sum(p.rows for p in profile.segments["c"].values()) == profile.rows
@@ -208,3 +250,145 @@ def test_text_and_report_name_firing_segments_worst_first() -> None:
     part = report[report.index("### `shift` per `c`"):]
     assert "4 segments tested; 2 firing." in part
     assert part.index("| `k2` | **fail**") < part.index("| `k1` | **fail**")
+
+
+# ---------------------------------------------------------------------------- row filters
+
+
+FILTERS = ['c == "k1"', 'c in ["k0", "k2"] and x > -0.5', 'c is missing or x <= 0',
+           'c != "k0" and x is not missing', 'c not in ["k1"]']
+
+
+def _hand(data: dict[str, np.ndarray], text: str) -> dict[str, np.ndarray]:
+    """The rows a filter keeps, computed by hand in Python (None and NaN are missing)."""
+    from planspec._expr import parse_filter
+    from planspec.model import RowAll, RowAny, RowTest
+
+    def keep(f: Any, i: int) -> bool:
+        if isinstance(f, RowAll):
+            return all(keep(t, i) for t in f.terms)
+        if isinstance(f, RowAny):
+            return any(keep(t, i) for t in f.terms)
+        assert isinstance(f, RowTest)
+        v = data[f.column][i]
+        missing = v is None or (isinstance(v, float) and np.isnan(v))
+        if f.op == "is missing":
+            return missing
+        if f.op == "is not missing":
+            return not missing
+        if missing:
+            return False
+        if f.op == "in":
+            return v in f.values
+        if f.op == "not in":
+            return v not in f.values
+        w = f.values[0]
+        return {"==": v == w, "!=": v != w, ">": v > w, ">=": v >= w, "<": v < w,
+                "<=": v <= w}[f.op]
+
+    mask = np.array([keep(parse_filter(text)[0], i) for i in range(data["x"].size)])
+    return {k: v[mask] for k, v in data.items()}
+
+
+def _where(plan: Any, text: str, by: Any = None) -> Any:
+    data = plan.model_dump(by_alias=True, mode="json")
+    for a in data["input_alerts"] + data["output_alerts"]:
+        a["where"] = text
+        a["by"] = by
+    return type(plan).model_validate(data)
+
+
+@pytest.mark.parametrize("text", FILTERS)
+def test_a_filter_equals_filtering_by_hand(text: str) -> None:
+    base, cur = _data(12)
+    plain = _plain(min_samples=50, correction="bonferroni")
+    program = compile_plan(_where(plain, text))
+    results = program.run(cur, build_profile(program, base))
+    alone = compile_plan(plain)
+    hand = alone.run(_hand(cur, text), build_profile(alone, _hand(base, text)))
+    assert [c.id for c in results.checks] == [c.id for c in hand.checks]
+    for a, b in zip(results.checks, hand.checks, strict=True):
+        assert [(w.start, w.status, w.n) for w in a.windows] == \
+            [(w.start, w.status, w.n) for w in b.windows], a.id
+        for x, y in zip(a.windows, b.windows, strict=True):
+            assert (x.value is None) == (y.value is None)
+            if x.value is not None and y.value is not None:
+                assert x.value == pytest.approx(y.value, rel=1e-12, abs=1e-12), a.id
+
+
+def test_by_a_list_of_columns_equals_each_combination_alone() -> None:
+    base, cur = _data(13)
+    rng = np.random.default_rng(0)
+    for d in (base, cur):
+        d["p"] = np.round(d["p"])  # a second categorical column below: `g`
+        d["g"] = np.where(rng.random(d["x"].size) < 0.5, "u", "v").astype(object)
+    plain = plan_with({"shift": "mean(x) shift > 0.5 sd", "miss": "missing_rate(x) > 20%"},
+                      features={"x": {"type": "numeric"}, "c": {"type": "categorical"},
+                                "g": {"type": "categorical"}}, min_samples=30)
+    program = compile_plan(_where(plain, "x is not missing or c is missing", ["c", "g"]))
+    results = program.run(cur, build_profile(program, base))
+    by_id = {c.id: c for c in results.checks}
+    alone = compile_plan(plain)
+    for c_value in ("k0", "k1"):
+        for g_value in ("u", "v"):
+            def only(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                d = _hand(d, "x is not missing or c is missing")
+                keep = (d["c"] == c_value) & (d["g"] == g_value)
+                return {k: v[keep] for k, v in d.items()}
+            separate = alone.run(only(cur), build_profile(alone, only(base)))
+            for c in separate.checks:
+                seg = by_id[f"{c.id}[c={c_value},g={g_value}]"]
+                assert (seg.by, seg.segment) == ("c,g", f"{c_value}, {g_value}")
+                assert [(w.status, w.n) for w in seg.windows] == \
+                    [(w.status, w.n) for w in c.windows]
+                for a, b in zip(seg.windows, c.windows, strict=True):
+                    assert (a.value is None) == (b.value is None)
+                    if a.value is not None and b.value is not None:
+                        assert a.value == pytest.approx(b.value, rel=1e-12, abs=1e-12)
+    assert results.segments is not None and results.segments[0].by == "c,g"
+    assert results.segments[0].tested == 8  # 3 values of c and a missing one, times 2 of g
+
+
+PLAN_WITH_FILTER = ROOT / "plans" / "rental_inspector.plan"
+
+
+@pytest.mark.parametrize("text", [*FILTERS, '`in` == true', 'x >= 1e-05 or x < -2'])
+def test_filters_round_trip_through_both_surfaces(text: str) -> None:
+    from planspec.format import format_plan, format_yaml
+    from planspec.parse import parse_plan
+    from planspec.parse_yaml import parse_yaml
+
+    plan = _where(plan_with({"m": "mean(x) shift > 1 sd"}), text, ["c"])
+    as_plan = format_plan(plan)
+    assert "where " in as_plan and "by [c]" in as_plan
+    again = parse_plan(as_plan, "x.plan")
+    assert again.plan == plan and format_plan(again.plan) == as_plan
+    as_yaml = format_yaml(plan)
+    back = parse_yaml(as_yaml, "x.yaml")
+    assert back.plan == plan and format_yaml(back.plan) == as_yaml
+
+
+def test_valid_filters_and_segments_raise_nothing() -> None:
+    from planspec.check import check_plan
+
+    plan = _where(plan_with({"m": "mean(x) shift > 1 sd"}, features={
+        "x": {"type": "numeric"}, "c": {"type": "categorical"}, "b": {"type": "boolean"}}),
+        'c in ["k0", "k1"] and (x > 0 or x is missing) and b == true', ["c", "b"])
+    assert [d.code for d in check_plan(plan) if d.code >= "PS370"] == []
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ('cc == "k1"', "PS372"), ("c == 3", "PS373"), ('x == "3"', "PS373"),
+    ("c in [1, 2]", "PS373"), ('c > "k1"', "PS374")])
+def test_bad_filters_are_located(text: str, code: str, tmp_path: Path) -> None:
+    from planspec.format import format_yaml
+
+    yaml_text = format_yaml(plan_with({"m": "mean(x) shift > 1 sd"})).replace(
+        "  when: mean(x) shift > 1 sd\n", f"  when: mean(x) shift > 1 sd\n  where: '{text}'\n")
+    (tmp_path / "x.yaml").write_text(yaml_text)
+    found = [d for d in load_plan(tmp_path / "x.yaml").diagnostics if d.code != "PS312"]
+    assert [d.code for d in found] == [code]
+    line = yaml_text.splitlines().index(f"  where: '{text}'") + 1
+    assert found[0].span is not None and found[0].span.line == line
+    if code == "PS372":
+        assert found[0].span.col == len("  where: '") + 1 and "`c`" in (found[0].hint or "")

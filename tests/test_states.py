@@ -18,7 +18,7 @@ from planspec.engine import adjust, fire
 from planspec.load import load_plan
 from planspec.profile import build_profile
 
-from .enginekit import DAY, T0, frame, plan_with
+from .enginekit import DAY, T0, day_end, frame, plan_with
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def test_bonferroni_and_bh_match_references() -> None:
 def _run(inputs: dict[str, str], cur: dict[str, np.ndarray], base: dict[str, np.ndarray],
          **kw: object) -> dict[str, list[str]]:
     program = compile_plan(plan_with(inputs, **kw))  # type: ignore[arg-type]
-    results = program.run(cur, build_profile(program, base))
+    results = program.run(cur, build_profile(program, base), as_of=day_end(cur))
     return {c.id: [w.status for w in c.windows] for c in results.checks}
 
 
@@ -96,7 +96,7 @@ def test_warn_level_between_ok_and_fail() -> None:
     data = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
     data["input_alerts"][0]["warn"] = "mean(x) shift > 0.5 sd"
     program = compile_plan(type(plan).model_validate(data))
-    results = program.run(cur, build_profile(program, base))
+    results = program.run(cur, build_profile(program, base), as_of=day_end(cur))
     assert [w.status for w in results.checks[0].windows] == ["ok", "warn", "fail"]
 
 

@@ -25,6 +25,7 @@ def test_wheel_contains_grammar_and_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "planspec/_data/grammar/planspec.lark" in names
     assert "planspec/_data/renderers/summary.txt.j2" in names
+    assert "planspec/py.typed" in names  # type checkers use the package's annotations
 
 
 def test_installed_package_loads_its_own_resources(wheel: Path, tmp_path: Path) -> None:

@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from planspec.compile import CheckProgram, ColumnNeed, StatKey
-from planspec.data import Frame, category_codes, numeric, text_values, timestamps
+from planspec.data import (
+    Frame,
+    category_codes,
+    check_bucket_budget,
+    numeric,
+    text_values,
+    timestamps,
+)
 from planspec.engine.calendar import bucket_ids
 from planspec.profile import ColumnProfile, Profile, predicate_mask
 
@@ -37,16 +44,17 @@ class Buckets:
     count: int
 
     @classmethod
-    def of(cls, times: np.ndarray, size: int) -> Buckets:
-        g = bucket_ids(times, size)
+    def of(cls, times: np.ndarray, size: int, tz: str = "UTC") -> Buckets:
+        g = bucket_ids(times, size, tz)
         first = int(g.min())
         local = (g - first).astype(np.int64)
         return cls(size, first, local, int(local.max()) + 1)
 
     @classmethod
-    def within(cls, times: np.ndarray, size: int, first: int, count: int) -> Buckets:
+    def within(cls, times: np.ndarray, size: int, first: int, count: int, tz: str = "UTC"
+               ) -> Buckets:
         """Rows placed on a given range of buckets (every row must fall inside it)."""
-        return cls(size, first, bucket_ids(times, size) - first, count)
+        return cls(size, first, bucket_ids(times, size, tz) - first, count)
 
     def sum(self, weights: np.ndarray | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """Per-bucket sums of ``weights`` (counts when None) over the rows in ``mask``."""
@@ -252,14 +260,16 @@ def column_needs(program: CheckProgram) -> dict[str, ColumnNeed]:
 
 def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch,
                  timestamp: str, profile: Profile, size: int, where: str = "data",
-                 pool: ThreadPoolExecutor | None = None) -> Sums:
+                 pool: ThreadPoolExecutor | None = None, bins: int = 1, tz: str = "UTC") -> Sums:
     """The sums of one table or record batch. Each column is converted and reduced by its own
     task (numpy releases the GIL, so they run on every core) and its working arrays are freed
     before the next, so memory holds the batch plus a few columns' arrays."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     times = timestamps(table, timestamp, where)
-    b = Buckets.of(times, size)
+    # Before any per-bucket array: a batch spanning centuries would allocate GiBs.
+    check_bucket_budget(int(times.min()), int(times.max()), size, bins, where)
+    b = Buckets.of(times, size, tz)
     rows = b.sum()
     keep = np.flatnonzero(rows > 0)
     names = list(needs)
@@ -280,8 +290,8 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
 def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordBatch],
                    timestamp: str, profile: Profile, size: int, where: str = "data",
                    keep: Sequence[str] = (),
-                   sink: Callable[[pa.RecordBatch], None] | None = None,
-                   on_batch: Callable[[pa.RecordBatch], None] | None = None,
+                   sink: Callable[[pa.RecordBatch], None] | None = None, bins: int = 1,
+                   tz: str = "UTC", on_batch: Callable[[pa.RecordBatch], None] | None = None,
                    ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches (None when it has no rows), and, when
     ``keep`` names columns, those columns of every row (narrow: what outcome joins need),
@@ -292,7 +302,8 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
         for batch in batches:  # arena kept its freed memory (RSS grew with every batch)
             if batch.num_rows == 0:
                 continue
-            parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool))
+            parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool, bins,
+                                      tz))
             if on_batch is not None:  # e.g. segmented sums, from the same batch in memory
                 on_batch(batch)
             if keep:
@@ -358,7 +369,7 @@ def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: 
             with np.errstate(invalid="ignore"):
                 sums.out_of_range = b.sum(mask=ok & ((x < lo) | (x > hi)))
     else:
-        text = text_values(table, name)
+        text = text_values(table, name, where)
         frame = Frame(where, times, {}, {name: text})
         if need.categories and col is not None:
             codes = category_codes(text, col.categories)

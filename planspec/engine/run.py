@@ -5,6 +5,7 @@ outcome join, which needs each scored row's key, time and score (kept as narrow 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,14 +17,22 @@ import pyarrow as pa
 
 from planspec.compile import (
     CheckProgram,
-    Rule,
     StatKey,
     WindowSpec,
+    window_spec,
 )
-from planspec.data import BATCH_ROWS, DataError, frame_of, inputs, read_batches
+from planspec.data import (
+    BATCH_ROWS,
+    DataError,
+    check_bucket_budget,
+    frame_of,
+    inputs,
+    read_batches,
+)
 from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.calendar import bucket_starts
+from planspec.engine.evidence import dated_risks, explain
 from planspec.engine.gather import (
     Buckets,
     Cumulated,
@@ -36,12 +45,12 @@ from planspec.engine.gather import (
 )
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
 from planspec.engine.segments import (
-    Segment,
     SegmentGather,
-    chosen,
-    extend,
+    judge_segments,
     merge_segments,
-    segment_keys,
+    segment_pvalues,
+    segment_summary,
+    segment_values,
     segments_from_table,
     segments_table,
 )
@@ -54,13 +63,14 @@ from planspec.profile import (
     build_profile,
     check_profile,
 )
+from planspec.profile_check import histogram_bins
 from planspec.results import (
     CheckResult,
     Firing,
     Results,
-    SegmentSummary,
     WindowInfo,
 )
+from planspec.sources import Source
 
 Progress = Callable[[str], None]
 
@@ -89,6 +99,12 @@ def _profile(program: CheckProgram, baseline: Any, say: Progress) -> Profile:
     else:
         say("profiling the baseline")
         profile = build_profile(program, baseline)
+        if any(leaf.level is not None for r in program.rules for leaf in r.fail.leaves()
+               + (r.warn.leaves() if r.warn else [])):
+            from planspec.calibrate import calibrate_profile  # it imports the engine's stages
+
+            say("replaying the baseline for calibrated thresholds")
+            profile = calibrate_profile(program, profile, baseline)
     check_profile(program, profile)
     return profile
 
@@ -129,18 +145,22 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     parts: list[Sums] = []
     kept: list[pa.Table] = []
     segmented = SegmentGather(program, profile)
-    for item in inputs(data, "data"):
+    items = inputs(data, "data")
+    for item in items:
         say(f"reading {item.where}")
         sums, rows = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                     program.timestamp, profile, program.bucket, item.where,
                                     [program.timestamp, *narrow] if narrow else (),
+                                    bins=histogram_bins(program, profile), tz=program.timezone,
                                     on_batch=segmented.add if segmented.needs else None)
         if sums is not None:
             parts.append(sums)
         if rows is not None:
             kept.append(rows)
     if not parts:
-        raise DataError("PS405", f"{_where(data)}: no rows")
+        since = {i.since for i in items if i.since is not None}
+        raise DataError("PS405", f"{_where(data)}: no rows"
+                        + (f" since {min(since).isoformat()}" if since else ""))
     narrow_table = None
     if kept:
         try:
@@ -151,6 +171,8 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
 
 
 def _where(data: Any) -> str:
+    if isinstance(data, Source):
+        return data.where
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], str):
         return ", ".join(map(str, data[:3])) + (f" and {len(data) - 3} more" if len(data) > 3
                                                 else "")
@@ -159,15 +181,18 @@ def _where(data: Any) -> str:
 
 def run_program(program: CheckProgram, data: Any, baseline: Any,
                 progress: Progress | None = None, outcomes: Any = None,
-                as_of: Any = None, batch_rows: int = BATCH_ROWS) -> Results:
+                as_of: Any = None, batch_rows: int = BATCH_ROWS, judge_partial: bool = False
+                ) -> Results:
     """Run ``program`` on ``data`` against ``baseline`` (a :class:`Profile` or baseline data),
     with ``outcomes`` by source name for the outcome monitors, looking from ``as_of``. Data is
-    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums."""
+    read ``batch_rows`` rows at a time, so memory holds one batch plus the sums. Windows not
+    over at ``as_of`` (or begun before the data) are partial: shown, not judged, unless
+    ``judge_partial``."""
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
     gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
-    return judge_sums(program, profile, gathered, given, as_of, say)
+    return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
 
 
 @dataclass
@@ -191,7 +216,8 @@ class StoreReport:
 def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
               progress: Progress | None = None, outcomes: Any = None, as_of: Any = None,
               batch_rows: int = BATCH_ROWS, where_plan: str = "the plan",
-              where_baseline: str = "the baseline") -> tuple[Results, StoreReport]:
+              where_baseline: str = "the baseline", judge_partial: bool = False
+              ) -> tuple[Results, StoreReport]:
     """Merge the sums of ``data`` (None or empty: nothing new) into the sums store at
     ``store`` and judge every window of everything the store holds; each run's judged windows
     are appended to the store's history. An input whose content the store already holds is
@@ -228,6 +254,8 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                 sums, _ = gather_batches(needs, read_batches(item, columns, kinds, batch_rows),
                                          program.timestamp, profile, program.bucket,
                                          item.where, keep, sink.write if keep else None,
+                                         bins=histogram_bins(program, profile),
+                                         tz=program.timezone,
                                          on_batch=segmented.add if segmented.needs else None)
             if sums is None:
                 raise DataError("PS405", f"{item.where}: no rows")
@@ -254,7 +282,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             segments = {by: merge_segments([before.get(by, {}), segments.get(by, {})])
                         for by in segmented.needs}
         gathered = Gathered(merged, narrow_table, stored.since, segments)
-        results = judge_sums(program, profile, gathered, given, as_of, say)
+        results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({merged.ids.size:,} buckets)")
@@ -279,22 +307,27 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
 
 
 def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
-               given: dict[str, Any], as_of: Any, say: Progress) -> Results:
+               given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool = False
+               ) -> Results:
     """Every check over every window of the sums (no rows are read here, except the narrow
     columns that outcome joins need)."""
     sums = gathered.sums
     now = _as_of(as_of, sums.t_max)
+    check_bucket_budget(sums.t_min, sums.t_max, program.bucket,
+                        histogram_bins(program, profile), "data")
     view = cumulate(sums)
     b = view.buckets
     specs = {*program.windows, *(m.window for m in program.monitors)}
-    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max) for spec in specs}
+    tz = program.timezone
+    # as-of and partial windows: every grid knows which of its windows are complete
+    grids = {spec: Grid.of(spec, b, sums.t_min, sums.t_max, now, tz) for spec in specs}
     rows = {spec: g.total(view.rows) for spec, g in grids.items()}
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
         f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
     computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
                 for key in program.stats if key.by is None}
     whole_rules = [r for r in program.rules if r.by is None]
-    segs = _segment_values(program, gathered, profile, grids)
+    segs = segment_values(program, gathered.segments, gathered.sums, profile, grids)
     _without_history(program, gathered, grids, computed)
     leaf_values: dict[int, np.ndarray] = {}
     pvalue_keys: dict[WindowSpec, list[StatKey]] = {}
@@ -306,7 +339,7 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
                     if leaf.key not in pvalue_keys[leaf.key.window]:
                         pvalue_keys[leaf.key.window].append(leaf.key)
     adjusted: dict[StatKey, np.ndarray] = {}
-    tests = _segment_pvalues(program, segs)
+    tests = segment_pvalues(segs)
     for spec in {*pvalue_keys, *tests}:
         keys = pvalue_keys.get(spec, [])
         extra = tests.get(spec, [])
@@ -318,8 +351,8 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
         for j, (seg, k) in enumerate(extra):
             seg.adjusted[k] = adj[len(keys) + j]
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
-                         leaf_values) for rule in whole_rules]
-    checks += _judge_segments(segs, grids, leaf_values, profile)
+                         leaf_values, judge_partial, program.correction)
+              for rule in whole_rules]
     sources: dict[str, dict[str, int]] = {}
     narrow = _narrow_frame(program, gathered, view) if given else None
     for m in program.monitors:
@@ -327,94 +360,20 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
             say(f"joining outcomes for {m.id}")
         frame, nb = narrow if narrow is not None else (None, None)
         checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
-                                    now, sources, view.columns[m.prediction].present))
+                                    now, sources, view.columns[m.prediction].present,
+                                    judge_partial))
+    whole = dataclasses.replace(program, rules=whole_rules) if segs else program
+    checks = explain(whole, checks, grids, rows, view.columns, profile, computed)
+    # Segments' results follow the monitors': each explained from its own sums and baseline.
+    checks += judge_segments(segs, grids, leaf_values, profile, judge_partial,
+                             program.correction)
     stand_ins(checks)
     annotate_risks(program, checks)
     results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
-                                      "segments": _segment_summary(program, segs) or None,
-                                      "actions": playbook_actions(program, results.firing, checks)})
-
-
-@dataclass
-class _Judged:
-    """One segment's computed statistics and adjusted p-values."""
-
-    segment: Segment
-    rows: dict[WindowSpec, np.ndarray]
-    computed: dict[StatKey, Values]
-    adjusted: dict[StatKey, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class _BySegments:
-    by: str
-    rules: list[Rule]
-    judged: list[_Judged]
-    dropped: int
-
-
-def _segment_values(program: CheckProgram, gathered: Gathered, profile: Profile,
-                    grids: dict[WindowSpec, Grid]) -> list[_BySegments]:
-    """Each segment's statistics on the run's window grids."""
-    out = []
-    for by in program.segment_columns:
-        rules = [r for r in program.rules if r.by == by]
-        keys = segment_keys(rules)
-        sums = gathered.segments.get(by, {})
-        picked, dropped = chosen(program, profile, by, sums)
-        judged = []
-        for seg in picked:
-            view = cumulate(extend(sums[seg.value], gathered.sums))
-            rows = {spec: g.total(view.rows) for spec, g in grids.items()}
-            prof = seg.profile if seg.profile is not None else profile
-            judged.append(_Judged(seg, rows, {k: compute(k, grids[k.window], rows[k.window],
-                                                         view.columns, prof) for k in keys}))
-        out.append(_BySegments(by, rules, judged, dropped))
-    return out
-
-
-def _segment_pvalues(program: CheckProgram, segs: list[_BySegments]
-                     ) -> dict[WindowSpec, list[tuple[_Judged, StatKey]]]:
-    """Every tested segment's p-value statistics, by window grid."""
-    out: dict[WindowSpec, list[tuple[_Judged, StatKey]]] = {}
-    for group in segs:
-        keys = [leaf.key for r in group.rules for n in (r.fail, r.warn) if n
-                for leaf in n.leaves() if leaf.measure.part == "pvalue"]
-        for j in group.judged:
-            if j.segment.profile is None:
-                continue  # not tested: no baseline to test against
-            for k in dict.fromkeys(keys):
-                out.setdefault(k.window, []).append((j, k))
-    return out
-
-
-def _judge_segments(segs: list[_BySegments], grids: dict[WindowSpec, Grid],
-                    leaf_values: dict[int, np.ndarray], whole: Profile) -> list[CheckResult]:
-    out = []
-    for group in segs:
-        for rule in group.rules:
-            for j in group.judged:
-                seg = j.segment
-                prof = seg.profile
-                c = judge_rule(rule, grids[rule.window], j.rows[rule.window], j.computed,
-                               j.adjusted, prof or whole, leaf_values)
-                if prof is None:  # never seen in the baseline: reported, not judged
-                    c = c.model_copy(update={"windows": [w.model_copy(update={
-                        "status": "insufficient_data", "firing": None}) for w in c.windows]})
-                out.append(c.model_copy(update={
-                    "id": f"{rule.id}[{group.by}={seg.value}]", "by": group.by,
-                    "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
-                        "overall" if prof is not None else "none")}))
-    return out
-
-
-def _segment_summary(program: CheckProgram, segs: list[_BySegments]) -> list[SegmentSummary]:
-    return [SegmentSummary(alert=r.id, by=g.by, tested=sum(j.segment.profile is not None
-                                                           for j in g.judged),
-                           unseen=[j.segment.value for j in g.judged if not j.segment.seen],
-                           dropped=g.dropped)
-            for g in segs for r in g.rules]
+                                      "segments": segment_summary(segs) or None,
+                                      "actions": playbook_actions(program, results.firing, checks),
+                                      "risks": dated_risks(program)})
 
 
 def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:
@@ -423,7 +382,7 @@ def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) ->
         return None
     frame = frame_of(table, program.timestamp, narrow_columns(program), "scored rows")
     b = view.buckets
-    return frame, Buckets.within(frame.times, b.size, b.first, b.count)
+    return frame, Buckets.within(frame.times, b.size, b.first, b.count, program.timezone)
 
 
 def _without_history(program: CheckProgram, gathered: Gathered, grids: dict[WindowSpec, Grid],
@@ -456,11 +415,13 @@ def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[Wi
     starts, ends = g.iso()
     firing = []
     for c in checks:
-        last = c.windows[-1] if c.windows else None
+        # Firing now is the state after the last judged window: partial windows never fire.
+        judged = [w for w in c.windows if w.status != "partial"]
+        last = judged[-1] if judged else None
         if last is None or last.firing is None:
             continue
         since = last.start
-        for w in reversed(c.windows):
+        for w in reversed(judged):
             if w.firing is None:
                 break
             since = w.start
@@ -480,5 +441,4 @@ def _results(program: CheckProgram, profile: Profile, sums: Sums, grids: dict[Wi
 
 def _default_spec(program: CheckProgram) -> WindowSpec:
     d = program.plan.defaults
-    return WindowSpec(d.window.seconds, d.every.seconds if d.every else d.window.seconds)
-
+    return window_spec(d.window, d.every)

@@ -19,15 +19,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from planspec.compile import CheckProgram, ColumnNeed, Rule, StatKey
-from planspec.data import text_values, timestamps
+from planspec.compile import CheckProgram, ColumnNeed, Rule, Slice, StatKey, WindowSpec
+from planspec.data import numeric, text_values, timestamps
 from planspec.engine import store as st
-from planspec.engine.gather import Buckets, Sums, _gather_column, from_families, merge_all
-from planspec.profile import Profile, segment_codes
+from planspec.engine.evidence import explain_rule
+from planspec.engine.gather import (
+    Buckets,
+    ColumnSums,
+    Sums,
+    _gather_column,
+    cumulate,
+    from_families,
+    merge_all,
+)
+from planspec.engine.judge import judge_rule
+from planspec.engine.windows import Grid, Values, compute
+from planspec.profile import Profile, slice_codes
+from planspec.results import CheckResult, SegmentSummary
 
 
 def segment_needs(program: CheckProgram) -> dict[str, dict[str, ColumnNeed]]:
-    """Per segment column, the columns its rules' statistics read."""
+    """Per slice, the columns its rules' statistics read."""
     out: dict[str, dict[str, ColumnNeed]] = {}
     for rule in program.rules:
         if rule.by is None:
@@ -40,13 +52,24 @@ def segment_needs(program: CheckProgram) -> dict[str, dict[str, ColumnNeed]]:
 
 
 def gather_segmented(needs: Mapping[str, ColumnNeed], table: pa.Table, timestamp: str,
-                     profile: Profile, size: int, by: str, where: str = "data"
-                     ) -> dict[str, Sums]:
-    """The sums of one table per value of ``by``, in one pass: the buckets' index is combined
-    with each row's segment code, and each segment's buckets are then taken apart."""
+                     profile: Profile, size: int, sl: Slice, kinds: Mapping[str, str],
+                     where: str = "data", tz: str = "UTC") -> dict[str, Sums]:
+    """The sums of one table per segment of the slice ``sl``, in one pass: the rows its
+    filter drops are left out, the buckets' index is combined with each row's segment code,
+    and each segment's buckets are then taken apart."""
     times = timestamps(table, timestamp, where)
-    b = Buckets.of(times, size)
-    names, codes = segment_codes(text_values(table, by))
+
+    def column(name: str) -> np.ndarray | pa.ChunkedArray:
+        return numeric(table, name, where) if kinds[name] == "numeric" else \
+            text_values(table, name, where)
+
+    names, codes = slice_codes(sl, column, table.num_rows)
+    kept = codes >= 0
+    if not kept.any():
+        return {}
+    if not kept.all():
+        table, times, codes = table.filter(pa.array(kept)), times[kept], codes[kept]
+    b = Buckets.of(times, size, tz)
     nb = b.count
     sb = Buckets(size, b.first, codes * nb + b.index, len(names) * nb)
     rows = sb.sum()
@@ -85,14 +108,33 @@ class SegmentGather:
     def add(self, table: pa.Table | pa.RecordBatch, where: str = "data") -> None:
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
-        for by, needs in self.needs.items():
-            self.parts[by].append(gather_segmented(needs, table, self.program.timestamp,
-                                                   self.profile, self.program.bucket, by, where))
-            if len(self.parts[by]) >= 16:  # bound the pending parts, as the gather does
-                self.parts[by] = [merge_segments(self.parts[by])]
+        kinds = {n: c.kind for n, c in self.program.columns.items()}
+        for key, needs in self.needs.items():
+            self.parts[key].append(gather_segmented(
+                needs, table, self.program.timestamp, self.profile, self.program.bucket,
+                self.program.slices[key], kinds, where, self.program.timezone))
+            if len(self.parts[key]) >= 16:  # bound the pending parts, as the gather does
+                self.parts[key] = [merge_segments(self.parts[key])]
 
     def result(self) -> dict[str, dict[str, Sums]]:
         return {by: merge_segments(p) for by, p in self.parts.items()}
+
+
+def _zeroed(s: Sums, ids: np.ndarray) -> Sums:
+    """Zero-row buckets ``ids`` with the families of ``s``: counts 0, extremes empty."""
+    empty = Sums(s.size, ids, np.zeros(ids.size), s.t_min, s.t_max,
+                 {n: c.take(np.zeros(0, dtype=np.int64)) for n, c in s.columns.items()})
+    for n, c in empty.columns.items():
+        src = s.columns[n]
+        for f in ("present", "mean", "m2", "fine", "on_edge", "deciles", "categories",
+                  "out_of_range"):
+            a = getattr(src, f)
+            if a is not None:
+                setattr(c, f, np.zeros((ids.size, *a.shape[1:])))
+        if src.lo is not None:
+            c.lo, c.hi = np.full(ids.size, np.inf), np.full(ids.size, -np.inf)
+        c.predicates = {k: np.zeros(ids.size) for k in src.predicates}
+    return empty
 
 
 def extend(s: Sums, whole: Sums) -> Sums:
@@ -102,19 +144,14 @@ def extend(s: Sums, whole: Sums) -> Sums:
     missing = np.setdiff1d(ends, s.ids)
     if not missing.size:
         return s
-    empty = Sums(s.size, missing, np.zeros(missing.size), s.t_min, s.t_max,
-                 {n: c.take(np.zeros(0, dtype=np.int64)) for n, c in s.columns.items()})
-    for n, c in empty.columns.items():  # zero-row buckets: counts 0, extremes empty
-        src = s.columns[n]
-        for f in ("present", "mean", "m2", "fine", "on_edge", "deciles", "categories",
-                  "out_of_range"):
-            a = getattr(src, f)
-            if a is not None:
-                setattr(c, f, np.zeros((missing.size, *a.shape[1:])))
-        if src.lo is not None:
-            c.lo, c.hi = np.full(missing.size, np.inf), np.full(missing.size, -np.inf)
-        c.predicates = {k: np.zeros(missing.size) for k in src.predicates}
-    return merge_all([s, empty])
+    return merge_all([s, _zeroed(s, missing)])
+
+
+def empty_like(whole: Sums, needs: Mapping[str, ColumnNeed]) -> Sums:
+    """Sums of no rows with ``whole``'s families of the columns in ``needs``."""
+    part = Sums(whole.size, whole.ids, whole.rows, whole.t_min, whole.t_max,
+                {n: whole.columns[n] for n in needs})
+    return _zeroed(part, np.unique(np.array([whole.ids[0], whole.ids[-1]])))
 
 
 @dataclass
@@ -153,6 +190,119 @@ def segment_keys(rules: list[Rule]) -> list[StatKey]:
             keys[leaf.key] = None
     return list(keys)
 
+
+# ----------------------------------------------------------------------------------- judging
+
+
+@dataclass
+class Judged:
+    """One segment's rows per window, computed statistics and adjusted p-values."""
+
+    segment: Segment
+    rows: dict[WindowSpec, np.ndarray]
+    columns: dict[str, ColumnSums]
+    computed: dict[StatKey, Values]
+    adjusted: dict[StatKey, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class BySegments:
+    """The segmented rules of one segment column and their judged segments."""
+
+    slice: Slice
+    rules: list[Rule]
+    judged: list[Judged]
+    dropped: int
+
+    @property
+    def by(self) -> str | None:
+        """The `by` columns, comma-separated (None for a filter alone)."""
+        return ",".join(self.slice.by) or None
+
+
+def segment_values(program: CheckProgram, segments: Mapping[str, Mapping[str, Sums]],
+                   whole: Sums, profile: Profile, grids: Mapping[WindowSpec, Grid]
+                   ) -> list[BySegments]:
+    """Each chosen segment's statistics on the run's window grids (those of the whole data,
+    so every segment's windows line up with the unsegmented alerts')."""
+    out = []
+    for key in program.segment_columns:
+        sl = program.slices[key]
+        rules = [r for r in program.rules if r.by == key]
+        keys = segment_keys(rules)
+        sums = dict(segments.get(key, {}))
+        if not sl.by and "" not in sums:  # a filter that kept no rows: judged on none
+            sums[""] = empty_like(whole, segment_needs(program).get(key, {}))
+        picked, dropped = chosen(program, profile, key, sums)
+        judged = []
+        for seg in picked:
+            view = cumulate(extend(sums[seg.value], whole))
+            rows = {spec: g.total(view.rows) for spec, g in grids.items()}
+            prof = seg.profile if seg.profile is not None else profile
+            judged.append(Judged(seg, rows, view.columns, {
+                k: compute(k, grids[k.window], rows[k.window], view.columns, prof)
+                for k in keys}))
+        out.append(BySegments(sl, rules, judged, dropped))
+    return out
+
+
+def segment_pvalues(segs: list[BySegments]) -> dict[WindowSpec, list[tuple[Judged, StatKey]]]:
+    """Every tested segment's p-value statistics, by window grid: the plan's correction counts
+    them with the unsegmented tests of the same windows."""
+    out: dict[WindowSpec, list[tuple[Judged, StatKey]]] = {}
+    for group in segs:
+        keys = [leaf.key for r in group.rules for n in (r.fail, r.warn) if n
+                for leaf in n.leaves() if leaf.measure.part == "pvalue"]
+        for j in group.judged:
+            if j.segment.profile is None:
+                continue  # not tested: no baseline to test against
+            for k in dict.fromkeys(keys):
+                out.setdefault(k.window, []).append((j, k))
+    return out
+
+
+def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
+                   leaf_values: dict[int, np.ndarray], whole: Profile,
+                   judge_partial: bool = False, correction: str = "none") -> list[CheckResult]:
+    """One result per segmented rule and segment, id ``alert[column=value]``, explained from
+    the segment's own sums and baseline."""
+    out = []
+    for group in segs:
+        for rule in group.rules:
+            for j in group.judged:
+                seg = j.segment
+                prof = seg.profile or whole
+                g = grids[rule.window]
+                c = judge_rule(rule, g, j.rows[rule.window], j.computed, j.adjusted, prof,
+                               leaf_values, judge_partial, correction)
+                if seg.profile is None:  # never seen in the baseline: reported, not judged
+                    c = c.model_copy(update={"windows": [w if w.status == "partial" else
+                                                         w.model_copy(update={
+                                                             "status": "insufficient_data",
+                                                             "firing": None})
+                                                         for w in c.windows]})
+                c = explain_rule(rule, c, g, j.rows[rule.window], j.columns, prof, j.computed)
+                if not group.slice.by:  # a filter alone: the alert's own result
+                    out.append(c.model_copy(update={"segment_baseline": "segment" if seg.seen
+                                                    else ("overall" if seg.profile is not None
+                                                          else "none")}))
+                    continue
+                named = ",".join(f"{col}={v}" for col, v in
+                                 zip(group.slice.by, seg.value.split(", "), strict=False))
+                out.append(c.model_copy(update={
+                    "id": f"{rule.id}[{named}]", "by": group.by,
+                    "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
+                        "overall" if seg.profile is not None else "none")}))
+    return out
+
+
+def segment_summary(segs: list[BySegments]) -> list[SegmentSummary]:
+    """Per segmented rule: segments tested, unseen in the baseline, and left out by the cap."""
+    return [SegmentSummary(alert=r.id, by=g.by, tested=sum(j.segment.profile is not None
+                                                           for j in g.judged),
+                           unseen=[j.segment.value for j in g.judged if not j.segment.seen],
+                           dropped=g.dropped)
+            for g in segs if g.by is not None for r in g.rules]
 
 
 # ------------------------------------------------------------------------- in the sums store

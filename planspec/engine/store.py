@@ -48,6 +48,7 @@ from planspec.engine.gather import (
     from_families,
 )
 from planspec.profile import Profile, plan_fingerprint
+from planspec.sources import SourceError
 
 #: The store's format version; a store of a newer version is refused, never misread.
 FORMAT = 1
@@ -93,9 +94,13 @@ class Stored:
 
 
 def fingerprint(item: Input) -> str:
-    """The content fingerprint of an input: SHA-256 of a file's bytes, or of an in-memory
-    table's Arrow IPC stream (the same rows in the same layout give the same digest)."""
+    """The content fingerprint of an input: SHA-256 of a file's bytes, or of the Arrow IPC
+    stream of an in-memory table or of a source's rows (a database or dataset directory is
+    read once for this, a batch at a time: the same rows in the same layout give the same
+    digest). ``since`` counts: the same file from another time on is other content."""
     h = hashlib.sha256()
+    if item.since is not None:
+        h.update(f"since {item.since.isoformat()}\n".encode())
     if item.path is not None:
         with open(item.path, "rb") as f:
             for block in iter(lambda: f.read(1 << 22), b""):
@@ -105,6 +110,15 @@ def fingerprint(item: Input) -> str:
         with pa.ipc.new_stream(sink, item.table.schema) as w:
             w.write_table(item.table)
         h.update(memoryview(sink.getvalue()))
+    elif item.source is not None:
+        try:
+            for batch in item.source.batches():
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, batch.schema) as w:
+                    w.write_batch(batch)
+                h.update(memoryview(sink.getvalue()))
+        except SourceError as e:
+            raise DataError(e.code, e.message, e.hint) from None
     return "sha256:" + h.hexdigest()
 
 

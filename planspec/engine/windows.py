@@ -15,15 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special
 from scipy import stats as sps
 
 from planspec.compile import (
-    EPOCH,
     StatKey,
     WindowSpec,
 )
+from planspec.engine import calendar
+from planspec.engine.calendar import UTC
 from planspec.engine.gather import Buckets, ColumnSums, div
 from planspec.profile import (
     ColumnProfile,
@@ -31,26 +31,40 @@ from planspec.profile import (
 )
 
 PSI_FLOOR = 1e-4
+#: A standard deviation within this share of the mean's size is rounding noise: zero.
+RTOL = 1e-9
 
 
 @dataclass
 class Grid:
-    """The windows of one :class:`WindowSpec` over the data: bucket ranges and times."""
+    """The windows of one :class:`WindowSpec` over the data: each window's bucket range
+    ``[lo, hi)`` (local bucket indices, possibly outside the data), its start and end times, and
+    whether it is complete (begins no earlier than the data's first period and ends by
+    ``as_of``). Windows may differ in length (months, days across a daylight-saving change)."""
 
     spec: WindowSpec
-    start: np.ndarray  # local bucket index of each window's first bucket (may be < 0)
-    span: int  # buckets per window
+    lo: np.ndarray
+    hi: np.ndarray
     starts: np.ndarray  # window start, seconds since the epoch
+    ends: np.ndarray
     complete: np.ndarray
 
     @classmethod
-    def of(cls, spec: WindowSpec, b: Buckets, t_min: int, t_max: int) -> Grid:
-        step, length = spec.step, spec.length
-        first = (t_min - EPOCH) // step * step + EPOCH
-        starts = np.arange(first, t_max + 1, step, dtype=np.int64)
-        local = (starts - EPOCH) // b.size - b.first
-        complete = (starts >= t_min) & (starts + length <= t_max + 1)
-        return cls(spec, local, length // b.size, starts, complete)
+    def of(cls, spec: WindowSpec, b: Buckets, t_min: int, t_max: int, as_of: int | None = None,
+           tz: str = UTC) -> Grid:
+        starts, ends = calendar.windows(spec, t_min, t_max, tz)
+        lo = calendar.bucket_ids(starts, b.size, tz) - b.first
+        hi = calendar.bucket_ids(ends, b.size, tz) - b.first
+        begin = calendar.period_start(t_min, b.size, tz)
+        # Timestamps are whole seconds: data up to `as_of` covers [.., as_of + 1).
+        horizon = (t_max if as_of is None else as_of) + 1
+        complete = (starts >= begin) & (ends <= horizon)
+        return cls(spec, lo, hi, starts, ends, complete)
+
+    @property
+    def durations(self) -> np.ndarray:
+        """Each window's length in seconds."""
+        return self.ends - self.starts
 
     def iso(self) -> tuple[list[str], list[str]]:
         """Each window's start and end as ISO 8601 UTC text, converted in one go."""
@@ -58,26 +72,30 @@ class Grid:
             return [s + "Z" for s in np.datetime_as_string(seconds.astype("datetime64[s]"),
                                                            unit="s").tolist()]
 
-        return text(self.starts), text(self.starts + self.spec.length)
+        return text(self.starts), text(self.ends)
 
     def total(self, cum: np.ndarray) -> np.ndarray:
         """Window sums from cumulative bucket sums ``cum`` (leading axis buckets + 1)."""
         n = cum.shape[0] - 1
-        lo = np.clip(self.start, 0, n)
-        hi = np.clip(self.start + self.span, 0, n)
-        return cum[hi] - cum[lo]
+        return cum[np.clip(self.hi, 0, n)] - cum[np.clip(self.lo, 0, n)]
 
     def buckets(self, per_bucket: np.ndarray, empty: float) -> np.ndarray:
-        """Each window's buckets side by side, as a (windows, buckets per window) view;
-        buckets outside the data read as ``empty``."""
-        pad = np.full(self.span, empty)
-        padded = np.concatenate([pad, per_bucket, pad])
-        return sliding_window_view(padded, self.span)[self.start + self.span]
+        """Each window's buckets side by side, as a (windows, longest window) array; buckets
+        outside the data or past a shorter window's end read as ``empty``."""
+        span = int((self.hi - self.lo).max()) if self.lo.size else 0
+        offsets = np.arange(span)
+        idx = self.lo[:, None] + offsets
+        inside = (offsets < (self.hi - self.lo)[:, None]) & (idx >= 0) & \
+            (idx < per_bucket.shape[0])
+        padded = np.append(per_bucket, empty)  # index -1 reads `empty`
+        return padded[np.where(inside, idx, -1)]
 
     def reduce(self, per_bucket: np.ndarray, fn: Callable[..., np.ndarray], empty: float
                ) -> np.ndarray:
-        """A min or max over each window's buckets (windows may overlap)."""
-        return fn(self.buckets(per_bucket, empty), axis=1)
+        """A min or max over each window's buckets (windows may overlap or differ in length)."""
+        if self.lo.size == 0:
+            return np.zeros(0)
+        return fn(self.buckets(per_bucket, empty), axis=1, initial=empty)
 
     def moments(self, n: np.ndarray, mean: np.ndarray, m2: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,6 +119,9 @@ class Values:
     value: np.ndarray
     pvalue: np.ndarray | None = None
     bound: np.ndarray | None = None
+    #: The values it is computed from, per window (present values of its column; rows for
+    #: statistics over rows): what `min_samples` counts.
+    n: np.ndarray | None = None
 
 
 @dataclass
@@ -141,21 +162,23 @@ class Fine:
         return np.maximum(np.maximum(self.fw - self.fb - self.ib, self.fb - self.fw - self.iw), 0)
 
 
-def ks(fine: Fine) -> Values:
+def ks(fine: Fine, pvalue: bool = True) -> Values:
     """Two-sample KS on fine bins: D at the edges (exact there; exact everywhere on discrete
     data), the most D can exceed it inside a bin as the bound, and scipy's asymptotic two-sided
-    p-value of that D."""
+    p-value of that D (skipped when ``pvalue`` is false: replays of D alone need none)."""
     right = np.concatenate([fine.fw[:, 1:], np.ones((fine.fw.shape[0], 1))], axis=1)
     right_b = np.concatenate([fine.fb[1:], [1.0]])
     d_low = np.max(np.abs(right - right_b), axis=1)
     d_high = np.maximum(np.max(fine.sup(), axis=1), d_low)
     n, m = fine.n, fine.m
+    empty = n == 0
+    d_low[empty] = np.nan
+    if not pvalue:
+        return Values(d_low, None, d_high - d_low)
     big, small = np.maximum(n, m), np.minimum(n, m)
     en = np.round(div(big * small, big + small))
     with np.errstate(invalid="ignore"):
-        p = np.clip(sps.kstwo.sf(d_low, np.maximum(np.nan_to_num(en), 1)), 0, 1)
-    empty = n == 0
-    d_low[empty] = np.nan
+        p = np.clip(sps.kstwo.sf(np.nan_to_num(d_low), np.maximum(np.nan_to_num(en), 1)), 0, 1)
     p[empty] = np.nan
     return Values(d_low, p, d_high - d_low)
 
@@ -258,7 +281,19 @@ def chi2(w: np.ndarray, base: np.ndarray) -> Values:
 
 def compute(key: StatKey, g: Grid, rows: np.ndarray, sums: dict[str, ColumnSums],
             profile: Profile) -> Values:
-    """The statistic ``key`` for every window of grid ``g``."""
+    """The statistic ``key`` for every window of grid ``g``, with the number of values it
+    reads (present values of its column; rows for `count`, `missing_rate` and
+    `new_category_rate`)."""
+    v = _compute(key, g, rows, sums, profile)
+    if key.stat in ("count", "missing_rate", "new_category_rate") or key.column is None:
+        v.n = rows
+    else:
+        v.n = g.total(sums[key.column].present)
+    return v
+
+
+def _compute(key: StatKey, g: Grid, rows: np.ndarray, sums: dict[str, ColumnSums],
+             profile: Profile) -> Values:
     stat = key.stat
     if stat == "count":
         return Values(rows.astype(np.float64))
@@ -272,7 +307,8 @@ def compute(key: StatKey, g: Grid, rows: np.ndarray, sums: dict[str, ColumnSums]
         count, mean, m2 = g.moments(s.n, s.mean, s.m2)
         if stat == "mean":
             return Values(mean)
-        return Values(np.sqrt(np.maximum(div(m2, count - 1), 0)))
+        std = np.sqrt(np.maximum(div(m2, count - 1), 0))
+        return Values(np.where(std <= RTOL * np.abs(mean), 0.0, std))
     if stat in ("min", "max", "quantile", "ks", "wasserstein"):
         assert s.lo is not None and s.hi is not None and s.fine is not None
         lo = g.reduce(s.lo, np.min, np.inf)
