@@ -331,7 +331,8 @@ def test_by_a_list_of_columns_equals_each_combination_alone() -> None:
     alone = compile_plan(plain)
     for c_value in ("k0", "k1"):
         for g_value in ("u", "v"):
-            def only(d: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            def only(d: dict[str, np.ndarray], c_value: str = c_value,
+                     g_value: str = g_value) -> dict[str, np.ndarray]:
                 d = _hand(d, "x is not missing or c is missing")
                 keep = (d["c"] == c_value) & (d["g"] == g_value)
                 return {k: v[keep] for k, v in d.items()}
