@@ -585,6 +585,11 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
         prediction = m.prediction or next(iter(plan.data.predictions))
         pred = plan.data.predictions[prediction]
         span = smap.span((*path, "when")) or smap.span(path)
+        found = slice_of(m.by, m.where)
+        if found is not None:
+            slices[found.key] = found
+            for col in found.columns:
+                need(col)
         monitors.append(MonitorRule(
             m.id, node(m.when, window, (*path, "when")),
             node(m.warn, window, (*path, "warn")) if m.warn else None, window, m.source,
@@ -598,7 +603,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             format_condition(m.when), format_condition(m.warn) if m.warn else None,
             *_label_columns(plan, m.source.label), judge_partial=m.partial == "judge",
             binary=bool({t.stat for t in _measures(m.when, m.warn)} & FLAG_METRICS),
-            known_after=m.source.known_after.seconds if m.source.known_after else None))
+            known_after=m.source.known_after.seconds if m.source.known_after else None,
+            by=found.key if found else None))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}

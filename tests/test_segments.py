@@ -75,7 +75,7 @@ def test_segmented_results_equal_checking_each_segment_alone() -> None:
             for a, b in zip(seg.windows, c.windows, strict=True):
                 assert (a.value is None) == (b.value is None)
                 if a.value is not None and b.value is not None:
-                    assert a.value == pytest.approx(b.value, rel=1e-9, abs=1e-12), c.id
+                    assert a.value == pytest.approx(b.value, rel=1e-12, abs=1e-12), c.id
     statuses = {c.id: {w.status for w in c.windows} for c in results.checks}
     assert "fail" in statuses["shift[c=k1]"] and "fail" not in statuses["shift[c=k0]"]
     assert results.segments is not None
@@ -393,3 +393,33 @@ def test_bad_filters_are_located(text: str, code: str, tmp_path: Path) -> None:
     assert found[0].span is not None and found[0].span.line == line
     if code == "PS372":
         assert found[0].span.col == len("  where: '") + 1 and "`c`" in (found[0].hint or "")
+
+
+def test_outcome_monitors_by_segment_and_filter_equal_each_segment_alone() -> None:
+    """A monitor with `by` (and `where`) is judged per segment of the scored rows: each as the
+    same monitor over that segment's rows alone."""
+    from .test_outcomes import dataset, monitors
+
+    rng = np.random.default_rng(21)
+    scored, outcomes = dataset(rng, 6000, 0.6, False)
+    scored["c"] = np.where(rng.random(6000) < 0.4, "a", "b").astype(object)
+    plain = [{**m, "when": m["when"].replace("> 1e9", "< 0.5")}  # precision, recall, f1, accuracy
+             for m in monitors(False, min_labels=5)[:4]]
+    split = [{**m, "by": "c", "where": "x > -1"} for m in plain]
+    program = compile_plan(plan_with({"m": "mean(x) > 1e9"}, extra={"outcome_monitors": split}))
+    as_of = T0 + 60 * DAY
+    results = program.run(scored, scored, outcomes={"cls": outcomes}, as_of=as_of)
+    by_id = {c.id: c for c in results.checks}
+    alone = compile_plan(plan_with({"m": "mean(x) > 1e9"}, extra={"outcome_monitors": plain}))
+    for value in ("a", "b"):
+        keep = (scored["c"] == value) & (scored["x"] > -1)
+        rows = {k: v[keep] for k, v in scored.items()}
+        separate = alone.run(rows, scored, outcomes={"cls": outcomes}, as_of=as_of)
+        for c in separate.checks:
+            if c.kind != "outcome":
+                continue
+            seg = by_id[f"{c.id}[c={value}]"]
+            assert (seg.by, seg.segment) == ("c", value)
+            assert [(w.start, w.status, w.n, w.value) for w in seg.windows] == \
+                [(w.start, w.status, w.n, w.value) for w in c.windows], c.id
+    assert any(w.value is not None for w in by_id["m0[c=a]"].windows)

@@ -46,6 +46,7 @@ from planspec.engine.gather import (
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
 from planspec.engine.segments import (
     SegmentGather,
+    judge_monitor_segments,
     judge_segments,
     merge_segments,
     segment_pvalues,
@@ -119,6 +120,9 @@ def narrow_columns(program: CheckProgram) -> dict[str, str]:
         for col in m.scored_columns:
             kinds.setdefault(col, program.columns[col].kind if col in program.columns
                              else "numeric")
+        if m.by is not None:  # the columns that place a scored row in its segment
+            for col in program.slices[m.by].columns:
+                kinds.setdefault(col, program.columns[col].kind)
     return kinds
 
 
@@ -355,15 +359,25 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
               for rule in whole_rules]
     sources: dict[str, dict[str, int]] = {}
     narrow = _narrow_frame(program, gathered, view) if given else None
+    split: list[CheckResult] = []  # monitors judged per segment, explained as they are judged
     for m in program.monitors:
         if m.source.name in given:
             say(f"joining outcomes for {m.id}")
         frame, nb = narrow if narrow is not None else (None, None)
+        if m.by is not None:
+            split += judge_monitor_segments(m, program.slices[m.by], grids[m.window], frame, nb,
+                                            given.get(m.source.name), now, sources,
+                                            judge_partial, program.max_segments, tz,
+                                            view.columns[m.prediction].present)
+            continue
         checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
                                     now, sources, view.columns[m.prediction].present,
                                     judge_partial))
-    whole = dataclasses.replace(program, rules=whole_rules) if segs else program
-    checks = explain(whole, checks, grids, rows, view.columns, profile, computed)
+    whole = program
+    if segs or split:
+        whole = dataclasses.replace(program, rules=whole_rules,
+                                    monitors=[m for m in program.monitors if m.by is None])
+    checks = explain(whole, checks, grids, rows, view.columns, profile, computed) + split
     # Segments' results follow the monitors': each explained from its own sums and baseline.
     checks += judge_segments(segs, grids, leaf_values, profile, judge_partial,
                              program.correction)

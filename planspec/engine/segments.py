@@ -15,12 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from planspec.compile import CheckProgram, ColumnNeed, Rule, Slice, StatKey, WindowSpec
-from planspec.data import numeric, text_values, timestamps
+from planspec.compile import (
+    CheckProgram,
+    ColumnNeed,
+    MonitorRule,
+    Rule,
+    Slice,
+    StatKey,
+    WindowSpec,
+)
+from planspec.data import Frame, numeric, text_values, timestamps
 from planspec.engine import store as st
 from planspec.engine.evidence import explain_rule
 from planspec.engine.gather import (
@@ -29,13 +38,15 @@ from planspec.engine.gather import (
     Sums,
     _gather_column,
     cumulate,
+    cumulative,
     from_families,
     merge_all,
 )
-from planspec.engine.judge import judge_rule
+from planspec.engine.judge import judge_monitor, judge_rule
 from planspec.engine.windows import Grid, Values, compute
 from planspec.profile import Profile, slice_codes
 from planspec.results import CheckResult, SegmentSummary
+from planspec.thresholds import rule_thresholds
 
 
 def segment_needs(program: CheckProgram) -> dict[str, dict[str, ColumnNeed]]:
@@ -303,6 +314,46 @@ def segment_summary(segs: list[BySegments]) -> list[SegmentSummary]:
                            unseen=[j.segment.value for j in g.judged if not j.segment.seen],
                            dropped=g.dropped)
             for g in segs if g.by is not None for r in g.rules]
+
+
+def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | None,
+                           b: Buckets | None, outcomes: Any, now: int,
+                           sources: dict[str, dict[str, int]], judge_partial: bool,
+                           max_segments: int, tz: str, predictions: np.ndarray
+                           ) -> list[CheckResult]:
+    """An outcome monitor judged per segment of its slice, from the scored rows' narrow
+    columns (the segments with the most scored rows first, at most ``max_segments``). Without
+    outcomes or scored rows there is nothing to split: the monitor's one immature result."""
+    if frame is None or b is None or outcomes is None:
+        return [judge_monitor(m, g, None, None, None, now, sources, predictions,
+                              judge_partial)]
+
+    def column(name: str) -> np.ndarray | pa.ChunkedArray:
+        return frame.numbers[name] if name in frame.numbers else frame.texts[name]
+
+    names, codes = slice_codes(sl, column, frame.rows)
+    counts = np.bincount(codes[codes >= 0], minlength=len(names))
+    order = sorted(range(len(names)), key=lambda k: (-counts[k], names[k]))[:max_segments]
+    if not sl.by and not order:  # a filter that kept no scored rows
+        names, order = [""], [0]
+    out = []
+    for k in order:
+        mask = codes == k
+        keep = pa.array(mask)
+        part = Frame(frame.where, frame.times[mask],
+                     {c: x[mask] for c, x in frame.numbers.items()},
+                     {c: t.filter(keep) for c, t in frame.texts.items()})
+        pb = Buckets.within(part.times, b.size, b.first, b.count, tz)
+        preds = cumulative(pb.sum(mask=~np.isnan(part.numbers[m.prediction])))
+        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial)
+        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn)})
+        if sl.by:
+            named = ",".join(f"{col}={v}" for col, v in
+                             zip(sl.by, names[k].split(", "), strict=False))
+            c = c.model_copy(update={"id": f"{m.id}[{named}]", "by": ",".join(sl.by),
+                                     "segment": names[k]})
+        out.append(c)
+    return out
 
 
 # ------------------------------------------------------------------------- in the sums store
