@@ -227,7 +227,7 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO) -> int:
         profile = _calibrate(program, profile, args)
     except (DataError, SourceError) as e:
         _data_error(e)
-        return EXIT_FINDINGS
+        return EXIT_USAGE
     _write(args.output, profile.model_dump_json(
         indent=1, exclude=None if profile.calibration else {"calibration"}) + "\n", out,
            f"baseline of {profile.rows:,} rows", args)
@@ -665,8 +665,8 @@ _EXITS = {
     "fmt": "0 formatted (or already canonical), 1 with --check: a file is not canonical, "
            "2 a plan does not parse, a file cannot be read or written, or the arguments are "
            "wrong",
-    "baseline": "0 profile written, 1 the baseline data cannot be used, 2 the plan is not "
-                "valid, the output cannot be written, or the arguments are wrong",
+    "baseline": "0 profile written, 2 the plan is not valid, the baseline data cannot be "
+                "used, the output cannot be written, or the arguments are wrong",
     "check": "0 nothing fires at the --fail-on level in the latest window, 1 something does, "
              "2 the plan is not valid, the data or baseline cannot be used, the output cannot "
              "be written, or the arguments are wrong",

@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -478,6 +479,16 @@ class Heighten(_Node):
     tighten: Ratio | None = None
 
 
+def _risk_date(v: datetime.date | None) -> datetime.date | None:
+    from pydantic_core import PydanticCustomError
+
+    if v is not None and not 1000 <= v.year < 9000:  # the events file's range (data.read_events)
+        raise PydanticCustomError("planspec", "{message}", {
+            "code": "PS203", "message": f"the date {v.isoformat()} is outside the years 1000–8999",
+            "hint": "give the day the risk takes effect, or leave `date` out until it is known"})
+    return v
+
+
 class DriftRisk(_Node):
     """A real-world event likely to cause drift, what it affects and what should catch it."""
 
@@ -487,7 +498,7 @@ class DriftRisk(_Node):
     affects: tuple[str, ...] = Field(min_length=1)
     caught_by: tuple[str, ...] = ()
     playbook: str | None = None
-    date: datetime.date | None = None
+    date: Annotated[datetime.date | None, AfterValidator(_risk_date)] = None
     heighten: Heighten | None = None
     why: str | None = None
 

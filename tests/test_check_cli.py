@@ -202,9 +202,10 @@ def test_missing_column_suggests_the_near_name(demo: Path, tmp_path: Path,
     assert "did you mean `sq_ft`?" in capsys.readouterr().err
 
 
-def test_baseline_data_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_baseline_data_errors_exit_2_as_in_check(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, _ = run("baseline", PLAN, "--data", str(tmp_path / "nope.parquet"))
-    assert code == 1 and "error[PS401]" in capsys.readouterr().err
+    assert code == 2 and "error[PS401]" in capsys.readouterr().err
 
 
 def test_invalid_plan_is_a_usage_error(tmp_path: Path, demo: Path,

@@ -142,3 +142,15 @@ def test_32_levels_of_parentheses_still_parse() -> None:
 
 def test_control_characters_in_yaml_are_located() -> None:
     assert _codes(BASE.replace("Triage", "Tri\x07age", 1)) == [("PS101", 30, 15)]
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0999-01-01"])
+@pytest.mark.parametrize("suffix", ["yaml", "plan"])
+def test_a_risk_date_past_the_supported_years_is_located(date: str, suffix: str) -> None:
+    # 9999-12-31 plus the heightened period overflowed Python's datetime in `check`.
+    text = (ROOT / "plans" / f"rental_inspector.{suffix}").read_text()
+    old = "date: 2026-07-01" if suffix == "yaml" else "date 2026-07-01"
+    line = text[:text.index(old)].count("\n") + 1
+    col = len(old) - len("2026-07-01") + 1 + (4 if suffix == "yaml" else 2)
+    assert _codes(text.replace(old, old.replace("2026-07-01", date)), suffix) == \
+        [("PS203", line, col)]
