@@ -246,6 +246,19 @@ def test_text_and_report_name_firing_segments_worst_first() -> None:
     text = render_results_text(results)
     assert "shift by c: 4 segments tested; 2 firing" in text
     assert text.index("c=k2:") < text.index("c=k1:")
+    # Notifications: each firing segment is its own episode, told worst first, named.
+    import datetime
+
+    from planspec.notify import State, alertmanager_payload, event_payload, parse_target, pending
+
+    now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    ttl = datetime.timedelta(hours=1)
+    events = pending(results, parse_target("webhook:http://127.0.0.1:9/h"), State(), now, ttl)
+    assert [e.check_id for e in events] == ["shift[c=k2]", "shift[c=k1]"]
+    body = event_payload(results, events[0], None)
+    assert (body["alert"], body["by"], body["segment"]) == ("shift[c=k2]", "c", "k2")
+    labels = alertmanager_payload(results, events[0], None, now, ttl)[0]["labels"]
+    assert labels["segment"] == "c=k2"
     report = render_report(results)
     part = report[report.index("### `shift` per `c`"):]
     assert "4 segments tested; 2 firing." in part
