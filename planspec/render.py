@@ -557,7 +557,8 @@ def segments_view(results: Results) -> list[dict[str, Any]]:
             # the latest judged window's value (a partial window is shown, never judged)
             last = next((w.value for w in reversed(c.windows)
                          if w.value is not None and w.status != "partial"), None)
-            rows.append({"segment": c.segment, "level": f.level, "since": f.since[:10],
+            rows.append({"id": c.id, "segment": c.segment, "level": f.level,
+                         "since": f.since[:10],
                          "value": english.quantity(c.statistic, last), "rank": (f.level == "fail",
                                                          abs(last) if last is not None else 0.0)})
         rows.sort(key=lambda r: r["rank"], reverse=True)

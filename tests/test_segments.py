@@ -259,6 +259,13 @@ def test_text_and_report_name_firing_segments_worst_first() -> None:
     assert (body["alert"], body["by"], body["segment"]) == ("shift[c=k2]", "c", "k2")
     labels = alertmanager_payload(results, events[0], None, now, ttl)[0]["labels"]
     assert labels["segment"] == "c=k2"
+    from planspec.report_html import render_html
+
+    page = render_html(results)
+    html = page[page.index('<section id="segments">'):page.index('<section id="checks">')]
+    assert "4 segments tested; 2 firing" in html
+    assert html.index('href="#check-shift[c=k2]"') < html.index('href="#check-shift[c=k1]"')
+    assert 'id="check-shift[c=k2]"' in page
     report = render_report(results)
     part = report[report.index("### `shift` per `c`"):]
     assert "4 segments tested; 2 firing." in part
