@@ -493,24 +493,7 @@ def parse_condition(text: str) -> tuple[Condition, Offsets]:
     >>> c.measure.column, c.threshold.value, spans[("measure", "column")]
     ('neighborhood', 0.2, (4, 16))
     """
-    check_limits(text)
-    try:
-        tree = parser().parse(text, start="condition")
-    except UnexpectedInput as e:
-        raise syntax_error(text, e) from None
-    except LarkError as e:  # pragma: no cover - lark's other errors: still a syntax error
-        raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
-    built = _Built()
-    try:
-        cond = _ToModel(built).transform(tree)
-    except LarkError as e:  # VisitError wraps what the transformer raised
-        orig = getattr(e, "orig_exc", e)
-        if isinstance(orig, ExprError):
-            raise orig from None
-        raise ExprError("PS102", str(orig), 0, len(text)) from None
-    offsets: Offsets = {}
-    _collect(cond, (), built, offsets)
-    return cond, offsets
+    return _parse(text, "condition")
 
 
 def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
@@ -521,24 +504,30 @@ def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
     >>> f.terms[0].values, f.terms[1].op, spans[("terms", 1, "column")]
     (('aggregator', 'owner_site'), 'is missing', (50, 54))
     """
+    return _parse(text, "row_filter")
+
+
+def _parse(text: str, start: str) -> tuple[Any, Offsets]:
+    """``text`` parsed from the start rule ``start`` into the model, with the offsets of its
+    parts; :class:`ExprError` when it does not parse."""
     check_limits(text)
     try:
-        tree = parser().parse(text, start="row_filter")
+        tree = parser().parse(text, start=start)
     except UnexpectedInput as e:
         raise syntax_error(text, e) from None
     except LarkError as e:  # pragma: no cover - lark's other errors: still a syntax error
         raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
     built = _Built()
     try:
-        found = _ToModel(built).transform(tree)
+        out = _ToModel(built).transform(tree)
     except LarkError as e:  # VisitError wraps what the transformer raised
         orig = getattr(e, "orig_exc", e)
         if isinstance(orig, ExprError):
             raise orig from None
         raise ExprError("PS102", str(orig), 0, len(text)) from None
     offsets: Offsets = {}
-    _collect(found, (), built, offsets)
-    return found, offsets
+    _collect(out, (), built, offsets)
+    return out, offsets
 
 
 # --------------------------------------------------------------------------------- formatting
