@@ -268,6 +268,48 @@ def _cmd_power(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_test(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.data import DataError
+    from planspec.plantest import plan_test_schema, report_json, run_plan_tests
+    from planspec.sources import SourceError
+
+    if args.schema:
+        out.write(json.dumps(plan_test_schema(), indent=2) + "\n")
+        return EXIT_OK
+    if args.testfile is None:
+        raise _Usage("the following arguments are required: TESTFILE (or --schema)")
+    try:
+        report = run_plan_tests(args.testfile)
+    except (DataError, SourceError) as e:
+        _data_error(e)
+        return EXIT_USAGE
+    except (OSError, UnicodeDecodeError) as e:
+        raise _Usage(f"{args.testfile}: cannot read it: {getattr(e, 'strerror', None) or e}"
+                     ) from None
+    if report.diagnostics:
+        for d in report.diagnostics:
+            print(format_text(d, {report.file: report.text}) + "\n", file=sys.stderr)
+        print(f"planspec: error: {args.testfile} cannot be run (see above)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        _write(args.output, json.dumps(report_json(report), indent=1) + "\n", out)
+        return EXIT_OK if report.passed else EXIT_FINDINGS
+    lines = [f"{report.file} (plan {report.plan})"]
+    for c in report.cases:
+        lines.append(f"  {'ok  ' if c.passed else 'FAIL'}  {c.name}: {len(c.windows)} windows, "
+                     f"{c.checked} expectations" + (f", {len(c.mismatches)} failed"
+                                                    if c.mismatches else ""))
+        for m in c.mismatches:
+            lines.append(f"        {m.text()}")
+            if m.span:
+                lines.append(f"          --> {m.span.file}:{m.span.line}:{m.span.col}")
+    failed = sum(not c.passed for c in report.cases)
+    lines.append(f"{len(report.cases)} case{'s' * (len(report.cases) != 1)}: "
+                 f"{len(report.cases) - failed} passed, {failed} failed")
+    _write(args.output, "\n".join(lines) + "\n", out)
+    return EXIT_OK if report.passed else EXIT_FINDINGS
+
+
 def _profile_arg(program: Any, paths: list[str]) -> Any:
     """A baseline profile (.json), or one built (and calibrated) from baseline data files."""
     from planspec.calibrate import calibrate_profile, calibrated_leaves
@@ -678,6 +720,9 @@ _EXITS = {
               "the results or state cannot be read or written, or the arguments are wrong",
     "power": "0 table written, 2 the plan is not valid, the baseline cannot be used, the "
              "output cannot be written, or the arguments are wrong",
+    "test": "0 every expectation of every case holds (or --schema printed), 1 an "
+            "expectation does not hold (each is listed), 2 the test file, its plan or its "
+            "baseline cannot be used, the output cannot be written, or the arguments are wrong",
     "store": "0 summary printed, 2 no store there, the store is damaged, or the arguments "
              "are wrong",
     "demo-data": "0 data written, 2 the folder cannot be written or the arguments are wrong",
@@ -812,6 +857,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="text (default), json or markdown")
     pw.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
     pw.set_defaults(run=_cmd_power)
+
+    t = command("test", "run a plan's tests: synthetic windows, expected alerts",
+                "Run plan tests (in the manner of promtool's rule tests): a YAML file names a "
+                "plan, a baseline and cases; each case draws synthetic windows from the "
+                "baseline, changes them by recipe (mean_shift, share, missing, out_of_range, "
+                "new_categories, volume, label_delay, quality_drop), runs every check through "
+                "the engine, and compares the alerts firing at the end of each window with "
+                "those expected. The README describes the file; --schema prints its JSON "
+                "Schema.")
+    t.add_argument("testfile", metavar="TESTFILE", nargs="?",
+                   help="the plan test file (YAML); its `plan` and baseline paths are relative "
+                   "to it")
+    t.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: one line per case and per failed expectation (default); json "
+                   "for tools")
+    t.add_argument("--schema", action="store_true",
+                   help="print the JSON Schema of plan test files and exit")
+    t.add_argument("-o", "--output", metavar="FILE", help="write here (atomically), not stdout")
+    t.set_defaults(run=_cmd_test)
 
     r = command("render", "write the reviewers' runbook of a plan (markdown)")
     r.add_argument("plan", metavar="PLAN", help="the plan")

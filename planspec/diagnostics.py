@@ -210,6 +210,26 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "than 1 baseline SD to fire in 80% of windows. The hint gives a threshold that "
                 "catches a 1-SD shift with 80% power.", 'when: "mean(x) shift > 3 sd"',
                 "warning"),
+    "PS370": _c("malformed plan test file",
+                "A plan test file (`planspec test`) has an unknown or missing key, a value of the "
+                "wrong type, a window number outside its case, or a plan that cannot be used. "
+                "The message says which, located, with \"did you mean\" for a misspelt key.",
+                "tests:\n  - name: price shift\n    window: 6   # `windows`"),
+    "PS371": _c("unknown alert in a plan test",
+                "A plan test expects (or ignores) an alert or outcome monitor that the plan does "
+                "not define; `immature` takes outcome monitors only.",
+                "expect:\n  3: [price_mean_shfit]"),
+    "PS372": _c("unknown recipe in a plan test",
+                "A change in a plan test names a recipe planspec does not know. The recipes: "
+                "no_drift, mean_shift, share, missing, out_of_range, new_categories, volume, "
+                "label_delay, quality_drop.",
+                "changes:\n  - {from: 3, mean_shfit: {column: sqft, sd: 1}}"),
+    "PS373": _c("recipe does not fit its column or monitor",
+                "A recipe names a column the plan does not declare, a column of the wrong type "
+                "(a mean shift needs a numeric column, a share a categorical or boolean one, "
+                "out-of-range values a declared range), a column no check reads, or an "
+                "outcome monitor the plan does not have.",
+                "changes:\n  - {from: 3, mean_shift: {column: neighborhood, sd: 1}}"),
     "PS401": _c("data file unreadable", "A data file is missing, a directory, a FIFO or device, "
                 "unreadable, not Parquet/CSV, or damaged (a Parquet file cut short, a CSV row "
                 "with more fields than the header); the message says which, and where.",
@@ -447,6 +467,10 @@ FIXES: dict[str, str] = {
     "PS321": "threshold: 0.5",
     "PS322": 'when: "quantile(sqft, 0.9) > 2000"',
     "PS323": "one name per column: `features: {p_raw: …}  predictions: {p: …}`",
+    "PS370": "tests:\n  - name: price shift\n    windows: 6",
+    "PS371": "expect:\n  3: [price_mean_shift]   # an alert id of the plan",
+    "PS372": "changes:\n  - {from: 3, mean_shift: {column: sqft, sd: 1}}",
+    "PS373": "changes:\n  - {from: 3, share: {column: neighborhood, to: 60%}}",
     "PS401": "--data scored.parquet   # an existing Parquet or CSV file, or a glob",
     "PS402": "rename the column to `sqft`, or declare `square_feet` in the plan",
     "PS403": "clean the column to numbers, or declare it `categorical`",

@@ -15,13 +15,21 @@ grid, calibrated thresholds from the profile). Per alert:
 - **minimum detectable effect** at 80% power: the smallest change (numeric columns: a mean shift
   in baseline SDs; categorical: the most frequent category's share, in points; rates and `count`:
   a relative change) at which the alert's `when` holds in at least 80% of windows, found by
-  bisection with common random numbers; the p-value correction is left out here (the other tests
-  of the window are not replayed), which makes the MDE slightly optimistic. The Monte-Carlo
-  error is the standard error of the power at the MDE.
+  bisection with common random numbers. The multiple-testing correction counts: every p-value
+  test of the alert's window grid is replayed too (the changed column drifted, the others not)
+  and the p-values are adjusted together, as the engine adjusts them, so under `bonferroni` or
+  `bh` the MDE is that of the corrected test (larger than without). The Monte-Carlo error is
+  the standard error of the power at the MDE.
 
 Outcome monitors have no outcomes in the baseline: they report the labels they need (the
 monitor's `min_labels`) and, for proportion metrics, the drop from the value at which the
-monitor fires in 5% of windows to the value at which it fires in 80% (binomial replays).
+monitor fires in 5% of windows to the value at which it fires in 80% (binomial replays). For
+the expected calibration error (ECE) the replays draw `min_labels` scores from the baseline's
+histogram of the prediction and labels from a model whose outcome rate is off by a gap ``d``
+in every bin (``P(positive | p) = p + d``, clipped to [0, 1]; ``d = 0``: calibrated): the false
+alarms per window are the share of calibrated windows that fire, and the MDE is the least gap
+(in points) that fires in 80% of windows, with the engine's ECE (ten equal-width bins).
+Corrections apply to p-values only; outcome monitors compare metrics, not p-values.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from planspec.diagnostics import Diagnostic, make
 from planspec.engine.judge import adjust, compared, evaluate, fire
 from planspec.engine.windows import Values
 from planspec.outcomes import wilson
-from planspec.profile import Profile, measure_text
+from planspec.profile import ColumnProfile, Profile, measure_text
 
 REPLAYS = 2000
 #: `validate --baseline` warns above these: false alarms per window, and an MDE in SDs.
@@ -171,14 +179,49 @@ def _band(leaves: list[Leaf], tests: int) -> tuple[float, float]:
     return (min(ts) / (10 * max(tests, 1)), min(1.0, 10 * max(ts)))
 
 
-def _power(rule: Rule, profile: Profile, n: int, effect: Effect, seed: int, replays: int
-           ) -> float:
+def _adjusted(pkeys: list[StatKey], values: dict[StatKey, Values], correction: str,
+              replays: int) -> dict[StatKey, np.ndarray]:
+    """The p-values of ``pkeys`` adjusted together, as the engine adjusts a window grid's."""
+    if not pkeys:
+        return {}
+    nan = np.full(replays, np.nan)
+    p = np.stack([_pv if (_pv := values[k].pvalue) is not None else nan for k in pkeys])
+    adj = adjust(p, correction)
+    return {k: adj[i] for i, k in enumerate(pkeys)}
+
+
+def _leaf_values(rule: Rule, values: dict[StatKey, Values],
+                 adjusted: dict[StatKey, np.ndarray], profile: Profile) -> dict[int, np.ndarray]:
+    out = {}
+    for leaf in _leaves(rule):
+        v = values[leaf.key]
+        if leaf.key in adjusted and leaf.measure.part == "pvalue" and leaf.level is None:
+            v = Values(v.value, adjusted[leaf.key], v.bound)
+        out[id(leaf)] = compared(leaf, v, profile)
+    return out
+
+
+def _pkeys(rules: list[Rule]) -> list[StatKey]:
+    """The p-value tests of a window grid's rules, adjusted together (calibrated ones are not:
+    their thresholds come from the raw p-value's own null distribution)."""
+    return list(dict.fromkeys(leaf.key for r in rules for leaf in _leaves(r)
+                              if leaf.measure.part == "pvalue" and leaf.level is None))
+
+
+def _power(rule: Rule, profile: Profile, n: int, effect: Effect, seed: int, replays: int,
+           pkeys: list[StatKey] | None = None, correction: str = "none") -> float:
+    """The share of replayed windows of ``n`` rows, the rule's column changed by ``effect``,
+    in which the rule's `when` holds; with ``pkeys``, the window grid's p-value tests are
+    replayed too (other columns unchanged) and adjusted together by ``correction``."""
     column = rule.fail.leaves()[0].key.column or ""
     rng = _rng(seed, "mde", rule.id)  # common random numbers across sizes
     rows = np.full(replays, n)
-    keys = list(dict.fromkeys(leaf.key for leaf in _leaves(rule)))
-    values = _compute(profile, keys, rows, rng, {column: effect}, _band(_leaves(rule), 1))
-    leaf_values = {id(leaf): compared(leaf, values[leaf.key], profile) for leaf in _leaves(rule)}
+    pkeys = pkeys or []
+    keys = list(dict.fromkeys([*(leaf.key for leaf in _leaves(rule)), *pkeys]))
+    band = _band(_leaves(rule), len(pkeys) if correction != "none" else 1)
+    values = _compute(profile, keys, rows, rng, {column: effect}, band)
+    adjusted = _adjusted(pkeys, values, correction, replays)
+    leaf_values = _leaf_values(rule, values, adjusted, profile)
     fail, _ = evaluate(rule.fail, leaf_values, _limits(rule, profile, rows))
     if n < rule.min_samples:
         return 0.0
@@ -197,7 +240,8 @@ def _base_rate(rule: Rule, profile: Profile) -> float | None:
 
 
 def _mde(rule: Rule, profile: Profile, n: int, kind: str, sign: float, seed: int,
-         replays: int) -> tuple[float | None, float | None]:
+         replays: int, pkeys: list[StatKey] | None = None, correction: str = "none"
+         ) -> tuple[float | None, float | None]:
     """The smallest effect size with power >= 80% (bisection), and the power's MC error."""
     top = {"shift": 8.0, "share": 1.0, "rate": 4.0}[kind]
     base = _base_rate(rule, profile)
@@ -212,12 +256,21 @@ def _mde(rule: Rule, profile: Profile, n: int, kind: str, sign: float, seed: int
         top = 1 - p0 if sign > 0 else p0
 
     def power(size: float) -> float:
-        return _power(rule, profile, n, Effect(kind, sign * size), seed, replays)  # type: ignore[arg-type]
+        return _power(rule, profile, n, Effect(kind, sign * size), seed, replays,  # type: ignore[arg-type]
+                      pkeys, correction)
 
+    return _least(power, top, 8, replays)
+
+
+def _least(power: Any, top: float, steps: int, replays: int
+           ) -> tuple[float | None, float | None]:
+    """The least size in [0, ``top``] with ``power(size)`` >= 80% (bisection, ``steps``
+    halvings; power rises with size), and the power's Monte-Carlo standard error there; (None,
+    None) when even ``top`` falls short."""
     if power(top) < POWER:
         return None, None
     lo, hi = 0.0, top
-    for _ in range(8):
+    for _ in range(steps):
         mid = (lo + hi) / 2
         if power(mid) >= POWER:
             hi = mid
@@ -227,12 +280,99 @@ def _mde(rule: Rule, profile: Profile, n: int, kind: str, sign: float, seed: int
     return hi, math.sqrt(p * (1 - p) / replays)
 
 
-def _monitor(m: MonitorRule, seed: int, replays: int) -> AlertPower:
+def sample_values(col: ColumnProfile, rng: np.random.Generator, size: Any) -> np.ndarray:
+    """Values drawn from a numeric column's baseline histogram: on the baseline's own values
+    when they are discrete, else uniform within a fine bin (bin 0 holds the minimum), else
+    within a decile (outer deciles to the minimum and maximum), else normal from the moments.
+
+    >>> from planspec.profile import ColumnProfile
+    >>> col = ColumnProfile(kind="numeric", rows=4, missing=0, fine_edges=[1.0, 2.0],
+    ...                     fine_counts=[2, 2, 0], fine_discrete=True)
+    >>> sorted(set(sample_values(col, np.random.default_rng(0), 100).tolist()))
+    [1.0, 2.0]
+    """
+    if col.fine_edges:
+        edges = np.asarray(col.fine_edges, dtype=np.float64)
+        counts = np.asarray(col.fine_counts[:edges.size], dtype=np.float64)
+        j = rng.choice(edges.size, size, p=counts / counts.sum())
+        if col.fine_discrete:
+            return np.asarray(edges[j])
+        left = np.concatenate([[edges[0]], edges[:-1]])
+        return np.asarray(left[j] + rng.random(j.shape) * (edges[j] - left[j]))
+    if col.decile_edges and col.min is not None and col.max is not None:
+        edges = np.concatenate([[col.min], col.decile_edges, [col.max]]).astype(np.float64)
+        counts = np.asarray(col.decile_counts, dtype=np.float64)
+        j = rng.choice(counts.size, size, p=counts / counts.sum())
+        return np.asarray(edges[j] + rng.random(j.shape) * (edges[j + 1] - edges[j]))
+    return np.asarray(rng.normal(col.mean or 0.0, col.std or 0.0, size))
+
+
+def ece_replays(p_pos: np.ndarray, u: np.ndarray, gap: float) -> np.ndarray:
+    """The ECE (ten equal-width bins, as the engine computes it) of each row of ``p_pos`` (the
+    positive class's predicted probability, one replayed window per row) with labels from
+    uniforms ``u``: positive with probability ``p`` moved by ``gap`` towards 0.5, never past it
+    (an overconfident model; ``gap = 0``: calibrated)."""
+    from planspec.outcomes import ECE_BINS
+
+    truth = p_pos + np.sign(0.5 - p_pos) * np.minimum(gap, np.abs(0.5 - p_pos))
+    y = (u < truth).astype(np.float64)
+    r, n = p_pos.shape
+    bins = np.clip((p_pos * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+    idx = (np.arange(r)[:, None] * ECE_BINS + bins).ravel()
+    sum_p = np.bincount(idx, weights=p_pos.ravel(), minlength=r * ECE_BINS)
+    sum_y = np.bincount(idx, weights=y.ravel(), minlength=r * ECE_BINS)
+    # weight·|mean p − mean y| per bin is |Σp − Σy|; ECE divides by the window's weight
+    return np.asarray(np.abs(sum_p - sum_y).reshape(r, ECE_BINS).sum(axis=1) / n)
+
+
+def _ece_power(m: MonitorRule, leaf: Leaf, profile: Profile, base: AlertPower, seed: int,
+               replays: int) -> AlertPower:
+    """False alarms of an ECE condition on a calibrated model, and the least calibration gap it
+    catches with 80% power, at ``min_labels`` labels with scores from the baseline."""
+    col = profile.columns.get(m.prediction)
+    assert leaf.threshold is not None and leaf.op is not None
+    if col is None or col.kind != "numeric" or col.rows == col.missing:
+        base.note = "the baseline has no scores of the prediction to replay"
+        return base
+    n = max(m.min_labels, 1)
+    rng = _rng(seed, "ece", m.id)
+    score = np.clip(sample_values(col, rng, (replays, n)), 0.0, 1.0)
+    p_pos = 1 - score if m.flag == "below" else score
+    u = rng.random((replays, n))  # common random numbers across gaps
+    t = leaf.threshold.amount
+    above = leaf.op.startswith(">")
+
+    def fires(gap: float) -> float:
+        x = ece_replays(p_pos, u, gap)
+        return float(np.mean(x > t if leaf.op == ">" else x >= t if leaf.op == ">=" else
+                             x < t if leaf.op == "<" else x <= t))
+
+    fa = fires(0.0)
+    base.false_alarm, base.false_alarm_se = fa, math.sqrt(max(fa * (1 - fa), 1 / replays)
+                                                          / replays)
+    base.rows = n
+    base.effect, base.mde_unit = "calibration gap (outcome rate towards 0.5)", "points"
+    base.note = f"at {n} labels (min_labels), scores from the baseline, binomial replays"
+    if not above:
+        base.note = "an ECE below a threshold is not a drop in quality: no MDE"
+        return base
+    gap, se = _least(fires, 0.5, 10, replays)
+    if gap is None:
+        base.note = "not caught with 80% power by any calibration gap"
+        return base
+    base.mde, base.mde_se = gap * 100, se
+    return base
+
+
+def _monitor(m: MonitorRule, profile: Profile, seed: int, replays: int) -> AlertPower:
     leaf = m.fail.leaves()[0]
     stat = leaf.measure.stat
     n = m.min_labels
     base = AlertPower(m.id, "outcome", m.window.text, n, None, None, None, None,
                       None, None, path=m.path)
+    if stat == "ece" and leaf.threshold is not None and leaf.op is not None and \
+            leaf.measure.part == "statistic":
+        return _ece_power(m, leaf, profile, base, seed, replays)
     if stat not in PROPORTIONS or leaf.threshold is None or leaf.op is None:
         base.note = "no outcomes in the baseline: nothing to replay for this metric"
         return base
@@ -281,23 +421,12 @@ def analyze_power(program: CheckProgram, profile: Profile, seed: int = 0,
         tests = len({leaf.key for leaf in every if leaf.measure.part == "pvalue"})
         values = _compute(profile, keys, rows, rng, band=_band(every, tests))
         # The engine adjusts the p-values of a window grid's tests together; so does this.
-        pkeys = list(dict.fromkeys(leaf.key for r in rules for leaf in _leaves(r)
-                                   if leaf.measure.part == "pvalue" and leaf.level is None))
-        adjusted: dict[StatKey, np.ndarray] = {}
-        if pkeys:
-            nan = np.full(replays, np.nan)
-            p = np.stack([_pv if (_pv := values[k].pvalue) is not None else nan for k in pkeys])
-            adj = adjust(p, program.correction)
-            adjusted = {k: adj[i] for i, k in enumerate(pkeys)}
+        pkeys = _pkeys(rules)
+        adjusted = _adjusted(pkeys, values, program.correction, replays)
         for rule in rules:
             if rule.risk is not None:  # heightened copies share the correction, not the table
                 continue
-            leaf_values = {}
-            for leaf in _leaves(rule):
-                v = values[leaf.key]
-                if leaf.key in adjusted and leaf.measure.part == "pvalue" and leaf.level is None:
-                    v = Values(v.value, adjusted[leaf.key], v.bound)
-                leaf_values[id(leaf)] = compared(leaf, v, profile)
+            leaf_values = _leaf_values(rule, values, adjusted, profile)
             levels = _levels(rule, leaf_values, _limits(rule, profile, rows), n)
             judged = levels >= 0
             fa = float((levels == 2).mean())
@@ -314,7 +443,9 @@ def analyze_power(program: CheckProgram, profile: Profile, seed: int = 0,
                 kind, desc, unit, sign = what
                 if kind == "rate" and _base_rate(rule, profile) == 0:
                     desc, unit = "rate from zero", "points"
-                mde, se = _mde(rule, profile, n, kind, sign, seed, mde_replays)
+                mine = any(leaf.key in pkeys for leaf in _leaves(rule))
+                mde, se = _mde(rule, profile, n, kind, sign, seed, mde_replays,
+                               pkeys if mine else None, program.correction)
                 result.effect, result.mde_unit = desc, unit
                 if mde is None:
                     result.note = "not caught with 80% power by any change in range"
@@ -324,7 +455,7 @@ def analyze_power(program: CheckProgram, profile: Profile, seed: int = 0,
             out[rule.id] = result
     order = [r.id for r in program.rules if r.risk is None]
     table = [out[i] for i in order]
-    table += [_monitor(m, seed, replays) for m in program.monitors]
+    table += [_monitor(m, profile, seed, replays) for m in program.monitors]
     return table
 
 

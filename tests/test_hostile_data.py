@@ -198,7 +198,7 @@ def test_hostile_file_as_baseline(case: str, kit: dict[str, str], tmp_path: Path
     path = str(make(tmp_path))
     out = tmp_path / "baseline.json"
     r = run("baseline", kit["plan"], "--data", path, "-o", str(out))
-    _assert_located(r.code, r.err, r.cpu, 1, code, path, pattern)
+    _assert_located(r.code, r.err, r.cpu, 2, code, path, pattern)
     assert not out.exists()
 
 

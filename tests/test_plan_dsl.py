@@ -24,7 +24,9 @@ from .strategies import plans
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = sorted((ROOT / "tests" / "format").glob("*.plan"))
-SHIPPED = sorted((ROOT / "plans").glob("*.plan")) + sorted((ROOT / "plans").glob("*.yaml"))
+# Plans only: `*.test.yaml` files beside them are plan tests (`planspec test`), not plans.
+SHIPPED = sorted((ROOT / "plans").glob("*.plan")) + sorted(
+    p for p in (ROOT / "plans").glob("*.yaml") if not p.name.endswith(".test.yaml"))
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

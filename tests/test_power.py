@@ -9,6 +9,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -176,3 +177,96 @@ def test_render_with_a_baseline_adds_the_figures(tmp_path: Path, baseline: pa.Ta
     out = io.StringIO()
     assert main(["render", str(plan)], out) == 0
     assert "false alarms per window" not in out.getvalue()
+
+
+# ------------------------------------------------ the correction in the MDE, and ECE's MDE
+
+
+def _tests_plan(correction: str, alerts: dict[str, str]) -> Any:
+    plan = plan_of([{"id": k, "when": v} for k, v in alerts.items()])
+    return compile_plan(plan.model_copy(update={"defaults": plan.defaults.model_copy(
+        update={"correction": correction})}))
+
+
+def test_mde_accounts_for_the_correction(baseline: pa.Table) -> None:
+    """Under Bonferroni over m tests, `p < t` holds after correction exactly when the raw p is
+    below t/m: the corrected MDE is the uncorrected MDE of `p < t/m` (a hand computation);
+    BH lies between no correction and Bonferroni."""
+    others = {"c": "chi2(neighborhood).pvalue < 0.5", "l": "ks(listing_price).pvalue < 0.5"}
+    mde: dict[str, float] = {}
+    profile = None
+    for correction in ("none", "bh", "bonferroni"):
+        program = _tests_plan(correction, {"k": "ks(sqft).pvalue < 0.01", **others})
+        profile = profile or build_profile(program, baseline)
+        row = next(r for r in analyze_power(program, profile, seed=4, replays=200,
+                                            mde_replays=300) if r.id == "k")
+        assert row.mde is not None and row.effect == "mean shift"
+        mde[correction] = row.mde
+    alone = _tests_plan("none", {"k": f"ks(sqft).pvalue < {0.01 / 3}"})
+    (row,) = analyze_power(alone, build_profile(alone, baseline), seed=4, replays=200,
+                           mde_replays=300)
+    assert row.mde is not None
+    assert mde["bonferroni"] == pytest.approx(row.mde, abs=0.02)
+    assert mde["none"] < mde["bonferroni"] - 0.02
+    assert mde["none"] - 0.02 <= mde["bh"] <= mde["bonferroni"] + 0.02
+
+
+def _ece_plan(when: str = "ece > 0.15") -> Any:
+    plan = plan_of([{"id": "s", "when": "mean(p_within_10pct) shift > 3 sd"}]).model_dump(
+        by_alias=True, exclude_none=True)
+    plan["data"]["key"] = "listing_id"
+    plan["data"]["predictions"]["p_within_10pct"]["flag"] = "below"
+    plan["outcome_monitors"] = [{
+        "id": "cal", "when": when, "window": "28d", "label_delay": "30d",
+        "min_coverage": "1%", "min_labels": 200,
+        "source": {"name": "registry", "join_key": "listing_id", "time": "t",
+                   "label": "out_of_line"}}]
+    from planspec.model import Plan
+
+    return compile_plan(Plan.model_validate(plan))
+
+
+def _ece(p: np.ndarray, y: np.ndarray) -> float:
+    """ECE written out: ten equal-width bins, |mean p - mean y| weighted by the bin's share."""
+    out = 0.0
+    for b in range(10):
+        m = (p >= b / 10) & (p < (b + 1) / 10) if b < 9 else (p >= 0.9)
+        if m.any():
+            out += m.mean() * abs(p[m].mean() - y[m].mean())
+    return out
+
+
+def test_ece_mde_agrees_with_an_independent_simulation(baseline: pa.Table) -> None:
+    program = _ece_plan()
+    profile = build_profile(program, baseline)
+    (_, row) = analyze_power(program, profile, seed=3, replays=2000)
+    assert row.id == "cal" and row.mde_unit == "points" and row.rows == 200
+    assert row.mde is not None and row.false_alarm is not None
+    assert row.effect is not None and "calibration gap" in row.effect
+    # independently: scores resampled from the baseline's rows (not its histogram), labels from
+    # an overconfident model, ECE computed bin by bin
+    rng = np.random.default_rng(99)
+    scores = baseline.column("p_within_10pct").to_numpy()
+    reps = 1500
+
+    def rate(gap: float) -> float:
+        hits = 0
+        for _ in range(reps):
+            p = 1 - rng.choice(scores, 200)  # flag below: the positive class is 1 - score
+            truth = p + np.sign(0.5 - p) * np.minimum(gap, np.abs(0.5 - p))
+            hits += _ece(p, (rng.random(200) < truth).astype(float)) > 0.15
+        return hits / reps
+
+    se = math.sqrt(0.8 * 0.2 / reps) + math.sqrt(0.8 * 0.2 / 2000)
+    assert rate(row.mde / 100) == pytest.approx(0.8, abs=3 * se)
+    assert rate(max(row.mde / 100 - 0.04, 0)) < 0.8  # and it is the least such gap
+    fa = rate(0.0)
+    assert abs(fa - row.false_alarm) <= 3 * math.hypot(row.false_alarm_se or 0,
+                                                       math.sqrt(max(fa * (1 - fa), 1 / reps)
+                                                                 / reps))
+
+
+def test_ece_below_a_threshold_has_no_mde(baseline: pa.Table) -> None:
+    program = _ece_plan("ece < 0.01")
+    (_, row) = analyze_power(program, build_profile(program, baseline), replays=300)
+    assert row.mde is None and "not a drop" in row.note and row.false_alarm is not None

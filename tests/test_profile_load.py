@@ -296,7 +296,7 @@ def test_all_missing_baseline_column_is_ps441_at_baseline_time(kit: dict[str, An
     base = _null_x_baseline(kit, "null_x.parquet")
     out = kit["dir"] / "never.json"
     r = run("baseline", kit["plan"], "--data", base, "-o", str(out))
-    assert r.code == 1
+    assert r.code == 2
     assert r.err.startswith(f"error[PS441]: {base}: `x` has no values (all 480 baseline rows "
                             "are missing), but `x_shift`, `x_ks`, `x_psi` "), r.err
     # located at the first check that reads it: the `when` of x_shift in the plan
@@ -319,7 +319,7 @@ def test_all_missing_categorical_baseline_column_is_ps441(kit: dict[str, Any]) -
     path = kit["dir"] / "null_c.parquet"
     pq.write_table(table(seed=4, c_missing=1.0), path)
     r = run("baseline", kit["plan"], "--data", str(path))
-    assert r.code == 1
+    assert r.code == 2
     assert "error[PS441]" in r.err and "`c` has no values" in r.err and "`c_chi2`, `c_new`" in r.err
 
 
