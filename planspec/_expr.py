@@ -33,6 +33,10 @@ from planspec.model import (
     Duration,
     Measure,
     Predicate,
+    RowAll,
+    RowAny,
+    RowFilter,
+    RowTest,
     Threshold,
 )
 from planspec.stats import PARTS, STATS
@@ -70,7 +74,7 @@ class ExprError(Exception):
 
 _LARK_OPTIONS: dict[str, Any] = {
     "parser": "lalr", "strict": True, "propagate_positions": True, "maybe_placeholders": True,
-    "start": ["plan", "condition", "duration", "ratio", "derived"]}
+    "start": ["plan", "condition", "duration", "ratio", "derived", "row_filter"]}
 
 
 def _cache_file(grammar: str) -> FsPath:
@@ -394,6 +398,55 @@ class _ToModel(Transformer[Token, Any]):
     def any_of(self, meta: Any, ch: list[Any]) -> AnyOf:
         return self._flat(AnyOf, meta, ch)  # type: ignore[no-any-return]
 
+    # ---------------------------------------------------------------- row filters (`where`)
+
+    def row_filter(self, meta: Any, ch: list[Any]) -> Any:
+        return ch[0]
+
+    def _row_value(self, v: Any) -> bool | float | str:
+        if isinstance(v, Threshold):
+            if v.unit == "sd":
+                start, end = self.b.spans[id(v)][""]
+                raise ExprError("PS102", "a row filter compares with a value, not a shift in SDs",
+                                start, end, "write a number, a string, `true` or `false`")
+            return v.amount
+        return v  # type: ignore[no-any-return]
+
+    def _row(self, meta: Any, column: tuple[str, tuple[int, int]], op: str,
+             values: list[Any]) -> RowTest:
+        name, span = column
+        test = RowTest(column=name, op=op,
+                       values=tuple(self._row_value(v) for v in values))
+        return self.b.note(test, whole=(meta.start_pos, meta.end_pos), column=span)
+
+    def row_compare(self, meta: Any, ch: list[Any]) -> RowTest:
+        column, op, value = ch
+        return self._row(meta, column, str(op), [value])
+
+    def row_in(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "in", ch[1:])
+
+    def row_not_in(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "not in", ch[1:])
+
+    def row_missing(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "is missing", [])
+
+    def row_present(self, meta: Any, ch: list[Any]) -> RowTest:
+        return self._row(meta, ch[0], "is not missing", [])
+
+    def _row_flat(self, cls: type[RowAll] | type[RowAny], meta: Any, ch: list[Any]) -> Any:
+        terms: list[Any] = []
+        for c in ch:
+            terms.extend(c.terms if isinstance(c, cls) else [c])
+        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
+
+    def row_all(self, meta: Any, ch: list[Any]) -> RowAll:
+        return self._row_flat(RowAll, meta, ch)  # type: ignore[no-any-return]
+
+    def row_any(self, meta: Any, ch: list[Any]) -> RowAny:
+        return self._row_flat(RowAny, meta, ch)  # type: ignore[no-any-return]
+
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
     for name, span in built.spans.get(id(obj), {}).items():
@@ -449,24 +502,41 @@ def parse_condition(text: str) -> tuple[Condition, Offsets]:
     >>> c.measure.column, c.threshold.value, spans[("measure", "column")]
     ('neighborhood', 0.2, (4, 16))
     """
+    return _parse(text, "condition")
+
+
+def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
+    """Parse a `where` row filter; return it with the offsets of its parts. Raises
+    :class:`ExprError`.
+
+    >>> f, spans = parse_filter('listing_source in ["aggregator", "owner_site"] or sqft is missing')
+    >>> f.terms[0].values, f.terms[1].op, spans[("terms", 1, "column")]
+    (('aggregator', 'owner_site'), 'is missing', (50, 54))
+    """
+    return _parse(text, "row_filter")
+
+
+def _parse(text: str, start: str) -> tuple[Any, Offsets]:
+    """``text`` parsed from the start rule ``start`` into the model, with the offsets of its
+    parts; :class:`ExprError` when it does not parse."""
     check_limits(text)
     try:
-        tree = parser().parse(text, start="condition")
+        tree = parser().parse(text, start=start)
     except UnexpectedInput as e:
         raise syntax_error(text, e) from None
     except LarkError as e:  # pragma: no cover - lark's other errors: still a syntax error
         raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
     built = _Built()
     try:
-        cond = _ToModel(built).transform(tree)
+        out = _ToModel(built).transform(tree)
     except LarkError as e:  # VisitError wraps what the transformer raised
         orig = getattr(e, "orig_exc", e)
         if isinstance(orig, ExprError):
             raise orig from None
         raise ExprError("PS102", str(orig), 0, len(text)) from None
     offsets: Offsets = {}
-    _collect(cond, (), built, offsets)
-    return cond, offsets
+    _collect(out, (), built, offsets)
+    return out, offsets
 
 
 # --------------------------------------------------------------------------------- formatting
@@ -547,6 +617,43 @@ def format_condition(c: Condition) -> str:
         return " and ".join(f"({format_condition(t)})" if isinstance(t, AnyOf)
                             else format_condition(t) for t in c.terms)
     return " or ".join(format_condition(t) for t in c.terms)
+
+
+def _row_literal(v: bool | float | str) -> str:
+    return _format_value(v) if isinstance(v, (bool, str)) else format_number(v)
+
+
+def format_filter(f: RowFilter, nested: bool = False) -> str:
+    """The canonical text of a row filter (parenthesised where `or` sits inside `and`).
+
+    >>> format_filter(parse_filter("(a == 'x' or b is not missing) and c not in [1, 2.5]")[0])
+    '(a == "x" or b is not missing) and c not in [1, 2.5]'
+    """
+    if isinstance(f, RowTest):
+        col = format_column(f.column)
+        if f.op in ("is missing", "is not missing"):
+            return f"{col} {f.op}"
+        if f.op in ("in", "not in"):
+            return f"{col} {f.op} [{', '.join(_row_literal(v) for v in f.values)}]"
+        return f"{col} {f.op} {_row_literal(f.values[0])}"
+    if isinstance(f, RowAll):
+        return " and ".join(format_filter(t, True) for t in f.terms)
+    text = " or ".join(format_filter(t) for t in f.terms)
+    return f"({text})" if nested else text
+
+
+def coerce_filter(v: Any) -> Any:
+    """Pydantic's view of a row filter: a string is parsed; a model or mapping passes through."""
+    if isinstance(v, str):
+        try:
+            return parse_filter(v)[0]
+        except ExprError as e:
+            raise e.to_pydantic() from None
+    if isinstance(v, (BaseModel, dict)):
+        return v
+    raise PydanticCustomError("planspec", "{message}", {
+        "message": 'a row filter is a string, such as `listing_source == "aggregator"`',
+        "code": "PS203", "start": 0, "end": 0, "hint": None})
 
 
 # ---------------------------------------------------------------- coercion for the pydantic model

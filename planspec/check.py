@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from planspec import _surface
 from planspec._expr import ExprError, is_column_name, parse_derived
@@ -657,6 +658,88 @@ def check_quantiles(c: Ctx) -> Iterator[Diagnostic]:
                        c.span(*path, "measure", "q"), f"did you mean `{q:g}%`?")
 
 
+def _columns_of(by: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    return (by,) if isinstance(by, str) else tuple(by or ())
+
+
+def check_segments(c: Ctx) -> Iterator[Diagnostic]:
+    """`by` names declared columns with a fixed set of values: categorical, boolean or a
+    class prediction (one column, or a list whose value combinations are the segments).
+
+    Passes: `by: listing_source`, `by: [listing_source, neighborhood]`. Fails:
+    `by: listing_sorce` (unknown), `by: listing_price` (numeric: no fixed values to split by).
+    """
+    known = [*c.plan.data.features, *c.plan.data.predictions]
+    refs: list[tuple[Path, str | tuple[str, ...]]] = [(("defaults", "by"), c.plan.defaults.by)] \
+        if c.plan.defaults.by else []
+    for section, i, item in c.watchers():
+        by = getattr(item, "by", None)
+        if by:
+            refs.append(((section, i, "by"), by))
+    for path, by in refs:
+        listed = not isinstance(by, str)
+        for j, name in enumerate(_columns_of(by)):
+            span = (c.span(*path, j) if listed else None) or c.span(*path)
+            kind = c.column_type(name)
+            if kind is None:
+                yield make("PS380", f"the segment column `{name}` is not in the data schema",
+                           span, did_you_mean(name, known) or "declare it under `data.features`")
+            elif kind not in ("categorical", "boolean"):
+                fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
+                yield make("PS381", f"`{name}` is a {kind} column: segments split by a "
+                           "categorical or boolean column", span,
+                           f"split by one of: {', '.join(fits)}" if fits else
+                           "bin it into a categorical column upstream")
+
+
+def _row_tests(f: Any, path: Path) -> Iterator[tuple[Path, Any]]:
+    if f.kind == "row_test":
+        yield path, f
+    else:
+        for i, t in enumerate(f.terms):
+            yield from _row_tests(t, (*path, "terms", i))
+
+
+def check_filters(c: Ctx) -> Iterator[Diagnostic]:
+    """A `where` filter reads declared columns and compares each with values of its type:
+    numbers with a numeric column, text or `true`/`false` with a categorical or boolean one,
+    and orders (`<`, `>`) only numbers.
+
+    Passes: `where: listing_source == "aggregator" and sqft > 0`. Fails:
+    `where: listing_sorce == "aggregator"` (PS382), `where: listing_source == 3` (PS383),
+    `where: listing_source > "a"` (PS384).
+    """
+    known = [*c.plan.data.features, *c.plan.data.predictions]
+    for section, i, item in c.watchers():
+        f = getattr(item, "where", None)
+        if f is None:
+            continue
+        for path, t in _row_tests(f, (section, i, "where")):
+            at = c.span(*path) or c.span(section, i, "where")
+            kind = c.column_type(t.column)
+            if kind is None:
+                yield make("PS382", f"the filter reads `{t.column}`, which is not in the data "
+                           "schema", c.span(*path, "column") or at,
+                           did_you_mean(t.column, known) or "declare it under `data.features`")
+                continue
+            numeric = kind in ("numeric", "integer")
+            for v in t.values:
+                is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
+                if numeric != is_number:
+                    want = "a number" if numeric else (
+                        "`true` or `false`" if kind == "boolean" else "a quoted value")
+                    shown = v if not isinstance(v, str) else f'"{v}"'
+                    yield make("PS383", f"`{t.column}` is a {kind} column, compared here with "
+                               f"{str(shown).lower() if isinstance(v, bool) else shown}", at,
+                               f"compare it with {want}")
+                    break
+            else:
+                if not numeric and t.op in ("<", "<=", ">", ">="):
+                    yield make("PS384", f"`{t.column}` is a {kind} column: its values have no "
+                               f"order for `{t.op}`", at,
+                               "use `==`, `!=` or `in [...]`")
+
+
 CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_unique_ids,
     check_playbook_refs,
@@ -684,6 +767,8 @@ CHECKS: tuple[Callable[[Ctx], Iterator[Diagnostic]], ...] = (
     check_decision_thresholds,
     check_quantiles,
     check_outcome_labels,
+    check_segments,
+    check_filters,
 )
 
 

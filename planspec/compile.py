@@ -13,7 +13,13 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from planspec._expr import Derived, format_condition, is_column_name, parse_derived
+from planspec._expr import (
+    Derived,
+    format_condition,
+    format_filter,
+    is_column_name,
+    parse_derived,
+)
 from planspec.diagnostics import PlanError, Span, has_errors
 from planspec.model import (
     Alert,
@@ -27,6 +33,8 @@ from planspec.model import (
     Measure,
     OutcomeSource,
     Plan,
+    RowFilter,
+    RowTest,
     Threshold,
 )
 from planspec.source import ParsedPlan, Path, SourceMap
@@ -129,6 +137,8 @@ class StatKey:
     q: float | None = None
     predicate: tuple[str, object] | None = None  # (op, value)
     within: float | None = None
+    #: Computed per value of this column (a segmented alert's statistic), else over all rows.
+    by: str | None = None
 
     def baseline_key(self) -> tuple[object, ...]:
         """The key of the same statistic on the baseline (no window)."""
@@ -201,6 +211,48 @@ class Rule:
     #: Calibrated thresholds: the expected rows per window (a hint) and the method.
     window_rows: int | None = None
     calibrate: str | None = None
+    #: Judged on a slice of the rows (key into :attr:`CheckProgram.slices`): one result per
+    #: segment of its `by` columns, of the rows its `where` keeps.
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Rows judged apart: those a `where` filter keeps, split by the values of the `by`
+    columns (none: one slice of the filtered rows). ``key`` names it in profiles and stores."""
+
+    key: str
+    by: tuple[str, ...]
+    where: RowFilter | None = None
+    where_text: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the slice reads to place a row: its `by` columns and filter columns."""
+        return tuple(dict.fromkeys([*self.by, *filter_columns(self.where)]))
+
+
+def filter_columns(f: RowFilter | None) -> list[str]:
+    """The columns a row filter reads, in order."""
+    if f is None:
+        return []
+    if isinstance(f, RowTest):
+        return [f.column]
+    return [c for t in f.terms for c in filter_columns(t)]
+
+
+def slice_of(by: str | tuple[str, ...] | None, where: RowFilter | None) -> Slice | None:
+    """The slice of an alert or monitor's `by` and `where` (None: every row, unsplit).
+
+    >>> slice_of(("a", "b"), None).key, slice_of(None, None)
+    ('a,b', None)
+    """
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    if not cols and where is None:
+        return None
+    text = format_filter(where) if where is not None else None
+    key = ",".join(cols) + (f" where {text}" if text else "")
+    return Slice(key.strip(), cols, where, text)
 
 
 @dataclass(frozen=True)
@@ -238,6 +290,8 @@ class MonitorRule:
     binary: bool = True
     #: With `known_at: prediction + D` (no time column): D in seconds.
     known_after: int | None = None
+    #: Judged per slice (key into :attr:`CheckProgram.slices`): `by` and `where`.
+    by: str | None = None
 
     @property
     def metrics(self) -> list[Leaf]:
@@ -273,6 +327,17 @@ class CheckProgram:
     #: When each drift risk happened (from the plan, or an events file): id → seconds.
     risk_dates: dict[str, int] = field(default_factory=dict)
     bucket: int = field(init=False)
+    #: Segments: at most this many per column (the largest by rows), and how a segment the
+    #: baseline never saw is judged.
+    max_segments: int = 50
+    unseen_segments: str = "insufficient_data"
+    #: Every slice a rule or monitor is judged on, by key.
+    slices: dict[str, Slice] = field(default_factory=dict)
+
+    @property
+    def segment_columns(self) -> list[str]:
+        """The keys of the slices some rule is judged on, sorted."""
+        return sorted({r.by for r in self.rules if r.by is not None})
 
     def __post_init__(self) -> None:
         # Buckets: the largest length of time every window is a whole number of. Calendar
@@ -430,7 +495,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     >>> from planspec.load import load_plan
     >>> program = compile_plan(load_plan("plans/rental_inspector.yaml").plan)
     >>> len(program.rules), len(program.monitors), program.bucket
-    (20, 3, 86400)
+    (21, 3, 86400)
     >>> [r.id for r in program.rules if r.risk]
     ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
@@ -438,6 +503,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     d = plan.defaults
     stats: dict[StatKey, None] = {}
     needs: dict[str, dict[str, object]] = {}
+    slices: dict[str, Slice] = {}
 
     def need(column: str, **what: object) -> None:
         entry = needs.setdefault(column, {"kind": _column_kind(plan, column)})
@@ -448,10 +514,11 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             else:
                 entry[k] = v
 
-    def leaf(m: Measure, cmp: Compare | Between, window: WindowSpec, path: Path) -> Leaf:
+    def leaf(m: Measure, cmp: Compare | Between, window: WindowSpec, path: Path,
+             by: str | None = None) -> Leaf:
         info = STATS[m.stat]
         key = StatKey(m.stat, m.column, window, m.q, _predicate(m),
-                      m.within.amount if m.within else None)
+                      m.within.amount if m.within else None, by)
         stats[key] = None
         col = m.column
         if col is not None:
@@ -483,11 +550,11 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             return Leaf(key, m, cmp.op, t, text=text, span=span)
         return Leaf(key, m, None, None, cmp.low, cmp.high, cmp.negated, text, span)
 
-    def node(c: Condition, window: WindowSpec, path: Path) -> Node:
+    def node(c: Condition, window: WindowSpec, path: Path, by: str | None = None) -> Node:
         if isinstance(c, (AllOf, AnyOf)):
             return Node("all" if isinstance(c, AllOf) else "any", children=tuple(
-                node(t, window, (*path, "terms", i)) for i, t in enumerate(c.terms)))
-        return Node("leaf", leaf=leaf(c.measure, c, window, path))
+                node(t, window, (*path, "terms", i), by) for i, t in enumerate(c.terms)))
+        return Node("leaf", leaf=leaf(c.measure, c, window, path, by))
 
     rules: list[Rule] = []
     for section, kind in (("input_alerts", "input"), ("output_alerts", "output")):
@@ -499,16 +566,22 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             span = smap.span((*path, "when")) or smap.span(path)
             source = (f"{span.file}:{span.line}:{span.col}" if span
                       else f"{plan.plan}:{section}[{i}]")
+            found = slice_of(a.by or d.by, a.where)
+            split = found.key if found else None
+            if found is not None:
+                slices[found.key] = found
+                for col in found.columns:
+                    need(col)  # read to place each row in its slice
             rules.append(Rule(
-                a.id, kind, node(a.when, window, (*path, "when")),  # type: ignore[arg-type]
-                node(a.warn, window, (*path, "warn")) if a.warn else None, window,
+                a.id, kind, node(a.when, window, (*path, "when"), split),  # type: ignore[arg-type]
+                node(a.warn, window, (*path, "warn"), split) if a.warn else None, window,
                 a.for_ if a.for_ is not None else d.for_,
                 a.keep_firing_for if a.keep_firing_for is not None else d.keep_firing_for,
                 a.min_samples if a.min_samples is not None else d.min_samples,
                 a.severity, a.playbook, path, source, format_condition(a.when),
                 format_condition(a.warn) if a.warn else None,
                 judge_partial=a.partial == "judge", window_rows=a.window_rows,
-                calibrate=a.calibrate))
+                calibrate=a.calibrate, by=split))
     monitors: list[MonitorRule] = []
     for i, m in enumerate(plan.outcome_monitors):
         window = window_spec(m.window or d.window)
@@ -516,6 +589,11 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
         prediction = m.prediction or next(iter(plan.data.predictions))
         pred = plan.data.predictions[prediction]
         span = smap.span((*path, "when")) or smap.span(path)
+        found = slice_of(m.by, m.where)
+        if found is not None:
+            slices[found.key] = found
+            for col in found.columns:
+                need(col)
         monitors.append(MonitorRule(
             m.id, node(m.when, window, (*path, "when")),
             node(m.warn, window, (*path, "warn")) if m.warn else None, window, m.source,
@@ -529,7 +607,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             format_condition(m.when), format_condition(m.warn) if m.warn else None,
             *_label_columns(plan, m.source.label), judge_partial=m.partial == "judge",
             binary=bool({t.stat for t in _measures(m.when, m.warn)} & FLAG_METRICS),
-            known_after=m.source.known_after.seconds if m.source.known_after else None))
+            known_after=m.source.known_after.seconds if m.source.known_after else None,
+            by=found.key if found else None))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}
@@ -547,8 +626,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
                 dataclasses.replace(base.window, step=base.window.length)
             by = h.tighten or 0.0
             alert = getattr(plan, str(base.path[0]))[int(base.path[1])]
-            fail = node(alert.when, window, (*base.path, "when"))
-            warn = node(alert.warn, window, (*base.path, "warn")) if alert.warn else None
+            fail = node(alert.when, window, (*base.path, "when"), base.by)
+            warn = node(alert.warn, window, (*base.path, "warn"), base.by) if alert.warn else None
             rules.append(dataclasses.replace(
                 base, id=f"{base.id}@{risk.id}", fail=_tighten(fail, by),
                 warn=_tighten(warn, by) if warn else None, window=window, for_=1,
@@ -556,5 +635,8 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     # Outcome metrics are computed from outcomes, not from the drift statistics.
     drift = [k for k in stats if STATS[k.stat].scope == "drift"]
     columns = {name: ColumnNeed(name, **spec) for name, spec in needs.items()}  # type: ignore[arg-type]
-    return CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction, monitors,
-                        {k: _epoch(v) for k, v in dates.items()})
+    program = CheckProgram(plan, rules, drift, columns, plan.data.timestamp, d.correction,
+                           monitors, {k: _epoch(v) for k, v in dates.items()})
+    program.max_segments, program.unseen_segments = d.max_segments, d.unseen_segments
+    program.slices = slices
+    return program

@@ -15,6 +15,10 @@ training period). Injected events, also written to ``injected.json`` beside the 
   only outcome monitors can see it, once the outcomes arrive.
 - ``sqft_feed_drop`` (2026-09-07 to 2026-09-13): two feeds drop the sqft field.
 - ``ingestion_outage`` (2026-10-14): a day on which 70% of listings never arrived.
+- ``aggregator_gross_area`` (2026-10-26 to 2026-11-22): the aggregator feed (a fifth of the
+  listings) reports gross instead of net area, 1.2× the sqft, after scoring (the model's inputs
+  and scores do not move). Only a segmented alert (`by: listing_source`) sees it: across all
+  feeds the shift is diluted to about 4%.
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ EVENTS = (
           "the owner-site and aggregator feeds drop sqft", ("sqft_missing",)),
     Event("ingestion_outage", "data quality", "2026-10-14", "2026-10-15",
           "70% of the day's listings never arrived", ("listing_volume_drop",)),
+    Event("aggregator_gross_area", "segment drift", "2026-10-26", "2026-11-23",
+          "the aggregator feed reports gross area, 1.2x the sqft; the other feeds do not move",
+          ("source_sqft_change[listing_source=aggregator]",)),
 )
 
 
@@ -122,6 +129,8 @@ def _listings(rng: np.random.Generator, n: int, start: datetime.datetime,
     p_within = sps.norm.cdf((within[0] - gap) / 0.04) - sps.norm.cdf((within[1] - gap) / 0.04)
     sqft_missing = during("sqft_feed_drop") & (source != 0)
     sqft[sqft_missing] = np.nan
+    gross = during("aggregator_gross_area") & (source == SOURCES.index("aggregator"))
+    sqft[gross] = (sqft[gross] * 1.2).round()  # recorded after scoring: the model saw net area
     description = np.full(n, "Sunny unit near transit.", dtype=object)
     description[~described] = None
     # The truth: out of line when the asking rent is more than 10% from fair value; after the

@@ -306,6 +306,38 @@ CATALOGUE: dict[str, CodeInfo] = {
                 "a CSV header `scored_at,sqft,sqft,…`"),
 }
 
+# Segments and filters (issue 15): kept in their own block so they merge beside other additions.
+CATALOGUE.update({
+    "PS380": _c("unknown segment column",
+                "`by` names a column the data schema does not declare.",
+                "by: listing_sorce"),
+    "PS381": _c("segment column not categorical",
+                "`by` splits rows by the values of a categorical, boolean or class column; a "
+                "numeric column has no fixed values to split by (bin it into a categorical "
+                "column upstream), and free text has too many.",
+                "by: listing_price"),
+    "PS382": _c("unknown filter column",
+                "A `where` filter reads a column the data schema does not declare.",
+                'where: listing_sorce == "aggregator"'),
+    "PS383": _c("filter value of the wrong type",
+                "A `where` filter compares a column with a value of another type: a number "
+                "with a categorical or boolean column, or text with a numeric one. Such a "
+                "test would keep no rows (or every row).",
+                "where: listing_source == 3"),
+    "PS384": _c("filter orders a categorical column",
+                "`<`, `<=`, `>` and `>=` compare numbers; a categorical or boolean column's "
+                "values have no order.",
+                'where: listing_source > "aggregator"'),
+})
+
+FIXES_SEGMENTS = {
+    "PS380": "by: listing_source   # a declared categorical or boolean column",
+    "PS381": "by: listing_source   # or a categorical column binned upstream",
+    "PS382": 'where: listing_source == "aggregator"',
+    "PS383": 'where: listing_source == "aggregator"   # or a numeric column: sqft > 3',
+    "PS384": 'where: listing_source in ["aggregator", "owner_site"]',
+}
+
 
 def make(code: str, message: str, span: Span | None = None, hint: str | None = None) -> Diagnostic:
     """A diagnostic with the severity the catalogue gives ``code``."""
@@ -480,3 +512,4 @@ FIXES: dict[str, str] = {
     "PS362": 'when: "js(neighborhood) > calibrated(1%)"   # or the threshold in the hint',
     "PS363": 'when: "mean(x) shift > 0.5 sd"   # or the threshold in the hint',
 }
+FIXES.update(FIXES_SEGMENTS)  # issue 15, kept apart as its catalogue block is

@@ -22,6 +22,9 @@ from planspec.model import (
     Condition,
     Duration,
     Measure,
+    RowAll,
+    RowFilter,
+    RowTest,
     Threshold,
 )
 from planspec.stats import STATS
@@ -288,3 +291,50 @@ def quantity(statistic: str, x: float | None) -> str:
     if transform == "change" and not math.isinf(x):
         return f"{number(x * 100)}%"
     return number(x)
+
+
+_ROW_OPS = {"==": "is", "!=": "is not", ">": "is above", ">=": "is at least", "<": "is below",
+            "<=": "is at most", "in": "is one of", "not in": "is none of",
+            "is missing": "is missing", "is not missing": "is present"}
+
+
+def _row_value(v: bool | float | str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return code(f'"{v}"') if isinstance(v, str) else format_number(v)
+
+
+def rows_where(f: RowFilter, nested: bool = False) -> str:
+    """A `where` row filter in English.
+
+    >>> from planspec._expr import parse_filter
+    >>> rows_where(parse_filter('source == "agg" and (sqft > 0 or sqft is missing)')[0])
+    '`source` is `"agg"` and (`sqft` is above 0 or `sqft` is missing)'
+    """
+    if isinstance(f, RowTest):
+        values = ", ".join(_row_value(v) for v in f.values)
+        return f"{code(f.column)} {_ROW_OPS[f.op]}" + (f" {values}" if values else "")
+    if isinstance(f, RowAll):
+        return " and ".join(rows_where(t, True) for t in f.terms)
+    text = " or ".join(rows_where(t) for t in f.terms)
+    return f"({text})" if nested else text
+
+
+def per_segment(text: str, by: str | tuple[str, ...] | None,
+                where: RowFilter | None = None) -> str:
+    """A condition's English with its segments and filter: `… per `listing_source``.
+
+    >>> per_segment("the 7-day mean of `x` is above 2", "listing_source")
+    'the 7-day mean of `x` is above 2, per `listing_source`'
+    >>> per_segment("it is above 2", ("a", "b"))
+    'it is above 2, per combination of `a` and `b`'
+    """
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    if len(cols) == 1:
+        text += f", per {code(cols[0])}"
+    elif cols:
+        text += f", per combination of {', '.join(code(c) for c in cols[:-1])} and " \
+            f"{code(cols[-1])}"
+    if where is not None:
+        text += f", on the rows where {rows_where(where)}"
+    return text

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from planspec._expr import format_condition, format_number, keywords
+from planspec._expr import format_condition, format_filter, format_number, keywords
 from planspec.diagnostics import Span
 from planspec.model import CONDITION_FIELDS, Defaults, Duration, Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
@@ -162,6 +162,8 @@ WORD_FIELDS = frozenset({
     "correction", "flag", "join_key", "time", "weights", "prediction", "to", "if_firing",
     "calibrate",
     "unless_firing", "caught_by", "stand_ins", "affects"})
+#: Segment settings, also written bare (kept apart: other helpers edit the set above).
+WORD_FIELDS |= frozenset({"by", "unseen_segments"})
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -259,6 +261,8 @@ def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
         if key in ("when", "warn"):
             prefix = "when" if key == "when" else "warn when"
             w.line(depth, f"{prefix} {format_condition(value)}", sub)
+        elif key == "where":
+            w.line(depth, f"where {format_filter(value)}", sub)
         elif key in ("for", "keep_firing_for"):
             w.line(depth, f"{key} {value}" + (" windows" if value != 1 else ""), sub)
         elif key == "range":

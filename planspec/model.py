@@ -151,6 +151,70 @@ ConditionText = Annotated[
 ]
 
 
+# ------------------------------------------------------------------------------- row filters
+
+
+RowOp = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in", "is missing", "is not missing"]
+
+
+class RowTest(_Node):
+    """One test of a row's column in a `where` filter: `listing_source == "aggregator"`,
+    `sqft > 0`, `neighborhood in ["Astoria", "Harlem"]`, `sqft is missing`."""
+
+    kind: Literal["row_test"] = "row_test"
+    column: str
+    op: RowOp
+    #: The compared value (one), the listed values (`in`), or none (`is missing`).
+    values: tuple[bool | float | str, ...] = ()
+
+
+class RowAll(_Node):
+    """Row tests that must all hold."""
+
+    kind: Literal["row_all"] = "row_all"
+    terms: tuple[RowFilter, ...] = Field(min_length=2)
+
+
+class RowAny(_Node):
+    """Row tests of which at least one must hold."""
+
+    kind: Literal["row_any"] = "row_any"
+    terms: tuple[RowFilter, ...] = Field(min_length=2)
+
+
+RowFilter = Annotated[RowTest | RowAll | RowAny, Field(discriminator="kind")]
+
+
+def _parse_filter(v: Any) -> Any:
+    from planspec import _expr
+
+    return _expr.coerce_filter(v)
+
+
+def _format_filter(f: Any) -> str:
+    from planspec import _expr
+
+    return _expr.format_filter(f)
+
+
+FilterText = Annotated[
+    RowFilter,
+    BeforeValidator(_parse_filter),
+    PlainSerializer(_format_filter, return_type=str),
+    WithJsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
+                    "comparisons of a column with a value, `in [...]`, `is missing`, joined by "
+                    "`and` / `or`.",
+                    "examples": ['listing_source == "aggregator"',
+                                 'sqft > 0 and neighborhood in ["Astoria", "Harlem"]']}),
+]
+
+#: `by`: one column, or a list of columns whose value combinations are the segments.
+SegmentBy = Annotated[str | tuple[str, ...], WithJsonSchema({
+    "description": "Judge per value of a categorical column (or per combination of several).",
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                   "minItems": 1}]})]
+
+
 # ------------------------------------------------------------------------------ scalar types
 
 
@@ -282,6 +346,14 @@ class Defaults(_Node):
     for_: int = Field(1, alias="for", ge=0)
     keep_firing_for: int = Field(0, ge=0)
     correction: Literal["none", "bonferroni", "bh"] = "none"
+    #: Segments: every alert is watched per value of this categorical column (see `Alert.by`).
+    by: SegmentBy | None = None
+    #: A segment the baseline never saw: judged against the whole baseline (`overall`) or not
+    #: judged (`insufficient_data`, the default: its own baseline is unknown).
+    unseen_segments: Literal["overall", "insufficient_data"] = "insufficient_data"
+    #: At most this many segments per alert, the largest by rows in the data; the rest are
+    #: counted in the results but not judged.
+    max_segments: int = Field(50, ge=1, le=10000)
 
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -295,6 +367,11 @@ class Alert(_Node):
     id: Id
     when: ConditionText
     warn: ConditionText | None = None
+    #: Watch the alert per value of this categorical column (one result per segment, each
+    #: against that segment's baseline); overrides `defaults.by`.
+    by: SegmentBy | None = None
+    #: Only rows for which this holds are read (before any statistic, in the baseline too).
+    where: FilterText | None = None
     window: DurationText | None = None
     every: DurationText | None = None
     for_: int | None = Field(None, alias="for", ge=0)
@@ -365,6 +442,10 @@ class OutcomeMonitor(_Node):
     playbook: str | None = None
     stand_ins: tuple[str, ...] = ()
     partial: Partial | None = None
+    #: Judged per value of this categorical column (each segment's scored rows and outcomes).
+    by: SegmentBy | None = None
+    #: Only scored rows for which this holds are joined and judged.
+    where: FilterText | None = None
     why: str | None = None
 
 
@@ -439,7 +520,7 @@ class Plan(_Node):
     drift_risks: tuple[DriftRisk, ...] = ()
 
 
-for _cls in (AllOf, AnyOf):
+for _cls in (AllOf, AnyOf, RowAll, RowAny):
     _cls.model_rebuild()
 
 #: Where conditions sit in a plan: (section, field). The front ends parse these with the grammar.

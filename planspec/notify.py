@@ -120,7 +120,12 @@ def pending(results: Results, target: Target, state: State, now: datetime.dateti
     by_id = {c.id: c for c in results.checks}
     out: list[Event] = []
     firing_keys = set()
-    for f in results.firing:
+    def worst(f: Any) -> tuple[bool, float]:  # fail first, then the larger latest value
+        value = _latest_firing(by_id.get(f.id))[0]
+        return f.level != "fail", -abs(value) if value is not None else 0.0
+
+    # Segments of one alert are separate episodes; they are told worst first.
+    for f in sorted(results.firing, key=worst):
         key = f"{f.id}@{f.since}"
         firing_keys.add(key)
         sent = state.episodes.get(key, {}).get(target.name)
@@ -176,6 +181,7 @@ def event_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
          "level": "warn" | "fail", "severity": "...", "since": "...", "ends": null | "...",
          "window": "START to END", "value": 2.8, "threshold": "fail > 2",
          "when": "...", "warn": "...", "source": "plan:line:col",
+         "by": null | "COLUMN", "segment": null | "VALUE",
          "playbook": null | {"id", "title", "kind", "owner", "response_time", "notify", "steps"},
          "escalations": [...], "risks": [...], "runbook_url": null | "..."}
     """
@@ -190,6 +196,7 @@ def event_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
         "value": value if value is None or abs(value) != float("inf") else str(value),
         "threshold": _threshold(c, e.level), "when": c.when if c else None,
         "warn": c.warn if c else None, "source": c.source if c else None,
+        "by": c.by if c else None, "segment": c.segment if c else None,
         "playbook": action.playbook.model_dump() if action and action.playbook else None,
         "escalations": [x.model_dump() for x in action.escalations] if action else [],
         "risks": [r.model_dump() for r in action.risks] if action else [],
@@ -242,6 +249,8 @@ def alertmanager_payload(results: Results, e: Event, runbook_url: str | None,
     p = event_payload(results, e, runbook_url)
     labels = {"alertname": e.check_id, "severity": p["severity"] or "none",
               "plan": results.plan, "check": e.check_id, "kind": p["kind"] or "unknown"}
+    if p["segment"] is not None:  # a segment of a segmented alert: routable by its value
+        labels["segment"] = f"{p['by']}={p['segment']}"
     summary = (f"{e.check_id} fires at {e.level} since {e.since[:10]}" if e.status == "firing"
                else f"{e.check_id} resolved")
     description = "; ".join(x for x in (

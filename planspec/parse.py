@@ -329,6 +329,9 @@ class _FileBuilder:
             key = "when" if kind == "when" else "warn"
             cond_tree = _kids(s)[-1]
             self._put(out, path, key, self.condition(cond_tree, (*path, key)), cond_tree, head)
+        elif kind == "where_setting":
+            tree = _kids(s)[-1]
+            self._put(out, path, "where", self.condition(tree, (*path, "where")), tree, head)
         elif kind in ("for_setting", "keep_setting"):
             number = _kids(s)[0]
             self._put(out, path, "for" if kind == "for_setting" else "keep_firing_for",

@@ -172,6 +172,28 @@ def _preparse_conditions(data: dict[str, Any], b: _Builder) -> None:
                     b.smap.values[base + rel] = span
 
 
+def _preparse_filters(data: dict[str, Any], b: _Builder) -> None:
+    """Parse every `where` row filter in place, as :func:`_preparse_conditions` does."""
+    for section in ("input_alerts", "output_alerts", "outcome_monitors"):
+        items = data.get(section)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            text = item.get("where") if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                continue
+            try:
+                found, offsets = _expr.parse_filter(text)
+            except _expr.ExprError:
+                continue
+            item["where"] = found
+            base: Path = (section, i, "where")
+            for rel, (s, e) in offsets.items():
+                span = b.inner_span(base, s, e)
+                if span is not None:
+                    b.smap.values[base + rel] = span
+
+
 def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
     """Load a YAML plan. Never raises for bad input: problems come back as diagnostics.
 
@@ -218,6 +240,7 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
     finally:
         loader.dispose()
     _preparse_conditions(data, b)
+    _preparse_filters(data, b)
     numbers, bad = number_diagnostics(data, b.smap)
     try:
         plan: Plan | None = Plan.model_validate(data)

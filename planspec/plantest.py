@@ -786,8 +786,13 @@ def _iso(t: int) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_RANK = {None: 0, "warn": 1, "fail": 2}
+
+
 def states_at(results: Any, end: int) -> dict[str, State]:
-    """Each base alert's state at ``end``: that of its last judged window ending by then."""
+    """Each base alert's state at ``end``: that of its last judged window ending by then. A
+    segmented alert is as firing as its most firing segment (the state shown is that
+    segment's)."""
     out: dict[str, State] = {}
     stop = _iso(end)
     for c in results.checks:
@@ -797,11 +802,14 @@ def states_at(results: Any, end: int) -> dict[str, State]:
         for w in c.windows:
             if w.end <= stop and w.status != "partial":
                 last = w
+        alert = c.id.split("[", 1)[0] if c.segment is not None else c.id
         if last is None:
-            out[c.id] = State(None, "none", when=c.when)
+            state = State(None, "none", when=c.when)
         else:
-            out[c.id] = State(last.firing, last.status, last.value, last.start, last.end,
-                              c.when, last.labels)
+            state = State(last.firing, last.status, last.value, last.start, last.end,
+                          c.when, last.labels)
+        if alert not in out or _RANK[state.firing] > _RANK[out[alert].firing]:
+            out[alert] = state
     return out
 
 

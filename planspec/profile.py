@@ -25,8 +25,9 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planspec._expr import format_measure
-from planspec.compile import CheckProgram, Leaf, StatKey
+from planspec.compile import CheckProgram, Leaf, Slice, StatKey
 from planspec.data import DataError, Frame, check_source, load_frame
+from planspec.model import RowAll, RowAny, RowFilter
 from planspec.profile_check import at, baseline_gaps, damaged, json_path, profile_problems
 from planspec.stats import STATS
 
@@ -133,6 +134,9 @@ class Profile(_Model):
     span_seconds: int
     columns: dict[str, ColumnProfile]
     values: list[BaselineValue]
+    #: Per segment column, per value: the profile of that segment's rows, binned on the whole
+    #: baseline's edges and categories (so a segment's window sums compare with it).
+    segments: dict[str, dict[str, Profile]] = {}
     #: Null distributions for calibrated thresholds (absent in profiles of plans without them).
     calibration: list[Calibration] = []
 
@@ -292,20 +296,9 @@ def _baseline_value(key: StatKey, frame: Frame, col: ColumnProfile | None) -> fl
     return None
 
 
-def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> Profile:
-    """Profile baseline ``data`` (files, or a table/frame/dict) for ``program``.
-
-    Raises :class:`~planspec.data.DataError` for unusable data.
-    """
-    kinds = {name: need.kind for name, need in program.columns.items()}
-    frame = load_frame(data, program.timestamp, kinds, where)
-    rows = frame.rows
-    columns: dict[str, ColumnProfile] = {}
-    for name, need in program.columns.items():
-        if need.kind == "numeric":
-            columns[name] = _numeric_profile(frame.numbers[name], rows)
-        else:
-            columns[name] = _categorical_profile(frame.texts[name], rows)
+def _values(program: CheckProgram, frame: Frame, columns: dict[str, ColumnProfile]
+            ) -> list[BaselineValue]:
+    """The baseline value of every statistic a `shift` or `change` compares with."""
     values: list[BaselineValue] = []
     seen: set[tuple[object, ...]] = set()
     for key in program.stats:
@@ -321,17 +314,184 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
             value = float(((x < lo) | (x > hi)).mean()) if x.size else None
         values.append(BaselineValue(stat=key.stat, column=key.column, q=key.q,
                                     predicate=key.predicate, value=value))
+    return values
+
+
+def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> Profile:
+    """Profile baseline ``data`` (files, or a table/frame/dict) for ``program``.
+
+    Raises :class:`~planspec.data.DataError` for unusable data.
+    """
+    kinds = {name: need.kind for name, need in program.columns.items()}
+    frame = load_frame(data, program.timestamp, kinds, where)
+    rows = frame.rows
+    columns: dict[str, ColumnProfile] = {}
+    for name, need in program.columns.items():
+        if need.kind == "numeric":
+            columns[name] = _numeric_profile(frame.numbers[name], rows)
+        else:
+            columns[name] = _categorical_profile(frame.texts[name], rows)
+    values = _values(program, frame, columns)
     for gap in baseline_gaps(program, columns, frame.where):
         raise gap
     t0, t1 = int(frame.times.min()), int(frame.times.max())
     day = 86400
     span = (t1 // day + 1 - t0 // day) * day  # whole UTC days covered
     utc = datetime.UTC
-    return Profile(plan=program.plan.plan, plan_fingerprint=plan_fingerprint(program),
-                   data_fingerprint=_data_fingerprint(frame), rows=rows,
-                   start=datetime.datetime.fromtimestamp(t0, utc),
-                   end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
-                   columns=columns, values=values)
+    whole = Profile(plan=program.plan.plan, plan_fingerprint=plan_fingerprint(program),
+                    data_fingerprint=_data_fingerprint(frame), rows=rows,
+                    start=datetime.datetime.fromtimestamp(t0, utc),
+                    end=datetime.datetime.fromtimestamp(t1, utc), span_seconds=span,
+                    columns=columns, values=values)
+    if not program.segment_columns:
+        return whole
+    return whole.model_copy(update={"segments": _segment_profiles(program, frame, whole)})
+
+
+Profile.model_rebuild()
+
+#: The segment of rows whose segment column is missing.
+MISSING_SEGMENT = "(missing)"
+
+
+def segment_codes(values: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
+    """The distinct values of a segment column (missing last, as ``(missing)``, when any
+    value is) and each row's code into them.
+
+    >>> segment_codes(pa.array(["b", "a", None, "b"]))
+    (['b', 'a', '(missing)'], array([0, 1, 2, 0]))
+    """
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    idx = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False),
+                     dtype=np.int64)
+    if encoded.indices.null_count:
+        names.append(MISSING_SEGMENT)
+    return names, idx
+
+
+#: A column's values as the row filter and segments read them: float64 (NaN missing) for a
+#: numeric column, text for a categorical one.
+Column = Callable[[str], "np.ndarray | pa.ChunkedArray | pa.Array"]
+
+
+def _as_text(v: bool | float | str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v if isinstance(v, str) else f"{v:g}"
+
+
+def row_mask(f: RowFilter, column: Column, rows: int) -> np.ndarray:
+    """The rows a `where` filter keeps. A missing value satisfies no comparison and no
+    `in [...]` (only `is missing`), as in SQL.
+
+    >>> from planspec._expr import parse_filter
+    >>> data = {"s": pa.array(["a", "b", None]), "x": np.array([1.0, np.nan, 3.0])}
+    >>> row_mask(parse_filter('s in ["a", "b"] and x > 0 or s is missing')[0],
+    ...          data.__getitem__, 3).tolist()
+    [True, False, True]
+    """
+    if isinstance(f, (RowAll, RowAny)):
+        parts = [row_mask(t, column, rows) for t in f.terms]
+        return np.logical_and.reduce(parts) if isinstance(f, RowAll) else \
+            np.logical_or.reduce(parts)
+    x = column(f.column)
+    if isinstance(x, np.ndarray):
+        missing = np.isnan(x)
+        if f.op in ("is missing", "is not missing"):
+            return missing if f.op == "is missing" else ~missing
+        values = np.asarray([float(v) for v in f.values], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            if f.op in ("in", "not in"):
+                hit = np.isin(x, values)
+                return hit if f.op == "in" else ~hit & ~missing
+            return np.asarray(OPS[f.op](x, values[0]) & ~missing)
+    present = np.asarray(pc.is_valid(x).to_numpy(zero_copy_only=False), dtype=bool) \
+        if len(x) else np.zeros(0, dtype=bool)
+    if f.op in ("is missing", "is not missing"):
+        return ~present if f.op == "is missing" else present
+    texts = [_as_text(v) for v in f.values]
+    if f.op in ("in", "not in"):
+        hit = pc.is_in(x, value_set=pa.array(texts, pa.string()))
+        out = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+        return out if f.op == "in" else ~out & present
+    result = PC_OPS[f.op](x, pa.scalar(texts[0]))
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.ndarray]:
+    """The segments of a slice present in some rows (each a value, or values joined by ``, ``
+    for several `by` columns) and each row's code into them; -1 for a row its filter drops.
+
+    >>> from planspec.compile import slice_of
+    >>> data = {"a": pa.array(["x", "y", "x"]), "b": pa.array(["1", "1", None])}
+    >>> slice_codes(slice_of(("a", "b"), None), data.__getitem__, 3)
+    (['x, 1', 'x, (missing)', 'y, 1'], array([0, 2, 1]))
+    """
+    code = np.zeros(rows, dtype=np.int64)
+    names: list[str] = [""]
+    for col in sl.by:  # mixed radix over the columns' codes, then the combinations present
+        these, c = segment_codes(column(col))
+        code = code * len(these) + c
+        names = [f"{n}, {m}" if n else m for n in names for m in these]
+    if sl.where is not None:
+        code = np.where(row_mask(sl.where, column, rows), code, -1)
+    used, inverse = np.unique(code[code >= 0], return_inverse=True)
+    out = np.full(rows, -1, dtype=np.int64)
+    out[code >= 0] = inverse
+    return [names[int(k)] for k in used], out
+
+
+def _on_edges(x: np.ndarray, rows: int, base: ColumnProfile) -> ColumnProfile:
+    """A numeric column's profile on ``base``'s bins (a segment of the baseline)."""
+    s = np.sort(x[~np.isnan(x)])
+    n = int(s.size)
+    if n == 0:
+        return base.model_copy(update={"rows": rows, "missing": rows, "mean": None, "std": None,
+                                       "min": None, "max": None,
+                                       "decile_counts": [0] * len(base.decile_counts),
+                                       "fine_counts": [0] * len(base.fine_counts)})
+    return base.model_copy(update={
+        "rows": rows, "missing": rows - n, "mean": float(s.mean()),
+        "std": float(s.std(ddof=1)) if n > 1 else 0.0, "min": float(s[0]), "max": float(s[-1]),
+        "decile_counts": _counts(s, np.asarray(base.decile_edges)),
+        "fine_counts": _counts(s, np.asarray(base.fine_edges))})
+
+
+def _categories_on(values: pa.ChunkedArray, rows: int, base: ColumnProfile) -> ColumnProfile:
+    """A categorical column's profile on ``base``'s categories (a segment of the baseline)."""
+    own = _categorical_profile(values, rows)
+    counts = dict(zip(own.categories, own.category_counts, strict=True))
+    return base.model_copy(update={"rows": rows, "missing": own.missing, "category_counts":
+                                   [counts.get(c, 0) for c in base.categories]})
+
+
+def _segment_profiles(program: CheckProgram, frame: Frame, whole: Profile
+                      ) -> dict[str, dict[str, Profile]]:
+    """Per slice, per segment, the profile of that segment's baseline rows."""
+    out: dict[str, dict[str, Profile]] = {}
+
+    def column(name: str) -> np.ndarray | pa.ChunkedArray:
+        return frame.numbers[name] if name in frame.numbers else frame.texts[name]
+
+    for key in program.segment_columns:
+        names, codes = slice_codes(program.slices[key], column, frame.rows)
+        out[key] = {}
+        for k, name in enumerate(names):
+            mask = codes == k
+            keep = pa.array(mask)
+            part = Frame(frame.where, frame.times[mask],
+                         {c: x[mask] for c, x in frame.numbers.items()},
+                         {c: t.filter(keep) for c, t in frame.texts.items()})
+            rows = part.rows
+            columns = {c: _on_edges(part.numbers[c], rows, col) if col.kind == "numeric"
+                       else _categories_on(part.texts[c], rows, col)
+                       for c, col in whole.columns.items()}
+            out[key][name] = whole.model_copy(update={
+                "rows": rows, "columns": columns, "values": _values(program, part, columns)})
+    return out
 
 
 def read_profile(path: str) -> Profile:
@@ -399,6 +559,11 @@ def check_profile(program: CheckProgram, profile: Profile, where: str = "baselin
         for leaf in rule.fail.leaves() + (rule.warn.leaves() if rule.warn else []):
             if leaf.calibrated is not None:
                 profile.calibrated(measure_text(leaf), rule.window.seconds, rule.window_rows)
+    for by in program.segment_columns:
+        if by not in profile.segments:
+            raise DataError("PS406", f"{where} has no per-segment profiles by `{by}`: it was "
+                            "built for another version of the plan",
+                            "rebuild it with `planspec baseline`")
 
 
 def measure_text(leaf: Leaf) -> str:

@@ -189,6 +189,10 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
         span = f"since {e['from']} (ongoing)" if e["ongoing"] else f"{e['from']} to {e['to']}"
         lines.append(f"  {paint.get(e['level'], '')}{e['level']:<4}{reset} {name}: "
                      f"{span}{known}")
+    for seg in segments_view(results):
+        lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
+        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
+                  f"{f['segment']}: {f['value']}" for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
         by_id = {c.id: c for c in results.checks}
@@ -295,6 +299,14 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
+    by = (a.by or d.by) if isinstance(a, Alert) else a.by
+    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    view["by"] = Markdown(", ".join(english.code(c) for c in cols))
+    view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
+    if cols or a.where is not None:  # judged per segment: say so where the condition is read
+        view["fail"] = Markdown(english.per_segment(str(view["fail"]), by, a.where))
+        view["warn"] = Markdown(english.per_segment(str(view["warn"]), by, a.where)) \
+            if a.warn else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
         view.update({
@@ -526,8 +538,38 @@ def report_view(results: Results) -> dict[str, Any]:
              for r, c in zip(base["checks"], results.checks, strict=True)
              for e, run in zip(r["episodes"], _episode_runs(c), strict=True)]
     return {**base, "as_of": (results.as_of or "")[:10], "firing_rows": firing, "fired": fired,
+            "segments": segments_view(results),
             "actions": actions, "history": histories, "monitors": monitors,
             "heightened": heightened, "outcome_counts": outcomes}
+
+
+def segments_view(results: Results) -> list[dict[str, Any]]:
+    """Per segmented alert: how many segments were tested, unseen or left out, and the
+    segments firing now, worst first (fail before warn, then the larger latest value's size)."""
+    out = []
+    firing = {f.id: f for f in results.firing}
+    for s in results.segments or []:
+        rows: list[dict[str, Any]] = []
+        for c in results.checks:
+            f = firing.get(c.id)
+            if f is None or c.by != s.by or c.id.split("[")[0] != s.alert:
+                continue
+            # the latest judged window's value (a partial window is shown, never judged)
+            last = next((w.value for w in reversed(c.windows)
+                         if w.value is not None and w.status != "partial"), None)
+            rows.append({"id": c.id, "segment": c.segment, "level": f.level,
+                         "since": f.since[:10],
+                         "value": english.quantity(c.statistic, last), "rank": (f.level == "fail",
+                                                         abs(last) if last is not None else 0.0)})
+        rows.sort(key=lambda r: r["rank"], reverse=True)
+        summary = f"{s.tested} segment{'s' if s.tested != 1 else ''} tested"
+        if s.unseen:
+            summary += f", {len(s.unseen)} unseen in the baseline ({', '.join(s.unseen)})"
+        if s.dropped:
+            summary += f", {s.dropped} left out by the segment cap"
+        summary += f"; {len(rows)} firing" if rows else "; none firing"
+        out.append({"alert": s.alert, "by": s.by, "summary": summary, "firing": rows})
+    return out
 
 
 def render_report(results: Results) -> str:

@@ -16,6 +16,7 @@ import jinja2
 
 from planspec._resources import templates_dir
 from planspec.charts import MARKED, Line, Mark, Point, distribution_chart, series_chart
+from planspec.render import segments_view
 from planspec.results import CheckResult, Evidence, Results, WindowResult
 from planspec.thresholds import check_thresholds, describe, episodes_of, evidence_window
 
@@ -151,6 +152,8 @@ def html_view(results: Results) -> dict[str, Any]:
         "as_of": (results.as_of or "")[:10],
         "firing": [f.model_dump() for f in results.firing], "actions": actions,
         "checks": checks,
+        "segments": [{**s, "firing": [{**f, "anchor": f"check-{f['id']}"} for f in s["firing"]]}
+                     for s in segments_view(results)],
         "counts": {"checks": len(checks), "firing": len(results.firing),
                    "fired": sum(bool(c["episodes"]) for c in checks)},
     }

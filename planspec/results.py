@@ -155,6 +155,24 @@ class CheckResult(_Model):
     #: The warn/fail numbers ``value`` is compared with (renderers derive them from ``when``
     #: and ``warn`` when absent).
     thresholds: Thresholds | None = None
+    #: Segments: the column this alert is split by, this result's value of it (the id is
+    #: ``alert[column=value]``), and the baseline it was judged against (``segment``: the
+    #: segment's own rows; ``overall``: a segment the baseline never saw, judged against the
+    #: whole baseline; ``none``: not judged, every window ``insufficient_data``).
+    by: str | None = None
+    segment: str | None = None
+    segment_baseline: Literal["segment", "overall", "none"] | None = None
+
+
+class SegmentSummary(_Model):
+    """How a segmented alert was split: segments tested (their p-values counted in the
+    correction), those the baseline never saw, and how many were left out by the cap."""
+
+    alert: str
+    by: str
+    tested: int
+    unseen: list[str]
+    dropped: int
 
 
 class Firing(_Model):
@@ -236,6 +254,8 @@ class Results(_Model):
     actions: list[Action] = []
     #: Every drift risk with a date (from the plan or ``--events``), for annotating charts.
     risks: list[RiskInfo] | None = None
+    #: Per segmented alert: how many segments were tested (see :class:`SegmentSummary`).
+    segments: list[SegmentSummary] | None = None
 
     def exit_code(self, fail_on: Literal["warn", "fail", "never"] = "fail") -> int:
         """0 when nothing fires at or above ``fail_on`` in the latest window, else 1."""

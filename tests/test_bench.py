@@ -24,6 +24,7 @@ def test_bench_runs_on_tiny_data(tmp_path: Path) -> None:
                    "| 6,000 | Dask, 2 local workers, DuckDB table (time ranges) |"):
         assert figure in text, figure
     assert "| 3,000 |" in text and "| 6,000 |" in text
+    assert "## Segments" in text and "segmented / unsplit" in text
     for figure in ("validate / `python -c pass`", "| 40 |", "within 1.2× of linear"):
         assert figure in text, figure
 

@@ -28,7 +28,7 @@ from planspec.cli import main
 from planspec.compile import CheckProgram, compile_plan
 from planspec.data import DataError, Input, inputs
 from planspec.demo import write_demo_data
-from planspec.engine.distributed import connect, gather_task, job_for, partitions
+from planspec.engine.distributed import _merge, connect, gather_task, job_for, partitions
 from planspec.engine.gather import merge_all
 from planspec.engine.run import run_program
 from planspec.load import load_plan
@@ -112,7 +112,7 @@ def _tasks(demo: dict[str, Any], data: Any, part_rows: int = ROWS_PER_GROUP) -> 
 
 def _rows(demo: dict[str, Any], tasks: list[Any]) -> int:
     job = pickle.loads(pickle.dumps(job_for(demo["program"], demo["profile"], {})))
-    sums = [gather_task(pickle.loads(pickle.dumps(t)), job)[0] for t in tasks]
+    sums = [gather_task(pickle.loads(pickle.dumps(t)), job)[0].sums for t in tasks]
     return sum(s.total for s in sums if s is not None)
 
 
@@ -149,11 +149,19 @@ def test_since_reads_only_the_row_groups_that_can_hold_rows(demo: dict[str, Any]
 
 def test_partition_sums_merge_to_the_whole(demo: dict[str, Any]) -> None:
     job = job_for(demo["program"], demo["profile"], {})
-    sums = [gather_task(t, job)[0] for t in _tasks(demo, demo["files"])]
-    merged = merge_all([s for s in sums if s is not None])
+    parts = [gather_task(t, job)[0] for t in _tasks(demo, demo["files"])]
+    merged = merge_all([p.sums for p in parts if p.sums is not None])
     whole = gather_task(_tasks(demo, demo["scored"], 1 << 20)[0], job)[0]
-    assert whole is not None and merged.total == whole.total
-    assert np.array_equal(merged.ids, whole.ids)
+    assert whole.sums is not None and merged.total == whole.sums.total
+    assert np.array_equal(merged.ids, whole.sums.ids)
+    # the worked example's segmented alert: its per-segment sums merge to the whole's too
+    assert demo["program"].slices and whole.segments
+    segments = _merge(*parts).segments
+    for key, values in whole.segments.items():
+        assert sorted(segments[key]) == sorted(values)
+        for value, s in values.items():
+            assert segments[key][value].total == s.total
+            assert np.array_equal(segments[key][value].ids, s.ids)
 
 
 @pytest.fixture(scope="module")

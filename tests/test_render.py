@@ -125,7 +125,8 @@ def test_runbook_is_valid_markdown(relative_cwd: object) -> None:
 def test_report_is_valid_markdown(demo_results: Results) -> None:
     text = render_report(demo_results)
     explained = sum(e["evidence"] is not None for e in report_view(demo_results)["fired"])
-    _check_markdown(text, 5 + explained)  # and one per firing episode with evidence
+    # one per firing episode with evidence, and the per-segment firing table
+    _check_markdown(text, 6 + explained)
     assert "## Firing now" in text and "could first be known" in text
 
 

@@ -473,9 +473,11 @@ def test_parquet_row_groups_are_gathered_a_column_at_a_time(
     in_memory = windows(run_program(program, table, profile))
     assert_close(windows(run_program(program, str(path), profile)), in_memory)
     groups = pq.ParquetFile(path).metadata.num_row_groups
-    assert groups > 3 and reads and all(len(r) == 1 for r in reads)
-    assert len(reads) == groups * (1 + len(column_needs(program)))
+    # segmented alerts read their own few columns once per group, for the per-segment sums
+    single = [r for r in reads if len(r) == 1]
+    assert groups > 3 and len(reads) - len(single) == (groups if program.slices else 0)
+    assert len(single) == groups * (1 + len(column_needs(program)))
     reads.clear()  # groups of 700 rows in batches of 300: streamed in record batches instead
     assert_close(windows(run_program(program, str(path), profile, batch_rows=300)), in_memory)
     assert table.num_rows % 700 <= 300  # but for the last, shorter group
-    assert len(reads) == 1 + len(column_needs(program))
+    assert len(reads) == 1 + len(column_needs(program)) + (1 if program.slices else 0)

@@ -32,7 +32,7 @@ import datetime
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -90,6 +90,17 @@ class Job:
     batch_rows: int
     bins: int
     tz: str
+    #: The plan, when it has segmented alerts or filters: each task gathers their sums too.
+    segmented: CheckProgram | None = None
+
+
+@dataclass
+class Part:
+    """What a task or a merge of tasks returns: the sums, and the segmented sums (per slice,
+    per segment value; empty without segments)."""
+
+    sums: Sums | None
+    segments: dict[str, dict[str, Sums]]
 
 
 # ------------------------------------------------------------------------ partitions (client)
@@ -263,27 +274,41 @@ def _batches(task: Task, job: Job) -> Iterator[pa.RecordBatch]:
         raise DataError("PS401", f"{task.where}: cannot read it: {first}") from None
 
 
-def gather_task(task: Task, job: Job) -> tuple[Sums | None, pa.Table | None]:
-    """On a worker: one partition's sums, and its narrow columns when ``job.keep`` names them."""
-    return gather_batches(job.needs, _batches(task, job), job.timestamp, job.profile,
-                          job.bucket, task.where, job.keep, bins=job.bins, tz=job.tz)
+def _gather(job: Job, batches: Iterable[pa.RecordBatch], where: str
+            ) -> tuple[Part, pa.Table | None]:
+    from planspec.engine.segments import SegmentGather
+
+    seg = SegmentGather(job.segmented, job.profile) if job.segmented is not None else None
+    sums, rows = gather_batches(job.needs, batches, job.timestamp, job.profile, job.bucket,
+                                where, job.keep, bins=job.bins, tz=job.tz,
+                                on_batch=seg.add if seg is not None and seg.needs else None)
+    return Part(sums, seg.result() if seg is not None else {}), rows
 
 
-def _gather_frame(frame: Any, where: str, job: Job) -> tuple[Sums | None, pa.Table | None]:
+def gather_task(task: Task, job: Job) -> tuple[Part, pa.Table | None]:
+    """On a worker: one partition's sums (and segmented sums), and its narrow columns when
+    ``job.keep`` names them."""
+    return _gather(job, _batches(task, job), task.where)
+
+
+def _gather_frame(frame: Any, where: str, job: Job) -> tuple[Part, pa.Table | None]:
     """On a worker: the sums of one pandas partition of a ``dask.dataframe``."""
     missing = [c for c in job.columns if c not in frame.columns]
     if missing:
         raise DataError("PS402", f"{where}: no column `{missing[0]}`")
     table = pa.Table.from_pandas(frame[list(job.columns)], preserve_index=False)
-    return gather_batches(job.needs, table.to_batches(max_chunksize=job.batch_rows),
-                          job.timestamp, job.profile, job.bucket, where, job.keep,
-                          bins=job.bins, tz=job.tz)
+    return _gather(job, table.to_batches(max_chunksize=job.batch_rows), where)
 
 
-def _merge(*parts: Sums | None) -> Sums | None:
-    """A reduction task: the merge of its children's sums (None: no rows)."""
-    present = [p for p in parts if p is not None]
-    return merge_all(present) if present else None
+def _merge(*parts: Part) -> Part:
+    """A reduction task: the merge of its children's sums (None: no rows) and segments."""
+    from planspec.engine.segments import merge_segments
+
+    present = [p.sums for p in parts if p.sums is not None]
+    slices = sorted({k for p in parts for k in p.segments})
+    return Part(merge_all(present) if present else None,
+                {k: merge_segments([p.segments[k] for p in parts if k in p.segments])
+                 for k in slices})
 
 
 def _concat(*tables: pa.Table | None) -> pa.Table | None:
@@ -351,15 +376,18 @@ def job_for(program: CheckProgram, profile: Profile, narrow: Mapping[str, str],
             batch_rows: int = BATCH_ROWS) -> Job:
     """The job of a run: what its tasks read and how they reduce it."""
     needs = column_needs(program)
-    columns = tuple(dict.fromkeys([program.timestamp, *needs, *narrow]))
+    by = [c for s in program.slices.values() for c in s.columns]
+    columns = tuple(dict.fromkeys([program.timestamp, *needs, *narrow, *by]))
     keep = (program.timestamp, *narrow) if narrow else ()
-    return Job(needs, columns, {n: need.kind for n, need in needs.items()} | dict(narrow),
+    kinds = {n: c.kind for n, c in program.columns.items() if n in by}
+    return Job(needs, columns, kinds | {n: need.kind for n, need in needs.items()} | dict(narrow),
                program.timestamp, profile, program.bucket, keep, batch_rows,
-               histogram_bins(program, profile), program.timezone)
+               histogram_bins(program, profile), program.timezone,
+               program if program.slices else None)
 
 
 def gather_groups(job: Job, groups: Sequence[Sequence[Task]], say: Callable[[str], None],
-                  scheduler: Any = None) -> list[tuple[Sums | None, pa.Table | None]]:
+                  scheduler: Any = None) -> list[tuple[Part, pa.Table | None]]:
     """Each group's merged sums (None: no rows) and narrow columns, gathered on the cluster at
     ``scheduler``: one task per partition, a tree of merges per group on the workers."""
     from dask.delayed import delayed
@@ -419,7 +447,7 @@ def gather_dask(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
         [(total, rows)] = gather_groups(job, [tasks], say, scheduler)
         found = {i.since for i in items if i.since is not None}
         since = min(found) if found else None
-    if total is None:
+    if total.sums is None:
         raise DataError("PS405", f"{_where(data)}: no rows"
                         + (f" since {since.isoformat()}" if since else ""))
-    return Gathered(total, rows)
+    return Gathered(total.sums, rows, segments=total.segments)

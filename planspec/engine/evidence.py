@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
-from planspec.compile import CheckProgram, Leaf, StatKey, WindowSpec
+from planspec.compile import CheckProgram, Leaf, Rule, StatKey, WindowSpec
 from planspec.engine.gather import ColumnSums, _decile_counts
 from planspec.engine.windows import PSI_FLOOR, Grid, Values, compute, iso
 from planspec.profile import Profile
@@ -214,23 +214,30 @@ def explain(program: CheckProgram, checks: list[CheckResult], grids: dict[Window
     for i, rule in enumerate(rules):
         check = out[i]
         assert check.id == rule.id
-        g = grids[rule.window]
-        at = {s: j for j, s in enumerate(g.iso()[0])}
-        idx = np.array([at[w.start] for w in check.windows], dtype=np.int64)
-        judged = np.array([w.status in ("ok", "warn", "fail") for w in check.windows], bool)
-        detail = np.array([w.status in ("warn", "fail") or w.firing is not None
-                           for w in check.windows], bool)
-        head = rule.fail.leaves()[0]
-        found = _evidence(head, g, rows[rule.window], columns, profile, computed,
-                          idx[judged], detail[judged])
-        evidence: list[Evidence | None] = [None] * len(check.windows)
-        for j, e in zip(np.flatnonzero(judged).tolist(), found, strict=True):
-            evidence[j] = e
-        windows = [w if e is None else w.model_copy(update={"evidence": e})
-                   for w, e in zip(check.windows, evidence, strict=True)]
-        out[i] = check.model_copy(update={"windows": windows,
-                                          "thresholds": rule_thresholds(rule.fail, rule.warn)})
+        out[i] = explain_rule(rule, check, grids[rule.window], rows[rule.window], columns,
+                              profile, computed)
     return out
+
+
+def explain_rule(rule: Rule, check: CheckResult, g: Grid, rows: np.ndarray,
+                 columns: dict[str, ColumnSums], profile: Profile,
+                 computed: dict[StatKey, Values]) -> CheckResult:
+    """One rule's result with its thresholds and evidence (see :func:`explain`); a segment's
+    result is explained from that segment's sums and baseline."""
+    at = {s: j for j, s in enumerate(g.iso()[0])}
+    idx = np.array([at[w.start] for w in check.windows], dtype=np.int64)
+    judged = np.array([w.status in ("ok", "warn", "fail") for w in check.windows], bool)
+    detail = np.array([w.status in ("warn", "fail") or w.firing is not None
+                       for w in check.windows], bool)
+    head = rule.fail.leaves()[0]
+    found = _evidence(head, g, rows, columns, profile, computed, idx[judged], detail[judged])
+    evidence: list[Evidence | None] = [None] * len(check.windows)
+    for j, e in zip(np.flatnonzero(judged).tolist(), found, strict=True):
+        evidence[j] = e
+    windows = [w if e is None else w.model_copy(update={"evidence": e})
+               for w, e in zip(check.windows, evidence, strict=True)]
+    return check.model_copy(update={"windows": windows,
+                                    "thresholds": rule_thresholds(rule.fail, rule.warn)})
 
 
 def _evidence(leaf: Leaf, g: Grid, rows: np.ndarray, columns: dict[str, ColumnSums],

@@ -294,11 +294,13 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
                    timestamp: str, profile: Profile, size: int, where: str = "data",
                    keep: Sequence[str] = (),
                    sink: Callable[[pa.RecordBatch], None] | None = None, bins: int = 1,
-                   tz: str = "UTC") -> tuple[Sums | None, pa.Table | None]:
+                   tz: str = "UTC",
+                   on_batch: Callable[[pa.RecordBatch | RowGroup], None] | None = None,
+                   ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches or row groups (None when it has no rows),
     and, when ``keep`` names columns, those columns of every row (narrow: what outcome joins
     need), handed to ``sink`` batch by batch when one is given (then None is returned for
-    them)."""
+    them). ``on_batch`` sees each batch too, e.g. for segmented sums."""
     parts: list[Sums] = []
     kept: list[pa.RecordBatch] = []
     return_freed_memory()
@@ -308,6 +310,8 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
                 continue
             parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool, bins,
                                       tz))
+            if on_batch is not None:  # e.g. segmented sums, from the same batch in memory
+                on_batch(batch)
             if keep:
                 narrow = batch.read(list(keep)).combine_chunks().to_batches() \
                     if isinstance(batch, RowGroup) else [batch.select(list(keep))]

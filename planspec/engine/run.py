@@ -5,6 +5,7 @@ outcome join, which needs each scored row's key, time and score (kept as narrow 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,17 @@ from planspec.engine.gather import (
     stat_families,
 )
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
+from planspec.engine.segments import (
+    SegmentGather,
+    judge_monitor_segments,
+    judge_segments,
+    merge_segments,
+    segment_pvalues,
+    segment_summary,
+    segment_values,
+    segments_from_table,
+    segments_table,
+)
 from planspec.engine.windows import Grid, Values, compute, iso
 from planspec.outcomes import (
     load_outcome_inputs,
@@ -109,6 +121,9 @@ def narrow_columns(program: CheckProgram) -> dict[str, str]:
         for col in m.scored_columns:
             kinds.setdefault(col, program.columns[col].kind if col in program.columns
                              else "numeric")
+        if m.by is not None:  # the columns that place a scored row in its segment
+            for col in program.slices[m.by].columns:
+                kinds.setdefault(col, program.columns[col].kind)
     return kinds
 
 
@@ -121,6 +136,8 @@ class Gathered:
     #: When the sums of a family were first gathered into a store (column → family → first
     #: complete bucket): windows before it lack history.
     since: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Segmented sums: per segment column, per value (see :mod:`planspec.engine.segments`).
+    segments: dict[str, dict[str, Sums]] = field(default_factory=dict)
 
 
 def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow: bool,
@@ -132,6 +149,7 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
     kinds = {n: need.kind for n, need in needs.items()} | narrow
     parts: list[Sums] = []
     kept: list[pa.Table] = []
+    segmented = SegmentGather(program, profile)
     items = inputs(data, "data")
     for item in items:
         say(f"reading {item.where}")
@@ -139,7 +157,8 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
                                                          by_column=True),
                                     program.timestamp, profile, program.bucket, item.where,
                                     [program.timestamp, *narrow] if narrow else (),
-                                    bins=histogram_bins(program, profile), tz=program.timezone)
+                                    bins=histogram_bins(program, profile), tz=program.timezone,
+                                    on_batch=segmented.add if segmented.needs else None)
         if sums is not None:
             parts.append(sums)
         if rows is not None:
@@ -154,7 +173,7 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
             narrow_table = pa.concat_tables(kept, promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
             raise DataError("PS403", f"the files disagree on column types: {e}") from None
-    return Gathered(merge_all(parts), narrow_table)
+    return Gathered(merge_all(parts), narrow_table, segments=segmented.result())
 
 
 def _where(data: Any) -> str:
@@ -187,6 +206,17 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     else:
         gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
     return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
+
+
+def _before(segments: dict[str, Sums], cut: int, tz: str) -> dict[str, Sums]:
+    """Each segment's sums of the buckets that begin before ``cut``."""
+    out: dict[str, Sums] = {}
+    for value, s in segments.items():
+        early = np.flatnonzero(bucket_starts(s.ids, s.size, tz) < cut)
+        if early.size:
+            out[value] = s.take(early)
+            out[value].t_max = min(out[value].t_max, cut - 1)
+    return out
 
 
 @dataclass
@@ -237,11 +267,13 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         seen = stored.fingerprints
         rows_files: list[str] = list(stored.manifest.get("rows_files", []))
         parts: list[Sums] = []
+        segmented = SegmentGather(program, profile)
         ingested: list[st.Ingested] = []
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
         held: list[Sums] = []  # the last bucket of each live source: judged, not stored
         held_rows: list[pa.Table] = []
+        cuts: list[int] = []  # where each live source's held-back bucket begins
         live: list[tuple[str, str | None, str]] = []
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
         todo: list[tuple[Input, str]] = []
@@ -264,7 +296,10 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
                 if on_dask is not None:  # gathered on the cluster: write its narrow rows
-                    sums, kept = on_dask[n]
+                    part, kept = on_dask[n]
+                    sums = part.sums
+                    for key, values in part.segments.items():
+                        segmented.parts[key].append(values)
                     for batch in kept.to_batches() if keep and kept is not None else ():
                         sink.write(batch)
                 else:
@@ -273,7 +308,8 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                                              program.timestamp, profile, program.bucket,
                                              item.where, keep, sink.write if keep else None,
                                              bins=histogram_bins(program, profile),
-                                             tz=program.timezone)
+                                             tz=program.timezone,
+                                             on_batch=segmented.add if segmented.needs else None)
             if sums is None and st.is_live(item):  # nothing new has arrived
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
                              else None, ""))
@@ -283,6 +319,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             if st.is_live(item):
                 sums, tail, held_from = st.hold_back(sums, program.timezone)
                 held.append(tail)
+                cuts.append(held_from)
                 stored.manifest.setdefault("sources", {})[item.where] = {"from": held_from}
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
                              else None, iso(held_from)))
@@ -312,12 +349,22 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             narrow_table = pa.concat_tables([*([narrow_table] if narrow_table else []),
                                              *held_rows], promote_options="permissive")
         judged = merge_all([*([merged] if merged is not None else []), *held])
-        gathered = Gathered(judged, narrow_table, stored.since)
+        segments = segmented.result()
+        # The segments of a live source's held-back bucket are judged now, stored next time.
+        kept = {by: _before(d, min(cuts), program.timezone) for by, d in segments.items()} \
+            if cuts else segments
+        if stored.segments is not None and segmented.needs:
+            before = segments_from_table(stored.segments, segmented.needs, profile,
+                                         judged.size, judged.t_min, judged.t_max)
+            segments, kept = ({by: merge_segments([before.get(by, {}), new.get(by, {})])
+                               for by in segmented.needs} for new in (segments, kept))
+        gathered = Gathered(judged, narrow_table, stored.since, segments)
         results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({0 if merged is None else merged.ids.size:,} buckets)")
-        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files)
+        gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files,
+                        segments_table(kept, segmented.needs))
     lacking: dict[str, str] = {}
     for key in program.stats:
         if key.column is None:
@@ -339,8 +386,9 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
 
 def _gather_on_dask(program: CheckProgram, profile: Profile, items: list[Input],
                     narrow: dict[str, str], say: Progress, scheduler: Any, batch_rows: int
-                    ) -> list[tuple[Sums | None, pa.Table | None]]:
-    """Each input's sums and narrow columns, gathered on a Dask cluster (for a store)."""
+                    ) -> list[tuple[Any, pa.Table | None]]:
+    """Each input's sums (a ``distributed.Part``: with its segments) and narrow columns,
+    gathered on a Dask cluster (for a store)."""
     from planspec.engine.distributed import gather_groups, job_for, partitions
 
     job = job_for(program, profile, narrow, batch_rows)
@@ -367,11 +415,13 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
         f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
     computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
-                for key in program.stats}
+                for key in program.stats if key.by is None}
+    whole_rules = [r for r in program.rules if r.by is None]
+    segs = segment_values(program, gathered.segments, gathered.sums, profile, grids)
     _without_history(program, gathered, grids, computed)
     leaf_values: dict[int, np.ndarray] = {}
     pvalue_keys: dict[WindowSpec, list[StatKey]] = {}
-    for rule in program.rules:
+    for rule in whole_rules:
         for node in (rule.fail, rule.warn):
             for leaf in node.leaves() if node else []:
                 if leaf.measure.part == "pvalue":
@@ -379,27 +429,49 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
                     if leaf.key not in pvalue_keys[leaf.key.window]:
                         pvalue_keys[leaf.key.window].append(leaf.key)
     adjusted: dict[StatKey, np.ndarray] = {}
-    for keys in pvalue_keys.values():
-        p = np.stack([computed[k].pvalue for k in keys])  # type: ignore[misc]
-        adj = adjust(p, program.correction)
+    tests = segment_pvalues(segs)
+    for spec in {*pvalue_keys, *tests}:
+        keys = pvalue_keys.get(spec, [])
+        extra = tests.get(spec, [])
+        tested = [computed[k].pvalue for k in keys] + [seg.computed[k].pvalue
+                                                        for seg, k in extra]
+        p = np.stack([t for t in tested if t is not None])
+        adj = adjust(p, program.correction)  # every segment's test in the window counts too
         adjusted.update({k: adj[i] for i, k in enumerate(keys)})
+        for j, (seg, k) in enumerate(extra):
+            seg.adjusted[k] = adj[len(keys) + j]
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
                          leaf_values, judge_partial, program.correction)
-              for rule in program.rules]
+              for rule in whole_rules]
     sources: dict[str, dict[str, int]] = {}
     narrow = _narrow_frame(program, gathered, view) if given else None
+    split: list[CheckResult] = []  # monitors judged per segment, explained as they are judged
     for m in program.monitors:
         if m.source.name in given:
             say(f"joining outcomes for {m.id}")
         frame, nb = narrow if narrow is not None else (None, None)
+        if m.by is not None:
+            split += judge_monitor_segments(m, program.slices[m.by], grids[m.window], frame, nb,
+                                            given.get(m.source.name), now, sources,
+                                            judge_partial, program.max_segments, tz,
+                                            view.columns[m.prediction].present)
+            continue
         checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
                                     now, sources, view.columns[m.prediction].present,
                                     judge_partial))
-    checks = explain(program, checks, grids, rows, view.columns, profile, computed)
+    whole = program
+    if segs or split:
+        whole = dataclasses.replace(program, rules=whole_rules,
+                                    monitors=[m for m in program.monitors if m.by is None])
+    checks = explain(whole, checks, grids, rows, view.columns, profile, computed) + split
+    # Segments' results follow the monitors': each explained from its own sums and baseline.
+    checks += judge_segments(segs, grids, leaf_values, profile, judge_partial,
+                             program.correction)
     stand_ins(checks)
     annotate_risks(program, checks)
     results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
+                                      "segments": segment_summary(segs) or None,
                                       "actions": playbook_actions(program, results.firing, checks),
                                       "risks": dated_risks(program)})
 

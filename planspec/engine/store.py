@@ -54,6 +54,7 @@ from planspec.sources import SourceError, _Database
 #: The store's format version; a store of a newer version is refused, never misread.
 FORMAT = 1
 ROWS = "rows"  # the family of per-bucket row counts (column "")
+SEGMENTS = "segments.parquet"  # segmented sums: the sums table plus `by` and `value` columns
 
 
 def grid(program: CheckProgram) -> dict[str, Any]:
@@ -89,6 +90,8 @@ class Stored:
     history: pa.Table | None
     #: column → family → first bucket whose sums include it (families added after the start).
     since: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Segmented sums as stored (`segments.parquet`; decoded by planspec.engine.segments).
+    segments: pa.Table | None = None
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -345,7 +348,14 @@ def open_store(root: str | Path, program: CheckProgram, profile: Profile,
             history = _read_parquet(hpath)
         except (OSError, pa.ArrowInvalid) as e:
             raise DataError("PS431", f"{hpath}: cannot read it: {e}") from None
-    return Stored(manifest, sums, history, since)
+    segments = None
+    spath = gen / SEGMENTS
+    if spath.exists():
+        try:
+            segments = _read_parquet(spath)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise DataError("PS431", f"{spath}: cannot read it: {e}") from None
+    return Stored(manifest, sums, history, since, segments)
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -410,10 +420,10 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: Stored,
            sums: Sums | None, ingested: list[Ingested], history: pa.Table | None,
-           rows_files: list[str]) -> Path:
-    """Write ``sums`` (None: no buckets yet, only a live source's held-back one) and
-    ``history`` as the store's next generation and make it current atomically; the previous
-    generation is removed only after the switch. Returns the new generation's folder."""
+           rows_files: list[str], segments: pa.Table | None = None) -> Path:
+    """Write ``sums`` (None: no buckets yet, only a live source's held-back one), ``history``
+    and the segmented sums as the store's next generation and make it current atomically; the
+    previous generation is removed only after the switch. Returns the new generation's folder."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     number = int(stored.manifest.get("generation", 0)) + 1
@@ -427,6 +437,8 @@ def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: St
         _write_parquet(_sums_table(sums, needs), tmp / "sums.parquet")
     if history is not None:
         _write_parquet(history, tmp / "history.parquet")
+    if segments is not None:
+        _write_parquet(segments, tmp / SEGMENTS)
     manifest = {
         "format": FORMAT, "generation": number, "plan": program.plan.plan,
         "plan_fingerprint": plan_fingerprint(program),
