@@ -366,8 +366,8 @@ def test_demo_markdown_report_explains_every_firing_episode(demo: dict[str, Any]
     drift = [(c, e) for c in results.checks if c.kind != "outcome" for e in episodes(c)]
     assert drift
     for c, e in drift:  # every episode of a drift check, with a table of its evidence
-        item = next(i for i in items if i.startswith(f"**{e['level']}** `{c.id}`: "
-                                                     f"{e['from']} to {e['to']}"))
+        when = f"since {e['from']} (ongoing)" if e["ongoing"] else f"{e['from']} to {e['to']}"
+        item = next(i for i in items if i.startswith(f"**{e['level']}** `{c.id}`: {when}"))
         assert "Why: in " in item and "\n  |---|---|" in item, c.id
     assert section.count("Why: in ") == len(drift)
     w = _between(_check(results, "price_mean_shift").windows, "2026-03-23", "2026-03-30")[0]
