@@ -386,7 +386,9 @@ class _ToModel(Transformer[Token, Any]):
     def not_between(self, meta: Any, ch: list[Any]) -> Between:
         return self.between(meta, ch, negated=True)
 
-    def _flat(self, cls: type[AllOf] | type[AnyOf], meta: Any, ch: list[Any]) -> Any:
+    def _flat(self, cls: type[AllOf] | type[AnyOf] | type[RowAll] | type[RowAny], meta: Any,
+              ch: list[Any]) -> Any:
+        """An `and`/`or` of conditions or of row filters, nested ones of the same kind flattened."""
         terms: list[Any] = []
         for c in ch:
             terms.extend(c.terms if isinstance(c, cls) else [c])
@@ -435,17 +437,11 @@ class _ToModel(Transformer[Token, Any]):
     def row_present(self, meta: Any, ch: list[Any]) -> RowTest:
         return self._row(meta, ch[0], "is not missing", [])
 
-    def _row_flat(self, cls: type[RowAll] | type[RowAny], meta: Any, ch: list[Any]) -> Any:
-        terms: list[Any] = []
-        for c in ch:
-            terms.extend(c.terms if isinstance(c, cls) else [c])
-        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
-
     def row_all(self, meta: Any, ch: list[Any]) -> RowAll:
-        return self._row_flat(RowAll, meta, ch)  # type: ignore[no-any-return]
+        return self._flat(RowAll, meta, ch)  # type: ignore[no-any-return]
 
     def row_any(self, meta: Any, ch: list[Any]) -> RowAny:
-        return self._row_flat(RowAny, meta, ch)  # type: ignore[no-any-return]
+        return self._flat(RowAny, meta, ch)  # type: ignore[no-any-return]
 
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
