@@ -47,6 +47,7 @@ from pydantic import (
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import DurationText, Ratio
 from planspec.power import sample_values
+from planspec.results import alert_of
 from planspec.source import Path, SourceMap
 
 DAY = 86400
@@ -802,7 +803,7 @@ def states_at(results: Any, end: int) -> dict[str, State]:
         for w in c.windows:
             if w.end <= stop and w.status != "partial":
                 last = w
-        alert = c.id.split("[", 1)[0] if c.segment is not None else c.id
+        alert = alert_of(c.id)
         if last is None:
             state = State(None, "none", when=c.when)
         else:

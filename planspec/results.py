@@ -123,6 +123,16 @@ class WindowResult(_Model):
     interval: tuple[float, float] | None = None
 
 
+def alert_of(check_id: str) -> str:
+    """The alert or monitor a result's id is of: without a drift risk's `@risk` copy and a
+    segment's `[column=value]`.
+
+    >>> alert_of("source_sqft_change[listing_source=aggregator]"), alert_of("price@law")
+    ('source_sqft_change', 'price')
+    """
+    return check_id.split("@")[0].split("[")[0]
+
+
 class CheckResult(_Model):
     """One alert over all its windows, with where it came from in the plan."""
 

@@ -18,6 +18,7 @@ from planspec.results import (
     Firing,
     PlaybookInfo,
     RiskInfo,
+    alert_of,
 )
 
 
@@ -27,7 +28,7 @@ def annotate_risks(program: CheckProgram, checks: list[CheckResult]) -> None:
     risks = [(r, program.risk_dates[r.id]) for r in program.plan.drift_risks
              if r.id in program.risk_dates]
     for c in checks:
-        base = c.id.split("@")[0].split("[")[0]  # a segment's result: `alert[col=value]`
+        base = alert_of(c.id)
         related = [(r.id, when) for r, when in risks
                    if base in r.caught_by or (c.column is not None and c.column in r.affects)]
         if not related:
@@ -56,7 +57,7 @@ def playbook_actions(program: CheckProgram, firing: list[Firing], checks: list[C
     plan = program.plan
     books = {p.id: p for p in plan.playbooks}
     risks = {r.id: r for r in plan.drift_risks}
-    firing_ids = {f.id.split("@")[0].split("[")[0] for f in firing}
+    firing_ids = {alert_of(f.id) for f in firing}
     by_id = {c.id: c for c in checks}
     out = []
     for f in firing:
