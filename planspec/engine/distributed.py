@@ -302,13 +302,11 @@ def _gather_frame(frame: Any, where: str, job: Job) -> tuple[Part, pa.Table | No
 
 def _merge(*parts: Part) -> Part:
     """A reduction task: the merge of its children's sums (None: no rows) and segments."""
-    from planspec.engine.segments import merge_segments
+    from planspec.engine.segments import merge_slices
 
     present = [p.sums for p in parts if p.sums is not None]
-    slices = sorted({k for p in parts for k in p.segments})
     return Part(merge_all(present) if present else None,
-                {k: merge_segments([p.segments[k] for p in parts if k in p.segments])
-                 for k in slices})
+                merge_slices([p.segments for p in parts]))
 
 
 def _concat(*tables: pa.Table | None) -> pa.Table | None:

@@ -47,9 +47,10 @@ from planspec.engine.gather import (
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
 from planspec.engine.segments import (
     SegmentGather,
+    Segments,
     judge_monitor_segments,
     judge_segments,
-    merge_segments,
+    merge_slices,
     segment_pvalues,
     segment_summary,
     segment_values,
@@ -267,13 +268,16 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         seen = stored.fingerprints
         rows_files: list[str] = list(stored.manifest.get("rows_files", []))
         parts: list[Sums] = []
-        segmented = SegmentGather(program, profile)
+        slices = SegmentGather(program, profile).needs
+        # Per input: its segmented sums as judged now, and as stored (without the bucket a
+        # live read holds back, as for the unsegmented sums).
+        judged_segments: list[Segments] = []
+        stored_segments: list[Segments] = []
         ingested: list[st.Ingested] = []
         skipped: list[tuple[str, str]] = []
         (root / st.ROWS_DIR).mkdir(exist_ok=True)
         held: list[Sums] = []  # the last bucket of each live source: judged, not stored
         held_rows: list[pa.Table] = []
-        cuts: list[int] = []  # where each live source's held-back bucket begins
         live: list[tuple[str, str | None, str]] = []
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
         todo: list[tuple[Input, str]] = []
@@ -296,20 +300,20 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             name = st.rows_file_name(fp)
             with st.RowsWriter(root / st.ROWS_DIR / name) as sink:
                 if on_dask is not None:  # gathered on the cluster: write its narrow rows
-                    part, kept = on_dask[n]
-                    sums = part.sums
-                    for key, values in part.segments.items():
-                        segmented.parts[key].append(values)
-                    for batch in kept.to_batches() if keep and kept is not None else ():
+                    part, rows = on_dask[n]
+                    sums, item_segments = part.sums, part.segments
+                    for batch in rows.to_batches() if keep and rows is not None else ():
                         sink.write(batch)
                 else:
+                    segmented = SegmentGather(program, profile)
                     batches = read_batches(item, columns, kinds, batch_rows, by_column=True)
                     sums, _ = gather_batches(needs, batches,
                                              program.timestamp, profile, program.bucket,
                                              item.where, keep, sink.write if keep else None,
                                              bins=histogram_bins(program, profile),
                                              tz=program.timezone,
-                                             on_batch=segmented.add if segmented.needs else None)
+                                             on_batch=segmented.add if slices else None)
+                    item_segments = segmented.result()
             if sums is None and st.is_live(item):  # nothing new has arrived
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
                              else None, ""))
@@ -319,7 +323,9 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             if st.is_live(item):
                 sums, tail, held_from = st.hold_back(sums, program.timezone)
                 held.append(tail)
-                cuts.append(held_from)
+                judged_segments.append(item_segments)
+                stored_segments.append({by: _before(d, held_from, program.timezone)
+                                        for by, d in item_segments.items()})
                 stored.manifest.setdefault("sources", {})[item.where] = {"from": held_from}
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
                              else None, iso(held_from)))
@@ -329,6 +335,9 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                     held_rows += [rest] if rest is not None else []
                 if sums is None:
                     continue
+            else:
+                judged_segments.append(item_segments)
+                stored_segments.append(item_segments)
             if keep and (root / st.ROWS_DIR / name).exists():
                 rows_files.append(name)
             parts.append(sums)
@@ -349,22 +358,19 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             narrow_table = pa.concat_tables([*([narrow_table] if narrow_table else []),
                                              *held_rows], promote_options="permissive")
         judged = merge_all([*([merged] if merged is not None else []), *held])
-        segments = segmented.result()
-        # The segments of a live source's held-back bucket are judged now, stored next time.
-        kept = {by: _before(d, min(cuts), program.timezone) for by, d in segments.items()} \
-            if cuts else segments
-        if stored.segments is not None and segmented.needs:
-            before = segments_from_table(stored.segments, segmented.needs, profile,
+        if stored.segments is not None and slices:
+            before = segments_from_table(stored.segments, slices, profile,
                                          judged.size, judged.t_min, judged.t_max)
-            segments, kept = ({by: merge_segments([before.get(by, {}), new.get(by, {})])
-                               for by in segmented.needs} for new in (segments, kept))
+            judged_segments.append(before)
+            stored_segments.append(before)
+        segments = merge_slices(judged_segments, slices)
         gathered = Gathered(judged, narrow_table, stored.since, segments)
         results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({0 if merged is None else merged.ids.size:,} buckets)")
         gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files,
-                        segments_table(kept, segmented.needs))
+                        segments_table(merge_slices(stored_segments, slices), slices))
     lacking: dict[str, str] = {}
     for key in program.stats:
         if key.column is None:

@@ -13,7 +13,7 @@ unsegmented alerts' and every tested segment's together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +103,17 @@ def merge_segments(parts: list[dict[str, Sums]]) -> dict[str, Sums]:
     return {n: merge_all([p[n] for p in parts if n in p]) for n in names}
 
 
+#: Segmented sums: per slice key, per segment value.
+Segments = dict[str, dict[str, Sums]]
+
+
+def merge_slices(parts: Sequence[Segments], slices: Iterable[str] | None = None) -> Segments:
+    """Segmented sums merged slice by slice, for every slice in ``slices`` (None: every slice
+    some part holds)."""
+    keys = sorted({k for p in parts for k in p}) if slices is None else slices
+    return {k: merge_segments([p.get(k, {}) for p in parts]) for k in keys}
+
+
 @dataclass
 class SegmentGather:
     """Collects the segmented sums of a stream of tables (hand :meth:`add` each batch)."""
@@ -132,7 +143,7 @@ class SegmentGather:
             if len(self.parts[key]) >= 16:  # bound the pending parts, as the gather does
                 self.parts[key] = [merge_segments(self.parts[key])]
 
-    def result(self) -> dict[str, dict[str, Sums]]:
+    def result(self) -> Segments:
         return {by: merge_segments(p) for by, p in self.parts.items()}
 
 
