@@ -1,5 +1,9 @@
-"""The expression language: parsing conditions, durations and ratios with the lark grammar,
-turning parse errors into located, readable ones, and formatting conditions back to text."""
+"""The expression language: parsing conditions, durations and ratios (valid text by the hand-written
+parser in planspec/_fast.py, anything else by the lark grammar, which turns parse errors into
+located, readable ones), and formatting conditions back to text.
+
+lark is imported only when a text does not parse by the fast path: valid plans never load it.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import lark
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
+from planspec import _fast
+from planspec._fast import Node, NoFast, Tok
 from planspec._resources import grammar_path
 from planspec.diagnostics import did_you_mean
 from planspec.model import (
@@ -40,6 +44,10 @@ from planspec.model import (
     Threshold,
 )
 from planspec.stats import PARTS, STATS
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+    from lark.exceptions import UnexpectedInput
 
 #: Relative path inside a condition → (start, end) character offsets in its text.
 Offsets = dict[tuple[str | int, ...], tuple[int, int]]
@@ -80,6 +88,8 @@ _LARK_OPTIONS: dict[str, Any] = {
 def _cache_file(grammar: str) -> FsPath:
     """Where the built parser of this grammar is kept: the user's cache folder, keyed by the
     grammar, the options and the lark and Python versions (so a stale table is never read)."""
+    import lark
+
     key = hashlib.sha256(repr((grammar, sorted(_LARK_OPTIONS.items()), lark.__version__,
                                sys.version_info[:2])).encode()).hexdigest()[:24]
     root = os.environ.get("PLANSPEC_CACHE_DIR") or os.path.join(
@@ -91,6 +101,8 @@ def _cache_file(grammar: str) -> FsPath:
 def build_parser() -> Lark:
     """A freshly built parser that keeps its grammar (for tools such as Hypothesis's
     ``from_lark``); planspec itself uses the cached :func:`parser`."""
+    from lark import Lark
+
     return Lark(grammar_path().read_text(encoding="utf-8"), **_LARK_OPTIONS)
 
 
@@ -98,6 +110,8 @@ def build_parser() -> Lark:
 def parser() -> Lark:
     """The LALR parser for every start rule of the grammar, built once and then loaded from a
     cache: building the LALR tables costs most of a short command's start-up time."""
+    from lark import Lark
+
     grammar = grammar_path().read_text(encoding="utf-8")
     cache = _cache_file(grammar)
     try:
@@ -148,6 +162,8 @@ def _previous_token(text: str, pos: int) -> str:
 
 def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
     """Translate a lark error into an :class:`ExprError` a person can act on."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     if isinstance(e, UnexpectedToken):
         tok = e.token
         expected = set(e.expected)
@@ -193,15 +209,16 @@ def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
 # ------------------------------------------------------------------------------- transformer
 
 
-def _span(x: Token | Tree[Any]) -> tuple[int, int]:
-    if isinstance(x, Token):
-        return (x.start_pos or 0, x.end_pos or 0)
+def _span(x: Any) -> tuple[int, int]:
+    """The offsets of a token (lark's or the fast parser's, both strings) or of a tree."""
+    if isinstance(x, str):
+        return (getattr(x, "start_pos", 0) or 0, getattr(x, "end_pos", 0) or 0)
     return (x.meta.start_pos, x.meta.end_pos)
 
 
 @dataclass
 class _Call:
-    name: Token
+    name: Any  # a NAME token
     args: list[Any]
     start: int
     end: int
@@ -220,12 +237,13 @@ class _Built:
         return obj
 
 
-@v_args(meta=True)
-class _ToModel(Transformer[Token, Any]):
-    """Builds condition models from the parse tree, checking names against the catalogue."""
+class _Semantics:
+    """Builds condition models from the parts of a parse, checking names against the catalogue:
+    the semantic actions of the grammar's condition and row-filter rules, called with a rule's
+    ``meta`` (its offsets) and its children, by lark's transformer (:func:`_to_model`) and by the
+    fast parser alike, so both build the same models."""
 
     def __init__(self, built: _Built) -> None:
-        super().__init__()
         self.b = built
 
     def unit(self, meta: Any, ch: list[Token]) -> str:
@@ -263,10 +281,10 @@ class _ToModel(Transformer[Token, Any]):
         name, *args = ch
         return _Call(name, [a for a in args if a is not None], meta.start_pos, meta.end_pos)
 
-    def part(self, meta: Any, ch: list[Token]) -> Token:
+    def part(self, meta: Any, ch: list[Any]) -> Any:
         return ch[0]
 
-    def against(self, meta: Any, ch: list[Token | None]) -> tuple[str, str]:
+    def against(self, meta: Any, ch: list[Any]) -> tuple[str, str]:
         kind, direction = ch
         return str(kind), str(direction or "both")
 
@@ -278,7 +296,7 @@ class _ToModel(Transformer[Token, Any]):
         name, part, transform = ch
         return self._measure(_Call(name, [], *_span(name)), part, transform, meta, bare=True)
 
-    def _measure(self, call: _Call, part: Token | None, transform: tuple[str, str] | None,
+    def _measure(self, call: _Call, part: Any, transform: tuple[str, str] | None,
                  meta: Any, bare: bool = False) -> Measure:
         name = str(call.name)
         name_span = _span(call.name)
@@ -355,7 +373,7 @@ class _ToModel(Transformer[Token, Any]):
         return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
                            whole=(meta.start_pos, meta.end_pos))
 
-    def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Token, str, tuple[int, int]]:
+    def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
         number, unit = ch
         return number, str(unit or ""), (meta.start_pos, meta.end_pos)
 
@@ -444,6 +462,37 @@ class _ToModel(Transformer[Token, Any]):
         return self._flat(RowAny, meta, ch)  # type: ignore[no-any-return]
 
 
+@functools.lru_cache(maxsize=1)
+def _transformer() -> type[Any]:
+    """lark's transformer running the semantic actions of :class:`_Semantics` (built when lark
+    is first needed; lark's ``v_args`` wraps only methods defined on the class itself)."""
+    from lark import Transformer, v_args
+
+    methods = {k: v for k, v in vars(_Semantics).items() if callable(v) and k[:2] != "__"}
+    cls = type("_ToModel", (Transformer,), methods)
+    return v_args(meta=True)(cls)  # type: ignore[return-value]
+
+
+def _to_model(built: _Built) -> Any:
+    """A lark transformer from parse trees to the model, noting spans in ``built``."""
+    tm = _transformer()()
+    tm.b = built
+    return tm
+
+
+def new_semantics() -> tuple[_Semantics, Any]:
+    """Fresh semantic actions for one condition, and the function that gives the offsets of the
+    parts of what they built (for the fast parser of `.plan` files)."""
+    built = _Built()
+
+    def offsets(value: Any) -> Offsets:
+        out: Offsets = {}
+        _collect(value, (), built, out)
+        return out
+
+    return _Semantics(built), offsets
+
+
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
     for name, span in built.spans.get(id(obj), {}).items():
         out[path + ((name,) if name else ())] = span
@@ -516,6 +565,17 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
     """``text`` parsed from the start rule ``start`` into the model, with the offsets of its
     parts; :class:`ExprError` when it does not parse."""
     check_limits(text)
+    built = _Built()
+    try:  # valid text, by the fast parser; anything else by lark, for its errors
+        out = _fast.parse(text, start, _Semantics(built))
+    except NoFast:
+        pass
+    else:
+        offsets: Offsets = {}
+        _collect(out, (), built, offsets)
+        return out, offsets
+    from lark.exceptions import LarkError, UnexpectedInput
+
     try:
         tree = parser().parse(text, start=start)
     except UnexpectedInput as e:
@@ -524,13 +584,13 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
         raise ExprError("PS102", str(e).splitlines()[0], 0, len(text)) from None
     built = _Built()
     try:
-        out = _ToModel(built).transform(tree)
+        out = _to_model(built).transform(tree)
     except LarkError as e:  # VisitError wraps what the transformer raised
         orig = getattr(e, "orig_exc", e)
         if isinstance(orig, ExprError):
             raise orig from None
         raise ExprError("PS102", str(orig), 0, len(text)) from None
-    offsets: Offsets = {}
+    offsets = {}
     _collect(out, (), built, offsets)
     return out, offsets
 
@@ -555,9 +615,15 @@ def format_threshold(t: Threshold | Calibrated) -> str:
 
 @functools.lru_cache(maxsize=1)
 def keywords() -> frozenset[str]:
-    """Every word the grammar reserves (lexed as a keyword wherever it appears)."""
-    return frozenset(t.pattern.value for t in parser().terminals
-                     if t.pattern.type == "str" and _PLAIN_NAME.match(t.pattern.value))
+    """Every word the grammar writes as a literal in its rules (lexed as a keyword where the
+    rule allows it): read from the grammar's text, so formatting needs no parser."""
+    found: set[str] = set()
+    for line in grammar_path().read_text(encoding="utf-8").splitlines():
+        code = line.split("//")[0]
+        if re.match(r"\s*[A-Z_]+(\.\d+)?\s*:", code):  # a terminal's definition
+            continue
+        found.update(re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', code))
+    return frozenset(found)
 
 
 def format_column(name: str) -> str:
@@ -680,8 +746,11 @@ def parse_duration(text: str) -> Duration:
         raise ExprError("PS104", f"the duration `{stripped}` needs a unit (s, m, h, d or w)", 0,
                         len(text),
                         f"did you mean `{stripped}d`?")
-    if _DURATION.fullmatch(text):  # the common case, without the parser: what it would read
-        return _duration(text, text)
+    m = _DURATION.fullmatch(text)
+    if m:  # the common case, without the parser: what it would read
+        return _duration(m.group(1), text)
+    from lark.exceptions import UnexpectedInput
+
     try:
         tree = parser().parse(text, start="duration")
     except UnexpectedInput:
@@ -697,8 +766,12 @@ def parse_duration(text: str) -> Duration:
     return _duration(str(tree.children[0]), text)
 
 
-#: A duration token exactly as the grammar's DURATION terminal reads it.
-_DURATION = re.compile(r"[0-9]+(mo|s|m|h|d|w|q|y)")
+#: A duration exactly as the grammar's `duration` rule reads it (DURATION between blanks).
+_SKIP = r"(?:[ \t\f\r\n]+|#[^\n]*)*"
+_DURATION = re.compile(rf"{_SKIP}([0-9]+(?:mo|s|m|h|d|w|q|y)){_SKIP}")
+#: A share exactly as the grammar's `ratio` rule reads it: NUMBER and an optional unit.
+_RATIO = re.compile(rf"{_SKIP}(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?){_SKIP}"
+                    rf"(%|sd(?![A-Za-z0-9_]))?{_SKIP}")
 
 
 def _duration(tok: str, text: str) -> Duration:
@@ -743,13 +816,21 @@ def coerce_ratio(v: Any) -> Any:
                             f"`{format_number(v)}%`?").to_pydantic()
         return v
     if isinstance(v, str):
-        try:
-            tree = parser().parse(v, start="ratio")
-        except UnexpectedInput:
-            raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
-                            "write a fraction (0.8) or a percentage (80%)").to_pydantic() from None
-        number, unit_tree = tree.children
-        unit = unit_tree.children[0] if isinstance(unit_tree, Tree) else None
+        m = _RATIO.fullmatch(v)
+        if m:  # the common case, without the parser: what it would read
+            number, unit = m.group(1), m.group(2)
+        else:
+            from lark import Tree
+            from lark.exceptions import UnexpectedInput
+
+            try:
+                tree = parser().parse(v, start="ratio")
+            except UnexpectedInput:
+                raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
+                                "write a fraction (0.8) or a percentage (80%)"
+                                ).to_pydantic() from None
+            number, unit_tree = tree.children
+            unit = unit_tree.children[0] if isinstance(unit_tree, Tree) else None
         if unit is not None and str(unit) != "%":
             raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
                             "write a fraction (0.8) or a percentage (80%)").to_pydantic()
@@ -775,13 +856,13 @@ class Derived:
         import numpy as np
 
         def ev(t: Any) -> Any:
-            if isinstance(t, Tree):
+            if isinstance(t, Node):
                 kind = t.data
                 if kind == "ref":
                     return values[_ref_name(t.children[0])]
                 if kind == "threshold":
                     number, unit = t.children
-                    unit_text = str(unit.children[0]) if isinstance(unit, Tree) else ""
+                    unit_text = str(unit.children[0]) if isinstance(unit, Node) else ""
                     return float(str(number)) / (100 if unit_text == "%" else 1)
                 if kind == "func":
                     return np.abs(ev(t.children[1]))
@@ -815,17 +896,48 @@ def parse_derived(text: str) -> Derived:
     """
     check_limits(text)
     try:
-        tree = parser().parse(text, start="derived")
-    except UnexpectedInput as e:
-        raise syntax_error(text, e) from None
-    for t in tree.find_data("func"):
-        name = str(t.children[0])
-        if name not in FUNCTIONS:
-            tok = t.children[0]
-            raise ExprError("PS103", f"unknown function `{name}`", *_span(tok),
-                            did_you_mean(name, FUNCTIONS) or "functions: abs")
-    refs = sorted(tree.find_data("ref"), key=lambda t: t.meta.start_pos)
+        tree = _fast.parse_derived(text)
+    except NoFast:
+        from lark.exceptions import UnexpectedInput
+
+        try:
+            tree = to_node(parser().parse(text, start="derived"))
+        except UnexpectedInput as e:
+            raise syntax_error(text, e) from None
+    nodes = list(_walk(tree))
+    for t in nodes:
+        if t.data == "func":
+            name = str(t.children[0])
+            if name not in FUNCTIONS:
+                tok = t.children[0]
+                raise ExprError("PS103", f"unknown function `{name}`", *_span(tok),
+                                did_you_mean(name, FUNCTIONS) or "functions: abs")
+    refs = sorted((t for t in nodes if t.data == "ref"), key=lambda t: t.start_pos)
     return Derived(text, tree, tuple(dict.fromkeys(_ref_name(t.children[0]) for t in refs)))
+
+
+def _walk(tree: Node) -> Iterator[Node]:
+    yield tree
+    for c in tree.children:
+        if isinstance(c, Node):
+            yield from _walk(c)
+
+
+def to_node(tree: Tree[Any]) -> Node:
+    """A lark tree as the fast parser's :class:`Node` (tokens as :class:`Tok`), so what
+    follows a parse reads one kind of tree whichever parser made it."""
+    from lark import Token, Tree
+
+    def conv(x: Any) -> Any:
+        if isinstance(x, Tree):
+            meta = x.meta
+            start, end = (0, 0) if meta.empty else (meta.start_pos, meta.end_pos)
+            return Node(str(x.data), [conv(c) for c in x.children], start, end)
+        if isinstance(x, Token):
+            return Tok(x.type, str(x), x.start_pos or 0, x.end_pos or 0)
+        return x
+
+    return conv(tree)  # type: ignore[no-any-return]
 
 
 def is_column_name(text: str) -> bool:

@@ -1,6 +1,9 @@
 """The `.plan` front end: parse a whole file with the shared grammar, transform it into the same
 plain data and source map as the YAML front end, and validate it with the same model.
 
+A valid file is read by the hand-written parser (planspec/_fast.py); a file it does not read is
+parsed by lark, whose trees are turned into the same nodes, so one builder reads both.
+
 Syntax errors recover at top-level items: the file is split where a line starts at column 1 and
 the braces before it are balanced (or the line starts with an item keyword), each piece is parsed
 on its own, so every broken item is reported in one run.
@@ -13,17 +16,20 @@ import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from pydantic import ValidationError
 
-from planspec import _expr
+from planspec import _expr, _fast
+from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+
+if TYPE_CHECKING:
+    from lark import Tree
+    from lark.exceptions import UnexpectedInput
 
 ITEM_KEYWORDS = ("plan", "model", "data", "defaults", "input", "output", "outcome", "playbook",
                  "drift")
@@ -157,20 +163,20 @@ class _FileBuilder:
     def span(self, start: int, end: int) -> Span:
         return self.index.span(self.smap.file, start, end)
 
-    def head(self, tree: Tree[Any]) -> Token:
+    def head(self, tree: Node) -> Tok:
         """The first word of an item or setting (its keywords are not in the tree)."""
-        start = tree.meta.start_pos
+        start = tree.start_pos
         m = _WORD_AT.match(self.text, start)
-        return Token("KEY", m.group(0) if m else "", start_pos=start,
-                     end_pos=start + (len(m.group(0)) if m else 1))
+        return Tok("KEY", m.group(0) if m else "", start,
+                   start + (len(m.group(0)) if m else 1))
 
-    def at(self, path: Path, node: Token | Tree[Any], key: Token | None = None) -> None:
+    def at(self, path: Path, node: Any, key: Tok | None = None) -> None:
         s, e = _pos(node)
         # A block's span is its head line (`source audits {`): what a caret can show.
         eol = self.text.find("\n", s, e)
         self.smap.values[path] = self.span(s, len(self.text[s:eol].rstrip()) + s if eol >= 0
                                            else e)
-        if isinstance(node, Tree) and node.data == "list_value":
+        if isinstance(node, Node) and node.data == "list_value":
             for i, item in enumerate(c for c in _kids(node) if c is not None):
                 self.smap.values[(*path, i)] = self.span(*_pos(item))
         if key is not None:
@@ -182,7 +188,7 @@ class _FileBuilder:
 
     # ------------------------------------------------------------------------------- items
 
-    def item(self, tree: Tree[Any]) -> None:
+    def item(self, tree: Node) -> None:
         kind = tree.data
         if kind == "plan_decl":
             name, desc = _kids(tree)
@@ -219,7 +225,7 @@ class _FileBuilder:
         self.at((*path, "id"), name)
         items.append(self.block(block, path, {"id": str(name)}))
 
-    def _single(self, path: Path, value: Any, node: Token | Tree[Any], tree: Tree[Any]) -> None:
+    def _single(self, path: Path, value: Any, node: Tok, tree: Node) -> None:
         key = str(path[0])
         if key in self.data:
             self.diagnostics.append(make("PS206", f"a second `{key}`", self.span(*_pos(tree))))
@@ -229,18 +235,18 @@ class _FileBuilder:
 
     # ---------------------------------------------------------------------------- settings
 
-    def block(self, block: Tree[Any] | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
+    def block(self, block: Node | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
         if block is not None:  # its `}`, which comments at the end of the block belong to
-            self.anchors.append((block.meta.end_pos - 1, (*path, "}")))
+            self.anchors.append((block.end_pos - 1, (*path, "}")))
         broken_line = 0
         for setting in block.children if block is not None else []:
-            line = self.index.position(setting.meta.start_pos)[0]
+            line = self.index.position(setting.start_pos)[0]
             if line == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
             if not self.known(setting, path):
                 broken_line = line
                 continue
-            end = setting.meta.end_pos
+            end = setting.end_pos
             tail = self._tail(end)
             if tail:
                 if setting.data in ("pair", "when", "warn_when"):
@@ -262,7 +268,7 @@ class _FileBuilder:
             return 0
         return end + len(rest) - len(stripped)
 
-    def crowded(self, s: Tree[Any], path: Path, out: dict[str, Any], tail: int) -> None:
+    def crowded(self, s: Node, path: Path, out: dict[str, Any], tail: int) -> None:
         """A setting with more words after it on its line (`severity high critical`,
         `when … > 2 sds`): the rest of the line is its value, as YAML reads `key: value` to
         the end of the line, so the model says what is wrong with the value as a whole."""
@@ -276,8 +282,7 @@ class _FileBuilder:
         text = line[:comment - start if comment is not None else len(line)].rstrip()
         if s.data == "pair":
             key = _kids(_kids(s)[0])[0]
-            self._put(out, path, str(key), text,
-                      Token("VALUE", text, start_pos=start, end_pos=start + len(text)), key)
+            self._put(out, path, str(key), text, Tok("VALUE", text, start, start + len(text)), key)
             return
         try:
             _expr.parse_condition(text)
@@ -287,15 +292,15 @@ class _FileBuilder:
             return
         self.diagnostics.append(self._follows(s, tail))
 
-    def _follows(self, s: Tree[Any], tail: int) -> Diagnostic:
+    def _follows(self, s: Node, tail: int) -> Diagnostic:
         word = re.match(r"\S{1,40}", self.text[tail:])
         what = word.group(0) if word else self.text[tail]
-        setting = " ".join(self.text[s.meta.start_pos:s.meta.end_pos].split())
+        setting = " ".join(self.text[s.start_pos:s.end_pos].split())
         shown = setting if len(setting) <= 40 else setting[:39] + "…"
         return make("PS110", f"`{what}` follows `{shown}` on its line",
                     self.span(tail, tail + len(what)), "write one setting per line")
 
-    def known(self, s: Tree[Any], path: Path) -> bool:
+    def known(self, s: Node, path: Path) -> bool:
         """Whether a plain setting's key is one the model allows at ``path`` (else PS201)."""
         if s.data not in ("pair", "sub_block"):
             return True
@@ -308,7 +313,7 @@ class _FileBuilder:
         return False
 
     def _put(self, out: dict[str, Any], path: Path, key: str, value: Any,
-             node: Token | Tree[Any], key_node: Token) -> None:
+             node: Any, key_node: Tok) -> None:
         if key in out:
             self.diagnostics.append(make("PS206", f"`{key}` is set twice",
                                          self.span(*_pos(key_node)), "keep one"))
@@ -317,12 +322,12 @@ class _FileBuilder:
         self.at((*path, key), node, key_node)
 
     def _append(self, out: dict[str, Any], path: Path, key: str, value: Any,
-                node: Token | Tree[Any], key_node: Token) -> None:
+                node: Any, key_node: Tok) -> None:
         items = out.setdefault(key, [])
         self.at((*path, key, len(items)), node, key_node)
         items.append(value)
 
-    def setting(self, s: Tree[Any], path: Path, out: dict[str, Any]) -> None:
+    def setting(self, s: Node, path: Path, out: dict[str, Any]) -> None:
         kind = s.data
         head = self.head(s)
         if kind in ("when", "warn_when"):
@@ -384,8 +389,8 @@ class _FileBuilder:
             key = _kids(key_tree)[0]
             self._put(out, path, str(key), self.value(value), value, key)
 
-    def value(self, v: Token | Tree[Any]) -> Any:
-        if isinstance(v, Token):
+    def value(self, v: Any) -> Any:
+        if isinstance(v, str):
             return str(v)
         kind = v.data
         if kind == "threshold":
@@ -409,22 +414,16 @@ class _FileBuilder:
             return [self.value(c) for c in _kids(v) if c is not None]
         raise ValueError(f"unexpected value {kind}")  # pragma: no cover - the grammar has no other
 
-    def condition(self, tree: Tree[Any], path: Path) -> Any:
-        built = _expr._Built()
-        try:
-            cond = _expr._ToModel(built).transform(tree)
-        except LarkError as e:
-            orig = getattr(e, "orig_exc", e)
-            if isinstance(orig, _expr.ExprError):
-                self.diagnostics.append(make(orig.code, orig.message,
-                                             self.span(orig.start, orig.end), orig.hint))
-                return None
-            raise
-        offsets: _expr.Offsets = {}
-        _expr._collect(cond, (), built, offsets)
-        for rel, (begin, end) in offsets.items():
+    def condition(self, parsed: Parsed, path: Path) -> Any:
+        """A condition or row filter, built when it was parsed: its spans, or its error."""
+        error = parsed.error
+        if isinstance(error, _expr.ExprError):
+            self.diagnostics.append(make(error.code, error.message,
+                                         self.span(error.start, error.end), error.hint))
+            return None
+        for rel, (begin, end) in parsed.offsets.items():
             self.smap.values[(*path, *rel)] = self.span(begin, end)
-        return cond
+        return parsed.value
 
 
 def _kids(tree: Any) -> list[Any]:
@@ -432,24 +431,25 @@ def _kids(tree: Any) -> list[Any]:
     return list(tree.children)
 
 
-def _pos(node: Token | Tree[Any]) -> tuple[int, int]:
-    if isinstance(node, Token):
-        return node.start_pos or 0, node.end_pos or 0
+def _pos(node: Any) -> tuple[int, int]:
+    """The offsets of a token or a node (the fast parser's or lark's)."""
+    if isinstance(node, str):
+        return getattr(node, "start_pos", 0) or 0, getattr(node, "end_pos", 0) or 0
     return node.meta.start_pos, node.meta.end_pos
 
 
-def _number(tok: Token) -> int | float:
+def _number(tok: str) -> int | float:
     text = str(tok)
     return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
 
 
-def _unquote(tok: Token) -> str:
+def _unquote(tok: str) -> str:
     body = str(tok)[1:-1]
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1),
                                                                          m.group(1)), body)
 
 
-def _label(tok: Token) -> str:
+def _label(tok: Tok) -> str:
     text = str(tok)
     if tok.type == "STRING":
         return _unquote(tok)
@@ -459,6 +459,8 @@ def _label(tok: Token) -> str:
 def _syntax_error(text: str, piece: str, offset: int, e: UnexpectedInput, file: str,
                   index: LineIndex) -> Diagnostic:
     """The diagnostic for a syntax error in ``piece``, which starts at ``offset`` of ``text``."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     err = _expr.syntax_error(piece, e)
     err.start, err.end = err.start + offset, err.end + offset
     span = index.span(file, min(err.start, len(text)), max(err.end, err.start + 1))
@@ -542,6 +544,8 @@ def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: Lin
 
 def _shift(tree: Tree[Any], offset: int) -> None:
     """Move every position in a piece's parse tree by ``offset`` (the piece's place in the file)."""
+    from lark import Token
+
     for sub in tree.iter_subtrees():
         meta = sub.meta
         if not meta.empty:
@@ -553,11 +557,49 @@ def _shift(tree: Tree[Any], offset: int) -> None:
                 tok.end_pos = (tok.end_pos or 0) + offset
 
 
-def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Tree[Any]]:
+def _from_lark(tree: Tree[Any]) -> Node:
+    """A lark tree of a `.plan` file as the fast parser's nodes, its conditions and row
+    filters built (or their errors kept) as the fast parser builds them."""
+    from lark import Tree
+    from lark.exceptions import LarkError
+
+    def conv(x: Any) -> Any:
+        if not isinstance(x, Tree):
+            return _expr.to_node(x)
+        if x.data not in ("when", "warn_when", "where_setting"):
+            return Node(str(x.data), [conv(c) for c in x.children],
+                        *((0, 0) if x.meta.empty else (x.meta.start_pos, x.meta.end_pos)))
+        sub = x.children[-1]
+        built = _expr._Built()
+        try:
+            value, error = _expr._to_model(built).transform(sub), None
+        except LarkError as e:
+            error = getattr(e, "orig_exc", e)
+            if not isinstance(error, _expr.ExprError):
+                raise
+            value = None
+        offsets: _expr.Offsets = {}
+        if error is None:
+            _expr._collect(value, (), built, offsets)
+        found = Parsed(value, offsets, error, sub.meta.start_pos, sub.meta.end_pos,
+                       x.meta.end_pos)
+        return Node(str(x.data), [found], x.meta.start_pos, x.meta.end_pos)
+
+    return conv(tree)  # type: ignore[no-any-return]
+
+
+def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Node]:
     """The file's parse tree; when it does not parse, the trees of the pieces that do, with a
     syntax error for each piece that does not (so one run reports every broken item)."""
+    try:  # a valid file, by the fast parser
+        yield _fast.parse_plan(text, _expr.new_semantics)
+        return
+    except NoFast:
+        pass
+    from lark.exceptions import LarkError, UnexpectedInput
+
     try:
-        yield _expr.parser().parse(text, start="plan")
+        yield _from_lark(_expr.parser().parse(text, start="plan"))
         return
     except UnexpectedInput:
         pass
@@ -576,7 +618,7 @@ def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Tree[Any]]
             b.diagnostics.append(make("PS110", str(e).splitlines()[0], b.span(start, end)))
             continue
         _shift(tree, start)
-        yield tree
+        yield _from_lark(tree)
 
 
 _COMMENT = re.compile(r"#[^\n]*")
@@ -589,6 +631,8 @@ def _parse_piece(piece: str) -> Tree[Any]:
     fix`, whose `fix` the parser took for the next setting), parse it again without the rest
     of that line, which the builder then reads as part of the setting's value. Raises the
     first error when that does not help."""
+    from lark.exceptions import UnexpectedInput
+
     try:
         return _expr.parser().parse(piece, start="plan")
     except UnexpectedInput as e:
@@ -610,6 +654,8 @@ def _parse_piece(piece: str) -> Tree[Any]:
 def _settings_read(e: UnexpectedInput) -> list[list[tuple[int, int]]]:
     """The settings a failed parse had read, per open block (from the parser's value stack),
     as (start, end) offsets; the last of a block may be the one being read (its first part)."""
+    from lark import Token, Tree
+
     state = getattr(getattr(e, "interactive_parser", None), "parser_state", None)
     if state is None:
         return []

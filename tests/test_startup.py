@@ -52,40 +52,60 @@ def test_importing_planspec_loads_no_numerical_stack(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"
 
 
+BROKEN = "tests/cases/PS102_condition_syntax.plan"  # a syntax error: lark reads it
+
+
+def test_a_broken_plan_loads_lark_and_its_grammar_once(tmp_path: Path) -> None:
+    first = _structure(["validate", "-q", BROKEN], tmp_path)
+    assert first["rc"] == 1 and first["grammar_builds"] == 1  # an empty cache: built once
+    assert "lark" in first["modules"]
+    again = _structure(["validate", "-q", BROKEN], tmp_path)
+    assert again["rc"] == 1 and again["grammar_builds"] == 0  # loaded from the cache
+
+
 def test_grammar_tables_are_cached_and_reused(tmp_path: Path) -> None:
-    first = _run(["validate", "plans/rental_inspector.plan"], tmp_path)
+    first = _run(["validate", BROKEN], tmp_path)
     cached = list(tmp_path.glob("grammar-*.lark"))
-    assert first["rc"] == 0 and len(cached) == 1
+    assert first["rc"] == 1 and len(cached) == 1
     stamp = cached[0].stat().st_mtime_ns
-    assert _run(["validate", "plans/rental_inspector.plan"], tmp_path)["rc"] == 0
+    assert _run(["validate", BROKEN], tmp_path)["rc"] == 1
     assert cached[0].stat().st_mtime_ns == stamp  # read, not rebuilt
     assert not list(tmp_path.glob(".grammar-*"))  # no temporary files left behind
 
 
 def test_a_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
-    _run(["validate", "plans/rental_inspector.plan"], tmp_path)
+    _run(["validate", BROKEN], tmp_path)
     (cached,) = tmp_path.glob("grammar-*.lark")
     cached.write_bytes(b"not a parser")
-    assert _run(["validate", "plans/rental_inspector.plan"], tmp_path)["rc"] == 0
+    assert _run(["validate", BROKEN], tmp_path)["rc"] == 1
     assert cached.read_bytes() != b"not a parser"
 
 
 def test_an_unwritable_cache_still_parses(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert _run(["validate", "plans/rental_inspector.plan"], blocker / "sub")["rc"] == 0
+    assert _run(["validate", BROKEN], blocker / "sub")["rc"] == 1
 
 
 _STRUCTURE = """
 import io, json, sys
-import lark.lark
 from pydantic import BaseModel
 built = []
-real = lark.lark.load_grammar
-def counting(*a, **k):  # Lark() compiles the grammar through this; Lark.load() does not
-    built.append(1)
-    return real(*a, **k)
-lark.lark.load_grammar = counting
+import builtins
+real_import = builtins.__import__
+def watching(name, *a, **k):  # counts Lark() compiling the grammar (Lark.load() does not),
+    # without importing lark before planspec would
+    module = real_import(name, *a, **k)
+    ll = sys.modules.get("lark.lark")
+    if ll is not None and hasattr(ll, "Lark") and not getattr(ll, "_counted", False):
+        ll._counted = True
+        real = ll.load_grammar
+        def counting(*a, **k):
+            built.append(1)
+            return real(*a, **k)
+        ll.load_grammar = counting
+    return module
+builtins.__import__ = watching
 from planspec.cli import main
 rc = main(sys.argv[1:], out=io.StringIO())
 import planspec.model as m
@@ -93,7 +113,7 @@ models = [n for n, c in vars(m).items() if isinstance(c, type) and issubclass(c,
           and c.__module__ == m.__name__]
 print(json.dumps({"rc": rc, "grammar_builds": len(built),
                   "modules": sorted(k for k in sys.modules if k.split(".")[0] in
-                                    ("jinja2", "markupsafe", "ruamel", "planspec"))
+                                    ("jinja2", "markupsafe", "ruamel", "planspec", "lark"))
                   , "complete": [n for n in models if getattr(m, n).__pydantic_complete__],
                   "models": models}))
 """
@@ -112,12 +132,13 @@ def test_validate_quiet_loads_only_what_validating_needs(tmp_path: Path) -> None
     no renderers (jinja2), no results or engine models, no round-trip YAML library, the
     grammar's tables from the cache, and pydantic validators only for what it validates."""
     args = ["validate", "-q", "plans/rental_inspector.yaml", "plans/rental_inspector.plan"]
-    first = _structure(args, tmp_path)
-    assert first["rc"] == 0 and first["grammar_builds"] == 1  # an empty cache: built once
     result = _structure(args, tmp_path)
     assert result["rc"] == 0
-    assert result["grammar_builds"] == 0  # loaded from the cache, not compiled
     modules = set(result["modules"])
+    # Valid plans are read by the hand-written parser: lark is never imported, nor its
+    # grammar built or loaded.
+    assert not {m for m in modules if m.split(".")[0] == "lark"}
+    assert result["grammar_builds"] == 0 and not list(tmp_path.glob("grammar-*.lark"))
     assert not {m for m in modules if m.split(".")[0] in ("jinja2", "markupsafe", "ruamel")}
     for heavy in ("planspec.render", "planspec.results", "planspec.compile", "planspec.engine",
                   "planspec.format", "planspec.thresholds"):

@@ -1,0 +1,685 @@
+"""A hand-written parser for valid input: a regex tokenizer and a recursive-descent parser for the
+start rules of grammar/planspec.lark (whole `.plan` files, conditions, row filters, derived labels).
+
+It reads what the lark grammar reads and builds what the lark path builds (the same trees for the
+`.plan` builder, the same semantic actions for conditions, so the same models and offsets), several
+times faster and without importing lark. It reads only valid input: on anything it does not
+recognise it raises :class:`NoFast`, and the caller parses with lark, whose errors (positions,
+expected tokens, recovery) stay the diagnostics a user sees. The grammar stays the specification;
+``tests/test_fast_parser.py`` holds this parser to it on the diagnostic corpus and on generated
+text.
+
+Lark's lexer is contextual: a keyword is a keyword only where the grammar allows it there. Here a
+word is read as a keyword where this parser looks for that keyword; where it reads a name, a word
+that is a keyword somewhere in the grammar makes it give up (lark decides), except in a setting's
+value, where lark too reads every word but `true` and `false` as a name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+
+class NoFast(Exception):
+    """The fast parser does not read this text: parse it with lark (which reports the error)."""
+
+
+class Tok(str):
+    """A token: its text, terminal name and offsets (what the builders read of lark's Token)."""
+
+    type: str
+    start_pos: int
+    end_pos: int
+
+    def __new__(cls, type_: str, value: str, start: int, end: int) -> Tok:
+        tok = str.__new__(cls, value)
+        tok.type, tok.start_pos, tok.end_pos = type_, start, end
+        return tok
+
+
+class Node:
+    """A rule's node: its name, children (``None`` for an absent optional) and offsets, shaped
+    as lark's tree of the same text."""
+
+    __slots__ = ("children", "data", "end_pos", "start_pos")
+
+    def __init__(self, data: str, children: list[Any], start: int, end: int) -> None:
+        self.data, self.children, self.start_pos, self.end_pos = data, children, start, end
+
+    @property
+    def meta(self) -> Node:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Node({self.data!r}, {self.children!r}, {self.start_pos}, {self.end_pos})"
+
+
+class Parsed:
+    """A condition or row filter of a `.plan` file, already built: the model and the offsets of
+    its parts, or the error its semantic check raised; with the offsets of its text."""
+
+    __slots__ = ("end", "end_pos", "error", "offsets", "start_pos", "value")
+
+    def __init__(self, value: Any, offsets: Any, error: Exception | None, start: int,
+                 end: int, container_end: int) -> None:
+        self.value, self.offsets, self.error = value, offsets, error
+        self.start_pos, self.end_pos = start, end
+        #: Where it ends with the parentheses around it (what its setting's offsets reach).
+        self.end = container_end
+
+    @property
+    def meta(self) -> Parsed:
+        return self
+
+
+class Meta:
+    """The offsets a semantic action reads (lark's ``meta``)."""
+
+    __slots__ = ("end_pos", "start_pos")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start_pos, self.end_pos = start, end
+
+
+#: Every word the grammar uses as a keyword somewhere (`shift`… are its TRANSFORM and DIRECTION).
+KEYWORDS = frozenset((
+    "alert", "and", "between", "bias", "data", "defaults", "drift", "escalate", "false", "feature",
+    "for", "in", "input", "is", "keep_firing_for", "missing", "model", "monitor", "not", "or",
+    "outcome", "output", "plan", "playbook", "prediction", "range", "risk", "sd", "step",
+    "timezone", "to", "true", "warn", "when", "where", "window", "windows",
+    "shift", "change", "up", "down"))
+
+# The grammar's terminals, as written there (lark matches them in the same way).
+_SKIP = re.compile(r"(?:[ \t\f\r\n]+|#[^\n]*)*")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_QUOTED = re.compile(r"`[^`\n]+`")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
+_COMP = re.compile(r">=|<=|==|!=|>|<")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DURATION = re.compile(r"[0-9]+(?:mo|s|m|h|d|w|q|y)(?![A-Za-z0-9_])")
+_NUMBER_WORD = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]+"
+                          r"[A-Za-z_][A-Za-z0-9_]*(?=[ \t]*(?:#[^\n]*)?(?:\r?\n|$))")
+_ITEMS2 = {"input": ("alert", "input_alert"), "output": ("alert", "output_alert"),
+           "outcome": ("monitor", "outcome_monitor"), "drift": ("risk", "drift_risk")}
+_KEY_WORDS = {"playbook": "PLAYBOOK", "window": "WINDOW", "prediction": "PREDICTION"}
+_WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+
+#: A part of a condition: (value, start, end, container start, container end). The container
+#: includes the parentheses around a part, which lark counts in the offsets of what holds it.
+_Part = tuple[Any, int, int, int, int]
+
+
+class _Dry:
+    """Semantic actions that build nothing: a condition whose check failed is read again with
+    these, to find where it ends."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return _nothing
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+class Parser:
+    """Reads one text from a start rule; ``sem`` holds the semantic actions of conditions and row
+    filters (the methods of lark's transformer, called with the same arguments)."""
+
+    def __init__(self, text: str, sem: Any = None,
+                 new_sem: Callable[[], tuple[Any, Callable[[Any], Any]]] | None = None) -> None:
+        self.t = text
+        self.n = len(text)
+        self.i = 0
+        self.sem = sem
+        self.new_sem = new_sem
+        self.skip()
+
+    # ------------------------------------------------------------------------------ tokens
+
+    def skip(self) -> None:
+        m = _SKIP.match(self.t, self.i)
+        self.i = m.end() if m else self.i
+
+    def peek(self) -> str:
+        return self.t[self.i] if self.i < self.n else ""
+
+    def word(self) -> str | None:
+        """The name at the current position, if any (not consumed)."""
+        m = _NAME.match(self.t, self.i)
+        return m.group() if m else None
+
+    def is_word(self, w: str) -> bool:
+        i, j = self.i, self.i + len(w)
+        t = self.t
+        return t.startswith(w, i) and (j >= self.n or not ((t[j].isalnum() and t[j].isascii())
+                                                          or t[j] == "_"))
+
+    def take_word(self, w: str) -> bool:
+        if self.is_word(w):
+            self.i += len(w)
+            self.skip()
+            return True
+        return False
+
+    def expect_word(self, w: str) -> int:
+        start = self.i
+        if not self.take_word(w):
+            raise NoFast
+        return start
+
+    def tok(self, pattern: re.Pattern[str], type_: str) -> Tok | None:
+        m = pattern.match(self.t, self.i)
+        if m is None:
+            return None
+        tok = Tok(type_, m.group(), m.start(), m.end())
+        self.i = m.end()
+        self.skip()
+        return tok
+
+    def need(self, pattern: re.Pattern[str], type_: str) -> Tok:
+        tok = self.tok(pattern, type_)
+        if tok is None:
+            raise NoFast
+        return tok
+
+    def char(self, ch: str) -> int:
+        """Consume the one-character token ``ch``; return the offset after it (-1 when absent)."""
+        if self.i < self.n and self.t[self.i] == ch:
+            self.i += 1
+            end = self.i
+            self.skip()
+            return end
+        return -1
+
+    def need_char(self, ch: str) -> int:
+        end = self.char(ch)
+        if end < 0:
+            raise NoFast
+        return end
+
+    def name(self) -> Tok:
+        """A NAME where lark may read a keyword: a keyword-like word is left to lark."""
+        tok = self.need(_NAME, "NAME")
+        if tok in KEYWORDS:
+            raise NoFast
+        return tok
+
+    def column_tok(self) -> Tok:
+        if self.peek() == "`":
+            return self.need(_QUOTED, "QUOTED_NAME")
+        return self.name()
+
+    def end(self) -> None:
+        if self.i < self.n:
+            raise NoFast
+
+    # -------------------------------------------------------------------------- conditions
+
+    def condition(self) -> _Part:
+        first = self.conjunction()
+        if not self.is_word("or"):
+            return first
+        parts = [first]
+        while self.take_word("or"):
+            parts.append(self.conjunction())
+        s, e = parts[0][3], parts[-1][4]
+        return (self.sem.any_of(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+
+    def conjunction(self) -> _Part:
+        first = self.test()
+        if not self.is_word("and"):
+            return first
+        parts = [first]
+        while self.take_word("and"):
+            parts.append(self.test())
+        s, e = parts[0][3], parts[-1][4]
+        return (self.sem.all_of(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+
+    def test(self) -> _Part:
+        if self.peek() == "(":
+            open_at = self.i
+            self.need_char("(")
+            inner = self.condition()
+            close = self.need_char(")")
+            return (inner[0], inner[1], inner[2], open_at, close)
+        sem = self.sem
+        measure, m_start, _ = self.measure()
+        op = self.tok(_COMP, "COMP_OP")
+        if op is not None:
+            if self.peek() == "-" or self.peek() == "." or self.peek().isdigit():
+                thr, _, t_end = self.threshold()
+                return self._node(sem.compare, m_start, t_end, [measure, op, thr])
+            name = self.name()
+            self.need_char("(")
+            num = self.need(_NUMBER, "NUMBER")
+            unit, u_end = self.unit()
+            ratio = sem.ratio_arg(Meta(num.start_pos, u_end or num.end_pos), [num, unit])
+            close = self.need_char(")")
+            return self._node(sem.compare_calibrated, m_start, close, [measure, op, name, ratio])
+        negated = self.take_word("not")
+        self.expect_word("between")
+        low, _, _ = self.threshold()
+        self.expect_word("and")
+        high, _, h_end = self.threshold()
+        action = sem.not_between if negated else sem.between
+        return self._node(action, m_start, h_end, [measure, low, high])
+
+    @staticmethod
+    def _node(action: Callable[[Meta, list[Any]], Any], start: int, end: int,
+              children: list[Any]) -> _Part:
+        return (action(Meta(start, end), children), start, end, start, end)
+
+    def measure(self) -> tuple[Any, int, int]:
+        sem = self.sem
+        name = self.name()
+        start = end = name.end_pos
+        call = None
+        if self.peek() == "(":
+            self.need_char("(")
+            args: list[Any] = []
+            if self.peek() != ")":
+                args.append(self.arg())
+                while self.char(",") >= 0:
+                    args.append(self.arg())
+            end = self.need_char(")")
+            call = sem.call(Meta(name.start_pos, end), [name, *args])
+        start = name.start_pos
+        part = None
+        if self.peek() == ".":
+            dot = self.i
+            self.need_char(".")
+            part_name = self.need(_NAME, "NAME")
+            end = part_name.end_pos
+            part = sem.part(Meta(dot, end), [part_name])
+        against = None
+        w = self.word()
+        if w == "shift" or w == "change":
+            kind = self.need(_NAME, "TRANSFORM")
+            a_start, end = kind.start_pos, kind.end_pos
+            w = self.word()
+            direction = None
+            if w == "up" or w == "down":
+                direction = self.need(_NAME, "DIRECTION")
+                end = direction.end_pos
+            against = sem.against(Meta(a_start, end), [kind, direction])
+        meta = Meta(start, end)
+        if call is None:
+            return sem.bare(meta, [name, part, against]), start, end
+        return sem.measure(meta, [call, part, against]), start, end
+
+    def unit(self) -> tuple[str | None, int]:
+        """An optional unit (`%` or `sd`) after a number: its text and end (0 when absent)."""
+        if self.peek() == "%":
+            at = self.i
+            end = self.need_char("%")
+            return self.sem.unit(Meta(at, end), [Tok("PERCENT", "%", at, end)]), end
+        if self.is_word("sd"):
+            at = self.i
+            self.take_word("sd")
+            return self.sem.unit(Meta(at, at + 2), [Tok("SD", "sd", at, at + 2)]), at + 2
+        return None, 0
+
+    def threshold(self) -> tuple[Any, int, int]:
+        num = self.need(_NUMBER, "NUMBER")
+        unit, end = self.unit()
+        end = end or num.end_pos
+        return self.sem.threshold(Meta(num.start_pos, end), [num, unit]), num.start_pos, end
+
+    def arg(self) -> Any:
+        ch = self.peek()
+        if ch == "-" or ch == "." or ch.isdigit():
+            return self.threshold()[0]
+        col = self.column_tok()
+        column = self.sem.column(Meta(col.start_pos, col.end_pos), [col])
+        op = self.tok(_COMP, "COMP_OP")
+        if op is None:
+            return column
+        value, v_end = self.value_of_test()
+        return self.sem.predicate(Meta(col.start_pos, v_end), [column, op, value])
+
+    def value_of_test(self) -> tuple[Any, int]:
+        """A value compared with in a test: a threshold, a string, `true` or `false`."""
+        ch = self.peek()
+        if ch == "-" or ch == "." or ch.isdigit():
+            value, _, end = self.threshold()
+            return value, end
+        if ch == '"' or ch == "'":
+            s = self.need(_STRING, "STRING")
+            return self.sem.string(Meta(s.start_pos, s.end_pos), [s]), s.end_pos
+        at = self.i
+        if self.take_word("true"):
+            return self.sem.true(Meta(at, at + 4), []), at + 4
+        if self.take_word("false"):
+            return self.sem.false(Meta(at, at + 5), []), at + 5
+        raise NoFast
+
+    # ------------------------------------------------------------------------- row filters
+
+    def row_filter(self) -> _Part:
+        inner = self.row_or()
+        s, e = inner[3], inner[4]
+        return (self.sem.row_filter(Meta(s, e), [inner[0]]), s, e, s, e)
+
+    def row_or(self) -> _Part:
+        first = self.row_and()
+        if not self.is_word("or"):
+            return first
+        parts = [first]
+        while self.take_word("or"):
+            parts.append(self.row_and())
+        s, e = parts[0][3], parts[-1][4]
+        return (self.sem.row_any(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+
+    def row_and(self) -> _Part:
+        first = self.row_test()
+        if not self.is_word("and"):
+            return first
+        parts = [first]
+        while self.take_word("and"):
+            parts.append(self.row_test())
+        s, e = parts[0][3], parts[-1][4]
+        return (self.sem.row_all(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+
+    def row_test(self) -> _Part:
+        sem = self.sem
+        if self.peek() == "(":
+            open_at = self.i
+            self.need_char("(")
+            inner = self.row_or()
+            close = self.need_char(")")
+            return (inner[0], inner[1], inner[2], open_at, close)
+        col = self.column_tok()
+        column = sem.column(Meta(col.start_pos, col.end_pos), [col])
+        start = col.start_pos
+        op = self.tok(_COMP, "COMP_OP")
+        if op is not None:
+            value, end = self.value_of_test()
+            return self._node(sem.row_compare, start, end, [column, op, value])
+        if self.take_word("is"):
+            negated = self.take_word("not")
+            at = self.i
+            self.expect_word("missing")
+            return self._node(sem.row_present if negated else sem.row_missing, start, at + 7,
+                              [column])
+        negated = self.take_word("not")
+        self.expect_word("in")
+        self.need_char("[")
+        values = [self.value_of_test()[0]]
+        while self.char(",") >= 0:
+            values.append(self.value_of_test()[0])
+        end = self.need_char("]")
+        return self._node(sem.row_not_in if negated else sem.row_in, start, end,
+                          [column, *values])
+
+    # ------------------------------------------------------------------------ derived labels
+
+    def derived(self) -> Node:
+        left = self.arith()
+        op = self.need(_COMP, "COMP_OP")
+        right = self.arith()
+        return Node("derived", [left[0], op, right[0]], left[3], right[4])
+
+    def arith(self) -> _Part:
+        part = self.product()
+        while self.peek() in ("+", "-"):
+            kind = "add" if self.peek() == "+" else "sub"
+            self.need_char(self.peek())
+            right = self.product()
+            part = (Node(kind, [part[0], right[0]], part[3], right[4]), part[3], right[4],
+                    part[3], right[4])
+        return part
+
+    def product(self) -> _Part:
+        part = self.operand()
+        while self.peek() in ("*", "/"):
+            kind = "mul" if self.peek() == "*" else "div"
+            self.need_char(self.peek())
+            right = self.operand()
+            part = (Node(kind, [part[0], right[0]], part[3], right[4]), part[3], right[4],
+                    part[3], right[4])
+        return part
+
+    def operand(self) -> _Part:
+        ch = self.peek()
+        if ch == "(":
+            open_at = self.i
+            self.need_char("(")
+            inner = self.arith()
+            close = self.need_char(")")
+            return (inner[0], inner[1], inner[2], open_at, close)
+        if ch == "-" or ch == "." or ch.isdigit():
+            node = self.threshold_node()
+            return (node, node.start_pos, node.end_pos, node.start_pos, node.end_pos)
+        if ch == "`":
+            tok = self.need(_QUOTED, "QUOTED_NAME")
+        else:
+            tok = self.name()
+            if self.peek() == "(":
+                self.need_char("(")
+                inner = self.arith()
+                close = self.need_char(")")
+                node = Node("func", [tok, inner[0]], tok.start_pos, close)
+                return (node, tok.start_pos, close, tok.start_pos, close)
+        node = Node("ref", [tok], tok.start_pos, tok.end_pos)
+        return (node, tok.start_pos, tok.end_pos, tok.start_pos, tok.end_pos)
+
+    def threshold_node(self) -> Node:
+        """A number with an optional unit, as a tree (`threshold` of the grammar)."""
+        num = self.need(_NUMBER, "NUMBER")
+        unit = None
+        at = self.i
+        if self.peek() == "%":
+            end = self.need_char("%")
+            unit = Node("unit", [Tok("PERCENT", "%", at, end)], at, end)
+        elif self.take_word("sd"):
+            unit = Node("unit", [Tok("SD", "sd", at, at + 2)], at, at + 2)
+        return Node("threshold", [num, unit], num.start_pos, unit.end_pos if unit else
+                    num.end_pos)
+
+    # ---------------------------------------------------------------------- `.plan` files
+
+    def plan(self) -> Node:
+        items = []
+        while self.i < self.n:
+            items.append(self.item())
+        if not items:
+            return Node("plan", items, 0, 0)
+        return Node("plan", items, items[0].start_pos, items[-1].end_pos)
+
+    def item(self) -> Node:
+        start = self.i
+        w = self.word()
+        if w is None:
+            raise NoFast
+        self.take_word(w)
+        if w == "plan":
+            name = self.name()
+            desc = self.tok(_STRING, "STRING")
+            return Node("plan_decl", [name, desc], start, (desc or name).end_pos)
+        if w == "timezone":
+            zone = self.need(_STRING, "STRING")
+            return Node("timezone_decl", [zone], start, zone.end_pos)
+        if w == "model":
+            label = self.label()
+            block = self.block()
+            return Node("model_item", [label, block], start, block.end_pos)
+        if w == "data" or w == "defaults":
+            block = self.block()
+            return Node(f"{w}_item", [block], start, block.end_pos)
+        if w == "playbook":
+            kind = "playbook_item"
+        elif w in _ITEMS2:
+            second, kind = _ITEMS2[w]
+            self.expect_word(second)
+        else:
+            raise NoFast
+        name = self.name()
+        block = self.block()
+        return Node(kind, [name, block], start, block.end_pos)
+
+    def label(self) -> Tok:
+        ch = self.peek()
+        if ch == "`":
+            return self.need(_QUOTED, "QUOTED_NAME")
+        if ch == '"' or ch == "'":
+            return self.need(_STRING, "STRING")
+        return self.name()
+
+    def block(self) -> Node:
+        start = self.i
+        self.need_char("{")
+        settings: list[Node] = []
+        while True:
+            end = self.char("}")
+            if end >= 0:
+                return Node("block", settings, start, end)
+            settings.append(self.setting())
+
+    def setting(self) -> Node:
+        start = self.i
+        w = self.word()
+        if w is None:
+            raise NoFast
+        if w == "when" or w == "warn":
+            self.take_word(w)
+            if w == "warn":
+                self.expect_word("when")
+            cond = self.parsed(self.condition)
+            return Node("when" if w == "when" else "warn_when", [cond], start, cond.end)
+        if w == "where":
+            self.take_word(w)
+            found = self.parsed(self.row_filter)
+            return Node("where_setting", [found], start, found.end)
+        if w == "for" or w == "keep_firing_for":
+            self.take_word(w)
+            num = self.need(_NUMBER, "NUMBER")
+            end = num.end_pos
+            at = self.i
+            if self.take_word("windows"):
+                end = at + 7
+            return Node("for_setting" if w == "for" else "keep_setting", [num], start, end)
+        if w == "range":
+            self.take_word(w)
+            low = self.threshold_node()
+            self.expect_word("to")
+            high = self.threshold_node()
+            return Node("range_setting", [low, high], start, high.end_pos)
+        if w == "feature" or w == "output":
+            self.take_word(w)
+            label = self.label()
+            type_name = self.name()
+            block = self.block() if self.peek() == "{" else None
+            return Node("feature" if w == "feature" else "prediction", [label, type_name, block],
+                        start, (block or type_name).end_pos)
+        if w == "step" or w == "bias":
+            self.take_word(w)
+            text = self.need(_STRING, "STRING")
+            return Node(w, [text], start, text.end_pos)
+        if w == "escalate":
+            self.take_word(w)
+            self.expect_word("to")
+            target = self.name()
+            block = self.block() if self.peek() == "{" else None
+            return Node("escalate", [target, block], start, (block or target).end_pos)
+        if w in _KEY_WORDS:
+            self.take_word(w)
+            key_tok = Tok(_KEY_WORDS[w], w, start, start + len(w))
+        else:
+            key_tok = self.name()
+        key = Node("key", [key_tok], start, key_tok.end_pos)
+        if self.peek() == "{":
+            block = self.block()
+            return Node("sub_block", [key, None, block], start, block.end_pos)
+        value = self.value()
+        if value.data == "word" and self.peek() == "{" and value.children[0].type == "NAME":
+            block = self.block()
+            return Node("sub_block", [key, value.children[0], block], start, block.end_pos)
+        return Node("pair", [key, value], start, value.end_pos)
+
+    def value(self) -> Node:
+        """A setting's value; in lark too every word here but `true` and `false` is a name."""
+        ch = self.peek()
+        if ch == "-" or ch == "." or ch.isdigit():
+            for pattern, kind, type_ in ((_DATE, "date_value", "DATE"),
+                                         (_NUMBER_WORD, "number_word", "NUMBER_WORD"),
+                                         (_DURATION, "duration_value", "DURATION")):
+                tok = self.tok(pattern, type_)
+                if tok is not None:
+                    return Node(kind, [tok], tok.start_pos, tok.end_pos)
+            return self.threshold_node()
+        if ch == '"' or ch == "'":
+            tok = self.need(_STRING, "STRING")
+            return Node("string", [tok], tok.start_pos, tok.end_pos)
+        if ch == "`":
+            tok = self.need(_QUOTED, "QUOTED_NAME")
+            return Node("word", [tok], tok.start_pos, tok.end_pos)
+        if ch == "[":
+            start = self.i
+            self.need_char("[")
+            items: list[Any] = []
+            if self.peek() != "]":
+                items.append(self.value())
+                while self.char(",") >= 0:
+                    items.append(self.value())
+            end = self.need_char("]")
+            return Node("list_value", items or [None], start, end)
+        tok = self.need(_NAME, "NAME")
+        if tok == "true" or tok == "false":
+            return Node(str(tok), [], tok.start_pos, tok.end_pos)
+        return Node("word", [tok], tok.start_pos, tok.end_pos)
+
+    def parsed(self, rule: Callable[[], _Part]) -> Parsed:
+        """A condition or row filter of a `.plan` file, built by its semantic actions; when they
+        refuse it, their error, and the text read again without them to find its end."""
+        assert self.new_sem is not None
+        start = self.i
+        self.sem, finish = self.new_sem()
+        try:
+            value, s, e, _, ce = rule()
+            return Parsed(value, finish(value), None, s, e, ce)
+        except NoFast:
+            raise
+        except Exception as error:
+            if not hasattr(error, "code"):  # not a located error: lark's path raises it
+                raise NoFast from None
+            self.i = start
+            self.sem = _Dry()
+            _, s, e, _, ce = rule()
+            return Parsed(None, {}, error, s, e, ce)
+
+
+def parse(text: str, start: str, sem: Any) -> Any:
+    """The value of ``text`` read from the start rule ``start`` (`condition` or `row_filter`)
+    with the semantic actions ``sem``. Raises :class:`NoFast` when it does not read it, or the
+    error a semantic action raised when the text is otherwise valid (as lark's path does)."""
+    p = Parser(text, sem)
+    try:
+        value = (p.condition if start == "condition" else p.row_filter)()[0]
+        p.end()
+        return value
+    except NoFast:
+        raise
+    except Exception as error:
+        if not hasattr(error, "code"):  # not a located error: lark's path raises it
+            raise NoFast from None
+        dry = Parser(text, _Dry())  # lark reports a syntax error before a semantic one
+        (dry.condition if start == "condition" else dry.row_filter)()
+        dry.end()
+        raise
+
+
+def parse_derived(text: str) -> Node:
+    """The tree of a derived label (`derived` of the grammar). Raises :class:`NoFast`."""
+    p = Parser(text)
+    tree = p.derived()
+    p.end()
+    return tree
+
+
+def parse_plan(text: str, new_sem: Callable[[], tuple[Any, Callable[[Any], Any]]]) -> Node:
+    """The tree of a whole `.plan` file, its conditions and row filters built (as
+    :class:`Parsed`) with fresh semantic actions from ``new_sem``. Raises :class:`NoFast`."""
+    return Parser(text, new_sem=new_sem).plan()
