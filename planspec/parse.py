@@ -249,7 +249,7 @@ class _FileBuilder:
             end = setting.end_pos
             tail = self._tail(end)
             if tail:
-                if setting.data in ("pair", "when", "warn_when"):
+                if setting.data in ("pair", "when", "warn_when") and not self._in_one_line(tail):
                     self.crowded(setting, path, out, tail)
                 else:
                     self.diagnostics.append(self._follows(setting, tail))
@@ -267,6 +267,16 @@ class _FileBuilder:
         if not stripped or stripped[0] in "#}":
             return 0
         return end + len(rest) - len(stripped)
+
+    def _in_one_line(self, tail: int) -> bool:
+        """Whether the code from ``tail`` to the end of its line closes a block (`{ window 7d
+        min_samples 50 }`): more settings on the line of a one-line block, not one long value."""
+        eol = self.text.find("\n", tail)
+        line = self.text[tail:eol if eol >= 0 else len(self.text)]
+        k = bisect.bisect_left(self.comment_at, tail)
+        if k < len(self.comment_at) and self.comment_at[k] < tail + len(line):
+            line = line[:self.comment_at[k] - tail]
+        return line.rstrip().endswith("}")
 
     def crowded(self, s: Node, path: Path, out: dict[str, Any], tail: int) -> None:
         """A setting with more words after it on its line (`severity high critical`,
@@ -298,7 +308,8 @@ class _FileBuilder:
         setting = " ".join(self.text[s.start_pos:s.end_pos].split())
         shown = setting if len(setting) <= 40 else setting[:39] + "…"
         return make("PS110", f"`{what}` follows `{shown}` on its line",
-                    self.span(tail, tail + len(what)), "write one setting per line")
+                    self.span(tail, tail + len(what)),
+                    "write one setting per line: a setting's value runs to the end of its line")
 
     def known(self, s: Node, path: Path) -> bool:
         """Whether a plain setting's key is one the model allows at ``path`` (else PS201)."""

@@ -124,6 +124,19 @@ def test_syntax_errors_have_code_and_position(tail: str, code: str, line: int, c
     assert (code, line, col) in found, found
 
 
+def test_two_settings_on_the_line_of_a_one_line_block_say_one_per_line() -> None:
+    """`{ window 7d min_samples 50 }`: a setting's value runs to the end of its line, so the
+    second setting is the mistake, located, with the fix (not `7d min_samples 50 }` as a bad
+    duration); one setting in a one-line block stays valid."""
+    text = BASE + "\ninput alert a { when psi(x) > 0.2 }\ndefaults { window 7d min_samples 50 }\n"
+    found = [(d.code, d.span.line, d.span.col, d.message, d.hint)
+             for d in parse_plan(text, "e.plan").diagnostics if d.severity == "error"]
+    assert found == [("PS110", 18, 22, "`min_samples` follows `window 7d` on its line",
+                      "write one setting per line: a setting's value runs to the end of its "
+                      "line")]
+    assert parse_plan(BASE + "\ndefaults { window 7d }\n", "e.plan").plan is not None
+
+
 def test_several_errors_in_one_file_are_reported_in_one_run() -> None:
     text = BASE + ("\ninput alert a {\n  when meen(x) > 1\n}\n"
                    "\ninput alert b {\n  when psi(x) >\n}\n"
