@@ -38,6 +38,9 @@ class Tok(str):
         tok.type, tok.start_pos, tok.end_pos = type_, start, end
         return tok
 
+    def __getnewargs__(self) -> tuple[str, str, int, int]:  # type: ignore[override]  # pickled with a derived label
+        return (self.type, str(self), self.start_pos, self.end_pos)
+
 
 class Node:
     """A rule's node: its name, children (``None`` for an absent optional) and offsets, shaped

@@ -357,3 +357,14 @@ def test_the_fast_path_needs_no_lark_for_valid_plans() -> None:
     assert parse_plan(text, "x.plan").plan is not None
     broken = text.replace("\n  when ", "\n  when ((", 1)
     assert parse_plan(broken, "x.plan").diagnostics
+
+
+def test_a_derived_label_pickles_as_it_was_parsed() -> None:
+    """Compiled programs, with their derived labels, travel to Dask workers pickled."""
+    import pickle
+
+    label = _expr.parse_derived("abs(a - b) / `b` > 10%")
+    again = pickle.loads(pickle.dumps(label))
+    _same(again.tree, label.tree)
+    assert again.columns == ("a", "b")
+    assert float(again.evaluate({"a": 1.2, "b": 1.0})) == 1.0
