@@ -159,6 +159,24 @@ def fire(levels: list[int], for_: int, keep: int) -> list[int]:
     return out
 
 
+def fresh(levels: list[int], for_: int, keep: int) -> list[int]:
+    """The positions (0 to ``len(levels)``) before which :func:`fire`'s state machine is as
+    it starts, having been fed the ``levels`` before: no streak, no clean count, not firing. A
+    run that judges windows again from such a position on needs nothing of the ones before.
+
+    >>> fresh([2, 2, 0, 2, 0, 0, -1], for_=2, keep=1)
+    [0, 6, 7]
+    """
+    machines = [_Persistence(level, for_, keep) for level in (1, 2)]
+    out = [0]
+    for i, lvl in enumerate(levels):
+        for m in machines:
+            m.step(lvl)
+        if not any(m.run or m.clean or m.on for m in machines):
+            out.append(i + 1)
+    return out
+
+
 class _Persistence:
     """The firing state of one level: consecutive windows at or above it (``run``) and
     consecutive judged windows below it while firing (``clean``)."""

@@ -393,23 +393,18 @@ def segments_from_table(table: pa.Table, needs: Mapping[str, Mapping[str, Column
     """The inverse of :func:`segments_table` for the segment columns in ``needs`` (families
     a plan added since are read as zero counts)."""
     out: dict[str, dict[str, Sums]] = {by: {} for by in needs}
-    by_col, val_col = table.column("by").to_pylist(), table.column("value").to_pylist()
-    columns, fams = table.column("column").to_pylist(), table.column("family").to_pylist()
-    buckets = np.asarray(table.column("bucket").to_numpy(), dtype=np.int64)
-    values = table.column("values").to_pylist()
-    groups: dict[tuple[str, str], dict[tuple[str, str], list[int]]] = {}
-    for i, (by, value, col, fam) in enumerate(zip(by_col, val_col, columns, fams,
-                                                  strict=True)):
+    groups: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]] = {}
+    at: dict[tuple[str, str], np.ndarray] = {}
+    for (by, value, col, fam), buckets, values in st.grouped(table, ("by", "value", "column",
+                                                                     "family")):
         if by in needs:
-            groups.setdefault((by, value), {}).setdefault((col, fam), []).append(i)
-    for (by, value), fam_rows in groups.items():
-        rows_at = fam_rows.get(("", st.ROWS))
-        if rows_at is None:
+            groups.setdefault((by, value), {}).setdefault(col, {})[fam] = values
+            if (col, fam) == ("", st.ROWS):
+                at[(by, value)] = buckets
+    for (by, value), per in groups.items():
+        ids = at.get((by, value))
+        if ids is None:
             continue
-        ids = buckets[rows_at]
-        per: dict[str, dict[str, np.ndarray]] = {}
-        for (col, fam), at in fam_rows.items():
-            per.setdefault(col, {})[fam] = np.array([values[i] for i in at], dtype=np.float64)
         sums_cols = {name: from_families(need, profile.columns.get(name), ids.size,
                                          per.get(name, {}))[0]
                      for name, need in needs[by].items()}
