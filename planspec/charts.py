@@ -207,6 +207,100 @@ def series_chart(points: Sequence[Point], lines: Sequence[Line], marks: Sequence
     return Markup("".join(out))
 
 
+#: The most series a segments chart draws; the rest are counted ("and N more").
+MAX_SERIES = 5
+
+
+@dataclass(frozen=True)
+class Series:
+    """One segment's values over time in a segments chart, and its legend entry."""
+
+    name: str
+    points: Sequence[Point]
+    caption: str = ""
+
+
+def segments_chart(series: Sequence[Series], lines: Sequence[Line], more: int = 0,
+                   title: str = "") -> Markup:
+    """Several segments of one alert over time on one chart, one line each (in the order
+    given: worst first), against the alert's thresholds, with a legend naming each segment
+    and, when ``more`` segments were left out, "and N more".
+
+    >>> svg = segments_chart([Series("c=k2", [Point(0, 86400, 2.0, "fail", "fail", "d1")]),
+    ...                       Series("c=k1", [Point(0, 86400, 1.0, "fail", "fail", "d1")])],
+    ...                      [Line("fail", 0.5, "fail > 0.5")], more=3)
+    >>> svg.count('class="series '), 'c=k2' in svg, 'and 3 more' in svg
+    (2, True, True)
+    """
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    legend = len(series) + (1 if more else 0)
+    height = HEIGHT + 6 + 15 * legend
+    every = [p for one in series for p in one.points]
+    t0 = min((p.start for p in every), default=0.0)
+    t1 = max((p.end for p in every), default=1.0)
+    t1 = t1 if t1 > t0 else t0 + 1
+
+    def x(t: float) -> float:
+        return LEFT + (t - t0) / (t1 - t0) * pw
+
+    finite = [p.value for p in every if p.value is not None and math.isfinite(p.value)]
+    finite += [ln.value for ln in lines]
+    lo, hi = _range(finite) if finite else (0.0, 1.0)
+
+    def y(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return TOP + (hi - v) / (hi - lo) * ph
+
+    out = [f'<svg class="chart segments" viewBox="0 0 {WIDTH} {height}" role="img" '
+           f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+           f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>']
+    for tick in nice_ticks(lo, hi):
+        out.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + pw}" y1="{_num(y(tick))}" '
+                   f'y2="{_num(y(tick))}"/><text class="tick" x="{LEFT - 4}" '
+                   f'y="{_num(y(tick) + 3.5)}" text-anchor="end">{escape(_fmt(tick))}</text>')
+    for ln in lines:
+        tx, anchor = (LEFT + pw - 2, "end") if ln.level == "fail" else (LEFT + 2, "start")
+        out.append(f'<line class="threshold {escape(ln.level)}" data-level="{escape(ln.level)}" '
+                   f'x1="{LEFT}" x2="{LEFT + pw}" y1="{_num(y(ln.value))}" '
+                   f'y2="{_num(y(ln.value))}"><title>{escape(ln.caption)}</title></line>'
+                   f'<text class="threshold-label {escape(ln.level)}" x="{tx}" '
+                   f'y="{_num(y(ln.value) - 3)}" text-anchor="{anchor}">{escape(ln.caption)}'
+                   f'</text>')
+    # The worst segment is drawn last, so it is on top.
+    for i, one in reversed(list(enumerate(series))):
+        cls = f"s{i % MAX_SERIES}"
+        out.append(f'<g class="series {cls}" data-segment="{escape(one.name)}">'
+                   f'<title>{escape(one.name)}</title>')
+        for run in _segments(one.points):
+            coords = " ".join(f"{_num((x(p.start) + x(p.end)) / 2)},{_num(y(_clip(p.value)))}"
+                              for p in run)
+            out.append(f'<polyline class="value" points="{coords}"/>')
+        for p in one.points:
+            if p.value is None or not p.firing:
+                continue  # firing windows are marked: the segment's fill, the level's ring
+            out.append(f'<circle class="pt firing {escape(p.firing)}" '
+                       f'cx="{_num((x(p.start) + x(p.end)) / 2)}" cy="{_num(y(_clip(p.value)))}" '
+                       f'r="2.8"><title>{escape(one.name)}: {escape(p.label)}</title></circle>')
+        out.append("</g>")
+    if every:
+        mid = (t0 + t1) / 2
+        for t, anchor in ((t0, "start"), (mid, "middle"), (t1, "end")):
+            out.append(f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - 8}" '
+                       f'text-anchor="{anchor}">{_date(t)}</text>')
+    for i, one in enumerate(series):
+        ly = HEIGHT + 6 + 15 * i
+        text = one.name + (f" ({one.caption})" if one.caption else "")
+        out.append(f'<g class="legend s{i % MAX_SERIES}" data-segment="{escape(one.name)}">'
+                   f'<line x1="{LEFT}" x2="{LEFT + 16}" y1="{ly}" y2="{ly}"/>'
+                   f'<text class="legend-label" x="{LEFT + 22}" y="{ly + 3.5}">{escape(text)}'
+                   f'</text></g>')
+    if more:
+        out.append(f'<text class="legend-more" x="{LEFT + 22}" '
+                   f'y="{HEIGHT + 6 + 15 * len(series) + 3.5}">and {more} more firing</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
 def _marked(p: Point) -> str | None:
     return p.status if p.status in MARKED else None
 
