@@ -81,24 +81,25 @@ def split(plan: Plan, case: str) -> Plan:
     return Plan.model_validate(data)
 
 
-def _run(program: Any, profile: Any, scored: Path) -> float:
+def _run(program: Any, profile: Any, scored: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (every thread of the process) of one engine run."""
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     gathered = gather_data(program, profile, str(scored), False, lambda _m: None)
     judge_sums(program, profile, gathered, {}, None, lambda _m: None)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def alternated(plan: Plan, scored: Path, baseline: Path, reps: int,
-               run: Callable[[Any, Any, Path], float] = _run
-               ) -> tuple[dict[str, list[float]], list[float]]:
-    """Seconds per case, ``reps`` rounds of the cases in turn, and the 1-minute load average
-    at each run."""
+               run: Callable[[Any, Any, Path], tuple[float, float]] = _run
+               ) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    """(wall, CPU) seconds per case, ``reps`` rounds of the cases in turn, and the 1-minute
+    load average at each run."""
     prepared = {}
     for case in CASES:
         program = compile_plan(split(plan, case))
         prepared[case] = (program, build_profile(program, str(baseline)))
-    times: dict[str, list[float]] = {case: [] for case in CASES}
+    times: dict[str, list[tuple[float, float]]] = {case: [] for case in CASES}
     loads = []
     for _ in range(reps):
         for case in CASES:
@@ -116,25 +117,29 @@ def section(paths: dict[int, dict[str, Path]], plan: Plan, reps: int) -> str:
              f"segment and filter removed, against the same plan with `price_mean_shift` split by "
              f"a {SEGMENTS}-value column (`seg50`, values spread evenly) and with every input and "
              f"output alert split by it, on the same file. The three run in turn, {reps} "
-             "round(s); medians. Target: one alert split at most 2× the unsegmented run.", "",
-             "| rows | unsegmented s | one alert split s | segmented / unsplit | every alert "
-             "split s | every split / unsplit | rounds | load average (1 min) over the runs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "round(s); medians of wall seconds, and of CPU seconds (all the process's threads: "
+             "less moved by other processes on a shared machine than wall time). Target: one "
+             "alert split at most 2× the unsegmented run.", "",
+             "| rows | seconds | unsegmented | one alert split | segmented / unsplit | every "
+             "alert split | every split / unsplit | rounds | load average (1 min) over the runs |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for size, p in sorted(paths.items()):
         folder = p["scored"].parent
         scored, baseline = folder / "scored_seg50.parquet", folder / "baseline_seg50.parquet"
         with_segments(p["scored"], scored)
         with_segments(p["baseline"], baseline)
         times, loads = alternated(plan, scored, baseline, reps)
-        med = {case: statistics.median(t) for case, t in times.items()}
-        plain = med["unsegmented"]
-        lines.append(f"| {size:,} | {plain:.2f} | {med['one alert split']:.2f} | "
-                     f"{med['one alert split'] / plain:.2f}× | {med['every alert split']:.2f} | "
-                     f"{med['every alert split'] / plain:.2f}× | {reps} | "
-                     f"{min(loads):.1f}–{max(loads):.1f} |")
+        for kind, i in (("wall", 0), ("CPU", 1)):
+            med = {case: statistics.median(t[i] for t in ts) for case, ts in times.items()}
+            plain = med["unsegmented"]
+            lines.append(f"| {size:,} | {kind} | {plain:.2f} | {med['one alert split']:.2f} | "
+                         f"{med['one alert split'] / plain:.2f}× | "
+                         f"{med['every alert split']:.2f} | "
+                         f"{med['every alert split'] / plain:.2f}× | {reps} | "
+                         f"{min(loads):.1f}–{max(loads):.1f} |")
         per_round = "; ".join(
-            " / ".join(f"{times[case][i]:.1f}" for case in CASES) for i in range(reps))
-        lines.append(f"<!-- {size:,} rows, seconds per round (unsegmented / one / every): "
+            " / ".join(f"{times[case][i][0]:.1f}" for case in CASES) for i in range(reps))
+        lines.append(f"<!-- {size:,} rows, wall seconds per round (unsegmented / one / every): "
                      f"{per_round} -->")
     return "\n".join(lines) + "\n"
 
