@@ -14,7 +14,16 @@ from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.english import Markdown
-from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
+from planspec.model import (
+    Alert,
+    AllOf,
+    AnyOf,
+    Compare,
+    OutcomeMonitor,
+    Plan,
+    Threshold,
+    segment_by,
+)
 from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
 from planspec.source import ParsedPlan, SourceMap
 from planspec.thresholds import evidence_window
@@ -299,13 +308,14 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
-    by = (a.by or d.by) if isinstance(a, Alert) else a.by
-    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    cols = segment_by(a.by, d.by)
     view["by"] = Markdown(", ".join(english.code(c) for c in cols))
+    view["split"] = Markdown(english.split_note(cols, isinstance(a, OutcomeMonitor), d.correction,
+                                                inherited=a.by is None))
     view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
     if cols or a.where is not None:  # judged per segment: say so where the condition is read
-        view["fail"] = Markdown(english.per_segment(str(view["fail"]), by, a.where))
-        view["warn"] = Markdown(english.per_segment(str(view["warn"]), by, a.where)) \
+        view["fail"] = Markdown(english.per_segment(str(view["fail"]), cols, a.where))
+        view["warn"] = Markdown(english.per_segment(str(view["warn"]), cols, a.where)) \
             if a.warn else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
@@ -413,7 +423,9 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                                         if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
-                     "correction": plan.defaults.correction},
+                     "correction": plan.defaults.correction,
+                     "by": Markdown(", ".join(english.code(c) for c in
+                                              segment_by(None, plan.defaults.by)))},
         "input_alerts": [_alert_view(a, "input", ("input_alerts", i), plan, smap)
                          for i, a in enumerate(plan.input_alerts)],
         "output_alerts": [_alert_view(a, "output", ("output_alerts", i), plan, smap)

@@ -44,6 +44,7 @@ from planspec.engine.gather import (
 )
 from planspec.engine.judge import judge_monitor, judge_rule
 from planspec.engine.windows import Grid, Values, compute
+from planspec.outcomes import LEVEL
 from planspec.profile import Profile, slice_codes
 from planspec.results import CheckResult, SegmentSummary
 from planspec.thresholds import rule_thresholds
@@ -332,6 +333,17 @@ def segment_summary(segs: list[BySegments]) -> list[SegmentSummary]:
             for g in segs if g.by is not None for r in g.rules]
 
 
+def segment_level(correction: str, k: int) -> float:
+    """The confidence level of each of ``k`` segments' metric intervals: 95%, or with a
+    correction (`bonferroni` or `bh`: intervals have no p-values to rank, so both take
+    Bonferroni's) 1 − 5%/k, so that all k cover together with 95% probability.
+
+    >>> segment_level("none", 20), segment_level("bh", 20), segment_level("bonferroni", 1)
+    (0.95, 0.9975, 0.95)
+    """
+    return LEVEL if correction == "none" or k <= 1 else 1 - (1 - LEVEL) / k
+
+
 def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | None,
                            b: Buckets | None, outcomes: Any, now: int,
                            sources: dict[str, dict[str, int]], judge_partial: bool,
@@ -352,6 +364,9 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
     order = sorted(range(len(names)), key=lambda k: (-counts[k], names[k]))[:max_segments]
     if not sl.by and not order:  # a filter that kept no scored rows
         names, order = [""], [0]
+    # One 95% interval per segment would let one of twenty segments cross its bound by chance
+    # in a window; under a correction each is widened to Bonferroni's simultaneous level.
+    level = segment_level(m.correction, len(order))
     out = []
     for k in order:
         mask = codes == k
@@ -361,7 +376,7 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
                      {c: t.filter(keep) for c, t in frame.texts.items()})
         pb = Buckets.within(part.times, b.size, b.first, b.count, tz)
         preds = cumulative(pb.sum(mask=~np.isnan(part.numbers[m.prediction])))
-        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial)
+        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial, level)
         c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn)})
         if sl.by:
             named = ",".join(f"{col}={v}" for col, v in
