@@ -313,6 +313,12 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
     view["split"] = Markdown(english.split_note(cols, isinstance(a, OutcomeMonitor), d.correction,
                                                 inherited=a.by is None))
     view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
+    if isinstance(a, OutcomeMonitor) and cols and d.correction != "none":
+        # A split monitor's interval is widened for its segments: its bounds are not 95% ones.
+        for part in ("fail", "warn"):
+            view[part] = Markdown(str(view[part]).replace(
+                "the 95% confidence interval", "the confidence interval (95%, widened for the "
+                "segments judged)"))
     if cols or a.where is not None:  # judged per segment: say so where the condition is read
         view["fail"] = Markdown(english.per_segment(str(view["fail"]), cols, a.where))
         view["warn"] = Markdown(english.per_segment(str(view["warn"]), cols, a.where)) \
@@ -327,7 +333,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
             "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins)),
-            "interval": _interval_note(a)})
+            "interval": _interval_note(a), "widened": bool(cols) and d.correction != "none"})
     return view
 
 
@@ -532,6 +538,7 @@ def report_view(results: Results) -> dict[str, Any]:
         "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
                          "value": english.quantity(c.statistic, w.value),
                          "interval": f"{english.number(w.lower)} to {english.number(w.upper)}"
+                         + (f" ({c.interval_level:.2%})" if c.interval_level else "")
                          if w.lower is not None and w.upper is not None else "–",
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
                          "ess": english.number(w.effective_n)}

@@ -65,6 +65,10 @@ def test_the_engine_splits_a_monitor_by_defaults_by() -> None:
     assert "m0" not in ids and not any(i.startswith("m1[") for i in ids)
     split = [c for c in results.checks if c.id.startswith("m0[")]
     assert {c.by for c in split} == {"c"} and {c.segment for c in split} == {"u", "v"}
+    assert results.segments is not None
+    assert {(s.alert, s.by, s.tested, s.dropped) for s in results.segments} == {
+        ("a", "c", 2, 0), ("b", "c", 2, 0), ("m0", "c", 2, 0)}
+    assert {c.interval_level for c in split} == {None}  # no correction: 95% intervals
 
 
 def test_both_surfaces_and_the_formatter_carry_the_opt_out() -> None:
@@ -129,6 +133,8 @@ def test_a_split_monitors_intervals_widen_to_bonferronis_level(correction: str,
     as_of = T0 + 60 * DAY
     results = compile_plan(plan).run(scored, scored, outcomes={"cls": outcomes}, as_of=as_of)
     level = 0.95 if correction == "none" or segments == 1 else 1 - 0.05 / segments
+    split = [c for c in results.checks if c.id.startswith("m0[")]
+    assert {c.interval_level for c in split} == {None if level == 0.95 else level}
     known = dict(zip(outcomes["id"].tolist(), outcomes["known"].astype(np.int64).tolist(),
                      strict=True))
     label = dict(zip(outcomes["id"].tolist(), outcomes["y"].tolist(), strict=True))

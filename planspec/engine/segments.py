@@ -348,13 +348,14 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
                            b: Buckets | None, outcomes: Any, now: int,
                            sources: dict[str, dict[str, int]], judge_partial: bool,
                            max_segments: int, tz: str, predictions: np.ndarray
-                           ) -> list[CheckResult]:
+                           ) -> tuple[list[CheckResult], SegmentSummary | None]:
     """An outcome monitor judged per segment of its slice, from the scored rows' narrow
-    columns (the segments with the most scored rows first, at most ``max_segments``). Without
-    outcomes or scored rows there is nothing to split: the monitor's one immature result."""
+    columns (the segments with the most scored rows first, at most ``max_segments``), and
+    how it was split (None for a filter alone). Without outcomes or scored rows there is
+    nothing to split: the monitor's one immature result."""
     if frame is None or b is None or outcomes is None:
         return [judge_monitor(m, g, None, None, None, now, sources, predictions,
-                              judge_partial)]
+                              judge_partial)], None
 
     def column(name: str) -> np.ndarray | pa.ChunkedArray:
         return frame.numbers[name] if name in frame.numbers else frame.texts[name]
@@ -377,14 +378,17 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
         pb = Buckets.within(part.times, b.size, b.first, b.count, tz)
         preds = cumulative(pb.sum(mask=~np.isnan(part.numbers[m.prediction])))
         c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial, level)
-        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn)})
+        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn),
+                                 "interval_level": level if level != LEVEL else None})
         if sl.by:
             named = ",".join(f"{col}={v}" for col, v in
                              zip(sl.by, names[k].split(", "), strict=False))
             c = c.model_copy(update={"id": f"{m.id}[{named}]", "by": ",".join(sl.by),
                                      "segment": names[k]})
         out.append(c)
-    return out
+    summary = SegmentSummary(alert=m.id, by=",".join(sl.by), tested=len(order), unseen=[],
+                             dropped=len(names) - len(order)) if sl.by else None
+    return out, summary
 
 
 # ------------------------------------------------------------------------- in the sums store
