@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from planspec import _segid
 from planspec.results import Action, CheckResult, Results
 from planspec.thresholds import check_thresholds, describe, episodes_of
 
@@ -250,7 +251,7 @@ def alertmanager_payload(results: Results, e: Event, runbook_url: str | None,
     labels = {"alertname": e.check_id, "severity": p["severity"] or "none",
               "plan": results.plan, "check": e.check_id, "kind": p["kind"] or "unknown"}
     if p["segment"] is not None:  # a segment of a segmented alert: routable by its value
-        labels["segment"] = f"{p['by']}={p['segment']}"
+        labels["segment"] = _segid.label(tuple(p["by"].split(",")), p["segment"])
     summary = (f"{e.check_id} fires at {e.level} since {e.since[:10]}" if e.status == "firing"
                else f"{e.check_id} resolved")
     description = "; ".join(x for x in (

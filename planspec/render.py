@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from planspec import english
+from planspec import _segid, english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
@@ -200,8 +200,9 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
                      f"{span}{known}")
     for seg in segments_view(results):
         lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
-                  f"{f['segment']}: {f['value']}" for f in seg["firing"]]
+        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} "
+                  f"{_segid.label(tuple(seg['by'].split(',')), f['segment'])}: {f['value']}"
+                  for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
         by_id = {c.id: c for c in results.checks}

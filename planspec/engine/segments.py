@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from planspec import _segid
 from planspec.compile import (
     CheckProgram,
     ColumnNeed,
@@ -315,10 +316,8 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
                                                     else ("overall" if seg.profile is not None
                                                           else "none")}))
                     continue
-                named = ",".join(f"{col}={v}" for col, v in
-                                 zip(group.slice.by, seg.value.split(", "), strict=False))
                 out.append(c.model_copy(update={
-                    "id": f"{rule.id}[{named}]", "by": group.by,
+                    "id": _segid.check_id(rule.id, group.slice.by, seg.value), "by": group.by,
                     "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
                         "overall" if seg.profile is not None else "none")}))
     return out
@@ -381,9 +380,8 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
         c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn),
                                  "interval_level": level if level != LEVEL else None})
         if sl.by:
-            named = ",".join(f"{col}={v}" for col, v in
-                             zip(sl.by, names[k].split(", "), strict=False))
-            c = c.model_copy(update={"id": f"{m.id}[{named}]", "by": ",".join(sl.by),
+            c = c.model_copy(update={"id": _segid.check_id(m.id, sl.by, names[k]),
+                                     "by": ",".join(sl.by),
                                      "segment": names[k]})
         out.append(c)
     summary = SegmentSummary(alert=m.id, by=",".join(sl.by), tested=len(order), unseen=[],
