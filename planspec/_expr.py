@@ -460,7 +460,9 @@ def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets)
 #: The longest name a condition reads, and how deeply its parentheses may nest.
 MAX_NAME = 256
 MAX_DEPTH = 32
-_NAME_RUN = re.compile(rf"[A-Za-z0-9_.]{{{MAX_NAME + 1},}}|`[^`\n]{{{MAX_NAME + 1},}}`")
+#: What :func:`check_limits` reads: quoted strings (so a name or parenthesis inside one is
+#: text), quoted and bare names, and parentheses, left to right.
+_LIMIT_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|\'[^\']*\'?|`[^`\n]*`?|[A-Za-z0-9_.]+|[()]')
 
 
 def check_limits(text: str) -> None:
@@ -470,25 +472,30 @@ def check_limits(text: str) -> None:
     >>> check_limits("(" * 40 + "psi(x) > 1" + ")" * 40)
     Traceback (most recent call last):
     planspec._expr.ExprError: parentheses nest more than 32 deep here
+
+    Two quoted names are two names, however much text lies between them:
+
+    >>> check_limits("psi(`a-b`) > 1 and " + "psi(x) > 1 and " * 20 + "psi(`c-d`) > 1")
     """
-    m = _NAME_RUN.search(text)
-    if m:
-        raise ExprError("PS150", f"this name is {len(m.group()):,} characters long; the most is "
-                        f"{MAX_NAME}", m.start(), m.end(), "use a shorter name")
     depth = 0
-    quote = ""
-    for i, ch in enumerate(text):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "\"'`":
-            quote = ch
-        elif ch == "(":
+    for m in _LIMIT_TOKENS.finditer(text):
+        tok = m.group()
+        first = tok[0]
+        if first == "(":
             depth += 1
             if depth > MAX_DEPTH:
-                raise ExprError("PS152", f"parentheses nest more than {MAX_DEPTH} deep here", i,
-                                i + 1, "split the condition or drop parentheses it does not need")
-        elif ch == ")":
+                raise ExprError("PS152", f"parentheses nest more than {MAX_DEPTH} deep here",
+                                m.start(), m.end(),
+                                "split the condition or drop parentheses it does not need")
+        elif first == ")":
             depth -= 1
+        elif first in "\"'":
+            continue
+        else:
+            size = len(tok) - 2 if first == "`" and len(tok) > 1 and tok[-1] == "`" else len(tok)
+            if size > MAX_NAME:
+                raise ExprError("PS150", f"this name is {size:,} characters long; the most is "
+                                f"{MAX_NAME}", m.start(), m.end(), "use a shorter name")
 
 
 def parse_condition(text: str) -> tuple[Condition, Offsets]:

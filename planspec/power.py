@@ -85,6 +85,8 @@ class AlertPower:
     effect: str | None
     mde: float | None
     mde_unit: str = ""
+    #: The Monte-Carlo standard error of the firing rate at the MDE (a share, 0 to 1, whatever
+    #: the MDE's unit): how sure the replays are that it is the 80%-power point.
     mde_se: float | None = None
     note: str = ""
     #: The condition's first comparison (path and span for diagnostics).
@@ -399,7 +401,7 @@ def _monitor(m: MonitorRule, profile: Profile, seed: int, replays: int) -> Alert
     bad = loud.max() if below else loud.min()
     base.effect = f"{stat} {'drop' if below else 'rise'} from {ok:.3g} (5% fire) to {bad:.3g}"
     base.mde, base.mde_unit = abs(ok - bad) * 100, "points"
-    base.mde_se = math.sqrt(POWER * (1 - POWER) / replays) * 100
+    base.mde_se = math.sqrt(POWER * (1 - POWER) / replays)
     base.note = f"at {n} labels (min_labels), binomial replays"
     return base
 

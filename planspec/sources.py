@@ -70,7 +70,7 @@ def is_uri(spec: object) -> bool:
         os.fspath(spec).startswith(SCHEMES) or os.path.isdir(spec))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Source:
     """Rows from somewhere, narrowed to ``columns`` and (where the store can filter) to rows whose
     ``time_column`` is at or after ``since``; subclasses say how rows arrive."""
@@ -84,6 +84,11 @@ class Source:
     def where(self) -> str:
         """The source for messages: its URI with any password masked."""
         return mask(self.uri)
+
+    def __repr__(self) -> str:
+        """The class and the masked URI: a repr reaches logs, tracebacks and Dask's task
+        graph, where a password must not (the fields themselves keep it for connecting)."""
+        return f"{type(self).__name__}({self.where!r})"
 
     def narrow(self, columns: Sequence[str], time_column: str | None = None) -> Source:
         """This source reading only ``columns`` (and filtering on ``time_column``)."""
@@ -115,7 +120,7 @@ class Source:
 # ----------------------------------------------------------------------------------- files
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Files(Source):
     """Parquet and CSV files, read file by file (Parquet by record batch)."""
 
@@ -169,7 +174,7 @@ def expand(patterns: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------------- datasets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Dataset(Source):
     """A Parquet dataset directory read with ``pyarrow.dataset``: hive partitions
     (``dt=2026-11-28/``) become columns, and ``since`` prunes row groups by their statistics."""
@@ -203,7 +208,7 @@ class Dataset(Source):
 # -------------------------------------------------------------------------------- databases
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Database(Source):
     """A table or query of a SQL database, read with column and time-range pushdown."""
 
@@ -280,7 +285,7 @@ def _table_or_query(where: str, params: dict[str, str], query: str | None) -> st
     return table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DuckDB(_Database):
     """A table or query of a DuckDB database file, opened read-only."""
 
@@ -337,7 +342,7 @@ def _duckdb_tables(con: Any) -> list[str]:
         "SELECT table_name FROM information_schema.tables").fetchall())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Postgres(_Database):
     """A table or query of a PostgreSQL database, read through ADBC (libpq's binary protocol
     decoded straight into Arrow)."""

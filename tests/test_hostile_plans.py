@@ -112,6 +112,18 @@ def test_a_huge_name_in_a_yaml_condition_is_refused() -> None:
     assert _codes(text) == [("PS150", 21, 16)]
 
 
+def test_two_quoted_names_far_apart_are_not_one_long_name() -> None:
+    # found by test_properties: the cap once read from one name's closing backtick to the
+    # next name's opening one as a single quoted name of 300 characters
+    cond = "psi(`a-b`) > 1 and " + "psi(price) > 0.2 and " * 15 + "psi(`c-d`) > 1"
+    assert len(cond) > 300
+    parse_condition(cond)
+    parsed = parse_yaml(BASE.replace("mean(price) shift > 2 sd", cond), "h.yaml")
+    assert parsed.plan is not None and not has_errors(parsed.diagnostics)
+    quoted = f"mean(`{'p' * 300}`) shift > 2 sd"
+    assert _codes(BASE.replace("mean(price) shift > 2 sd", quoted)) == [("PS150", 21, 16)]
+
+
 @pytest.mark.parametrize("terms", [400, 2000])
 def test_long_conditions_parse_flat(terms: int) -> None:
     cond, offsets = parse_condition(" or ".join(["psi(price) > 0.2"] * terms))

@@ -107,6 +107,9 @@ def test_worked_example_lists_every_alert_with_both_figures(tmp_path: Path) -> N
         if r.kind != "outcome":
             assert r.false_alarm is not None and r.firings_90d is not None
         assert r.mde is not None or r.note, r
+        # the MDE's standard error is the firing rate's at the MDE: a share, whatever the unit
+        assert r.mde_se is None or 0 <= r.mde_se < 0.1, r
+    assert any(r.kind == "outcome" and r.mde_se is not None for r in table)
     text = format_power(table)
     assert all(i in text for i in ids)
     md = format_power(table, "markdown")

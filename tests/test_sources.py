@@ -78,6 +78,15 @@ def test_mask_hides_every_password() -> None:
     assert "postgresql://cy@h/db" in masked
 
 
+def test_a_source_repr_never_shows_its_password() -> None:
+    """A source's repr reaches logs, tracebacks and Dask's task graph."""
+    src = open_source("postgresql://ana:s3cret@db:5432/ml?table=t")
+    assert "s3cret" not in repr(src) and "s3cret" not in str(src)
+    assert repr(src) == "Postgres('postgresql://ana:***@db:5432/ml?table=t')"
+    narrowed = src.narrow(["a"], "t")
+    assert "s3cret" not in repr(narrowed) and "s3cret" not in repr([narrowed])
+
+
 def test_open_source_resolves_each_kind(demo: Path) -> None:
     assert isinstance(open_source(str(demo / "scored.parquet")), Files)
     assert isinstance(open_source(str(demo / "sc*.parquet")), Files)
