@@ -499,7 +499,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     >>> from planspec.load import load_plan
     >>> program = compile_plan(load_plan("plans/rental_inspector.yaml").plan)
     >>> len(program.rules), len(program.monitors), program.bucket
-    (21, 3, 86400)
+    (21, 4, 86400)
     >>> [r.id for r in program.rules if r.risk]
     ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
