@@ -441,10 +441,20 @@ def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.nda
         names = [f"{n}, {m}" if n else m for n in names for m in these]
     if sl.where is not None:
         code = np.where(row_mask(sl.where, column, rows), code, -1)
-    used, inverse = np.unique(code[code >= 0], return_inverse=True)
-    out = np.full(rows, -1, dtype=np.int64)
-    out[code >= 0] = inverse
-    return [names[int(k)] for k in used], out
+    kept = code >= 0
+    if len(names) > max(rows, 1 << 16):  # many combinations: sort the codes present
+        used, inverse = np.unique(code[kept], return_inverse=True)
+        out = np.full(rows, -1, dtype=np.int64)
+        out[kept] = inverse
+        return [names[int(k)] for k in used], out
+    # Few enough combinations to count: which are present, in one pass rather than a sort
+    present = np.bincount(code[kept] if sl.where is not None else code,
+                          minlength=len(names)) > 0
+    if present.all():
+        return names, code
+    lut = np.cumsum(present) - 1
+    return ([names[int(k)] for k in np.flatnonzero(present)],
+            np.where(kept, lut[np.where(kept, code, 0)], -1))
 
 
 def _on_edges(x: np.ndarray, rows: int, base: ColumnProfile) -> ColumnProfile:

@@ -24,9 +24,22 @@ from planspec.model import (
     Threshold,
     segment_by,
 )
-from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
+from planspec.results import (
+    STATUS_RANK,
+    CheckResult,
+    Evidence,
+    Results,
+    WindowResult,
+)
 from planspec.source import ParsedPlan, SourceMap
-from planspec.thresholds import evidence_window
+from planspec.thresholds import (
+    check_thresholds,
+    evidence_window,
+    firing_segments,
+    firing_window,
+    ordered_actions,
+    ordered_firing,
+)
 
 
 @jinja2.pass_context
@@ -152,7 +165,7 @@ def results_view(results: Results) -> dict[str, Any]:
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
     return {"plan": results.plan, "data": results.data, "baseline": results.baseline,
-            "checks": rows, "firing": [f.model_dump() for f in results.firing],
+            "checks": rows, "firing": [f.model_dump() for f in ordered_firing(results)],
             "as_of": results.as_of or ""}
 
 
@@ -202,6 +215,7 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
         lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
         lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} "
                   f"{_segid.label(tuple(seg['by'].split(',')), f['segment'])}: {f['value']}"
+                  + (f" ({f['threshold']})" if f["threshold"] else "") + f" since {f['since']}"
                   for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
@@ -514,7 +528,7 @@ def report_view(results: Results) -> dict[str, Any]:
     base = results_view(results)
     by_id = {c.id: c for c in results.checks}
     firing = []
-    for f in results.firing:
+    for f in ordered_firing(results):
         c = by_id[f.id]
         last = next((w for w in reversed(c.windows)
                      if w.value is not None and w.status != "partial"), None)
@@ -528,7 +542,7 @@ def report_view(results: Results) -> dict[str, Any]:
         "playbook": a.playbook.model_dump() if a.playbook else None,
         "escalations": [{"playbook": e.playbook.model_dump(), "why": e.why or ""}
                         for e in a.escalations],
-        "risks": [r.model_dump() for r in a.risks]} for a in results.actions]
+        "risks": [r.model_dump() for r in a.risks]} for a in ordered_actions(results)]
     # The per-check rows results_view built (history, fired, windows), with the value trend.
     histories = [{**row, "window": c.window, "statuses": row["history"],
                   "trend": sparkline([w.value for w in c.windows]), "latest": row["value"]}
@@ -563,32 +577,41 @@ def report_view(results: Results) -> dict[str, Any]:
             "heightened": heightened, "outcome_counts": outcomes}
 
 
+def _threshold_text(c: CheckResult, level: str) -> str:
+    """The threshold of ``level`` in the unit values are shown in: ``fail > 10%``, ``warn
+    outside 2 SD–4 SD`` (empty when unknown)."""
+    t = check_thresholds(c)
+    nums = (t.fail if level == "fail" else t.warn) if t is not None else None
+    if t is None or not nums:
+        return ""
+    shown = [english.quantity(c.statistic, v) for v in nums]
+    if t.op in ("between", "not_between"):
+        return f"{level} {'inside' if t.op == 'between' else 'outside'} {shown[0]}–{shown[1]}"
+    return f"{level} {t.op} {shown[0]}"
+
+
 def segments_view(results: Results) -> list[dict[str, Any]]:
     """Per segmented alert: how many segments were tested, unseen or left out, and the
-    segments firing now, worst first (fail before warn, then the larger latest value's size)."""
+    segments firing now, worst first (fail before warn, then the farther past its threshold:
+    :func:`~planspec.thresholds.worst_first`), each with its value in the window it fires in
+    and the threshold it is past."""
     out = []
-    firing = {f.id: f for f in results.firing}
     for s in results.segments or []:
         rows: list[dict[str, Any]] = []
-        for c in results.checks:
-            f = firing.get(c.id)
-            if f is None or c.by != s.by or c.id.split("[")[0] != s.alert:
-                continue
-            # the latest judged window's value (a partial window is shown, never judged)
-            last = next((w.value for w in reversed(c.windows)
-                         if w.value is not None and w.status != "partial"), None)
+        for f, c in firing_segments(results, s):
+            w = firing_window(c)
             rows.append({"id": c.id, "segment": c.segment, "level": f.level,
                          "since": f.since[:10],
-                         "value": english.quantity(c.statistic, last), "rank": (f.level == "fail",
-                                                         abs(last) if last is not None else 0.0)})
-        rows.sort(key=lambda r: r["rank"], reverse=True)
+                         "value": english.quantity(c.statistic, w.value if w else None),
+                         "threshold": _threshold_text(c, f.level)})
         summary = f"{s.tested} segment{'s' if s.tested != 1 else ''} tested"
         if s.unseen:
             summary += f", {len(s.unseen)} unseen in the baseline ({', '.join(s.unseen)})"
         if s.dropped:
             summary += f", {s.dropped} left out by the segment cap"
         summary += f"; {len(rows)} firing" if rows else "; none firing"
-        out.append({"alert": s.alert, "by": s.by, "summary": summary, "firing": rows})
+        out.append({"alert": s.alert, "by": s.by, "tested": s.tested, "summary": summary,
+                    "firing": rows})
     return out
 
 

@@ -160,7 +160,7 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
                                     program.timestamp, profile, program.bucket, item.where,
                                     [program.timestamp, *narrow] if narrow else (),
                                     bins=histogram_bins(program, profile), tz=program.timezone,
-                                    on_batch=segmented.add if segmented.needs else None)
+                                    splits=segmented.splits())
         if sums is not None:
             parts.append(sums)
         if rows is not None:
@@ -313,7 +313,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                                              item.where, keep, sink.write if keep else None,
                                              bins=histogram_bins(program, profile),
                                              tz=program.timezone,
-                                             on_batch=segmented.add if slices else None)
+                                             splits=segmented.splits())
                     item_segments = segmented.result()
             if sums is None and st.is_live(item):  # nothing new has arrived
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
