@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from planspec import _segid
 from planspec.results import Action, CheckResult, Results, alert_of
 from planspec.thresholds import (
     check_thresholds,
@@ -229,7 +230,7 @@ def _segment_line(p: dict[str, Any]) -> str:
     seg = p["segments"]
     if seg is None:
         return ""
-    head = f"{p['by']}={p['segment']}"
+    head = _segid.label(tuple(p["by"].split(",")), p["segment"])
     shown = ", ".join(seg["firing"][:10]) + (f" and {len(seg['firing']) - 10} more"
                                              if len(seg["firing"]) > 10 else "")
     n = len(seg["firing"])
@@ -301,7 +302,7 @@ def alertmanager_payload(results: Results, e: Event, runbook_url: str | None,
     labels = {"alertname": e.check_id, "severity": p["severity"] or "none",
               "plan": results.plan, "check": e.check_id, "kind": p["kind"] or "unknown"}
     if p["segment"] is not None:  # a segment of a segmented alert: routable by its value
-        labels["segment"] = f"{p['by']}={p['segment']}"
+        labels["segment"] = _segid.label(tuple(p["by"].split(",")), p["segment"])
     summary = (f"{e.check_id} fires at {e.level} since {e.since[:10]}" if e.status == "firing"
                else f"{e.check_id} resolved")
     description = "; ".join(x for x in (

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from planspec import _segid
 from planspec._expr import format_measure
 from planspec.compile import CheckProgram, Leaf, Slice, StatKey
 from planspec.data import DataError, Frame, check_source, load_frame
@@ -351,20 +352,21 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
 Profile.model_rebuild()
 
 #: The segment of rows whose segment column is missing.
-MISSING_SEGMENT = "(missing)"
+MISSING_SEGMENT = _segid.MISSING
 
 
 def segment_codes(values: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
-    """The distinct values of a segment column (missing last, as ``(missing)``, when any
-    value is) and each row's code into them.
+    """The distinct values of a segment column, as segment names write them (quoted where a
+    bare value would be ambiguous; missing last, as ``(missing)``, when any value is), and
+    each row's code into them.
 
-    >>> segment_codes(pa.array(["b", "a", None, "b"]))
-    (['b', 'a', '(missing)'], array([0, 1, 2, 0]))
+    >>> segment_codes(pa.array(["b", "a, c", None, "b"]))
+    (['b', '"a, c"', '(missing)'], array([0, 1, 2, 0]))
     """
     encoded = pc.dictionary_encode(values)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    names = [_segid.quote(str(v)) for v in encoded.dictionary.to_pylist()]
     idx = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False),
                      dtype=np.int64)
     if encoded.indices.null_count:
@@ -423,7 +425,8 @@ def row_mask(f: RowFilter, column: Column, rows: int) -> np.ndarray:
 
 def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.ndarray]:
     """The segments of a slice present in some rows (each a value, or values joined by ``, ``
-    for several `by` columns) and each row's code into them; -1 for a row its filter drops.
+    for several `by` columns, quoted as :mod:`planspec._segid` says) and each row's code into
+    them; -1 for a row its filter drops.
 
     >>> from planspec.compile import slice_of
     >>> data = {"a": pa.array(["x", "y", "x"]), "b": pa.array(["1", "1", None])}

@@ -9,12 +9,21 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from planspec import english
+from planspec import _segid, english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.english import Markdown
-from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
+from planspec.model import (
+    Alert,
+    AllOf,
+    AnyOf,
+    Compare,
+    OutcomeMonitor,
+    Plan,
+    Threshold,
+    segment_by,
+)
 from planspec.results import (
     STATUS_RANK,
     CheckResult,
@@ -204,9 +213,9 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
                      f"{span}{known}")
     for seg in segments_view(results):
         lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
-                  f"{f['segment']}: {f['value']}" + (f" ({f['threshold']})" if f["threshold"]
-                                                     else "") + f" since {f['since']}"
+        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} "
+                  f"{_segid.label(tuple(seg['by'].split(',')), f['segment'])}: {f['value']}"
+                  + (f" ({f['threshold']})" if f["threshold"] else "") + f" since {f['since']}"
                   for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
@@ -314,13 +323,20 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
-    by = (a.by or d.by) if isinstance(a, Alert) else a.by
-    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    cols = segment_by(a.by, d.by)
     view["by"] = Markdown(", ".join(english.code(c) for c in cols))
+    view["split"] = Markdown(english.split_note(cols, isinstance(a, OutcomeMonitor), d.correction,
+                                                inherited=a.by is None))
     view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
+    if isinstance(a, OutcomeMonitor) and cols and d.correction != "none":
+        # A split monitor's interval is widened for its segments: its bounds are not 95% ones.
+        for part in ("fail", "warn"):
+            view[part] = Markdown(str(view[part]).replace(
+                "the 95% confidence interval", "the confidence interval (95%, widened for the "
+                "segments judged)"))
     if cols or a.where is not None:  # judged per segment: say so where the condition is read
-        view["fail"] = Markdown(english.per_segment(str(view["fail"]), by, a.where))
-        view["warn"] = Markdown(english.per_segment(str(view["warn"]), by, a.where)) \
+        view["fail"] = Markdown(english.per_segment(str(view["fail"]), cols, a.where))
+        view["warn"] = Markdown(english.per_segment(str(view["warn"]), cols, a.where)) \
             if a.warn else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
@@ -332,7 +348,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
             "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins)),
-            "interval": _interval_note(a)})
+            "interval": _interval_note(a), "widened": bool(cols) and d.correction != "none"})
     return view
 
 
@@ -428,7 +444,9 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                                         if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
-                     "correction": plan.defaults.correction},
+                     "correction": plan.defaults.correction,
+                     "by": Markdown(", ".join(english.code(c) for c in
+                                              segment_by(None, plan.defaults.by)))},
         "input_alerts": [_alert_view(a, "input", ("input_alerts", i), plan, smap)
                          for i, a in enumerate(plan.input_alerts)],
         "output_alerts": [_alert_view(a, "output", ("output_alerts", i), plan, smap)
@@ -535,6 +553,7 @@ def report_view(results: Results) -> dict[str, Any]:
         "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
                          "value": english.quantity(c.statistic, w.value),
                          "interval": f"{english.number(w.lower)} to {english.number(w.upper)}"
+                         + (f" ({c.interval_level:.2%})" if c.interval_level else "")
                          if w.lower is not None and w.upper is not None else "–",
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
                          "ess": english.number(w.effective_n)}

@@ -93,7 +93,7 @@ def test_report_in_chromium_desktop(browser: Any, report: Path) -> None:
                                     .map(l => l.getBoundingClientRect().width)),
                 episodes: [...a.querySelectorAll('rect.episode title')].map(t => t.textContent),
             }))""")
-        assert len(checks) == 26  # 23 checks and 3 segments of source_sqft_change
+        assert len(checks) == 46  # 23 checks, 3 segments of source_sqft_change, 20 districts
         for c in checks:
             assert c["charts"] == 1 and c["thresholds"] >= 1, c["id"]
             assert c["lineWidth"] > 100, c["id"]  # drawn across the chart, not collapsed

@@ -18,6 +18,7 @@ from planspec.data import Frame
 from planspec.engine.gather import Buckets, cumulative, div
 from planspec.engine.windows import RTOL, Grid, Values, iso
 from planspec.outcomes import (
+    LEVEL,
     effective_n,
     interval,
     join,
@@ -204,11 +205,14 @@ class _Persistence:
 
 def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | None,
                   outcomes: Any, now: int, sources: dict[str, dict[str, int]],
-                  predictions: np.ndarray, judge_partial: bool = False) -> CheckResult:
+                  predictions: np.ndarray, judge_partial: bool = False,
+                  level: float = LEVEL) -> CheckResult:
     """An outcome monitor over its windows: immature until labels are in, then its metrics;
     partial windows are shown but not judged (unless ``judge_partial`` or `partial: judge`).
     ``predictions`` are cumulative per-bucket prediction counts (from the sums); ``frame`` and
-    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``."""
+    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``;
+    ``level`` the confidence level of the metric intervals (wider for a segmented monitor
+    under a multiple-testing correction)."""
     if outcomes is None or frame is None or b is None:  # every window immature, no metric
         return _no_outcomes(m, g, g.total(predictions))
     score = frame.numbers[m.prediction]
@@ -226,7 +230,7 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | Non
     metrics: dict[int, np.ndarray] = {}  # the metric itself, where a condition reads a bound
     for leaf in m.metrics:
         x, bound = metric(leaf.measure.stat, leaf.key.within, sums, g.total)
-        ci = interval(leaf.measure.stat, leaf.key.within, sums, g.total)
+        ci = interval(leaf.measure.stat, leaf.key.within, sums, g.total, level)
         intervals[id(leaf)], metrics[id(leaf)] = ci, x
         if leaf.measure.part in ("lower", "upper") and ci is not None:
             x = ci[0] if leaf.measure.part == "lower" else ci[1]

@@ -73,6 +73,7 @@ from planspec.results import (
     CheckResult,
     Firing,
     Results,
+    SegmentSummary,
     WindowInfo,
 )
 from planspec.sources import Source
@@ -473,15 +474,18 @@ def _judge(program: CheckProgram, profile: Profile, gathered: Gathered,
     narrow = _narrow_frame(program, gathered, view) if given else None
     monitors: list[CheckResult] = []
     split: list[CheckResult] = []  # monitors judged per segment, explained as they are judged
+    split_summary: list[SegmentSummary] = []
     for m in program.monitors:
         if m.source.name in given:
             say(f"joining outcomes for {m.id}")
         frame, nb = narrow if narrow is not None else (None, None)
         if m.by is not None:
-            split += judge_monitor_segments(m, program.slices[m.by], grids[m.window], frame, nb,
-                                            given.get(m.source.name), now, sources,
-                                            judge_partial, program.max_segments, tz,
-                                            view.columns[m.prediction].present)
+            found, summary = judge_monitor_segments(
+                m, program.slices[m.by], grids[m.window], frame, nb, given.get(m.source.name),
+                now, sources, judge_partial, program.max_segments, tz,
+                view.columns[m.prediction].present)
+            split += found
+            split_summary += [summary] if summary else []
             continue
         monitors.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
                                       now, sources, view.columns[m.prediction].present,
@@ -495,7 +499,8 @@ def _judge(program: CheckProgram, profile: Profile, gathered: Gathered,
     annotate_risks(program, checks)
     results = _results(program, profile, sums, grids, rows, checks)
     return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
-                                      "segments": segment_summary(segs) or None,
+                                      "segments": segment_summary(segs) + split_summary
+                                      or None,
                                       "actions": playbook_actions(program, results.firing, checks),
                                       "risks": dated_risks(program)}), grids
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from planspec import _segid
 from planspec.compile import (
     CheckProgram,
     ColumnNeed,
@@ -45,6 +46,7 @@ from planspec.engine.gather import (
 )
 from planspec.engine.judge import judge_monitor, judge_rule
 from planspec.engine.windows import Grid, Values, compute
+from planspec.outcomes import LEVEL
 from planspec.profile import Profile, slice_codes
 from planspec.results import CheckResult, SegmentSummary
 from planspec.thresholds import rule_thresholds
@@ -339,10 +341,8 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
                                                     else ("overall" if seg.profile is not None
                                                           else "none")}))
                     continue
-                named = ",".join(f"{col}={v}" for col, v in
-                                 zip(group.slice.by, seg.value.split(", "), strict=False))
                 out.append(c.model_copy(update={
-                    "id": f"{rule.id}[{named}]", "by": group.by,
+                    "id": _segid.check_id(rule.id, group.slice.by, seg.value), "by": group.by,
                     "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
                         "overall" if seg.profile is not None else "none")}))
     return out
@@ -357,17 +357,29 @@ def segment_summary(segs: list[BySegments]) -> list[SegmentSummary]:
             for g in segs if g.by is not None for r in g.rules]
 
 
+def segment_level(correction: str, k: int) -> float:
+    """The confidence level of each of ``k`` segments' metric intervals: 95%, or with a
+    correction (`bonferroni` or `bh`: intervals have no p-values to rank, so both take
+    Bonferroni's) 1 − 5%/k, so that all k cover together with 95% probability.
+
+    >>> segment_level("none", 20), segment_level("bh", 20), segment_level("bonferroni", 1)
+    (0.95, 0.9975, 0.95)
+    """
+    return LEVEL if correction == "none" or k <= 1 else 1 - (1 - LEVEL) / k
+
+
 def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | None,
                            b: Buckets | None, outcomes: Any, now: int,
                            sources: dict[str, dict[str, int]], judge_partial: bool,
                            max_segments: int, tz: str, predictions: np.ndarray
-                           ) -> list[CheckResult]:
+                           ) -> tuple[list[CheckResult], SegmentSummary | None]:
     """An outcome monitor judged per segment of its slice, from the scored rows' narrow
-    columns (the segments with the most scored rows first, at most ``max_segments``). Without
-    outcomes or scored rows there is nothing to split: the monitor's one immature result."""
+    columns (the segments with the most scored rows first, at most ``max_segments``), and
+    how it was split (None for a filter alone). Without outcomes or scored rows there is
+    nothing to split: the monitor's one immature result."""
     if frame is None or b is None or outcomes is None:
         return [judge_monitor(m, g, None, None, None, now, sources, predictions,
-                              judge_partial)]
+                              judge_partial)], None
 
     def column(name: str) -> np.ndarray | pa.ChunkedArray:
         return frame.numbers[name] if name in frame.numbers else frame.texts[name]
@@ -377,6 +389,9 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
     order = sorted(range(len(names)), key=lambda k: (-counts[k], names[k]))[:max_segments]
     if not sl.by and not order:  # a filter that kept no scored rows
         names, order = [""], [0]
+    # One 95% interval per segment would let one of twenty segments cross its bound by chance
+    # in a window; under a correction each is widened to Bonferroni's simultaneous level.
+    level = segment_level(m.correction, len(order))
     out = []
     for k in order:
         mask = codes == k
@@ -386,15 +401,17 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
                      {c: t.filter(keep) for c, t in frame.texts.items()})
         pb = Buckets.within(part.times, b.size, b.first, b.count, tz)
         preds = cumulative(pb.sum(mask=~np.isnan(part.numbers[m.prediction])))
-        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial)
-        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn)})
+        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial, level)
+        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn),
+                                 "interval_level": level if level != LEVEL else None})
         if sl.by:
-            named = ",".join(f"{col}={v}" for col, v in
-                             zip(sl.by, names[k].split(", "), strict=False))
-            c = c.model_copy(update={"id": f"{m.id}[{named}]", "by": ",".join(sl.by),
+            c = c.model_copy(update={"id": _segid.check_id(m.id, sl.by, names[k]),
+                                     "by": ",".join(sl.by),
                                      "segment": names[k]})
         out.append(c)
-    return out
+    summary = SegmentSummary(alert=m.id, by=",".join(sl.by), tested=len(order), unseen=[],
+                             dropped=len(names) - len(order)) if sl.by else None
+    return out, summary
 
 
 # ------------------------------------------------------------------------- in the sums store

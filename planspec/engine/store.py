@@ -154,12 +154,15 @@ def is_live(item: Input) -> bool:
 
 def resume_at(stored: Stored, item: Input, program: CheckProgram) -> datetime.datetime | None:
     """Where a live source is read on from: the start of the bucket held back from its last
-    read (:func:`hold_back`), else the end of the store's last bucket (rows before it are
-    already in the store, from other inputs); at least the run's own ``since``."""
-    mark = stored.manifest.get("sources", {}).get(item.where)
+    read (:func:`hold_back`); for a source the store has not read, its start when the store
+    already reads other live sources (it is another feed beside them), else the end of the
+    store's last bucket (a history ingested from files, going live: rows before it are
+    already in the store); at least the run's own ``since``."""
+    marks = stored.manifest.get("sources", {})
+    mark = marks.get(item.where)
     if mark is not None:
         t: int | None = int(mark["from"])
-    elif stored.sums is not None:
+    elif stored.sums is not None and not marks:
         t = int(bucket_starts(stored.sums.ids[-1:] + 1, stored.sums.size, program.timezone)[0])
     else:
         t = None
