@@ -49,6 +49,8 @@ SEED = 0
 LADDER = tuple(2.0 ** k for k in range(-4, 5))
 #: The smallest window size replayed.
 MIN_ROWS = 10
+#: A segment's baseline needs this many rows for its own calibration (else the whole's).
+MIN_SEGMENT_ROWS = 200
 
 
 @dataclass(frozen=True)
@@ -328,12 +330,14 @@ def _rng(seed: int, *parts: object) -> np.random.Generator:
 Wanted = dict[tuple[str, int, int | None], tuple[Leaf, Rule, set[float]]]
 
 
-def calibrated_leaves(program: CheckProgram) -> Wanted:
-    """Every calibrated quantity of the program, by (measure text, window length, window_rows
-    hint): a leaf that
-    computes it, the first rule using it, and the quantile levels its conditions need."""
+def calibrated_leaves(program: CheckProgram, by: str | None = None) -> Wanted:
+    """Every calibrated quantity of the program (of its rules judged on the slice ``by``; None:
+    of every rule), by (measure text, window length, window_rows hint): a leaf that computes
+    it, the first rule using it, and the quantile levels its conditions need."""
     out: Wanted = {}
     for rule in program.rules:
+        if by is not None and rule.by != by:
+            continue
         for leaf in rule.fail.leaves() + (rule.warn.leaves() if rule.warn else []):
             if leaf.level is None:
                 continue
@@ -346,18 +350,46 @@ def calibrate_profile(program: CheckProgram, profile: Profile, data: Any = None,
                       seed: int = SEED, replays: int = REPLAYS) -> Profile:
     """``profile`` with the no-drift quantiles of every calibrated threshold of ``program``
     (deterministic for ``seed``). Alerts with ``calibrate: consecutive`` also replay the
-    baseline's own windows, which needs the baseline ``data``."""
-    out: list[Calibration] = []
-    consecutive: dict[tuple[str, int, int | None], np.ndarray] = {}
+    baseline's own windows, which needs the baseline ``data``.
+
+    A segmented alert's segments are calibrated on their own baseline rows (each segment's
+    profile replayed, for windows of the segment's own expected rows), so a quiet segment and
+    a noisy one get their own thresholds. A segment whose baseline holds fewer than
+    ``MIN_SEGMENT_ROWS`` rows is too small to stand for its population: it keeps the whole
+    baseline's calibration. Segments are calibrated by subsamples only (the `consecutive` part
+    needs each segment's own baseline windows, which the profile does not keep)."""
     wanted = calibrated_leaves(program)
+    consecutive: dict[tuple[str, int, int | None], np.ndarray] = {}
     if any(rule.calibrate == "consecutive" for _, rule, _ in wanted.values()) and data is not None:
         consecutive = _baseline_windows(program, profile, data, wanted)
+    out = _calibrations(profile, wanted, seed, replays, consecutive)
+    segments = dict(profile.segments)
+    for key, named in profile.segments.items():
+        own = calibrated_leaves(program, key)
+        if not own:
+            continue
+        segments[key] = {
+            name: seg.model_copy(update={"calibration": out if seg.rows < MIN_SEGMENT_ROWS else
+                                         _calibrations(seg, own, seed, replays, {},
+                                                       share=seg.rows / max(profile.rows, 1),
+                                                       tag=(key, name))})
+            for name, seg in named.items()}
+    return profile.model_copy(update={"calibration": out, "segments": segments})
+
+
+def _calibrations(profile: Profile, wanted: Wanted, seed: int, replays: int,
+                  consecutive: dict[tuple[str, int, int | None], np.ndarray],
+                  share: float = 1.0, tag: tuple[str, ...] = ()) -> list[Calibration]:
+    """The calibrations of ``wanted`` replayed from ``profile`` (a segment's: ``share`` of the
+    whole baseline's rows scales a `window_rows` hint, ``tag`` seeds its own replays)."""
+    out: list[Calibration] = []
     for (text, length, hint), (leaf, rule, levels) in sorted(
             wanted.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         levels_list = sorted(levels)
-        expected = expected_rows(profile, length, hint)
+        expected = expected_rows(profile, length, None if hint is None else
+                                 max(1, round(hint * share)))
         sizes = ladder(expected)
-        rng = _rng(seed, text, length, hint)
+        rng = _rng(seed, text, length, hint, *tag)
         # A p-value's lower tail is the smallest p-values, of the largest statistics: those
         # within five times the level are computed exactly.
         low = max(levels_list) < 0.5
@@ -380,7 +412,7 @@ def calibrate_profile(program: CheckProgram, profile: Profile, data: Any = None,
                 "method": "consecutive", "windows": int(own.size),
                 "consecutive": [mean + zq * sd if own.size >= 3 else None for zq in z]})
         out.append(cal)
-    return profile.model_copy(update={"calibration": out})
+    return out
 
 
 def _baseline_windows(program: CheckProgram, profile: Profile, data: Any,

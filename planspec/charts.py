@@ -109,6 +109,58 @@ def _range(values: Sequence[float]) -> tuple[float, float]:
     return lo - (pad if lo != 0 else 0), hi + pad
 
 
+@dataclass(frozen=True)
+class _Axes:
+    """A time-series plot's scales: window times and values to SVG user units."""
+
+    t0: float
+    t1: float
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, points: Sequence[Point], values: Sequence[float]) -> _Axes:
+        t0 = min((p.start for p in points), default=0.0)
+        t1 = max((p.end for p in points), default=1.0)
+        lo, hi = _range(values) if values else (0.0, 1.0)
+        return cls(t0, t1 if t1 > t0 else t0 + 1, lo, hi)
+
+    def x(self, t: float) -> float:
+        return LEFT + (t - self.t0) / (self.t1 - self.t0) * (WIDTH - LEFT - RIGHT)
+
+    def y(self, v: float) -> float:
+        v = min(max(v, self.lo), self.hi)
+        return TOP + (self.hi - v) / (self.hi - self.lo) * (HEIGHT - TOP - BOTTOM)
+
+    def grid(self) -> list[str]:
+        """Horizontal grid lines at round values, labelled on the left."""
+        return [f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_num(self.y(t))}" '
+                f'y2="{_num(self.y(t))}"/><text class="tick" x="{LEFT - 4}" '
+                f'y="{_num(self.y(t) + 3.5)}" text-anchor="end">{escape(_fmt(t))}</text>'
+                for t in nice_ticks(self.lo, self.hi)]
+
+    def thresholds(self, lines: Sequence[Line]) -> list[str]:
+        """Dashed threshold lines with captions: fail on the right, warn on the left, so
+        close lines stay legible."""
+        out = []
+        for ln in lines:
+            tx, anchor = (WIDTH - RIGHT - 2, "end") if ln.level == "fail" else (LEFT + 2, "start")
+            out.append(f'<line class="threshold {escape(ln.level)}" '
+                       f'data-level="{escape(ln.level)}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
+                       f'y1="{_num(self.y(ln.value))}" y2="{_num(self.y(ln.value))}"><title>'
+                       f'{escape(ln.caption)}</title></line><text class="threshold-label '
+                       f'{escape(ln.level)}" x="{tx}" y="{_num(self.y(ln.value) - 3)}" '
+                       f'text-anchor="{anchor}">{escape(ln.caption)}</text>')
+        return out
+
+    def dates(self) -> list[str]:
+        """The first, middle and last dates along the bottom."""
+        mid = (self.t0 + self.t1) / 2
+        return [f'<text class="tick" x="{_num(self.x(t))}" y="{HEIGHT - 8}" '
+                f'text-anchor="{anchor}">{_date(t)}</text>'
+                for t, anchor in ((self.t0, "start"), (mid, "middle"), (self.t1, "end"))]
+
+
 def series_chart(points: Sequence[Point], lines: Sequence[Line], marks: Sequence[Mark] = (),
                  title: str = "", show_coverage: bool = False) -> Markup:
     """The statistic over time: firing episodes shaded, threshold lines, unjudged windows
@@ -122,21 +174,11 @@ def series_chart(points: Sequence[Point], lines: Sequence[Line], marks: Sequence
     True
     """
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    t0 = min((p.start for p in points), default=0.0)
-    t1 = max((p.end for p in points), default=1.0)
-    t1 = t1 if t1 > t0 else t0 + 1
-
-    def x(t: float) -> float:
-        return LEFT + (t - t0) / (t1 - t0) * pw
-
     finite = [p.value for p in points if p.value is not None and math.isfinite(p.value)]
     finite += [v for p in points if p.interval for v in p.interval if math.isfinite(v)]
     finite += [ln.value for ln in lines]
-    lo, hi = _range(finite) if finite else (0.0, 1.0)
-
-    def y(v: float) -> float:
-        v = min(max(v, lo), hi)
-        return TOP + (hi - v) / (hi - lo) * ph
+    axes = _Axes.of(points, finite)
+    x, y, t0, t1 = axes.x, axes.y, axes.t0, axes.t1
 
     out = [f'<svg class="chart series" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
@@ -159,24 +201,14 @@ def series_chart(points: Sequence[Point], lines: Sequence[Line], marks: Sequence
                        f'y="{_num(TOP + ph - h)}" width="{_num(max(x(p.end) - x(p.start) - 1, 1))}"'
                        f' height="{_num(h)}"><title>label coverage {p.coverage:.1%}'
                        f'</title></rect>')
-    for tick in nice_ticks(lo, hi):
-        out.append(f'<line class="grid" x1="{LEFT}" x2="{LEFT + pw}" y1="{_num(y(tick))}" '
-                   f'y2="{_num(y(tick))}"/><text class="tick" x="{LEFT - 4}" '
-                   f'y="{_num(y(tick) + 3.5)}" text-anchor="end">{escape(_fmt(tick))}</text>')
+    out += axes.grid()
     for m in marks:
         if not t0 <= m.at <= t1:
             continue
         out.append(f'<g class="risk"><line x1="{_num(x(m.at))}" x2="{_num(x(m.at))}" '
                    f'y1="{TOP}" y2="{TOP + ph}"/><text x="{_num(x(m.at) + 3)}" '
                    f'y="{TOP + 10}">{escape(m.label)}</text><title>{escape(m.title)}</title></g>')
-    for ln in lines:  # fail captions on the right, warn on the left: close lines stay legible
-        tx, anchor = (LEFT + pw - 2, "end") if ln.level == "fail" else (LEFT + 2, "start")
-        out.append(f'<line class="threshold {escape(ln.level)}" data-level="{escape(ln.level)}" '
-                   f'x1="{LEFT}" x2="{LEFT + pw}" y1="{_num(y(ln.value))}" '
-                   f'y2="{_num(y(ln.value))}"><title>{escape(ln.caption)}</title></line>'
-                   f'<text class="threshold-label {escape(ln.level)}" x="{tx}" '
-                   f'y="{_num(y(ln.value) - 3)}" text-anchor="{anchor}">{escape(ln.caption)}'
-                   f'</text>')
+    out += axes.thresholds(lines)
     for p in points:
         if p.interval is not None:
             xm = _num((x(p.start) + x(p.end)) / 2)
@@ -196,13 +228,79 @@ def series_chart(points: Sequence[Point], lines: Sequence[Line], marks: Sequence
                    f'cy="{_num(y(_clip(p.value)))}" r="{r}"><title>{escape(p.label)}</title>'
                    f'</circle>')
     if points:
-        mid = (t0 + t1) / 2
-        for t, anchor in ((t0, "start"), (mid, "middle"), (t1, "end")):
-            out.append(f'<text class="tick" x="{_num(x(t))}" y="{HEIGHT - 8}" '
-                       f'text-anchor="{anchor}">{_date(t)}</text>')
+        out += axes.dates()
     else:
         out.append(f'<text class="empty" x="{WIDTH / 2}" y="{HEIGHT / 2}" '
                    f'text-anchor="middle">no windows</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+#: The most series a segments chart draws; the rest are counted ("and N more").
+MAX_SERIES = 5
+
+
+@dataclass(frozen=True)
+class Series:
+    """One segment's values over time in a segments chart, and its legend entry."""
+
+    name: str
+    points: Sequence[Point]
+    caption: str = ""
+
+
+def segments_chart(series: Sequence[Series], lines: Sequence[Line], more: int = 0,
+                   title: str = "") -> Markup:
+    """Several segments of one alert over time on one chart, one line each (in the order
+    given: worst first), against the alert's thresholds, with a legend naming each segment
+    and, when ``more`` segments were left out, "and N more".
+
+    >>> svg = segments_chart([Series("c=k2", [Point(0, 86400, 2.0, "fail", "fail", "d1")]),
+    ...                       Series("c=k1", [Point(0, 86400, 1.0, "fail", "fail", "d1")])],
+    ...                      [Line("fail", 0.5, "fail > 0.5")], more=3)
+    >>> svg.count('class="series '), 'c=k2' in svg, 'and 3 more' in svg
+    (2, True, True)
+    """
+    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    legend = len(series) + (1 if more else 0)
+    height = HEIGHT + 6 + 15 * legend
+    every = [p for one in series for p in one.points]
+    finite = [p.value for p in every if p.value is not None and math.isfinite(p.value)]
+    axes = _Axes.of(every, finite + [ln.value for ln in lines])
+    x, y = axes.x, axes.y
+
+    out = [f'<svg class="chart segments" viewBox="0 0 {WIDTH} {height}" role="img" '
+           f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>',
+           f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>',
+           *axes.grid(), *axes.thresholds(lines)]
+    # The worst segment is drawn last, so it is on top.
+    for i, one in reversed(list(enumerate(series))):
+        cls = f"s{i % MAX_SERIES}"
+        out.append(f'<g class="series {cls}" data-segment="{escape(one.name)}">'
+                   f'<title>{escape(one.name)}</title>')
+        for run in _segments(one.points):
+            coords = " ".join(f"{_num((x(p.start) + x(p.end)) / 2)},{_num(y(_clip(p.value)))}"
+                              for p in run)
+            out.append(f'<polyline class="value" points="{coords}"/>')
+        for p in one.points:
+            if p.value is None or not p.firing:
+                continue  # firing windows are marked: the segment's fill, the level's ring
+            out.append(f'<circle class="pt firing {escape(p.firing)}" '
+                       f'cx="{_num((x(p.start) + x(p.end)) / 2)}" cy="{_num(y(_clip(p.value)))}" '
+                       f'r="2.8"><title>{escape(one.name)}: {escape(p.label)}</title></circle>')
+        out.append("</g>")
+    if every:
+        out += axes.dates()
+    for i, one in enumerate(series):
+        ly = HEIGHT + 6 + 15 * i
+        text = one.name + (f" ({one.caption})" if one.caption else "")
+        out.append(f'<g class="legend s{i % MAX_SERIES}" data-segment="{escape(one.name)}">'
+                   f'<line x1="{LEFT}" x2="{LEFT + 16}" y1="{ly}" y2="{ly}"/>'
+                   f'<text class="legend-label" x="{LEFT + 22}" y="{ly + 3.5}">{escape(text)}'
+                   f'</text></g>')
+    if more:
+        out.append(f'<text class="legend-more" x="{LEFT + 22}" '
+                   f'y="{HEIGHT + 6 + 15 * len(series) + 3.5}">and {more} more firing</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -36,6 +36,7 @@ from planspec.model import (
     RowFilter,
     RowTest,
     Threshold,
+    segment_by,
 )
 from planspec.source import ParsedPlan, Path, SourceMap
 from planspec.stats import STATS
@@ -292,6 +293,9 @@ class MonitorRule:
     known_after: int | None = None
     #: Judged per slice (key into :attr:`CheckProgram.slices`): `by` and `where`.
     by: str | None = None
+    #: The plan's multiple-testing correction: with one, a monitor split into k segments
+    #: reads its intervals' bounds at the Bonferroni level 1 − 5%/k.
+    correction: str = "none"
 
     @property
     def metrics(self) -> list[Leaf]:
@@ -495,7 +499,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
     >>> from planspec.load import load_plan
     >>> program = compile_plan(load_plan("plans/rental_inspector.yaml").plan)
     >>> len(program.rules), len(program.monitors), program.bucket
-    (21, 3, 86400)
+    (21, 4, 86400)
     >>> [r.id for r in program.rules if r.risk]
     ['price_mean_shift@rent_stabilization_law', 'flag_rate_change@rent_stabilization_law']
     """
@@ -566,7 +570,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             span = smap.span((*path, "when")) or smap.span(path)
             source = (f"{span.file}:{span.line}:{span.col}" if span
                       else f"{plan.plan}:{section}[{i}]")
-            found = slice_of(a.by or d.by, a.where)
+            found = slice_of(segment_by(a.by, d.by), a.where)
             split = found.key if found else None
             if found is not None:
                 slices[found.key] = found
@@ -589,7 +593,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
         prediction = m.prediction or next(iter(plan.data.predictions))
         pred = plan.data.predictions[prediction]
         span = smap.span((*path, "when")) or smap.span(path)
-        found = slice_of(m.by, m.where)
+        found = slice_of(segment_by(m.by, d.by), m.where)
         if found is not None:
             slices[found.key] = found
             for col in found.columns:
@@ -608,7 +612,7 @@ def compile_plan(plan: Plan | ParsedPlan, source_map: SourceMap | None = None,
             *_label_columns(plan, m.source.label), judge_partial=m.partial == "judge",
             binary=bool({t.stat for t in _measures(m.when, m.warn)} & FLAG_METRICS),
             known_after=m.source.known_after.seconds if m.source.known_after else None,
-            by=found.key if found else None))
+            by=found.key if found else None, correction=d.correction))
     dates = {r.id: r.date for r in plan.drift_risks if r.date is not None}
     dates.update(events or {})
     by_id = {r.id: r for r in rules}

@@ -338,3 +338,25 @@ def per_segment(text: str, by: str | tuple[str, ...] | None,
     if where is not None:
         text += f", on the rows where {rows_where(where)}"
     return text
+
+
+def split_note(by: tuple[str, ...], monitor: bool, correction: str, inherited: bool) -> str:
+    """What splitting by ``by`` means for an alert or outcome monitor, after its columns in the
+    runbook's `split by` line (empty when not split).
+
+    >>> split_note(("a",), False, "none", False)
+    ": one result per value, each against that segment's baseline"
+    >>> split_note(("a",), True, "bh", True)[:60]
+    ' (from `defaults.by`): one result per value, from that segme'
+    """
+    if not by:
+        return ""
+    note = " (from `defaults.by`)" if inherited else ""
+    if not monitor:
+        return f"{note}: one result per value, each against that segment's baseline"
+    note += (": one result per value, from that segment's scored rows and their outcomes, "
+             "each needing its own minimum labels")
+    if correction != "none":
+        note += ("; the 95% intervals (`.lower`, `.upper`) are widened to 1 − 5%/k for the k "
+                 f"segments judged (Bonferroni, for the plan's correction `{correction}`)")
+    return note

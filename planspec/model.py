@@ -208,11 +208,24 @@ FilterText = Annotated[
                                  'sqft > 0 and neighborhood in ["Astoria", "Harlem"]']}),
 ]
 
-#: `by`: one column, or a list of columns whose value combinations are the segments.
+#: `by`: one column, or a list of columns whose value combinations are the segments; on an
+#: alert or monitor, the empty list `[]` opts out of `defaults.by` (judged over all rows).
 SegmentBy = Annotated[str | tuple[str, ...], WithJsonSchema({
-    "description": "Judge per value of a categorical column (or per combination of several).",
-    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
-                                   "minItems": 1}]})]
+    "description": "Judge per value of a categorical column (or per combination of several). "
+    "On an alert or outcome monitor, `[]` opts out of `defaults.by`: judged over all rows.",
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})]
+
+
+def segment_by(own: str | tuple[str, ...] | None, default: str | tuple[str, ...] | None
+               ) -> tuple[str, ...]:
+    """The columns an alert or outcome monitor is split by: its own `by` (the empty list: not
+    split), else the plan's `defaults.by`.
+
+    >>> segment_by(None, "a"), segment_by((), "a"), segment_by(("b", "c"), "a")
+    (('a',), (), ('b', 'c'))
+    """
+    by = default if own is None else own
+    return (by,) if isinstance(by, str) else tuple(by or ())
 
 
 # ------------------------------------------------------------------------------ scalar types
@@ -346,7 +359,8 @@ class Defaults(_Node):
     for_: int = Field(1, alias="for", ge=0)
     keep_firing_for: int = Field(0, ge=0)
     correction: Literal["none", "bonferroni", "bh"] = "none"
-    #: Segments: every alert is watched per value of this categorical column (see `Alert.by`).
+    #: Segments: every alert and outcome monitor is watched per value of this categorical
+    #: column (see `Alert.by`); one with its own `by` overrides it, `by: []` opts out.
     by: SegmentBy | None = None
     #: A segment the baseline never saw: judged against the whole baseline (`overall`) or not
     #: judged (`insufficient_data`, the default: its own baseline is unknown).
@@ -368,7 +382,7 @@ class Alert(_Node):
     when: ConditionText
     warn: ConditionText | None = None
     #: Watch the alert per value of this categorical column (one result per segment, each
-    #: against that segment's baseline); overrides `defaults.by`.
+    #: against that segment's baseline); overrides `defaults.by` (`[]`: not split).
     by: SegmentBy | None = None
     #: Only rows for which this holds are read (before any statistic, in the baseline too).
     where: FilterText | None = None
@@ -442,7 +456,8 @@ class OutcomeMonitor(_Node):
     playbook: str | None = None
     stand_ins: tuple[str, ...] = ()
     partial: Partial | None = None
-    #: Judged per value of this categorical column (each segment's scored rows and outcomes).
+    #: Judged per value of this categorical column (each segment's scored rows and outcomes);
+    #: overrides `defaults.by` (`[]`: not split).
     by: SegmentBy | None = None
     #: Only scored rows for which this holds are joined and judged.
     where: FilterText | None = None

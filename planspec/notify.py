@@ -29,8 +29,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from planspec.results import Action, CheckResult, Results
-from planspec.thresholds import check_thresholds, describe, episodes_of
+from planspec import _segid
+from planspec.results import Action, CheckResult, Results, alert_of
+from planspec.thresholds import (
+    check_thresholds,
+    describe,
+    episodes_of,
+    firing_segments,
+    worst_first,
+)
 
 KINDS = ("webhook", "slack", "alertmanager")
 STATE_VERSION = 1
@@ -120,12 +127,9 @@ def pending(results: Results, target: Target, state: State, now: datetime.dateti
     by_id = {c.id: c for c in results.checks}
     out: list[Event] = []
     firing_keys = set()
-    def worst(f: Any) -> tuple[bool, float]:  # fail first, then the larger latest value
-        value = _latest_firing(by_id.get(f.id))[0]
-        return f.level != "fail", -abs(value) if value is not None else 0.0
-
-    # Segments of one alert are separate episodes; they are told worst first.
-    for f in sorted(results.firing, key=worst):
+    # Worst first (fail before warn, then the farther past its threshold): the segments of
+    # one alert are separate episodes, told in that order too.
+    for f in sorted(results.firing, key=lambda f: worst_first(by_id.get(f.id), f.level)):
         key = f"{f.id}@{f.since}"
         firing_keys.add(key)
         sent = state.episodes.get(key, {}).get(target.name)
@@ -182,6 +186,7 @@ def event_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
          "window": "START to END", "value": 2.8, "threshold": "fail > 2",
          "when": "...", "warn": "...", "source": "plan:line:col",
          "by": null | "COLUMN", "segment": null | "VALUE",
+         "segments": null | {"tested": 4, "firing": ["VALUE", ...], "rank": 1},
          "playbook": null | {"id", "title", "kind", "owner", "response_time", "notify", "steps"},
          "escalations": [...], "risks": [...], "runbook_url": null | "..."}
     """
@@ -197,11 +202,56 @@ def event_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
         "threshold": _threshold(c, e.level), "when": c.when if c else None,
         "warn": c.warn if c else None, "source": c.source if c else None,
         "by": c.by if c else None, "segment": c.segment if c else None,
+        "segments": _segments(results, c),
         "playbook": action.playbook.model_dump() if action and action.playbook else None,
         "escalations": [x.model_dump() for x in action.escalations] if action else [],
         "risks": [r.model_dump() for r in action.risks] if action else [],
         "runbook_url": _runbook(runbook_url, e.check_id),
     }
+
+
+def _segments(results: Results, c: CheckResult | None) -> dict[str, Any] | None:
+    """For a segment of a segmented alert: how many segments were tested, those firing now
+    (worst first) and where this one ranks among them (None when it does not fire now)."""
+    if c is None or c.segment is None:
+        return None
+    summary = next((s for s in results.segments or []
+                    if s.by == c.by and s.alert == alert_of(c.id)), None)
+    if summary is None:
+        return None
+    firing = [x.segment for _, x in firing_segments(results, summary)]
+    return {"tested": summary.tested, "firing": firing,
+            "rank": firing.index(c.segment) + 1 if c.segment in firing else None}
+
+
+def _segment_line(p: dict[str, Any]) -> str:
+    """A segment's place among its alert's firing segments, as a line of a message:
+    ``segment c=k2, the worst of 2 segments firing (4 tested): k2, k1``."""
+    seg = p["segments"]
+    if seg is None:
+        return ""
+    head = _segid.label(tuple(p["by"].split(",")), p["segment"])
+    shown = ", ".join(seg["firing"][:10]) + (f" and {len(seg['firing']) - 10} more"
+                                             if len(seg["firing"]) > 10 else "")
+    n = len(seg["firing"])
+    if seg["rank"] is None:
+        where = f"no longer firing; {n} of {seg['tested']} segments tested fire now"
+    elif n == 1:
+        where = f"the only one of {seg['tested']} segments tested firing"
+    else:
+        rank = "the" if seg["rank"] == 1 else _ordinal(seg["rank"])
+        where = f"{rank} worst of {n} segments firing ({seg['tested']} tested)"
+    return f"segment {head}, {where}" + (f": {shown}" if n > 1 else "")
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 11th, 22nd.
+
+    >>> [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '22nd']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _runbook(url: str | None, check: str) -> str | None:
@@ -231,6 +281,8 @@ def slack_payload(results: Results, e: Event, runbook_url: str | None) -> dict[s
         window = " to ".join(t[:10] for t in p["window"].split(" to "))
         lines.append(f"Value {esc(shown)} in {esc(window)}; "
                      f"{esc(p['threshold'] or p['when'] or '')}")
+        if p["segments"] is not None:
+            lines.append(esc(_segment_line(p)[0].upper() + _segment_line(p)[1:]))
         pb = p["playbook"]
         if pb:
             lines.append(f"Playbook *{esc(pb['title'])}*: owner {esc(pb['owner'])}, respond "
@@ -250,7 +302,7 @@ def alertmanager_payload(results: Results, e: Event, runbook_url: str | None,
     labels = {"alertname": e.check_id, "severity": p["severity"] or "none",
               "plan": results.plan, "check": e.check_id, "kind": p["kind"] or "unknown"}
     if p["segment"] is not None:  # a segment of a segmented alert: routable by its value
-        labels["segment"] = f"{p['by']}={p['segment']}"
+        labels["segment"] = _segid.label(tuple(p["by"].split(",")), p["segment"])
     summary = (f"{e.check_id} fires at {e.level} since {e.since[:10]}" if e.status == "firing"
                else f"{e.check_id} resolved")
     description = "; ".join(x for x in (
@@ -259,6 +311,8 @@ def alertmanager_payload(results: Results, e: Event, runbook_url: str | None,
         f"playbook {p['playbook']['title']} (owner {p['playbook']['owner']})"
         if p["playbook"] else "") if x)
     annotations = {"summary": summary, "description": description, "level": e.level}
+    if p["segments"] is not None:
+        annotations["segments"] = _segment_line(p)
     if p["runbook_url"]:
         annotations["runbook_url"] = p["runbook_url"]
     alert: dict[str, Any] = {"labels": labels, "annotations": annotations, "startsAt": e.since,

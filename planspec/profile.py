@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from planspec import _segid
 from planspec._expr import format_measure
 from planspec.compile import CheckProgram, Leaf, Slice, StatKey
 from planspec.data import DataError, Frame, check_source, load_frame
@@ -351,20 +352,21 @@ def build_profile(program: CheckProgram, data: Any, where: str = "baseline") -> 
 Profile.model_rebuild()
 
 #: The segment of rows whose segment column is missing.
-MISSING_SEGMENT = "(missing)"
+MISSING_SEGMENT = _segid.MISSING
 
 
 def segment_codes(values: pa.ChunkedArray | pa.Array) -> tuple[list[str], np.ndarray]:
-    """The distinct values of a segment column (missing last, as ``(missing)``, when any
-    value is) and each row's code into them.
+    """The distinct values of a segment column, as segment names write them (quoted where a
+    bare value would be ambiguous; missing last, as ``(missing)``, when any value is), and
+    each row's code into them.
 
-    >>> segment_codes(pa.array(["b", "a", None, "b"]))
-    (['b', 'a', '(missing)'], array([0, 1, 2, 0]))
+    >>> segment_codes(pa.array(["b", "a, c", None, "b"]))
+    (['b', '"a, c"', '(missing)'], array([0, 1, 2, 0]))
     """
     encoded = pc.dictionary_encode(values)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    names = [_segid.quote(str(v)) for v in encoded.dictionary.to_pylist()]
     idx = np.asarray(encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False),
                      dtype=np.int64)
     if encoded.indices.null_count:
@@ -423,7 +425,8 @@ def row_mask(f: RowFilter, column: Column, rows: int) -> np.ndarray:
 
 def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.ndarray]:
     """The segments of a slice present in some rows (each a value, or values joined by ``, ``
-    for several `by` columns) and each row's code into them; -1 for a row its filter drops.
+    for several `by` columns, quoted as :mod:`planspec._segid` says) and each row's code into
+    them; -1 for a row its filter drops.
 
     >>> from planspec.compile import slice_of
     >>> data = {"a": pa.array(["x", "y", "x"]), "b": pa.array(["1", "1", None])}
@@ -438,10 +441,20 @@ def slice_codes(sl: Slice, column: Column, rows: int) -> tuple[list[str], np.nda
         names = [f"{n}, {m}" if n else m for n in names for m in these]
     if sl.where is not None:
         code = np.where(row_mask(sl.where, column, rows), code, -1)
-    used, inverse = np.unique(code[code >= 0], return_inverse=True)
-    out = np.full(rows, -1, dtype=np.int64)
-    out[code >= 0] = inverse
-    return [names[int(k)] for k in used], out
+    kept = code >= 0
+    if len(names) > max(rows, 1 << 16):  # many combinations: sort the codes present
+        used, inverse = np.unique(code[kept], return_inverse=True)
+        out = np.full(rows, -1, dtype=np.int64)
+        out[kept] = inverse
+        return [names[int(k)] for k in used], out
+    # Few enough combinations to count: which are present, in one pass rather than a sort
+    present = np.bincount(code[kept] if sl.where is not None else code,
+                          minlength=len(names)) > 0
+    if present.all():
+        return names, code
+    lut = np.cumsum(present) - 1
+    return ([names[int(k)] for k in np.flatnonzero(present)],
+            np.where(kept, lut[np.where(kept, code, 0)], -1))
 
 
 def _on_edges(x: np.ndarray, rows: int, base: ColumnProfile) -> ColumnProfile:

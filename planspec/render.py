@@ -9,15 +9,37 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from planspec import english
+from planspec import _segid, english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
 from planspec.check import Ctx, watched_columns
 from planspec.english import Markdown
-from planspec.model import Alert, AllOf, AnyOf, Compare, OutcomeMonitor, Plan, Threshold
-from planspec.results import STATUS_RANK, CheckResult, Evidence, Results, WindowResult
+from planspec.model import (
+    Alert,
+    AllOf,
+    AnyOf,
+    Compare,
+    OutcomeMonitor,
+    Plan,
+    Threshold,
+    segment_by,
+)
+from planspec.results import (
+    STATUS_RANK,
+    CheckResult,
+    Evidence,
+    Results,
+    WindowResult,
+)
 from planspec.source import ParsedPlan, SourceMap
-from planspec.thresholds import evidence_window
+from planspec.thresholds import (
+    check_thresholds,
+    evidence_window,
+    firing_segments,
+    firing_window,
+    ordered_actions,
+    ordered_firing,
+)
 
 
 @jinja2.pass_context
@@ -143,7 +165,7 @@ def results_view(results: Results) -> dict[str, Any]:
             "fired": sum(w.firing is not None for w in c.windows), "windows": len(c.windows),
         })
     return {"plan": results.plan, "data": results.data, "baseline": results.baseline,
-            "checks": rows, "firing": [f.model_dump() for f in results.firing],
+            "checks": rows, "firing": [f.model_dump() for f in ordered_firing(results)],
             "as_of": results.as_of or ""}
 
 
@@ -191,8 +213,10 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
                      f"{span}{known}")
     for seg in segments_view(results):
         lines += ["", f"{seg['alert']} by {seg['by']}: {seg['summary']}"]
-        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} {seg['by']}="
-                  f"{f['segment']}: {f['value']}" for f in seg["firing"]]
+        lines += [f"  {paint.get(f['level'], '')}{f['level']:<4}{reset} "
+                  f"{_segid.label(tuple(seg['by'].split(',')), f['segment'])}: {f['value']}"
+                  + (f" ({f['threshold']})" if f["threshold"] else "") + f" since {f['since']}"
+                  for f in seg["firing"]]
     if view["firing"]:
         lines += ["", "Firing now:"]
         by_id = {c.id: c for c in results.checks}
@@ -299,13 +323,20 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
         "min_samples": (a.min_samples if a.min_samples is not None else d.min_samples)
         if isinstance(a, Alert) else "",
     }
-    by = (a.by or d.by) if isinstance(a, Alert) else a.by
-    cols = (by,) if isinstance(by, str) else tuple(by or ())
+    cols = segment_by(a.by, d.by)
     view["by"] = Markdown(", ".join(english.code(c) for c in cols))
+    view["split"] = Markdown(english.split_note(cols, isinstance(a, OutcomeMonitor), d.correction,
+                                                inherited=a.by is None))
     view["filter"] = Markdown(english.rows_where(a.where)) if a.where is not None else ""
+    if isinstance(a, OutcomeMonitor) and cols and d.correction != "none":
+        # A split monitor's interval is widened for its segments: its bounds are not 95% ones.
+        for part in ("fail", "warn"):
+            view[part] = Markdown(str(view[part]).replace(
+                "the 95% confidence interval", "the confidence interval (95%, widened for the "
+                "segments judged)"))
     if cols or a.where is not None:  # judged per segment: say so where the condition is read
-        view["fail"] = Markdown(english.per_segment(str(view["fail"]), by, a.where))
-        view["warn"] = Markdown(english.per_segment(str(view["warn"]), by, a.where)) \
+        view["fail"] = Markdown(english.per_segment(str(view["fail"]), cols, a.where))
+        view["warn"] = Markdown(english.per_segment(str(view["warn"]), cols, a.where)) \
             if a.warn else ""
     if isinstance(a, OutcomeMonitor):
         s = a.source
@@ -317,7 +348,7 @@ def _alert_view(a: Alert | OutcomeMonitor, kind: str, path: tuple[str | int, ...
             if a.min_coverage >= 0.01 else f"{a.min_coverage:.1%}",
             "min_labels": a.min_labels, "biases": list(s.biases),
             "stand_ins": Markdown(", ".join(english.code(x) for x in a.stand_ins)),
-            "interval": _interval_note(a)})
+            "interval": _interval_note(a), "widened": bool(cols) and d.correction != "none"})
     return view
 
 
@@ -413,7 +444,9 @@ def runbook_view(parsed: ParsedPlan) -> dict[str, Any]:
                                         if not watched.get(c))),
         "defaults": {"window": english.duration(plan.defaults.window),
                      "min_samples": plan.defaults.min_samples,
-                     "correction": plan.defaults.correction},
+                     "correction": plan.defaults.correction,
+                     "by": Markdown(", ".join(english.code(c) for c in
+                                              segment_by(None, plan.defaults.by)))},
         "input_alerts": [_alert_view(a, "input", ("input_alerts", i), plan, smap)
                          for i, a in enumerate(plan.input_alerts)],
         "output_alerts": [_alert_view(a, "output", ("output_alerts", i), plan, smap)
@@ -495,7 +528,7 @@ def report_view(results: Results) -> dict[str, Any]:
     base = results_view(results)
     by_id = {c.id: c for c in results.checks}
     firing = []
-    for f in results.firing:
+    for f in ordered_firing(results):
         c = by_id[f.id]
         last = next((w for w in reversed(c.windows)
                      if w.value is not None and w.status != "partial"), None)
@@ -509,7 +542,7 @@ def report_view(results: Results) -> dict[str, Any]:
         "playbook": a.playbook.model_dump() if a.playbook else None,
         "escalations": [{"playbook": e.playbook.model_dump(), "why": e.why or ""}
                         for e in a.escalations],
-        "risks": [r.model_dump() for r in a.risks]} for a in results.actions]
+        "risks": [r.model_dump() for r in a.risks]} for a in ordered_actions(results)]
     # The per-check rows results_view built (history, fired, windows), with the value trend.
     histories = [{**row, "window": c.window, "statuses": row["history"],
                   "trend": sparkline([w.value for w in c.windows]), "latest": row["value"]}
@@ -520,6 +553,7 @@ def report_view(results: Results) -> dict[str, Any]:
         "latest": next(({"window": f"{w.start[:10]} to {w.end[:10]}",
                          "value": english.quantity(c.statistic, w.value),
                          "interval": f"{english.number(w.lower)} to {english.number(w.upper)}"
+                         + (f" ({c.interval_level:.2%})" if c.interval_level else "")
                          if w.lower is not None and w.upper is not None else "–",
                          "labels": w.labels, "coverage": f"{(w.coverage or 0):.1%}",
                          "ess": english.number(w.effective_n)}
@@ -543,32 +577,41 @@ def report_view(results: Results) -> dict[str, Any]:
             "heightened": heightened, "outcome_counts": outcomes}
 
 
+def _threshold_text(c: CheckResult, level: str) -> str:
+    """The threshold of ``level`` in the unit values are shown in: ``fail > 10%``, ``warn
+    outside 2 SD–4 SD`` (empty when unknown)."""
+    t = check_thresholds(c)
+    nums = (t.fail if level == "fail" else t.warn) if t is not None else None
+    if t is None or not nums:
+        return ""
+    shown = [english.quantity(c.statistic, v) for v in nums]
+    if t.op in ("between", "not_between"):
+        return f"{level} {'inside' if t.op == 'between' else 'outside'} {shown[0]}–{shown[1]}"
+    return f"{level} {t.op} {shown[0]}"
+
+
 def segments_view(results: Results) -> list[dict[str, Any]]:
     """Per segmented alert: how many segments were tested, unseen or left out, and the
-    segments firing now, worst first (fail before warn, then the larger latest value's size)."""
+    segments firing now, worst first (fail before warn, then the farther past its threshold:
+    :func:`~planspec.thresholds.worst_first`), each with its value in the window it fires in
+    and the threshold it is past."""
     out = []
-    firing = {f.id: f for f in results.firing}
     for s in results.segments or []:
         rows: list[dict[str, Any]] = []
-        for c in results.checks:
-            f = firing.get(c.id)
-            if f is None or c.by != s.by or c.id.split("[")[0] != s.alert:
-                continue
-            # the latest judged window's value (a partial window is shown, never judged)
-            last = next((w.value for w in reversed(c.windows)
-                         if w.value is not None and w.status != "partial"), None)
+        for f, c in firing_segments(results, s):
+            w = firing_window(c)
             rows.append({"id": c.id, "segment": c.segment, "level": f.level,
                          "since": f.since[:10],
-                         "value": english.quantity(c.statistic, last), "rank": (f.level == "fail",
-                                                         abs(last) if last is not None else 0.0)})
-        rows.sort(key=lambda r: r["rank"], reverse=True)
+                         "value": english.quantity(c.statistic, w.value if w else None),
+                         "threshold": _threshold_text(c, f.level)})
         summary = f"{s.tested} segment{'s' if s.tested != 1 else ''} tested"
         if s.unseen:
             summary += f", {len(s.unseen)} unseen in the baseline ({', '.join(s.unseen)})"
         if s.dropped:
             summary += f", {s.dropped} left out by the segment cap"
         summary += f"; {len(rows)} firing" if rows else "; none firing"
-        out.append({"alert": s.alert, "by": s.by, "summary": summary, "firing": rows})
+        out.append({"alert": s.alert, "by": s.by, "tested": s.tested, "summary": summary,
+                    "firing": rows})
     return out
 
 

@@ -15,10 +15,27 @@ from typing import Any
 import jinja2
 
 from planspec._resources import templates_dir
-from planspec.charts import MARKED, Line, Mark, Point, distribution_chart, series_chart
+from planspec.charts import (
+    MARKED,
+    MAX_SERIES,
+    Line,
+    Mark,
+    Point,
+    Series,
+    distribution_chart,
+    segments_chart,
+    series_chart,
+)
 from planspec.render import segments_view
 from planspec.results import CheckResult, Evidence, Results, WindowResult
-from planspec.thresholds import check_thresholds, describe, episodes_of, evidence_window
+from planspec.thresholds import (
+    check_thresholds,
+    describe,
+    episodes_of,
+    evidence_window,
+    ordered_actions,
+    ordered_firing,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,6 +149,29 @@ def _check_view(c: CheckResult, risks: dict[str, tuple[str, str]]) -> dict[str, 
     }
 
 
+def _segment_view(s: dict[str, Any], results: Results) -> dict[str, Any]:
+    """A segmented alert's summary, its firing segments worst first (each linked to its own
+    card), and a chart of the worst :data:`~planspec.charts.MAX_SERIES` of them."""
+    by_id = {c.id: c for c in results.checks}
+    firing = [{**f, "anchor": f"check-{f['id']}"} for f in s["firing"]]
+    chart = None
+    if firing:
+        shown = firing[:MAX_SERIES]
+        head = by_id[shown[0]["id"]]
+        t = check_thresholds(head)
+        lines = [] if t is None else [
+            Line(level, v, describe(t, level))
+            for level, nums in (("warn", t.warn), ("fail", t.fail))
+            for v in nums or [] if math.isfinite(v)]
+        series = [Series(f"{s['by']}={f['segment']}", [
+            Point(_epoch(w.start), _epoch(w.end), w.value, w.status, w.firing, _label(w))
+            for w in by_id[f["id"]].windows], f"{f['level']}: {f['value']}") for f in shown]
+        more = len(firing) - len(shown)
+        chart = segments_chart(series, lines, more, title=f"{s['alert']} per {s['by']}: the "
+                               f"{len(shown)} worst of {len(firing)} segments firing")
+    return {**s, "firing": firing, "chart": chart}
+
+
 def html_view(results: Results) -> dict[str, Any]:
     """Everything the HTML report shows, as plain values and ready-made SVG."""
     risks = _risk_dates(results)
@@ -143,17 +183,16 @@ def html_view(results: Results) -> dict[str, Any]:
         "playbook": a.playbook.model_dump() if a.playbook else None,
         "escalations": [{"playbook": e.playbook.model_dump(), "why": e.why or ""}
                         for e in a.escalations],
-        "risks": [r.model_dump() for r in a.risks]} for a in results.actions]
+        "risks": [r.model_dump() for r in a.risks]} for a in ordered_actions(results)]
     d, b = results.data, results.baseline
     return {
         "plan": results.plan, "version": results.planspec_version,
         "rows": f"{int(d.get('rows', 0)):,}", "start": str(d.get("start", ""))[:10],
         "end": str(d.get("end", ""))[:10], "baseline_rows": f"{int(b.get('rows', 0)):,}",
         "as_of": (results.as_of or "")[:10],
-        "firing": [f.model_dump() for f in results.firing], "actions": actions,
+        "firing": [f.model_dump() for f in ordered_firing(results)], "actions": actions,
         "checks": checks,
-        "segments": [{**s, "firing": [{**f, "anchor": f"check-{f['id']}"} for f in s["firing"]]}
-                     for s in segments_view(results)],
+        "segments": [_segment_view(s, results) for s in segments_view(results)],
         "counts": {"checks": len(checks), "firing": len(results.firing),
                    "fired": sum(bool(c["episodes"]) for c in checks)},
     }

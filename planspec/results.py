@@ -172,6 +172,9 @@ class CheckResult(_Model):
     by: str | None = None
     segment: str | None = None
     segment_baseline: Literal["segment", "overall", "none"] | None = None
+    #: An outcome monitor's interval level when it is not 95%: a monitor split into k
+    #: segments under a correction reads intervals at 1 − 5%/k.
+    interval_level: float | None = None
 
 
 class SegmentSummary(_Model):

@@ -10,12 +10,22 @@ and metrics all read them here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planspec._expr import ExprError, parse_condition
 from planspec.compile import Leaf, Node, tightened
 from planspec.model import Between, Calibrated, Compare, Condition, Threshold
-from planspec.results import CheckResult, Thresholds, WindowResult
+from planspec.results import (
+    Action,
+    CheckResult,
+    Firing,
+    Results,
+    SegmentSummary,
+    Thresholds,
+    WindowResult,
+    alert_of,
+)
 
 
 def _leaves(c: Condition) -> list[Compare | Between]:
@@ -160,3 +170,82 @@ def evidence_window(windows: list[WindowResult]) -> WindowResult | None:
     over = [w for w in with_evidence if w.status in ("warn", "fail")]
     chosen = over or with_evidence
     return chosen[-1] if chosen else None
+
+
+def firing_window(check: CheckResult) -> WindowResult | None:
+    """The latest window in which ``check`` fires (None when it never fires)."""
+    return next((w for w in reversed(check.windows) if w.firing is not None), None)
+
+
+def past_threshold(check: CheckResult, level: str | None = None) -> float | None:
+    """How far the value of the latest firing window is past the threshold of its level
+    (``level`` overrides it), as a share of the threshold: 1.0 is twice a ``> t`` threshold,
+    or half a ``< t`` one; for a band, the distance to its nearer edge as a share of its width.
+    None when the check does not fire, or its value or threshold is unknown.
+
+    >>> from planspec.results import CheckResult, WindowResult
+    >>> w = WindowResult(start="a", end="b", n=9, value=0.75, status="fail", firing="fail")
+    >>> c = CheckResult(id="a", kind="input", column="x", statistic="psi", when="psi(x) > 0.25",
+    ...                 warn=None, source="p:1:1", playbook=None, severity="high",
+    ...                 window="7d", windows=[w])
+    >>> past_threshold(c)
+    2.0
+    """
+    w = firing_window(check)
+    t = check_thresholds(check)
+    if w is None or w.value is None or w.value != w.value or t is None:
+        return None
+    level = level or w.firing or "fail"
+    nums = [w.threshold] if w.threshold is not None else (t.fail if level == "fail" else t.warn)
+    if not nums:
+        return None
+    v = w.value
+    if t.op in ("between", "not_between"):
+        lo, hi = nums[0], nums[1]
+        width = (hi - lo) or 1.0
+        inside = min(v - lo, hi - v)
+        return (inside if t.op == "between" else -inside) / width
+    bound = nums[0]
+    if math.isinf(v):
+        return math.inf if (v > 0) == (t.op in (">", ">=")) else -math.inf
+    if t.op in (">", ">="):
+        return (v - bound) / abs(bound) if bound else v - bound
+    if bound > 0 and v > 0:  # `< t`: how many times smaller than t (p-values span decades)
+        return bound / v - 1
+    return (bound - v) / abs(bound) if bound else bound - v
+
+
+def worst_first(check: CheckResult | None, level: str) -> tuple[int, float]:
+    """A sort key putting the worst firing first: fail before warn, then the farther past its
+    threshold (:func:`past_threshold`; unknown last)."""
+    past = past_threshold(check, level) if check is not None else None
+    return (0 if level == "fail" else 1, -past if past is not None else math.inf)
+
+
+def ordered_firing(results: Results) -> list[Firing]:
+    """``results.firing`` with the segments of each alert together and worst first
+    (:func:`worst_first`), the alerts kept in their order."""
+    by_id = {c.id: c for c in results.checks}
+    first: dict[str, int] = {}
+    for i, f in enumerate(results.firing):
+        first.setdefault(alert_of(f.id), i)
+    return sorted(results.firing, key=lambda f: (first[alert_of(f.id)],
+                                                 worst_first(by_id.get(f.id), f.level)))
+
+
+def firing_segments(results: Results, summary: SegmentSummary
+                    ) -> list[tuple[Firing, CheckResult]]:
+    """The segments of the segmented alert ``summary`` describes that fire now, worst first
+    (:func:`worst_first`), each with its result."""
+    firing = {f.id: f for f in results.firing}
+    out = [(firing[c.id], c) for c in results.checks
+           if c.id in firing and c.segment is not None and c.by == summary.by
+           and alert_of(c.id) == summary.alert]
+    return sorted(out, key=lambda fc: worst_first(fc[1], fc[0].level))
+
+
+def ordered_actions(results: Results) -> list[Action]:
+    """``results.actions`` in the order of :func:`ordered_firing` (an action of no alert
+    firing now, last)."""
+    rank = {f.id: i for i, f in enumerate(ordered_firing(results))}
+    return sorted(results.actions, key=lambda a: rank.get(a.alert, len(rank)))

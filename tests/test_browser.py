@@ -1,6 +1,7 @@
 """The demo report in real headless Chromium (Debian's package, driven by Playwright): no console
 errors, no network, a chart with a threshold line for every check, the injected drifts shaded,
-and no sideways scrolling on a phone. Screenshots go to ``test-artifacts/`` (gitignored)."""
+and no sideways scrolling on a phone; a segmented alert's Segments section and chart name
+the firing segment and only it. Screenshots go to ``test-artifacts/`` (gitignored)."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_report_in_chromium_desktop(browser: Any, report: Path) -> None:
                                     .map(l => l.getBoundingClientRect().width)),
                 episodes: [...a.querySelectorAll('rect.episode title')].map(t => t.textContent),
             }))""")
-        assert len(checks) == 26  # 23 checks and 3 segments of source_sqft_change
+        assert len(checks) == 46  # 23 checks, 3 segments of source_sqft_change, 20 districts
         for c in checks:
             assert c["charts"] == 1 and c["thresholds"] >= 1, c["id"]
             assert c["lineWidth"] > 100, c["id"]  # drawn across the chart, not collapsed
@@ -121,5 +122,90 @@ def test_report_in_chromium_phone(browser: Any, report: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report-phone.png"))
         page.screenshot(path=str(ARTIFACTS / "report-phone-full.png"), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def segment_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run where one segment of four fires (`shift` split by `c`, only `k2` moved), beside an
+    unsegmented alert that stays quiet, as an HTML report."""
+    import numpy as np
+
+    from planspec.compile import compile_plan
+    from planspec.model import Plan
+    from planspec.profile import build_profile
+    from planspec.report_html import render_html
+
+    from .enginekit import DAY, T0, frame, plan_with
+
+    rng = np.random.default_rng(21)
+    base = frame(rng, 8000, 28, start=T0 - 35 * DAY, categories=4)
+    cur = frame(rng, 8000, 28, categories=4)
+    cur["x"][cur["c"] == "k2"] += 1.0
+    data = plan_with({"shift": "mean(x) shift > 0.5 sd", "overall": "mean(x) shift > 2 sd"},
+                     features={"x": {"type": "numeric"}, "c": {"type": "categorical"}}
+                     ).model_dump(by_alias=True, mode="json")
+    data["input_alerts"][0]["by"] = "c"
+    program = compile_plan(Plan.model_validate(data))
+    results = program.run(cur, build_profile(program, base))
+    assert [f.id for f in results.firing] == ["shift[c=k2]"]
+    out = tmp_path_factory.mktemp("segments") / "report.html"
+    out.write_text(render_html(results))
+    return out
+
+
+def test_segments_in_chromium(browser: Any, segment_report: Path) -> None:
+    context, page, problems, requests = _open(browser, segment_report, 1280, 1200)
+    try:
+        section = page.locator("section#segments")
+        assert section.is_visible()
+        text = section.inner_text()
+        assert "shift per c" in text and "4 segments tested; 1 firing" in text
+        listed = page.eval_on_selector_all("section#segments li[data-segment]",
+                                           "els => els.map(e => e.innerText)")
+        assert len(listed) == 1 and listed[0].startswith("fail c=k2: ")
+        chart = page.eval_on_selector(
+            "section#segments svg.chart.segments",
+            """svg => ({
+                width: svg.getBoundingClientRect().width,
+                series: [...svg.querySelectorAll('g.series')].map(g => ({
+                    name: g.dataset.segment,
+                    width: g.getBoundingClientRect().width,
+                    stroke: getComputedStyle(g.querySelector('polyline')).stroke,
+                    firing: g.querySelectorAll('circle.pt.firing.fail').length})),
+                legend: [...svg.querySelectorAll('g.legend')].map(g => g.textContent),
+                thresholds: [...svg.querySelectorAll('line.threshold')]
+                    .map(l => l.getBoundingClientRect().width),
+                more: svg.querySelectorAll('text.legend-more').length})""")
+        assert chart["width"] > 400
+        assert [s["name"] for s in chart["series"]] == ["c=k2"]  # only the firing segment
+        assert chart["series"][0]["width"] > 200 and chart["series"][0]["firing"] >= 1
+        assert chart["series"][0]["stroke"] not in ("none", "")
+        assert len(chart["legend"]) == 1 and chart["legend"][0].startswith("c=k2 (fail: ")
+        assert chart["thresholds"] and min(chart["thresholds"]) > 200
+        assert chart["more"] == 0
+        # The link leads to the segment's own card, which is on the page with its chart.
+        page.click("section#segments a[href='#check-shift[c=k2]']")
+        card = page.locator("article[data-check='shift[c=k2]']")
+        assert card.is_visible() and card.locator("svg.chart.series").count() == 1
+        assert page.evaluate("location.hash") == "#check-shift[c=k2]"
+        assert page.locator("article[data-check='shift[c=k0]']").count() == 1  # quiet ones too
+        assert problems == []
+        assert requests == [segment_report.as_uri()]
+        ARTIFACTS.mkdir(exist_ok=True)
+        section.screenshot(path=str(ARTIFACTS / "report-segments.png"))
+    finally:
+        context.close()
+
+
+def test_segments_chart_fits_a_phone(browser: Any, segment_report: Path) -> None:
+    context, page, problems, _ = _open(browser, segment_report, 390)
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        width = page.eval_on_selector("section#segments svg.chart.segments",
+                                      "e => e.clientWidth")
+        assert 300 < width <= 390
+        assert problems == []
     finally:
         context.close()

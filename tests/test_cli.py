@@ -25,7 +25,7 @@ def run(*argv: str) -> tuple[int, str]:
 def test_validate_valid_plan_prints_a_summary() -> None:
     code, out = run("validate", PLAN)
     assert code == 0
-    assert "16 input alerts, 3 output alerts, 3 outcome monitors, 7 playbooks, 4 drift risks" in out
+    assert "16 input alerts, 3 output alerts, 4 outcome monitors, 7 playbooks, 4 drift risks" in out
 
 
 def test_validate_errors_exit_1_and_warnings_exit_0() -> None:

@@ -169,6 +169,29 @@ def test_alertmanager_v2_alerts(server: Server) -> None:
     assert gone["labels"] == alert["labels"] and gone["endsAt"] == "2026-01-08T00:00:00Z"
 
 
+def test_segments_delivered_worst_first_then_one_resolves(server: Server) -> None:
+    """A segmented alert's firing segments reach the server worst first, each naming its
+    segment, its rank and how many segments were tested; when one stops firing, only its
+    resolution is sent, saying how many still fire."""
+    from .test_segments_output import expected_order, segmented_results
+
+    res = segmented_results()
+    order = expected_order(res)
+    target, state = parse_target(f"webhook:{server.url}/h"), State()
+    run(res, [target], state)
+    bodies = server.bodies()
+    assert [b["alert"] for b in bodies] == [f"low[c={k}]" for k in order]
+    assert [b["segments"]["rank"] for b in bodies] == list(range(1, len(order) + 1))
+    assert all(b["segments"]["tested"] == 8 and b["segments"]["firing"] == order
+               for b in bodies)
+    worst = f"low[c={order[0]}]"
+    calmer = res.model_copy(update={"firing": [f for f in res.firing if f.id != worst]})
+    run(calmer, [target], state)
+    gone = server.bodies()[len(order):]
+    assert [(b["alert"], b["status"]) for b in gone] == [(worst, "resolved")]
+    assert gone[0]["segments"] == {"tested": 8, "firing": order[1:], "rank": None}
+
+
 def test_retries_with_backoff_then_success(server: Server) -> None:
     server.statuses[:] = [503, 500]
     slept: list[float] = []

@@ -445,3 +445,27 @@ def test_outcome_monitors_by_segment_and_filter_equal_each_segment_alone() -> No
                 [(w.start, w.status, w.n, w.value) for w in c.windows], c.id
     assert any(w.value is not None for w in by_id["m0[c=a]"].windows)
 
+
+
+def test_demo_district_recall_is_judged_per_district(demo: dict[str, Any]) -> None:
+    """The worked example's per-`neighborhood` monitor: one result per district, each window
+    judged only with at least `min_labels` labels (else insufficient_data), intervals at the
+    Bonferroni level for the districts judged, and nothing firing on the demo's districts."""
+    outcomes = demo["paths"]["lease_registry"]
+    program = compile_plan(load_plan(ROOT / "plans" / "rental_inspector.yaml"))
+    results = program.run(str(demo["paths"]["scored"]), str(demo["paths"]["baseline"]),
+                          outcomes={"lease_registry": str(outcomes)})
+    split = [c for c in results.checks if c.id.startswith("district_recall[")]
+    assert sorted(c.segment for c in split) == [f"D{i:02d}" for i in range(1, 21)]  # type: ignore[type-var]
+    assert [c.interval_level for c in split] == [pytest.approx(1 - 0.05 / 20)] * 20
+    summary = next(s for s in results.segments or [] if s.alert == "district_recall")
+    assert (summary.by, summary.tested, summary.dropped) == ("neighborhood", 20, 0)
+    statuses = [w.status for c in split for w in c.windows]
+    assert "insufficient_data" in statuses and "ok" in statuses and "fail" not in statuses
+    for c in split:
+        for w in c.windows:
+            if w.status in ("ok", "warn"):
+                assert w.labels is not None and w.labels >= 200
+            if w.status == "insufficient_data":
+                assert (w.effective_n or 0) < 200
+    assert not any(f.id.startswith("district_recall") for f in results.firing)

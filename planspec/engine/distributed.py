@@ -281,7 +281,7 @@ def _gather(job: Job, batches: Iterable[pa.RecordBatch], where: str
     seg = SegmentGather(job.segmented, job.profile) if job.segmented is not None else None
     sums, rows = gather_batches(job.needs, batches, job.timestamp, job.profile, job.bucket,
                                 where, job.keep, bins=job.bins, tz=job.tz,
-                                on_batch=seg.add if seg is not None and seg.needs else None)
+                                splits=seg.splits() if seg is not None else ())
     return Part(sums, seg.result() if seg is not None else {}), rows
 
 

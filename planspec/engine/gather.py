@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -255,14 +256,31 @@ def column_needs(program: CheckProgram) -> dict[str, ColumnNeed]:
     return needs
 
 
+class Split(Protocol):
+    """Finer sums of a batch's rows gathered in the same pass as its :class:`Sums` (the
+    segments of a `by`): each row's place on a layout of its own over the batch's buckets,
+    and the sums of the columns in ``needs`` on that layout, handed back per batch."""
+
+    needs: Mapping[str, ColumnNeed]
+
+    def layout(self, read: Callable[[Sequence[str]], pa.Table], times: np.ndarray,
+               b: Buckets, where: str) -> Buckets | None:
+        """Each row's slot (from the columns it reads with ``read``); None: no row is kept."""
+
+    def add(self, b: Buckets, layout: Buckets, columns: dict[str, BucketSums]) -> None:
+        """The batch's sums of every column in ``needs`` on ``layout``."""
+
+
 def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBatch | RowGroup,
                  timestamp: str, profile: Profile, size: int, where: str = "data",
-                 pool: ThreadPoolExecutor | None = None, bins: int = 1, tz: str = "UTC") -> Sums:
+                 pool: ThreadPoolExecutor | None = None, bins: int = 1, tz: str = "UTC",
+                 splits: Sequence[Split] = ()) -> Sums:
     """The sums of one table, record batch or Parquet row group. Each column is converted and
     reduced by its own task (numpy releases the GIL, so they run on every core) and its working
     arrays are freed before the next, so memory holds the batch plus a few columns' arrays; a
     :class:`~planspec.data.RowGroup` is read a column at a time, so not even the batch is held
-    whole."""
+    whole. Each of ``splits`` gets its sums from the same tasks: a column is read and
+    converted once for the batch's sums and every split's."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     read: Callable[[Sequence[str]], pa.Table] = (
@@ -273,20 +291,38 @@ def gather_table(needs: Mapping[str, ColumnNeed], table: pa.Table | pa.RecordBat
     b = Buckets.of(times, size, tz)
     rows = b.sum()
     keep = np.flatnonzero(rows > 0)
-    names = list(needs)
+    active = [(sp, lay) for sp in splits
+              if (lay := sp.layout(read, times, b, where)) is not None]
+    names = list(dict.fromkeys([*needs, *(n for sp, _ in active for n in sp.needs)]))
 
-    def one(name: str) -> BucketSums:
-        sums = _gather_column(needs[name], read([name]), times, where, profile, b).take(keep)
+    def one(name: str) -> tuple[BucketSums | None, list[BucketSums | None]]:
+        column = read([name])
+        own = needs.get(name)
+        # The split layouts gathered with the batch's (their need is the batch's), or alone.
+        shared = [lay if name in sp.needs and sp.needs[name] == own else None
+                  for sp, lay in active]
+        got = _gather_column(own, column, times, where, profile, b,
+                             *(lay for lay in shared if lay is not None)) \
+            if own is not None else [None]
+        it = iter(got[1:])
+        out = [next(it) if lay is not None else
+               (_gather_column(sp.needs[name], column, times, where, profile, alone)[0]
+                if name in sp.needs else None)
+               for (sp, alone), lay in zip(active, shared, strict=True)]
+        del column
         release_arrow_memory()  # the column's Arrow buffers, before the next is decoded
-        return sums
+        return (got[0].take(keep) if got[0] is not None else None), out
 
     if pool is not None:
-        columns = dict(zip(names, pool.map(one, names), strict=True))
+        done = dict(zip(names, pool.map(one, names), strict=True))
     elif (os.cpu_count() or 1) <= 1 or len(names) <= 1:
-        columns = {name: one(name) for name in names}
+        done = {name: one(name) for name in names}
     else:
         with _pool() as fresh:
-            columns = dict(zip(names, fresh.map(one, names), strict=True))
+            done = dict(zip(names, fresh.map(one, names), strict=True))
+    for i, (sp, lay) in enumerate(active):
+        sp.add(b, lay, {n: c for n, (_, per) in done.items() if (c := per[i]) is not None})
+    columns = {n: main for n, (main, _) in done.items() if main is not None}
     return Sums(size, b.first + keep, rows[keep], int(times.min()), int(times.max()), columns)
 
 
@@ -296,11 +332,13 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
                    sink: Callable[[pa.RecordBatch], None] | None = None, bins: int = 1,
                    tz: str = "UTC",
                    on_batch: Callable[[pa.RecordBatch | RowGroup], None] | None = None,
+                   splits: Sequence[Split] = (),
                    ) -> tuple[Sums | None, pa.Table | None]:
     """The merged sums of a stream of record batches or row groups (None when it has no rows),
     and, when ``keep`` names columns, those columns of every row (narrow: what outcome joins
     need), handed to ``sink`` batch by batch when one is given (then None is returned for
-    them). ``on_batch`` sees each batch too, e.g. for segmented sums."""
+    them). ``splits`` gather finer sums (segments) in the same pass (:func:`gather_table`);
+    ``on_batch`` sees each batch too."""
     parts: list[Sums] = []
     kept: list[pa.RecordBatch] = []
     return_freed_memory()
@@ -309,8 +347,8 @@ def gather_batches(needs: Mapping[str, ColumnNeed], batches: Iterable[pa.RecordB
             if batch.num_rows == 0:
                 continue
             parts.append(gather_table(needs, batch, timestamp, profile, size, where, pool, bins,
-                                      tz))
-            if on_batch is not None:  # e.g. segmented sums, from the same batch in memory
+                                      tz, splits))
+            if on_batch is not None:
                 on_batch(batch)
             if keep:
                 narrow = batch.read(list(keep)).combine_chunks().to_batches() \
@@ -340,73 +378,85 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _gather_column(need: ColumnNeed, table: pa.Table, times: np.ndarray, where: str,
-                   profile: Profile, b: Buckets) -> BucketSums:
-    """The per-bucket sums one column's statistics need, over the batch's bucket range."""
+                   profile: Profile, b: Buckets, *more: Buckets) -> list[BucketSums]:
+    """The per-bucket sums one column's statistics need, on the bucket layout ``b`` and on
+    each of ``more`` (e.g. segments × buckets over the same rows): the column is converted,
+    and its bins, masks and codes found, once for all of them."""
     name = need.name
     col = profile.columns.get(name)
+    layouts = (b, *more)
     if need.kind == "numeric":
         x = numeric(table, name, where)
         del table  # the Arrow column: float64 values from here on
         frame = Frame(where, times, {name: x}, {})
-        predicates = {pred: b.sum(mask=predicate_mask(frame, name, *pred))
-                      for pred in need.predicates}
-        # The present values and their buckets, taken once and shared by every family (each
-        # family took its own copies: the largest part of the gather's working memory).
+        masks = {pred: predicate_mask(frame, name, *pred) for pred in need.predicates}
+        # The present values, taken once and shared by every family and layout (each family
+        # took its own copies: the largest part of the gather's working memory).
         ok = ~np.isnan(x)
         whole = bool(ok.all())
         xo = x if whole else x[ok]
-        io = b.index if whole else b.index[ok]
-        del x, ok, frame
-        count = np.bincount(io, minlength=b.count).astype(np.float64)
-        sums = BucketSums(present=count, predicates=predicates)
-        if need.moments:
-            mean = div(np.bincount(io, weights=xo, minlength=b.count), count)
-            dev = xo - mean[io]
-            np.multiply(dev, dev, out=dev)
-            sums.mean = np.nan_to_num(mean)
-            sums.m2 = np.bincount(io, weights=dev, minlength=b.count)
-            del dev
-        if need.extremes:
-            sums.lo, sums.hi = np.full(b.count, np.inf), np.full(b.count, -np.inf)
-            np.minimum.at(sums.lo, io, xo)
-            np.maximum.at(sums.hi, io, xo)
+        del x, frame
+        dec = bins = on = outside = None
         if col is not None and need.deciles and not need.fine:  # PSI/JS only: 9 decile edges
-            dec = np.asarray(col.decile_edges)
-            sums.deciles = _histogram(io, np.searchsorted(dec, xo, side="left"), dec.size + 1,
-                                      b.count)
+            dec = np.searchsorted(np.asarray(col.decile_edges), xo, side="left")
         if col is not None and need.fine:
             edges = np.asarray(col.fine_edges)
             bins = np.searchsorted(edges, xo, side="left")
-            sums.fine = _histogram(io, bins, edges.size + 1, b.count)
             if col.fine_discrete:
                 on = xo == edges[np.minimum(bins, edges.size - 1)]
-                sums.on_edge = _histogram(io[on], bins[on], edges.size + 1, b.count)
-            del bins
-            if need.deciles:
-                sums.deciles = _decile_counts(sums.fine, col)
         if need.out_of_range is not None:
             lo, hi = need.out_of_range
-            sums.out_of_range = np.bincount(io, weights=(xo < lo) | (xo > hi),
-                                            minlength=b.count).astype(np.float64)
-        return sums
-    else:
-        text = text_values(table, name, where)
-        frame = Frame(where, times, {}, {name: text})
-        if need.categories and col is not None:
-            codes = category_codes(text, col.categories)
-            ok = codes >= 0
-            sums = BucketSums(present=b.sum(mask=ok))
-            sums.categories = b.histogram(codes[ok], len(col.categories) + 1, ok)
-        else:  # only counts of present values: no need to encode (free text has many values)
-            valid = pc.is_valid(text)
-            ok = np.asarray(valid.to_numpy(zero_copy_only=False) if isinstance(
-                valid, pa.Array) else valid.combine_chunks().to_numpy(zero_copy_only=False),
-                dtype=bool)
-            sums = BucketSums(present=b.sum(mask=ok))
-    for pred in need.predicates:
-        op, value = pred
-        sums.predicates[pred] = b.sum(mask=predicate_mask(frame, name, op, value))
-    return sums
+            outside = (xo < lo) | (xo > hi)
+        out = []
+        for lay in layouts:
+            io = lay.index if whole else lay.index[ok]
+            count = np.bincount(io, minlength=lay.count).astype(np.float64)
+            sums = BucketSums(present=count, predicates={
+                pred: lay.sum(mask=m) for pred, m in masks.items()})
+            if need.moments:
+                mean = div(np.bincount(io, weights=xo, minlength=lay.count), count)
+                dev = xo - mean[io]
+                np.multiply(dev, dev, out=dev)
+                sums.mean = np.nan_to_num(mean)
+                sums.m2 = np.bincount(io, weights=dev, minlength=lay.count)
+                del dev
+            if need.extremes:
+                sums.lo, sums.hi = np.full(lay.count, np.inf), np.full(lay.count, -np.inf)
+                np.minimum.at(sums.lo, io, xo)
+                np.maximum.at(sums.hi, io, xo)
+            if col is not None and dec is not None:
+                sums.deciles = _histogram(io, dec, len(col.decile_edges) + 1, lay.count)
+            if col is not None and bins is not None:
+                nbins = len(col.fine_edges) + 1
+                sums.fine = _histogram(io, bins, nbins, lay.count)
+                if on is not None:
+                    sums.on_edge = _histogram(io[on], bins[on], nbins, lay.count)
+                if need.deciles:
+                    sums.deciles = _decile_counts(sums.fine, col)
+            if outside is not None:
+                sums.out_of_range = np.bincount(io, weights=outside,
+                                                minlength=lay.count).astype(np.float64)
+            out.append(sums)
+        return out
+    text = text_values(table, name, where)
+    frame = Frame(where, times, {}, {name: text})
+    masks = {pred: predicate_mask(frame, name, *pred) for pred in need.predicates}
+    if need.categories and col is not None:
+        codes = category_codes(text, col.categories)
+        ok = codes >= 0
+        known = codes[ok]
+        out = [BucketSums(present=lay.sum(mask=ok),
+                          categories=lay.histogram(known, len(col.categories) + 1, ok))
+               for lay in layouts]
+    else:  # only counts of present values: no need to encode (free text has many values)
+        valid = pc.is_valid(text)
+        ok = np.asarray(valid.to_numpy(zero_copy_only=False) if isinstance(
+            valid, pa.Array) else valid.combine_chunks().to_numpy(zero_copy_only=False),
+            dtype=bool)
+        out = [BucketSums(present=lay.sum(mask=ok)) for lay in layouts]
+    for sums, lay in zip(out, layouts, strict=True):
+        sums.predicates = {pred: lay.sum(mask=m) for pred, m in masks.items()}
+    return out
 
 
 def _histogram(index: np.ndarray, bins: np.ndarray, nbins: int, count: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from planspec.data import Frame
 from planspec.engine.gather import Buckets, cumulative, div
 from planspec.engine.windows import RTOL, Grid, Values, iso
 from planspec.outcomes import (
+    LEVEL,
     effective_n,
     interval,
     join,
@@ -159,6 +160,24 @@ def fire(levels: list[int], for_: int, keep: int) -> list[int]:
     return out
 
 
+def fresh(levels: list[int], for_: int, keep: int) -> list[int]:
+    """The positions (0 to ``len(levels)``) before which :func:`fire`'s state machine is as
+    it starts, having been fed the ``levels`` before: no streak, no clean count, not firing. A
+    run that judges windows again from such a position on needs nothing of the ones before.
+
+    >>> fresh([2, 2, 0, 2, 0, 0, -1], for_=2, keep=1)
+    [0, 6, 7]
+    """
+    machines = [_Persistence(level, for_, keep) for level in (1, 2)]
+    out = [0]
+    for i, lvl in enumerate(levels):
+        for m in machines:
+            m.step(lvl)
+        if not any(m.run or m.clean or m.on for m in machines):
+            out.append(i + 1)
+    return out
+
+
 class _Persistence:
     """The firing state of one level: consecutive windows at or above it (``run``) and
     consecutive judged windows below it while firing (``clean``)."""
@@ -186,11 +205,14 @@ class _Persistence:
 
 def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | None,
                   outcomes: Any, now: int, sources: dict[str, dict[str, int]],
-                  predictions: np.ndarray, judge_partial: bool = False) -> CheckResult:
+                  predictions: np.ndarray, judge_partial: bool = False,
+                  level: float = LEVEL) -> CheckResult:
     """An outcome monitor over its windows: immature until labels are in, then its metrics;
     partial windows are shown but not judged (unless ``judge_partial`` or `partial: judge`).
     ``predictions`` are cumulative per-bucket prediction counts (from the sums); ``frame`` and
-    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``."""
+    ``b`` the scored rows' narrow columns and buckets, needed only to join ``outcomes``;
+    ``level`` the confidence level of the metric intervals (wider for a segmented monitor
+    under a multiple-testing correction)."""
     if outcomes is None or frame is None or b is None:  # every window immature, no metric
         return _no_outcomes(m, g, g.total(predictions))
     score = frame.numbers[m.prediction]
@@ -208,7 +230,7 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | Non
     metrics: dict[int, np.ndarray] = {}  # the metric itself, where a condition reads a bound
     for leaf in m.metrics:
         x, bound = metric(leaf.measure.stat, leaf.key.within, sums, g.total)
-        ci = interval(leaf.measure.stat, leaf.key.within, sums, g.total)
+        ci = interval(leaf.measure.stat, leaf.key.within, sums, g.total, level)
         intervals[id(leaf)], metrics[id(leaf)] = ci, x
         if leaf.measure.part in ("lower", "upper") and ci is not None:
             x = ci[0] if leaf.measure.part == "lower" else ci[1]

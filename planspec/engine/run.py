@@ -30,6 +30,7 @@ from planspec.data import (
     inputs,
     read_batches,
 )
+from planspec.engine import incremental as inc
 from planspec.engine import store as st
 from planspec.engine.actions import annotate_risks, playbook_actions, stand_ins
 from planspec.engine.calendar import bucket_starts
@@ -46,6 +47,7 @@ from planspec.engine.gather import (
 )
 from planspec.engine.judge import adjust, judge_monitor, judge_rule
 from planspec.engine.segments import (
+    BySegments,
     SegmentGather,
     Segments,
     judge_monitor_segments,
@@ -71,6 +73,7 @@ from planspec.results import (
     CheckResult,
     Firing,
     Results,
+    SegmentSummary,
     WindowInfo,
 )
 from planspec.sources import Source
@@ -159,7 +162,7 @@ def gather_data(program: CheckProgram, profile: Profile, data: Any, keep_narrow:
                                     program.timestamp, profile, program.bucket, item.where,
                                     [program.timestamp, *narrow] if narrow else (),
                                     bins=histogram_bins(program, profile), tz=program.timezone,
-                                    on_batch=segmented.add if segmented.needs else None)
+                                    splits=segmented.splits())
         if sums is not None:
             parts.append(sums)
         if rows is not None:
@@ -312,7 +315,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                                              item.where, keep, sink.write if keep else None,
                                              bins=histogram_bins(program, profile),
                                              tz=program.timezone,
-                                             on_batch=segmented.add if slices else None)
+                                             splits=segmented.splits())
                     item_segments = segmented.result()
             if sums is None and st.is_live(item):  # nothing new has arrived
                 live.append((item.where, iso(int(item.since.timestamp())) if item.since
@@ -365,12 +368,28 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
             stored_segments.append(before)
         segments = merge_slices(judged_segments, slices)
         gathered = Gathered(judged, narrow_table, stored.since, segments)
-        results = judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
+        judged_under = inc.judgement_key(program, profile, stored.since, judge_partial)
+        prior = None
+        if stored.judged is not None:
+            prior = inc.decode(stored.judged, stored.judged_where)
+            prior = prior if prior.key == judged_under else None
+        # The buckets whose sums differ from what the last run judged: new and late rows,
+        # the held-back buckets of live sources (now, and as the last run judged them).
+        touched = np.unique(np.concatenate([np.zeros(0, np.int64),
+                                            *(p.ids for p in [*parts, *held]),
+                                            *([prior.provisional] if prior else [])]))
+        results, grids = _judge(program, profile, gathered, given, as_of, say, judge_partial,
+                                prior, touched)
+        judgement = inc.encode(inc.Prior(judged_under, inc.grid_record(grids),
+                                         results.checks,
+                                         np.unique(np.concatenate([np.zeros(0, np.int64),
+                                                                   *(h.ids for h in held)]))))
         run = int(stored.manifest.get("runs", 0)) + 1
         history, added = st.append_history(stored.history, st.judged_windows(results, run))
         say(f"writing the store ({0 if merged is None else merged.ids.size:,} buckets)")
         gen = st.commit(root, program, profile, stored, merged, ingested, history, rows_files,
-                        segments_table(merge_slices(stored_segments, slices), slices))
+                        segments_table(merge_slices(stored_segments, slices), slices),
+                        {inc.JUDGED: judgement})
     lacking: dict[str, str] = {}
     for key in program.stats:
         if key.column is None:
@@ -403,10 +422,21 @@ def _gather_on_dask(program: CheckProgram, profile: Profile, items: list[Input],
 
 
 def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
-               given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool = False
-               ) -> Results:
+               given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool = False,
+               prior: inc.Prior | None = None, touched: np.ndarray | None = None) -> Results:
     """Every check over every window of the sums (no rows are read here, except the narrow
-    columns that outcome joins need)."""
+    columns that outcome joins need). With a ``prior`` judgement (a store's last run) and the
+    buckets this run ``touched`` (global ids), the alerts are judged again only from the
+    first window each grid can have changed (see :mod:`planspec.engine.incremental`)."""
+    return _judge(program, profile, gathered, given, as_of, say, judge_partial, prior,
+                  touched)[0]
+
+
+def _judge(program: CheckProgram, profile: Profile, gathered: Gathered,
+           given: dict[str, Any], as_of: Any, say: Progress, judge_partial: bool,
+           prior: inc.Prior | None, touched: np.ndarray | None
+           ) -> tuple[Results, dict[WindowSpec, Grid]]:
+    """:func:`judge_sums`, and the window grids it judged."""
     sums = gathered.sums
     now = _as_of(as_of, sums.t_max)
     check_bucket_budget(sums.t_min, sums.t_max, program.bucket,
@@ -420,6 +450,67 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     rows = {spec: g.total(view.rows) for spec, g in grids.items()}
     say(f"computing {len(program.stats)} statistics over {len(grids)} window grids "
         f"({sums.total:,} rows in {sums.ids.size:,} buckets)")
+    at = None
+    if prior is not None and all(g.starts.size for g in grids.values()):
+        local = np.asarray(touched if touched is not None else [], dtype=np.int64) - b.first
+        at = inc.cuts(program, prior, grids, local)
+    alerts: list[CheckResult] | None = None
+    if prior is not None and at is not None:
+        subs = {spec: inc.sub_grid(g, at[spec]) for spec, g in grids.items()}
+        whole, by_segment, segs = _judge_alerts(program, profile, gathered, view, subs,
+                                                {s: r[at[s]:] for s, r in rows.items()},
+                                                judge_partial)
+        alerts = inc.splice(prior, [*whole, *by_segment], grids, at, program)
+        if alerts is not None:
+            say(f"judged {sum(g.starts.size - at[s] for s, g in grids.items())} of "
+                f"{sum(g.starts.size for g in grids.values())} windows again (the others "
+                "are the store's)")
+    if alerts is None:
+        whole, by_segment, segs = _judge_alerts(program, profile, gathered, view, grids, rows,
+                                                judge_partial)
+        alerts = [*whole, *by_segment]
+    whole_alerts, segment_alerts = alerts[:len(whole)], alerts[len(whole):]
+    sources: dict[str, dict[str, int]] = {}
+    narrow = _narrow_frame(program, gathered, view) if given else None
+    monitors: list[CheckResult] = []
+    split: list[CheckResult] = []  # monitors judged per segment, explained as they are judged
+    split_summary: list[SegmentSummary] = []
+    for m in program.monitors:
+        if m.source.name in given:
+            say(f"joining outcomes for {m.id}")
+        frame, nb = narrow if narrow is not None else (None, None)
+        if m.by is not None:
+            found, summary = judge_monitor_segments(
+                m, program.slices[m.by], grids[m.window], frame, nb, given.get(m.source.name),
+                now, sources, judge_partial, program.max_segments, tz,
+                view.columns[m.prediction].present)
+            split += found
+            split_summary += [summary] if summary else []
+            continue
+        monitors.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
+                                      now, sources, view.columns[m.prediction].present,
+                                      judge_partial))
+    only = dataclasses.replace(program, rules=[],
+                               monitors=[m for m in program.monitors if m.by is None])
+    monitors = explain(only, monitors, grids, rows, view.columns, profile, {})
+    # Segments' results follow the monitors': each explained from its own sums and baseline.
+    checks = [*whole_alerts, *monitors, *split, *segment_alerts]
+    stand_ins(checks)
+    annotate_risks(program, checks)
+    results = _results(program, profile, sums, grids, rows, checks)
+    return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
+                                      "segments": segment_summary(segs) + split_summary
+                                      or None,
+                                      "actions": playbook_actions(program, results.firing, checks),
+                                      "risks": dated_risks(program)}), grids
+
+
+def _judge_alerts(program: CheckProgram, profile: Profile, gathered: Gathered, view: Cumulated,
+                  grids: dict[WindowSpec, Grid], rows: dict[WindowSpec, np.ndarray],
+                  judge_partial: bool
+                  ) -> tuple[list[CheckResult], list[CheckResult], list[BySegments]]:
+    """The alerts' results on ``grids`` (each grid's windows, or the last of them): the
+    unsegmented ones in rule order, then every segment's; and the segments judged."""
     computed = {key: compute(key, grids[key.window], rows[key.window], view.columns, profile)
                 for key in program.stats if key.by is None}
     whole_rules = [r for r in program.rules if r.by is None]
@@ -449,37 +540,10 @@ def judge_sums(program: CheckProgram, profile: Profile, gathered: Gathered,
     checks = [judge_rule(rule, grids[rule.window], rows[rule.window], computed, adjusted, profile,
                          leaf_values, judge_partial, program.correction)
               for rule in whole_rules]
-    sources: dict[str, dict[str, int]] = {}
-    narrow = _narrow_frame(program, gathered, view) if given else None
-    split: list[CheckResult] = []  # monitors judged per segment, explained as they are judged
-    for m in program.monitors:
-        if m.source.name in given:
-            say(f"joining outcomes for {m.id}")
-        frame, nb = narrow if narrow is not None else (None, None)
-        if m.by is not None:
-            split += judge_monitor_segments(m, program.slices[m.by], grids[m.window], frame, nb,
-                                            given.get(m.source.name), now, sources,
-                                            judge_partial, program.max_segments, tz,
-                                            view.columns[m.prediction].present)
-            continue
-        checks.append(judge_monitor(m, grids[m.window], frame, nb, given.get(m.source.name),
-                                    now, sources, view.columns[m.prediction].present,
-                                    judge_partial))
-    whole = program
-    if segs or split:
-        whole = dataclasses.replace(program, rules=whole_rules,
-                                    monitors=[m for m in program.monitors if m.by is None])
-    checks = explain(whole, checks, grids, rows, view.columns, profile, computed) + split
-    # Segments' results follow the monitors': each explained from its own sums and baseline.
-    checks += judge_segments(segs, grids, leaf_values, profile, judge_partial,
-                             program.correction)
-    stand_ins(checks)
-    annotate_risks(program, checks)
-    results = _results(program, profile, sums, grids, rows, checks)
-    return results.model_copy(update={"as_of": iso(now), "outcomes": sources or None,
-                                      "segments": segment_summary(segs) or None,
-                                      "actions": playbook_actions(program, results.firing, checks),
-                                      "risks": dated_risks(program)})
+    only = dataclasses.replace(program, rules=whole_rules, monitors=[])
+    checks = explain(only, checks, grids, rows, view.columns, profile, computed)
+    return checks, judge_segments(segs, grids, leaf_values, profile, judge_partial,
+                                  program.correction), segs
 
 
 def _narrow_frame(program: CheckProgram, gathered: Gathered, view: Cumulated) -> Any:

@@ -13,13 +13,14 @@ unsegmented alerts' and every tested segment's together.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from planspec import _segid
 from planspec.compile import (
     CheckProgram,
     ColumnNeed,
@@ -29,21 +30,23 @@ from planspec.compile import (
     StatKey,
     WindowSpec,
 )
-from planspec.data import Frame, RowGroup, numeric, text_values, timestamps
+from planspec.data import Frame, RowGroup, numeric, text_values
 from planspec.engine import store as st
 from planspec.engine.evidence import explain_rule
 from planspec.engine.gather import (
     Buckets,
+    BucketSums,
     ColumnSums,
     Sums,
-    _gather_column,
     cumulate,
     cumulative,
     from_families,
+    gather_table,
     merge_all,
 )
 from planspec.engine.judge import judge_monitor, judge_rule
 from planspec.engine.windows import Grid, Values, compute
+from planspec.outcomes import LEVEL
 from planspec.profile import Profile, slice_codes
 from planspec.results import CheckResult, SegmentSummary
 from planspec.thresholds import rule_thresholds
@@ -62,39 +65,62 @@ def segment_needs(program: CheckProgram) -> dict[str, dict[str, ColumnNeed]]:
     return out
 
 
+@dataclass
+class SliceSplit:
+    """The segments of one slice as a :class:`~planspec.engine.gather.Split` of the gather:
+    each row's slot is its segment code × the batch's buckets + its bucket (rows the filter
+    drops fill one slot after the segments', left out), so every kernel sums every segment
+    of the batch at once; each batch's sums, taken apart per segment, go to ``parts``."""
+
+    needs: Mapping[str, ColumnNeed]
+    slice: Slice
+    kinds: Mapping[str, str]
+    parts: list[dict[str, Sums]] = field(default_factory=list)
+    _names: list[str] = field(default_factory=list)
+    _rows: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    _t: tuple[int, int] = (0, 0)
+
+    def layout(self, read: Callable[[Sequence[str]], pa.Table], times: np.ndarray,
+               b: Buckets, where: str) -> Buckets | None:
+        table = read(list(self.slice.columns))
+
+        def column(name: str) -> np.ndarray | pa.ChunkedArray:
+            return numeric(table, name, where) if self.kinds[name] == "numeric" else \
+                text_values(table, name, where)
+
+        names, codes = slice_codes(self.slice, column, times.size)
+        kept = codes >= 0
+        if not kept.any():
+            return None
+        nb = b.count
+        slots = np.where(kept, codes, len(names)) * nb + b.index
+        self._names, self._t = names, (int(times[kept].min()), int(times[kept].max()))
+        lay = Buckets(b.size, b.first, slots, (len(names) + 1) * nb)
+        self._rows = lay.sum()
+        return lay
+
+    def add(self, b: Buckets, layout: Buckets, columns: dict[str, BucketSums]) -> None:
+        nb, out = b.count, {}
+        for k, name in enumerate(self._names):
+            keep = np.flatnonzero(self._rows[k * nb:(k + 1) * nb] > 0)
+            if keep.size:
+                pos = k * nb + keep
+                out[name] = Sums(b.size, b.first + keep, self._rows[pos], *self._t,
+                                 {c: s.take(pos) for c, s in columns.items()})
+        self.parts.append(out)
+        if len(self.parts) >= 16:  # bound the pending parts, as the gather does
+            self.parts[:] = [merge_segments(self.parts)]
+
+
 def gather_segmented(needs: Mapping[str, ColumnNeed], table: pa.Table, timestamp: str,
                      profile: Profile, size: int, sl: Slice, kinds: Mapping[str, str],
                      where: str = "data", tz: str = "UTC") -> dict[str, Sums]:
     """The sums of one table per segment of the slice ``sl``, in one pass: the rows its
     filter drops are left out, the buckets' index is combined with each row's segment code,
     and each segment's buckets are then taken apart."""
-    times = timestamps(table, timestamp, where)
-
-    def column(name: str) -> np.ndarray | pa.ChunkedArray:
-        return numeric(table, name, where) if kinds[name] == "numeric" else \
-            text_values(table, name, where)
-
-    names, codes = slice_codes(sl, column, table.num_rows)
-    kept = codes >= 0
-    if not kept.any():
-        return {}
-    if not kept.all():
-        table, times, codes = table.filter(pa.array(kept)), times[kept], codes[kept]
-    b = Buckets.of(times, size, tz)
-    nb = b.count
-    sb = Buckets(size, b.first, codes * nb + b.index, len(names) * nb)
-    rows = sb.sum()
-    columns = {name: _gather_column(needs[name], table, times, where, profile, sb)
-               for name in needs}
-    t_min, t_max = int(times.min()), int(times.max())
-    out = {}
-    for k, name in enumerate(names):
-        keep = np.flatnonzero(rows[k * nb:(k + 1) * nb] > 0)
-        if keep.size:
-            pos = k * nb + keep
-            out[name] = Sums(size, b.first + keep, rows[pos], t_min, t_max,
-                             {c: s.take(pos) for c, s in columns.items()})
-    return out
+    split = SliceSplit(needs, sl, kinds)
+    gather_table({}, table, timestamp, profile, size, where, tz=tz, splits=[split])
+    return merge_segments(split.parts)
 
 
 def merge_segments(parts: list[dict[str, Sums]]) -> dict[str, Sums]:
@@ -116,35 +142,36 @@ def merge_slices(parts: Sequence[Segments], slices: Iterable[str] | None = None)
 
 @dataclass
 class SegmentGather:
-    """Collects the segmented sums of a stream of tables (hand :meth:`add` each batch)."""
+    """Collects the segmented sums of a stream of tables: hand :meth:`splits` to the gather
+    (or :meth:`add` each batch), then take :meth:`result`."""
 
     program: CheckProgram
     profile: Profile
     needs: dict[str, dict[str, ColumnNeed]] = field(init=False)
-    parts: dict[str, list[dict[str, Sums]]] = field(init=False)
+    _splits: dict[str, SliceSplit] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.needs = segment_needs(self.program)
-        self.parts = {by: [] for by in self.needs}
+
+    def splits(self) -> list[SliceSplit]:
+        """One split per slice, for :func:`~planspec.engine.gather.gather_batches` (the
+        segments gathered in the same pass as the batch's sums); :meth:`result` merges them."""
+        if not self.needs:
+            return []
+        kinds = {n: c.kind for n, c in self.program.columns.items()}
+        if not self._splits:
+            self._splits = {key: SliceSplit(needs, self.program.slices[key], kinds)
+                            for key, needs in self.needs.items()}
+        return list(self._splits.values())
 
     def add(self, table: pa.Table | pa.RecordBatch | RowGroup, where: str = "data") -> None:
-        if isinstance(table, RowGroup):  # the columns the segments' statistics and slices read
-            have = set(table.handle.schema_arrow.names)
-            wanted = [self.program.timestamp, *(c for n in self.needs.values() for c in n),
-                      *(c for k in self.needs for c in self.program.slices[k].columns)]
-            table = table.read([c for c in dict.fromkeys(wanted) if c in have])
-        if isinstance(table, pa.RecordBatch):
-            table = pa.Table.from_batches([table])
-        kinds = {n: c.kind for n, c in self.program.columns.items()}
-        for key, needs in self.needs.items():
-            self.parts[key].append(gather_segmented(
-                needs, table, self.program.timestamp, self.profile, self.program.bucket,
-                self.program.slices[key], kinds, where, self.program.timezone))
-            if len(self.parts[key]) >= 16:  # bound the pending parts, as the gather does
-                self.parts[key] = [merge_segments(self.parts[key])]
+        """The segments of one more batch, gathered on their own (without the batch's sums)."""
+        gather_table({}, table, self.program.timestamp, self.profile, self.program.bucket,
+                     where, tz=self.program.timezone, splits=self.splits())
 
     def result(self) -> Segments:
-        return {by: merge_segments(p) for by, p in self.parts.items()}
+        return {by: merge_segments(self._splits[by].parts if by in self._splits else [])
+                for by in self.needs}
 
 
 def _zeroed(s: Sums, ids: np.ndarray) -> Sums:
@@ -314,10 +341,8 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
                                                     else ("overall" if seg.profile is not None
                                                           else "none")}))
                     continue
-                named = ",".join(f"{col}={v}" for col, v in
-                                 zip(group.slice.by, seg.value.split(", "), strict=False))
                 out.append(c.model_copy(update={
-                    "id": f"{rule.id}[{named}]", "by": group.by,
+                    "id": _segid.check_id(rule.id, group.slice.by, seg.value), "by": group.by,
                     "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
                         "overall" if seg.profile is not None else "none")}))
     return out
@@ -332,17 +357,29 @@ def segment_summary(segs: list[BySegments]) -> list[SegmentSummary]:
             for g in segs if g.by is not None for r in g.rules]
 
 
+def segment_level(correction: str, k: int) -> float:
+    """The confidence level of each of ``k`` segments' metric intervals: 95%, or with a
+    correction (`bonferroni` or `bh`: intervals have no p-values to rank, so both take
+    Bonferroni's) 1 − 5%/k, so that all k cover together with 95% probability.
+
+    >>> segment_level("none", 20), segment_level("bh", 20), segment_level("bonferroni", 1)
+    (0.95, 0.9975, 0.95)
+    """
+    return LEVEL if correction == "none" or k <= 1 else 1 - (1 - LEVEL) / k
+
+
 def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | None,
                            b: Buckets | None, outcomes: Any, now: int,
                            sources: dict[str, dict[str, int]], judge_partial: bool,
                            max_segments: int, tz: str, predictions: np.ndarray
-                           ) -> list[CheckResult]:
+                           ) -> tuple[list[CheckResult], SegmentSummary | None]:
     """An outcome monitor judged per segment of its slice, from the scored rows' narrow
-    columns (the segments with the most scored rows first, at most ``max_segments``). Without
-    outcomes or scored rows there is nothing to split: the monitor's one immature result."""
+    columns (the segments with the most scored rows first, at most ``max_segments``), and
+    how it was split (None for a filter alone). Without outcomes or scored rows there is
+    nothing to split: the monitor's one immature result."""
     if frame is None or b is None or outcomes is None:
         return [judge_monitor(m, g, None, None, None, now, sources, predictions,
-                              judge_partial)]
+                              judge_partial)], None
 
     def column(name: str) -> np.ndarray | pa.ChunkedArray:
         return frame.numbers[name] if name in frame.numbers else frame.texts[name]
@@ -352,6 +389,9 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
     order = sorted(range(len(names)), key=lambda k: (-counts[k], names[k]))[:max_segments]
     if not sl.by and not order:  # a filter that kept no scored rows
         names, order = [""], [0]
+    # One 95% interval per segment would let one of twenty segments cross its bound by chance
+    # in a window; under a correction each is widened to Bonferroni's simultaneous level.
+    level = segment_level(m.correction, len(order))
     out = []
     for k in order:
         mask = codes == k
@@ -361,15 +401,17 @@ def judge_monitor_segments(m: MonitorRule, sl: Slice, g: Grid, frame: Frame | No
                      {c: t.filter(keep) for c, t in frame.texts.items()})
         pb = Buckets.within(part.times, b.size, b.first, b.count, tz)
         preds = cumulative(pb.sum(mask=~np.isnan(part.numbers[m.prediction])))
-        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial)
-        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn)})
+        c = judge_monitor(m, g, part, pb, outcomes, now, sources, preds, judge_partial, level)
+        c = c.model_copy(update={"thresholds": rule_thresholds(m.fail, m.warn),
+                                 "interval_level": level if level != LEVEL else None})
         if sl.by:
-            named = ",".join(f"{col}={v}" for col, v in
-                             zip(sl.by, names[k].split(", "), strict=False))
-            c = c.model_copy(update={"id": f"{m.id}[{named}]", "by": ",".join(sl.by),
+            c = c.model_copy(update={"id": _segid.check_id(m.id, sl.by, names[k]),
+                                     "by": ",".join(sl.by),
                                      "segment": names[k]})
         out.append(c)
-    return out
+    summary = SegmentSummary(alert=m.id, by=",".join(sl.by), tested=len(order), unseen=[],
+                             dropped=len(names) - len(order)) if sl.by else None
+    return out, summary
 
 
 # ------------------------------------------------------------------------- in the sums store
@@ -393,23 +435,18 @@ def segments_from_table(table: pa.Table, needs: Mapping[str, Mapping[str, Column
     """The inverse of :func:`segments_table` for the segment columns in ``needs`` (families
     a plan added since are read as zero counts)."""
     out: dict[str, dict[str, Sums]] = {by: {} for by in needs}
-    by_col, val_col = table.column("by").to_pylist(), table.column("value").to_pylist()
-    columns, fams = table.column("column").to_pylist(), table.column("family").to_pylist()
-    buckets = np.asarray(table.column("bucket").to_numpy(), dtype=np.int64)
-    values = table.column("values").to_pylist()
-    groups: dict[tuple[str, str], dict[tuple[str, str], list[int]]] = {}
-    for i, (by, value, col, fam) in enumerate(zip(by_col, val_col, columns, fams,
-                                                  strict=True)):
+    groups: dict[tuple[str, str], dict[str, dict[str, np.ndarray]]] = {}
+    at: dict[tuple[str, str], np.ndarray] = {}
+    for (by, value, col, fam), buckets, values in st.grouped(table, ("by", "value", "column",
+                                                                     "family")):
         if by in needs:
-            groups.setdefault((by, value), {}).setdefault((col, fam), []).append(i)
-    for (by, value), fam_rows in groups.items():
-        rows_at = fam_rows.get(("", st.ROWS))
-        if rows_at is None:
+            groups.setdefault((by, value), {}).setdefault(col, {})[fam] = values
+            if (col, fam) == ("", st.ROWS):
+                at[(by, value)] = buckets
+    for (by, value), per in groups.items():
+        ids = at.get((by, value))
+        if ids is None:
             continue
-        ids = buckets[rows_at]
-        per: dict[str, dict[str, np.ndarray]] = {}
-        for (col, fam), at in fam_rows.items():
-            per.setdefault(col, {})[fam] = np.array([values[i] for i in at], dtype=np.float64)
         sums_cols = {name: from_families(need, profile.columns.get(name), ids.size,
                                          per.get(name, {}))[0]
                      for name, need in needs[by].items()}

@@ -10,6 +10,11 @@ Layout of a store directory (format version :data:`FORMAT`)::
     gen-000007/sums.parquet    one row per bucket, column and statistic family:
                                bucket (global id), column, family, values (list<double>)
     gen-000007/history.parquet judged windows appended by each run (what changed)
+    gen-000007/segments.parquet segmented sums (alerts with `by`)
+    gen-000007/judged.json     the last run's results and the key they hold under: the next
+                               run judges only the windows it can change
+                               (:mod:`planspec.engine.incremental`); optional, so a store
+                               written before it was kept is read and judged whole once
     rows/<fingerprint>.parquet the narrow columns outcome joins read (key, time, score), one
                                file per ingested input, written once
 
@@ -55,6 +60,8 @@ from planspec.sources import SourceError, _Database
 FORMAT = 1
 ROWS = "rows"  # the family of per-bucket row counts (column "")
 SEGMENTS = "segments.parquet"  # segmented sums: the sums table plus `by` and `value` columns
+#: The last run's judged alerts, reused by the next run (see planspec.engine.incremental).
+JUDGED = "judged.json"
 
 
 def grid(program: CheckProgram) -> dict[str, Any]:
@@ -92,6 +99,10 @@ class Stored:
     since: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Segmented sums as stored (`segments.parquet`; decoded by planspec.engine.segments).
     segments: pa.Table | None = None
+    #: The last run's judgement (`judged.json`, decoded by planspec.engine.incremental), and
+    #: its path; None in a store written before judgements were kept.
+    judged: bytes | None = None
+    judged_where: str = ""
 
     @property
     def fingerprints(self) -> dict[str, str]:
@@ -143,12 +154,15 @@ def is_live(item: Input) -> bool:
 
 def resume_at(stored: Stored, item: Input, program: CheckProgram) -> datetime.datetime | None:
     """Where a live source is read on from: the start of the bucket held back from its last
-    read (:func:`hold_back`), else the end of the store's last bucket (rows before it are
-    already in the store, from other inputs); at least the run's own ``since``."""
-    mark = stored.manifest.get("sources", {}).get(item.where)
+    read (:func:`hold_back`); for a source the store has not read, its start when the store
+    already reads other live sources (it is another feed beside them), else the end of the
+    store's last bucket (a history ingested from files, going live: rows before it are
+    already in the store); at least the run's own ``since``."""
+    marks = stored.manifest.get("sources", {})
+    mark = marks.get(item.where)
     if mark is not None:
         t: int | None = int(mark["from"])
-    elif stored.sums is not None:
+    elif stored.sums is not None and not marks:
         t = int(bucket_starts(stored.sums.ids[-1:] + 1, stored.sums.size, program.timezone)[0])
     else:
         t = None
@@ -250,24 +264,12 @@ def _read_sums(gen: Path, manifest: Mapping[str, Any], needs: Mapping[str, Colum
         table = _read_parquet(gen / "sums.parquet")
     except (OSError, pa.ArrowInvalid) as e:
         raise DataError("PS431", f"{gen / 'sums.parquet'}: cannot read it: {e}") from None
-    key = pc.binary_join_element_wise(table.column("column"), table.column("family"), "\x00")
-    encoded = pc.dictionary_encode(key).combine_chunks()
-    names = encoded.dictionary.to_pylist()
-    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    values = table.column("values").combine_chunks()
-    buckets = np.asarray(table.column("bucket").to_numpy(), dtype=np.int64)
     groups: dict[str, dict[str, np.ndarray]] = {}
     ids: np.ndarray | None = None
-    for i, name in enumerate(names):
-        rows = order[bounds[i]:bounds[i + 1]]
-        column, family = name.split("\x00")
-        flat = np.asarray(pc.list_flatten(values.take(pa.array(rows))).to_numpy(
-            zero_copy_only=False), dtype=np.float64)
-        groups.setdefault(column, {})[family] = flat.reshape(rows.size, -1)
+    for (column, family), buckets, values in grouped(table, ("column", "family")):
+        groups.setdefault(column, {})[family] = values
         if column == "" and family == ROWS:
-            ids = buckets[rows]
+            ids = buckets
     if ids is None:
         raise DataError("PS431", f"{gen / 'sums.parquet'}: no row counts")
     k = ids.size
@@ -281,6 +283,27 @@ def _read_sums(gen: Path, manifest: Mapping[str, Any], needs: Mapping[str, Colum
     sums = Sums(int(manifest["bucket"]), ids, groups[""][ROWS][:, 0],
                 int(manifest["t_min"]), int(manifest["t_max"]), columns)
     return sums, missing
+
+
+def grouped(table: pa.Table, keys: tuple[str, ...]
+            ) -> Iterator[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+    """The rows of a sums table grouped by its text columns ``keys`` (e.g. column and family):
+    each group's key, its buckets, and its values as one (rows, width) array, decoded
+    column-wise (no Python object per value)."""
+    key = pc.binary_join_element_wise(*(table.column(k) for k in keys), "\x00")
+    encoded = pc.dictionary_encode(key).combine_chunks()
+    names = encoded.dictionary.to_pylist()
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    values = table.column("values").combine_chunks()
+    buckets = np.asarray(table.column("bucket").to_numpy(), dtype=np.int64)
+    for i, name in enumerate(names):
+        rows = order[bounds[i]:bounds[i + 1]]
+        flat = np.asarray(pc.list_flatten(values.take(pa.array(rows))).to_numpy(
+            zero_copy_only=False), dtype=np.float64)
+        yield tuple(name.split("\x00")), buckets[rows], flat.reshape(rows.size,
+                                                                     flat.size // rows.size)
 
 
 def open_store(root: str | Path, program: CheckProgram, profile: Profile,
@@ -355,7 +378,14 @@ def open_store(root: str | Path, program: CheckProgram, profile: Profile,
             segments = _read_parquet(spath)
         except (OSError, pa.ArrowInvalid) as e:
             raise DataError("PS431", f"{spath}: cannot read it: {e}") from None
-    return Stored(manifest, sums, history, since, segments)
+    jpath = gen / JUDGED
+    judged = None
+    if jpath.exists():
+        try:
+            judged = jpath.read_bytes()
+        except OSError as e:
+            raise DataError("PS431", f"{jpath}: cannot read it: {e}") from None
+    return Stored(manifest, sums, history, since, segments, judged, str(jpath))
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -420,10 +450,12 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 
 def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: Stored,
            sums: Sums | None, ingested: list[Ingested], history: pa.Table | None,
-           rows_files: list[str], segments: pa.Table | None = None) -> Path:
-    """Write ``sums`` (None: no buckets yet, only a live source's held-back one), ``history``
-    and the segmented sums as the store's next generation and make it current atomically; the
-    previous generation is removed only after the switch. Returns the new generation's folder."""
+           rows_files: list[str], segments: pa.Table | None = None,
+           extra: Mapping[str, bytes] | None = None) -> Path:
+    """Write ``sums`` (None: no buckets yet, only a live source's held-back one), ``history``,
+    the segmented sums and ``extra`` files (name → content: the run's judgement) as the store's
+    next generation and make it current atomically; the previous generation is removed only
+    after the switch. Returns the new generation's folder."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     number = int(stored.manifest.get("generation", 0)) + 1
@@ -439,6 +471,11 @@ def commit(root: str | Path, program: CheckProgram, profile: Profile, stored: St
         _write_parquet(history, tmp / "history.parquet")
     if segments is not None:
         _write_parquet(segments, tmp / SEGMENTS)
+    for file, content in (extra or {}).items():
+        with open(tmp / file, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
     manifest = {
         "format": FORMAT, "generation": number, "plan": program.plan.plan,
         "plan_fingerprint": plan_fingerprint(program),
