@@ -221,25 +221,23 @@ class Parser:
 
     # -------------------------------------------------------------------------- conditions
 
-    def condition(self) -> _Part:
-        first = self.conjunction()
-        if not self.is_word("or"):
+    def chain(self, word: str, item: Callable[[], _Part],
+              build: Callable[[Meta, list[Any]], Any]) -> _Part:
+        """``item (word item)*``: one item as it is, two or more joined by ``build``."""
+        first = item()
+        if not self.is_word(word):
             return first
         parts = [first]
-        while self.take_word("or"):
-            parts.append(self.conjunction())
+        while self.take_word(word):
+            parts.append(item())
         s, e = parts[0][3], parts[-1][4]
-        return (self.sem.any_of(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return (build(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+
+    def condition(self) -> _Part:
+        return self.chain("or", self.conjunction, self.sem.any_of)
 
     def conjunction(self) -> _Part:
-        first = self.test()
-        if not self.is_word("and"):
-            return first
-        parts = [first]
-        while self.take_word("and"):
-            parts.append(self.test())
-        s, e = parts[0][3], parts[-1][4]
-        return (self.sem.all_of(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return self.chain("and", self.test, self.sem.all_of)
 
     def test(self) -> _Part:
         if self.peek() == "(":
@@ -367,24 +365,10 @@ class Parser:
         return (self.sem.row_filter(Meta(s, e), [inner[0]]), s, e, s, e)
 
     def row_or(self) -> _Part:
-        first = self.row_and()
-        if not self.is_word("or"):
-            return first
-        parts = [first]
-        while self.take_word("or"):
-            parts.append(self.row_and())
-        s, e = parts[0][3], parts[-1][4]
-        return (self.sem.row_any(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return self.chain("or", self.row_and, self.sem.row_any)
 
     def row_and(self) -> _Part:
-        first = self.row_test()
-        if not self.is_word("and"):
-            return first
-        parts = [first]
-        while self.take_word("and"):
-            parts.append(self.row_test())
-        s, e = parts[0][3], parts[-1][4]
-        return (self.sem.row_all(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return self.chain("and", self.row_test, self.sem.row_all)
 
     def row_test(self) -> _Part:
         sem = self.sem
@@ -426,22 +410,18 @@ class Parser:
         return Node("derived", [left[0], op, right[0]], left[3], right[4])
 
     def arith(self) -> _Part:
-        part = self.product()
-        while self.peek() in ("+", "-"):
-            kind = "add" if self.peek() == "+" else "sub"
-            self.need_char(self.peek())
-            right = self.product()
-            part = (Node(kind, [part[0], right[0]], part[3], right[4]), part[3], right[4],
-                    part[3], right[4])
-        return part
+        return self.binary({"+": "add", "-": "sub"}, self.product)
 
     def product(self) -> _Part:
-        part = self.operand()
-        while self.peek() in ("*", "/"):
-            kind = "mul" if self.peek() == "*" else "div"
-            self.need_char(self.peek())
-            right = self.operand()
-            part = (Node(kind, [part[0], right[0]], part[3], right[4]), part[3], right[4],
+        return self.binary({"*": "mul", "/": "div"}, self.operand)
+
+    def binary(self, kinds: dict[str, str], item: Callable[[], _Part]) -> _Part:
+        """``item (op item)*`` for the operators in ``kinds``, left-associative."""
+        part = item()
+        while (ch := self.peek()) in kinds:
+            self.need_char(ch)
+            right = item()
+            part = (Node(kinds[ch], [part[0], right[0]], part[3], right[4]), part[3], right[4],
                     part[3], right[4])
         return part
 
