@@ -169,6 +169,10 @@ def results_view(results: Results) -> dict[str, Any]:
             "as_of": results.as_of or ""}
 
 
+#: More quiet segments of one split check than this fold into one line of the text table.
+QUIET_SEGMENTS = 5
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
@@ -183,7 +187,17 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
              f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
-    rows = view["checks"]
+    # A split check's segments that never fired fold into one line when there are more than
+    # QUIET_SEGMENTS of them: twenty quiet districts would bury the rows that matter.
+    folded: dict[str, list[dict[str, Any]]] = {}
+    for r, c in zip(view["checks"], results.checks, strict=True):
+        if c.segment is not None and r["fired"] == 0 and r["now"] not in ("fail", "warn"):
+            folded.setdefault(c.id.split("[", 1)[0], []).append(r)
+    folded = {k: v for k, v in folded.items() if len(v) > QUIET_SEGMENTS}
+    hidden = {id(r) for v in folded.values() for r in v}
+    shown = [(r, c) for r, c in zip(view["checks"], results.checks, strict=True)
+             if id(r) not in hidden]
+    rows = [r for r, _ in shown]
     fired = [f"{r['fired']}/{r['windows']}" for r in rows]
 
     def w(header: str, values: list[str]) -> int:
@@ -198,12 +212,17 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     marks = width - others - ident
     lines.append(f"{'CHECK':<{ident}}  {'KIND':<{kind}}  {'WINDOW':<{window}}  {'NOW':<{now}}  "
                  f"{'VALUE':>{value}}  {'FIRED':>{count}}  {'HISTORY' if marks >= 8 else ''}")
-    for r, c, f in zip(rows, results.checks, fired, strict=True):
+    for (r, c), f in zip(shown, fired, strict=True):
         state = r["now"]
         lines.append(f"{_fit(r['id'], ident):<{ident}}  {r['kind']:<{kind}}  "
                      f"{r['window']:<{window}}  {paint.get(state, '')}{state:<{now}}{reset}  "
                      f"{r['value']:>{value}}  {f:>{count}}  "
                      f"{history([x.status for x in c.windows], marks) if marks >= 8 else ''}")
+    for name, quiet in folded.items():
+        states = sorted({r["now"] for r in quiet})
+        more = " more" if any(c.id.startswith(name + "[") for _, c in shown) else ""
+        lines.append(f"{name}: {len(quiet)}{more} segments never fired (now "
+                     f"{' or '.join(states)}; each in --format json and the report)")
     episodes_ = [(r["id"], e) for r in rows for e in r["episodes"]]
     lines += ["", "What fired and when:" if episodes_ else "Nothing fired."]
     for name, e in episodes_:

@@ -199,3 +199,27 @@ def test_unsegmented_alerts_carry_no_segments_in_their_payload() -> None:
 
 def payload_order(bodies: list[Any]) -> list[str]:
     return [b["alert"] for b in bodies]
+
+
+def test_text_table_folds_many_quiet_segments_into_one_line(run: Results) -> None:
+    """Twelve segments, one failing: the table keeps the failing one's row and folds the eleven
+    that never fired into one line; with few quiet segments (the 8-segment run's one) each keeps
+    its row."""
+    rng = np.random.default_rng(5)
+    base = frame(rng, 40000, 28, start=T0 - 35 * DAY, shift=1.0, categories=12)
+    cur = frame(rng, 40000, 28, shift=1.0, categories=12)
+    cur["x"][cur["c"] == "k2"] -= 0.6
+    data = plan_with({"low": "mean(x) < 0.5"}, features={
+        "x": {"type": "numeric"}, "c": {"type": "categorical"}}).model_dump(
+            by_alias=True, mode="json")
+    data["input_alerts"][0].update(by="c")
+    program = compile_plan(Plan.model_validate(data))
+    results = program.run(cur, build_profile(program, base))
+    text = render_results_text(results, width=120)
+    table = text[:text.index("What fired and when")]
+    assert re.search(r"^low\[c=k2\]\s+input", table, re.M)
+    assert not re.search(r"^low\[c=k(0|1|[3-9]|1[01])\]", table, re.M)
+    assert "low: 11 more segments never fired (now partial; each in --format json" in table
+    assert len(results.checks) == 12  # folded in the table only: every result is still there
+    few = render_results_text(run, width=120)
+    assert re.search(r"^low\[c=k0\]\s+input", few, re.M) and "never fired" not in few
