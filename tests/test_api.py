@@ -142,3 +142,16 @@ def test_to_pandas_without_pandas_says_what_to_do(results: Results,
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(ImportError, match=r"pip install pandas.*to_arrow"):
         results.to_pandas()
+
+
+def test_an_unknown_engine_is_refused_not_run_locally(tmp_path: Path) -> None:
+    from planspec.engine.run import run_program, run_store
+
+    rng = np.random.default_rng(6)
+    program = compile_plan(plan_with({"shift": "mean(x) shift > 0.5 sd"}))
+    base, data = frame(rng, 400, 7, start=T0 - 7 * DAY), frame(rng, 400, 7)
+    with pytest.raises(ValueError, match="engine must be 'local' or 'dask', not 'spark'"):
+        run_program(program, data, base, engine="spark")
+    with pytest.raises(ValueError, match="not 'Dask'"):
+        run_store(program, data, base, tmp_path / "store", engine="Dask")
+    assert not (tmp_path / "store").exists()  # refused before anything is written

@@ -200,6 +200,7 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     ``judge_partial``. With ``engine="dask"`` the sums are gathered on the Dask cluster at
     ``scheduler`` (an address or a ``distributed.Client``; None: a local cluster started for
     the run), see :mod:`planspec.engine.distributed`."""
+    _known_engine(engine)
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
@@ -210,6 +211,21 @@ def run_program(program: CheckProgram, data: Any, baseline: Any,
     else:
         gathered = gather_data(program, profile, data, bool(given), say, batch_rows)
     return judge_sums(program, profile, gathered, given, as_of, say, judge_partial)
+
+
+#: Where sums are gathered: in this process, or on a Dask cluster.
+ENGINES = ("local", "dask")
+
+
+def _known_engine(engine: str) -> None:
+    """Refuse an engine name this version does not know rather than run locally instead.
+
+    >>> _known_engine("spark")
+    Traceback (most recent call last):
+    ValueError: engine must be 'local' or 'dask', not 'spark'
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be 'local' or 'dask', not {engine!r}")
 
 
 def _before(segments: dict[str, Sums], cut: int, tz: str) -> dict[str, Sums]:
@@ -256,6 +272,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
     skipped. The store is written atomically, once, at the end. With ``engine="dask"`` the new
     inputs' sums (and narrow columns) are gathered on the Dask cluster at ``scheduler`` and
     merged into the store here."""
+    _known_engine(engine)
     say = progress or (lambda _msg: None)
     profile = _profile(program, baseline, say)
     given = load_outcome_inputs(outcomes, program.monitors)
