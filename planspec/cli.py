@@ -457,6 +457,12 @@ def _check_store(args: argparse.Namespace, data: object, program: Any, baseline:
         print(f"planspec: read {where} {read}: " + (
             f"its last bucket (from {held}) is judged but kept out of the store until the "
             "next run reads it again" if held else "no new rows"), file=sys.stderr)
+    for where, others in report.beside:
+        print(f"planspec: {where} is new to this store, which already reads "
+              f"{', '.join(others)}: it was read from its first row as another feed beside "
+              f"{'it' if len(others) == 1 else 'them'}. If it is one of them at a new address, "
+              "its rows are now counted twice: rebuild the store, giving the moved source "
+              "`--since` the store's end", file=sys.stderr)
     for check_id, start in sorted(report.lacking.items()):
         print(f"planspec: {check_id} has history from {start} only (the store began "
               "gathering its sums then): earlier windows are insufficient_data", file=sys.stderr)

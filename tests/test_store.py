@@ -579,3 +579,26 @@ def test_parquet_row_groups_are_gathered_a_column_at_a_time(
     assert_close(windows(run_program(program, str(path), profile, batch_rows=300)), in_memory)
     assert table.num_rows % 700 <= 300  # but for the last, shorter group
     assert len(reads) == 1 + len(column_needs(program)) + (1 if program.slices else 0)
+
+
+def test_a_new_database_beside_another_is_named_on_the_command_line(
+        demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A database the store has not read, beside one it reads, is read from its first row as
+    another feed; the run says so once, since a moved source would now count twice."""
+    from planspec.demo import write_duckdb
+
+    db = tmp_path / "feeds.duckdb"
+    scored = pq.read_table(demo["scored"])
+    half = scored.num_rows // 2
+    write_duckdb(db, {"east": scored.slice(0, half), "west": scored.slice(half)})
+    base = ("check", PLAN, "--baseline", str(demo["dir"] / "baseline.json"), "--store",
+            str(tmp_path / "sums"), "--fail-on", "never", "-o", os.devnull)
+    east, west = f"duckdb:{db}?table=east", f"duckdb:{db}?table=west"
+    assert run(*base, "--data", east)[0] == 0
+    assert "is new to this store" not in capsys.readouterr().err
+    assert run(*base, "--data", west)[0] == 0
+    err = capsys.readouterr().err
+    assert (f"{west} is new to this store, which already reads {east}: it was read from its "
+            "first row as another feed beside it") in err
+    assert run(*base, "--data", west)[0] == 0
+    assert "is new to this store" not in capsys.readouterr().err

@@ -258,6 +258,10 @@ class StoreReport:
     #: Databases read on from a watermark: (source, read from, start of the last bucket read,
     #: judged but held back from the store until it is complete; "" when nothing new came).
     live: list[tuple[str, str | None, str]] = field(default_factory=list)
+    #: Databases new to the store read from their first row as another feed beside the ones it
+    #: already reads: (source, those sources). One of them moved to a new address would now
+    #: count its rows twice; the caller says so.
+    beside: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path,
@@ -301,8 +305,12 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
         live: list[tuple[str, str | None, str]] = []
         nothing = data is None or (isinstance(data, (list, tuple)) and not data)
         todo: list[tuple[Input, str]] = []
+        known = sorted(stored.manifest.get("sources", {}))
+        beside: list[tuple[str, list[str]]] = []
         for item in [] if nothing else inputs(data, "data"):
             if st.is_live(item):  # a database: read on from where the last read stopped
+                if known and item.where not in known and item.since is None:
+                    beside.append((item.where, known))
                 item = st.live_input(item, st.resume_at(stored, item, program))
                 fp = st.live_fingerprint(item)
             else:
@@ -422,7 +430,7 @@ def run_store(program: CheckProgram, data: Any, baseline: Any, store: str | Path
                         rule.warn.leaves() if rule.warn else [])):
                     lacking[rule.id] = min(lacking.get(rule.id, start), start)
     report = StoreReport(str(root), ingested, skipped, sorted(set(late)), lacking, added,
-                         gen.name, live)
+                         gen.name, live, beside)
     return results, report
 
 
