@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -713,16 +713,8 @@ def format_filter(f: RowFilter, nested: bool = False) -> str:
 
 def coerce_filter(v: Any) -> Any:
     """Pydantic's view of a row filter: a string is parsed; a model or mapping passes through."""
-    if isinstance(v, str):
-        try:
-            return parse_filter(v)[0]
-        except ExprError as e:
-            raise e.to_pydantic() from None
-    if isinstance(v, (BaseModel, dict)):
-        return v
-    raise PydanticCustomError("planspec", "{message}", {
-        "message": 'a row filter is a string, such as `listing_source == "aggregator"`',
-        "code": "PS203", "start": 0, "end": 0, "hint": None})
+    return _coerce(v, parse_filter,
+                   'a row filter is a string, such as `listing_source == "aggregator"`')
 
 
 # ---------------------------------------------------------------- coercion for the pydantic model
@@ -730,16 +722,22 @@ def coerce_filter(v: Any) -> Any:
 
 def coerce_condition(v: Any) -> Any:
     """Pydantic's view: a string is parsed; a model or mapping passes through."""
+    return _coerce(v, parse_condition,
+                   "a condition is a string, such as `psi(neighborhood) > 0.2`")
+
+
+def _coerce(v: Any, parse: Callable[[str], tuple[Any, Offsets]], not_text: str) -> Any:
+    """A string parsed by ``parse`` (its error as pydantic's, located); a model or mapping as it
+    is; anything else PS203 with ``not_text``."""
     if isinstance(v, str):
         try:
-            return parse_condition(v)[0]
+            return parse(v)[0]
         except ExprError as e:
             raise e.to_pydantic() from None
     if isinstance(v, (BaseModel, dict)):
         return v
     raise PydanticCustomError("planspec", "{message}", {
-        "message": "a condition is a string, such as `psi(neighborhood) > 0.2`", "code": "PS203",
-        "start": 0, "end": 0, "hint": None})
+        "message": not_text, "code": "PS203", "start": 0, "end": 0, "hint": None})
 
 
 def parse_duration(text: str) -> Duration:

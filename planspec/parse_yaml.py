@@ -3,6 +3,7 @@ every position inside a condition string, and every problem as a located diagnos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -147,12 +148,22 @@ class _Builder:
         return self.index.span(self.smap.file, b, max(e, b + 1))
 
 
-def _preparse_conditions(data: dict[str, Any], b: _Builder) -> None:
-    """Parse every condition string in place, so spans inside conditions enter the source map.
+#: The text fields parsed before validation: (section, field, parser). Each parser returns the
+#: model and the offsets of its parts.
+_PREPARSED: tuple[tuple[str, str, Callable[[str], tuple[Any, _expr.Offsets]]], ...] = (
+    *((section, name, _expr.parse_condition) for section, name in CONDITION_FIELDS),
+    *((section, "where", _expr.parse_filter)
+      for section in ("input_alerts", "output_alerts", "outcome_monitors")),
+)
 
-    A condition that does not parse is left as text: validation reports it, located.
+
+def _preparse(data: dict[str, Any], b: _Builder) -> None:
+    """Parse every condition and `where` row filter string in place, so spans inside them enter
+    the source map.
+
+    Text that does not parse is left as text: validation reports it, located.
     """
-    for section, name in CONDITION_FIELDS:
+    for section, name, parse in _PREPARSED:
         items = data.get(section)
         if not isinstance(items, list):
             continue
@@ -161,33 +172,11 @@ def _preparse_conditions(data: dict[str, Any], b: _Builder) -> None:
             if not isinstance(text, str):
                 continue
             try:
-                cond, offsets = _expr.parse_condition(text)
+                found, offsets = parse(text)
             except _expr.ExprError:
                 continue
-            item[name] = cond
+            item[name] = found
             base: Path = (section, i, name)
-            for rel, (s, e) in offsets.items():
-                span = b.inner_span(base, s, e)
-                if span is not None:
-                    b.smap.values[base + rel] = span
-
-
-def _preparse_filters(data: dict[str, Any], b: _Builder) -> None:
-    """Parse every `where` row filter in place, as :func:`_preparse_conditions` does."""
-    for section in ("input_alerts", "output_alerts", "outcome_monitors"):
-        items = data.get(section)
-        if not isinstance(items, list):
-            continue
-        for i, item in enumerate(items):
-            text = item.get("where") if isinstance(item, dict) else None
-            if not isinstance(text, str):
-                continue
-            try:
-                found, offsets = _expr.parse_filter(text)
-            except _expr.ExprError:
-                continue
-            item["where"] = found
-            base: Path = (section, i, "where")
             for rel, (s, e) in offsets.items():
                 span = b.inner_span(base, s, e)
                 if span is not None:
@@ -239,8 +228,7 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
             "write the values out, or use fewer nested aliases"),), text)
     finally:
         loader.dispose()
-    _preparse_conditions(data, b)
-    _preparse_filters(data, b)
+    _preparse(data, b)
     numbers, bad = number_diagnostics(data, b.smap)
     try:
         plan: Plan | None = Plan.model_validate(data)
