@@ -279,13 +279,7 @@ class Parser:
         start = end = name.end_pos
         call = None
         if self.peek() == "(":
-            self.need_char("(")
-            args: list[Any] = []
-            if self.peek() != ")":
-                args.append(self.arg())
-                while self.char(",") >= 0:
-                    args.append(self.arg())
-            end = self.need_char(")")
+            args, end = self.listed("(", ")", self.arg)
             call = sem.call(Meta(name.start_pos, end), [name, *args])
         start = name.start_pos
         part = None
@@ -393,11 +387,7 @@ class Parser:
                               [column])
         negated = self.take_word("not")
         self.expect_word("in")
-        self.need_char("[")
-        values = [self.value_of_test()[0]]
-        while self.char(",") >= 0:
-            values.append(self.value_of_test()[0])
-        end = self.need_char("]")
+        values, end = self.listed("[", "]", lambda: self.value_of_test()[0], empty=False)
         return self._node(sem.row_not_in if negated else sem.row_in, start, end,
                           [column, *values])
 
@@ -414,6 +404,18 @@ class Parser:
 
     def product(self) -> _Part:
         return self.binary({"*": "mul", "/": "div"}, self.operand)
+
+    def listed(self, open_: str, close: str, item: Callable[[], Any], empty: bool = True
+               ) -> tuple[list[Any], int]:
+        """``open_ item ("," item)* close`` (no items too when ``empty``): the items and the
+        offset of ``close``."""
+        self.need_char(open_)
+        out: list[Any] = []
+        if not empty or self.peek() != close:
+            out.append(item())
+            while self.char(",") >= 0:
+                out.append(item())
+        return out, self.need_char(close)
 
     def binary(self, kinds: dict[str, str], item: Callable[[], _Part]) -> _Part:
         """``item (op item)*`` for the operators in ``kinds``, left-associative."""
@@ -601,13 +603,7 @@ class Parser:
             return Node("word", [tok], tok.start_pos, tok.end_pos)
         if ch == "[":
             start = self.i
-            self.need_char("[")
-            items: list[Any] = []
-            if self.peek() != "]":
-                items.append(self.value())
-                while self.char(",") >= 0:
-                    items.append(self.value())
-            end = self.need_char("]")
+            items, end = self.listed("[", "]", self.value)
             return Node("list_value", items or [None], start, end)
         tok = self.need(_NAME, "NAME")
         if tok == "true" or tok == "false":
