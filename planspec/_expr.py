@@ -481,16 +481,14 @@ def _to_model(built: _Built) -> Any:
 
 
 def new_semantics() -> tuple[_Semantics, Any]:
-    """Fresh semantic actions for one condition, and the function that gives the offsets of the
-    parts of what they built (for the fast parser of `.plan` files)."""
+    """Fresh semantic actions for one condition, and the function that gives, for what they
+    built, a function giving the offsets of its parts (for the fast parser of `.plan` files)."""
     built = _Built()
+    return _Semantics(built), functools.partial(_later, built)
 
-    def offsets(value: Any) -> Offsets:
-        out: Offsets = {}
-        _collect(value, (), built, out)
-        return out
 
-    return _Semantics(built), offsets
+def _later(built: _Built, value: Any) -> Callable[[], Offsets]:
+    return functools.partial(_offsets, value, built)
 
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
@@ -571,6 +569,19 @@ def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
 def _parse(text: str, start: str) -> tuple[Any, Offsets]:
     """``text`` parsed from the start rule ``start`` into the model, with the offsets of its
     parts; :class:`ExprError` when it does not parse."""
+    out, offsets = parse_later(text, start)
+    return out, offsets()
+
+
+def parse_later(text: str, start: str) -> tuple[Any, Callable[[], Offsets]]:
+    """``text`` parsed from the start rule ``start`` (`condition` or `row_filter`) into the
+    model, with a function that gives the offsets of its parts: what a front end calls only
+    when a place inside the text is asked for. Raises :class:`ExprError`.
+
+    >>> c, offsets = parse_later("psi(x) > 0.2", "condition")
+    >>> offsets()[("measure", "column")]
+    (4, 5)
+    """
     check_limits(text)
     built = _Built()
     try:  # valid text, by the fast parser; anything else by lark, for its errors
@@ -578,9 +589,7 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
     except NoFast:
         pass
     else:
-        offsets: Offsets = {}
-        _collect(out, (), built, offsets)
-        return out, offsets
+        return out, functools.partial(_offsets, out, built)
     from lark.exceptions import LarkError, UnexpectedInput
 
     try:
@@ -597,9 +606,14 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
         if isinstance(orig, ExprError):
             raise orig from None
         raise ExprError("PS102", str(orig), 0, len(text)) from None
-    offsets = {}
-    _collect(out, (), built, offsets)
-    return out, offsets
+    return out, functools.partial(_offsets, out, built)
+
+
+def _offsets(value: Any, built: _Built) -> Offsets:
+    """The offsets of the parts of ``value``, from the spans its semantic actions noted."""
+    out: Offsets = {}
+    _collect(value, (), built, out)
+    return out
 
 
 # --------------------------------------------------------------------------------- formatting

@@ -60,8 +60,9 @@ class Node:
 
 
 class Parsed:
-    """A condition or row filter of a `.plan` file, already built: the model and the offsets of
-    its parts, or the error its semantic check raised; with the offsets of its text."""
+    """A condition or row filter of a `.plan` file, already built: the model and a function
+    giving the offsets of its parts, or the error its semantic check raised; with the offsets
+    of its text."""
 
     __slots__ = ("end", "end_pos", "error", "offsets", "start_pos", "value")
 
@@ -627,7 +628,7 @@ class Parser:
             self.i = start
             self.sem = _Dry()
             _, s, e, _, ce = rule()
-            return Parsed(None, {}, error, s, e, ce)
+            return Parsed(None, dict, error, s, e, ce)
 
 
 def parse(text: str, start: str, sem: Any) -> Any:

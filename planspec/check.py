@@ -217,15 +217,16 @@ def check_stat_types(c: Ctx) -> Iterator[Diagnostic]:
         kind = c.column_type(m.column) if m.column else None
         if kind is None:
             continue
-        span = c.span(*path, "measure", "stat")
         info = STATS[m.stat]
         if m.stat == "rate" and m.column not in c.plan.data.predictions:
             yield make("PS304", f"`rate` is a share of predictions; `{m.column}` is a feature",
-                       span, f"use `share({m.column} ...)` for a feature")
+                       c.span(*path, "measure", "stat"),
+                       f"use `share({m.column} ...)` for a feature")
         elif kind not in info.types:
             fits = sorted(s for s, i in STATS.items() if kind in i.types)
             yield make("PS304", f"`{m.stat}` does not apply to the {kind} column `{m.column}`",
-                       span, f"for a {kind} column use one of: {', '.join(fits)}" if fits
+                       c.span(*path, "measure", "stat"),
+                       f"for a {kind} column use one of: {', '.join(fits)}" if fits
                        else f"a {kind} column supports no drift statistic but missing_rate")
 
 
@@ -240,21 +241,20 @@ def check_sides(c: Ctx) -> Iterator[Diagnostic]:
     for path, leaf, section in c.leaves():
         m = leaf.measure
         scope = STATS[m.stat].scope
-        span = c.span(*path, "measure")
         if section == "outcome_monitors":
             if scope != "outcome":
                 yield make("PS317", f"`{m.stat}` is a drift statistic, not a quality metric",
-                           span, f"move it to {c.setting('input_alerts')} or "
-                           f"{c.setting('output_alerts')}")
+                           c.span(*path, "measure"), f"move it to {c.setting('input_alerts')} "
+                           f"or {c.setting('output_alerts')}")
         elif scope == "outcome":
-            yield make("PS317", f"`{m.stat}` needs outcomes", span,
+            yield make("PS317", f"`{m.stat}` needs outcomes", c.span(*path, "measure"),
                        f"quality metrics belong in {c.setting('outcome_monitors')}")
         elif m.column and section == "input_alerts" and m.column in preds:
             yield make("PS317", f"`{m.column}` is a prediction; input alerts watch features",
-                       span, f"move this to {c.setting('output_alerts')}")
+                       c.span(*path, "measure"), f"move this to {c.setting('output_alerts')}")
         elif m.column and section == "output_alerts" and m.column not in preds:
             yield make("PS317", f"`{m.column}` is a feature; output alerts watch predictions",
-                       span, f"move this to {c.setting('input_alerts')}")
+                       c.span(*path, "measure"), f"move this to {c.setting('input_alerts')}")
 
 
 def check_units(c: Ctx) -> Iterator[Diagnostic]:
@@ -679,12 +679,14 @@ def check_segments(c: Ctx) -> Iterator[Diagnostic]:
     for path, by in refs:
         listed = not isinstance(by, str)
         for j, name in enumerate(_columns_of(by)):
-            span = (c.span(*path, j) if listed else None) or c.span(*path)
             kind = c.column_type(name)
+            if kind in ("categorical", "boolean"):
+                continue
+            span = (c.span(*path, j) if listed else None) or c.span(*path)
             if kind is None:
                 yield make("PS380", f"the segment column `{name}` is not in the data schema",
                            span, did_you_mean(name, known) or "declare it under `data.features`")
-            elif kind not in ("categorical", "boolean"):
+            else:
                 fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
                 yield make("PS381", f"`{name}` is a {kind} column: segments split by a "
                            "categorical or boolean column", span,

@@ -12,9 +12,10 @@ on its own, so every broken item is reported in one run.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
-from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+from planspec.source import LineIndex, ParsedPlan, Path, Places, SourceMap
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -152,13 +153,18 @@ class _FileBuilder:
     def __init__(self, text: str, file: str, comments: list[Comment] | None = None) -> None:
         self.text = text
         self.comment_at = sorted(c.offset for c in comments or [])
-        self.index = LineIndex(text)
-        self.smap = SourceMap(file, surface="plan")
+        self.places = Places(text, file)
+        self.smap = SourceMap(file, surface="plan", resolve=self.places)
+        self.values, self.keys = self.smap.raw_values, self.smap.raw_keys
         self.data: dict[str, Any] = {}
         self.diagnostics: list[Diagnostic] = []
         #: Unknown keys: reported here (with the `.plan` word), validation goes on without them.
         self.unknown: list[Diagnostic] = []
         self.anchors: list[tuple[int, Path]] = []
+
+    @property
+    def index(self) -> LineIndex:
+        return self.places.index
 
     def span(self, start: int, end: int) -> Span:
         return self.index.span(self.smap.file, start, end)
@@ -174,14 +180,13 @@ class _FileBuilder:
         s, e = _pos(node)
         # A block's span is its head line (`source audits {`): what a caret can show.
         eol = self.text.find("\n", s, e)
-        self.smap.values[path] = self.span(s, len(self.text[s:eol].rstrip()) + s if eol >= 0
-                                           else e)
+        self.values[path] = (s, len(self.text[s:eol].rstrip()) + s if eol >= 0 else e)
         if isinstance(node, Node) and node.data == "list_value":
             for i, item in enumerate(c for c in _kids(node) if c is not None):
-                self.smap.values[(*path, i)] = self.span(*_pos(item))
+                self.values[(*path, i)] = _pos(item)
         if key is not None:
             ks, ke = _pos(key)
-            self.smap.keys[path] = self.span(ks, ke)
+            self.keys[path] = (ks, ke)
             self.anchors.append((ks, path))
         else:
             self.anchors.append((s, path))
@@ -240,11 +245,10 @@ class _FileBuilder:
             self.anchors.append((block.end_pos - 1, (*path, "}")))
         broken_line = 0
         for setting in block.children if block is not None else []:
-            line = self.index.position(setting.start_pos)[0]
-            if line == broken_line:
+            if broken_line and self.index.position(setting.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
             if not self.known(setting, path):
-                broken_line = line
+                broken_line = self.index.position(setting.start_pos)[0]
                 continue
             end = setting.end_pos
             tail = self._tail(end)
@@ -319,7 +323,7 @@ class _FileBuilder:
         allowed = _fields_at(path)
         if not allowed or str(key) in allowed:
             return True
-        self.smap.keys[(*path, str(key))] = self.span(*_pos(key))
+        self.keys[(*path, str(key))] = _pos(key)
         self.unknown.append(unknown_key(self.smap, (*path, str(key))))
         return False
 
@@ -366,7 +370,7 @@ class _FileBuilder:
                 return
             sub: Path = (*path, group, name)
             self.at(sub, s, head)
-            self.smap.keys[sub] = self.span(*_pos(label))
+            self.keys[sub] = _pos(label)
             self.at((*sub, "type" if kind == "feature" else "kind"), type_name)
             field_name = "type" if kind == "feature" else "kind"
             table[name] = self.block(block, sub, {field_name: str(type_name)})
@@ -432,9 +436,16 @@ class _FileBuilder:
             self.diagnostics.append(make(error.code, error.message,
                                          self.span(error.start, error.end), error.hint))
             return None
-        for rel, (begin, end) in parsed.offsets.items():
-            self.smap.values[(*path, *rel)] = self.span(begin, end)
+        self.smap.expand_later(path, functools.partial(_note_parts, self.values, path,
+                                                       parsed.offsets))
         return parsed.value
+
+
+def _note_parts(values: dict[Path, Any], path: Path, offsets: Callable[[], _expr.Offsets]
+                ) -> None:
+    """Note where the parts of the condition or row filter at ``path`` are."""
+    for rel, where in offsets().items():
+        values[(*path, *rel)] = where
 
 
 def _kids(tree: Any) -> list[Any]:
@@ -589,9 +600,7 @@ def _from_lark(tree: Tree[Any]) -> Node:
             if not isinstance(error, _expr.ExprError):
                 raise
             value = None
-        offsets: _expr.Offsets = {}
-        if error is None:
-            _expr._collect(value, (), built, offsets)
+        offsets = dict if error is not None else functools.partial(_expr._offsets, value, built)
         found = Parsed(value, offsets, error, sub.meta.start_pos, sub.meta.end_pos,
                        x.meta.end_pos)
         return Node(str(x.data), [found], x.meta.start_pos, x.meta.end_pos)
@@ -728,7 +737,7 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     """
     scanned = scan(text)
     b = _FileBuilder(text, file, scanned.comments)
-    b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
+    b.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
     if scanned.limits:  # parse nothing that breaks a limit: it could not be parsed in time
         return ParsedPlan(None, b.smap, tuple(sorted(
             (make(code, msg, b.span(s, e), hint) for code, msg, s, e, hint in scanned.limits),
