@@ -231,9 +231,10 @@ class _Built:
     spans: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
     keep: list[Any] = field(default_factory=list)
 
-    def note(self, obj: _T, **spans: tuple[int, int]) -> _T:
+    def note(self, obj: _T, spans: dict[str, tuple[int, int]]) -> _T:
+        """Note the offsets of ``obj``'s parts by field name ("" for the whole of it)."""
         self.keep.append(obj)  # keep ids stable while spans are keyed by them
-        self.spans[id(obj)] = {("" if k == "whole" else k): v for k, v in spans.items()}
+        self.spans[id(obj)] = spans
         return obj
 
 
@@ -255,7 +256,7 @@ class _Semantics:
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
         return self.b.note(Threshold(value=float(number), unit=str(unit or "")),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
         tok = ch[0]
@@ -305,7 +306,7 @@ class _Semantics:
             raise ExprError("PS103", f"unknown statistic `{name}`", *name_span,
                             did_you_mean(name, STATS) or "see `planspec explain PS103`")
         fields: dict[str, Any] = {"stat": name}
-        spans: dict[str, tuple[int, int]] = {"whole": (meta.start_pos, meta.end_pos),
+        spans: dict[str, tuple[int, int]] = {"": (meta.start_pos, meta.end_pos),
                                              "stat": name_span}
         args = call.args
         columns = [a for a in args if isinstance(a, tuple) and len(a) == 2
@@ -339,7 +340,7 @@ class _Semantics:
             col, col_span, op, value, pred_span = preds[0]
             fields["column"] = col
             spans["column"] = col_span
-            fields["predicate"] = self.b.note(Predicate(op=op, value=value), whole=pred_span)
+            fields["predicate"] = self.b.note(Predicate(op=op, value=value), {"": pred_span})
         elif shape == "within":
             if len(args) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
                 raise wrong(f"`{name}` takes one tolerance, such as 10%")
@@ -363,7 +364,7 @@ class _Semantics:
             fields["part"] = str(part)
         if transform is not None:
             fields["transform"], fields["direction"] = transform
-        return self.b.note(Measure(**fields), **spans)
+        return self.b.note(Measure(**fields), spans)
 
     def compare(self, meta: Any, ch: list[Any]) -> Compare:
         measure, op, threshold = ch
@@ -371,7 +372,7 @@ class _Semantics:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
         return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
         number, unit = ch
@@ -391,15 +392,15 @@ class _Semantics:
             raise ExprError("PS102", "a calibrated threshold takes a false-alarm rate",
                             arg_span[0], arg_span[1], "write a share, e.g. `calibrated(1%)`")
         whole = (name.start_pos or 0, meta.end_pos)
-        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit), whole=whole,
-                          value=arg_span)
+        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit),
+                          {"": whole, "value": arg_span})
         return self.b.note(Compare(measure=measure, op=str(op), threshold=cal),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
         measure, low, high = ch
         return self.b.note(Between(measure=measure, low=low, high=high, negated=negated),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def not_between(self, meta: Any, ch: list[Any]) -> Between:
         return self.between(meta, ch, negated=True)
@@ -410,7 +411,7 @@ class _Semantics:
         terms: list[Any] = []
         for c in ch:
             terms.extend(c.terms if isinstance(c, cls) else [c])
-        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
+        return self.b.note(cls(terms=tuple(terms)), {"": (meta.start_pos, meta.end_pos)})
 
     def all_of(self, meta: Any, ch: list[Any]) -> AllOf:
         return self._flat(AllOf, meta, ch)  # type: ignore[no-any-return]
@@ -437,7 +438,7 @@ class _Semantics:
         name, span = column
         test = RowTest(column=name, op=op,
                        values=tuple(self._row_value(v) for v in values))
-        return self.b.note(test, whole=(meta.start_pos, meta.end_pos), column=span)
+        return self.b.note(test, {"": (meta.start_pos, meta.end_pos), "column": span})
 
     def row_compare(self, meta: Any, ch: list[Any]) -> RowTest:
         column, op, value = ch
@@ -524,6 +525,8 @@ def check_limits(text: str) -> None:
 
     >>> check_limits("psi(`a-b`) > 1 and " + "psi(x) > 1 and " * 20 + "psi(`c-d`) > 1")
     """
+    if len(text) <= MAX_NAME and text.count("(") <= MAX_DEPTH:
+        return  # no name can be longer than the text, nor nest deeper than its parentheses
     depth = 0
     for m in _LIMIT_TOKENS.finditer(text):
         tok = m.group()
