@@ -65,7 +65,6 @@ MAX_NAME = _expr.MAX_NAME
 #: How deeply `{ … }` blocks may nest (the language needs three levels).
 MAX_BLOCK_DEPTH = 16
 _WORD_AT = re.compile(r"[A-Za-z_]+")
-_NAME_AT = re.compile(r"[A-Za-z0-9_.]+")
 
 
 @dataclass
@@ -79,67 +78,92 @@ class Scan:
     limits: list[tuple[str, str, int, int, str]] = field(default_factory=list)
 
 
+#: What :func:`scan` reads, left to right: a line break; a comment; a string or quoted name
+#: (to its closing quote or the end of its line; a backslash in a string escapes any next
+#: character); a run of code (ASCII names, numbers, punctuation and blanks: only its brackets
+#: and over-long names matter); blanks; else any one character.
+_CODE = r"[A-Za-z0-9_!$%&()*+,\-./:;<=>?@\[\\\]^{|}~]"
+_SCAN = re.compile(rf"""
+    (?P<nl>\n)
+  | (?P<code>[^\S\n]*{_CODE}(?:{_CODE}+|[^\S\n]+)*)
+  | (?P<blank>[^\S\n]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"[^"\\\n]*(?:\\[\s\S]?[^"\\\n]*)*["\n]?|'[^'\\\n]*(?:\\[\s\S]?[^'\\\n]*)*['\n]?)
+  | (?P<quoted>`[^`\n]*[`\n]?)
+  | (?P<other>[\s\S])
+""", re.VERBOSE)
+#: In a run of code: a name (as the grammar's names and numbers run, dots included) or a
+#: bracket.
+_IN_CODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*|[(){}]")
+_BRACKETS = re.compile(r"[(){}]")
+
+
 def scan(text: str) -> Scan:
-    """One linear pass: piece starts, every comment (outside strings and names), and limits."""
+    """One linear pass: piece starts, every comment (outside strings and names), and limits.
+
+    A piece starts where a line starts with a letter and the braces before it are balanced (or
+    the line starts with an item keyword but `data`). A string left open ends with its line,
+    and takes the line break with it.
+    """
     starts = [0]
     comments: list[Comment] = []
     limits: list[tuple[str, str, int, int, str]] = []
     depth = parens = 0
-    i, n = 0, len(text)
-    line_start = True
+    line_start = False
     code_on_line = False
-    while i < n:
-        ch = text[i]
-        if line_start and ch.isalpha() and i > 0:
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        i = m.start()
+        if line_start and text[i].isalpha():
             word = _WORD_AT.match(text, i)
             if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS and word.group(0) != "data"):
                 starts.append(i)
                 depth = 0
         line_start = False
-        if ch == "\n":
+        if kind == "nl":
             line_start, code_on_line = True, False
-        elif ch == "#":
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            comments.append(Comment(i, text[i:end], not code_on_line))
-            i = end
-            continue
-        elif ch in "\"'`":
-            j = i + 1
-            while j < n and text[j] != ch and text[j] != "\n":
-                j += 2 if text[j] == "\\" and ch != "`" else 1
-            if ch == "`" and j - i - 1 > MAX_NAME:
-                limits.append(_too_long(i, j + 1))
-            i = j + 1
+        elif kind == "blank":
+            pass
+        elif kind == "comment":
+            comments.append(Comment(i, m.group(), not code_on_line))
+        else:
             code_on_line = True
-            continue
-        elif ch.isalnum() or ch == "_":
-            m = _NAME_AT.match(text, i)
-            end = m.end() if m else i + 1
-            if end - i > MAX_NAME:
-                limits.append(_too_long(i, end))
-            i = end
-            code_on_line = True
-            continue
-        elif ch == "(":
-            parens += 1
-            if parens == _expr.MAX_DEPTH + 1:
-                limits.append(("PS152", f"parentheses nest more than {_expr.MAX_DEPTH} deep "
-                               "here", i, i + 1,
-                               "split the condition or drop parentheses it does not need"))
-        elif ch == ")":
-            parens -= 1
-        elif ch == "{":
-            depth += 1
-            if depth == MAX_BLOCK_DEPTH + 1:
-                limits.append(("PS151", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here", i,
-                               i + 1, "a plan needs at most three levels of `{ … }`"))
-        elif ch == "}":
-            depth -= 1
-        if not ch.isspace():
-            code_on_line = True
-        i += 1
+            if kind == "code":
+                run, end = m.group(), m.end()
+                if end - i > MAX_NAME:  # long enough to hold an over-long name
+                    for t in _IN_CODE.finditer(text, i, end):
+                        if len(t.group()) > MAX_NAME:
+                            limits.append(_too_long(t.start(), t.end()))
+                        elif t.group() in "(){}":
+                            depth, parens = _bracket(t.group(), t.start(), depth, parens, limits)
+                elif "(" in run or ")" in run or "{" in run or "}" in run:
+                    for b in _BRACKETS.finditer(text, i, end):
+                        depth, parens = _bracket(b.group(), b.start(), depth, parens, limits)
+            elif kind == "quoted":
+                end = m.end() - (text[m.end() - 1] in "`\n" and m.end() - i > 1)
+                if end - i - 1 > MAX_NAME:
+                    limits.append(_too_long(i, end + 1))
     return Scan(sorted(set(starts)), comments, limits)
+
+
+def _bracket(ch: str, i: int, depth: int, parens: int,
+             limits: list[tuple[str, str, int, int, str]]) -> tuple[int, int]:
+    """Count a bracket at ``i`` (block depth and parentheses), noting a limit it breaks."""
+    if ch == "(":
+        parens += 1
+        if parens == _expr.MAX_DEPTH + 1:
+            limits.append(("PS152", f"parentheses nest more than {_expr.MAX_DEPTH} deep here",
+                           i, i + 1, "split the condition or drop parentheses it does not need"))
+    elif ch == ")":
+        parens -= 1
+    elif ch == "{":
+        depth += 1
+        if depth == MAX_BLOCK_DEPTH + 1:
+            limits.append(("PS151", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here", i,
+                           i + 1, "a plan needs at most three levels of `{ … }`"))
+    else:
+        depth -= 1
+    return depth, parens
 
 
 def _too_long(start: int, end: int) -> tuple[str, str, int, int, str]:
