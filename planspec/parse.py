@@ -26,7 +26,7 @@ from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
-from planspec.source import LineIndex, ParsedPlan, Path, Places, SourceMap
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -204,13 +204,13 @@ class _FileBuilder:
         s, e = _pos(node)
         # A block's span is its head line (`source audits {`): what a caret can show.
         eol = self.text.find("\n", s, e)
-        self.values[path] = (s, len(self.text[s:eol].rstrip()) + s if eol >= 0 else e)
+        self.values[path] = s << WIDE | (len(self.text[s:eol].rstrip()) + s if eol >= 0 else e)
         if isinstance(node, Node) and node.data == "list_value":
             for i, item in enumerate(c for c in _kids(node) if c is not None):
-                self.values[(*path, i)] = _pos(item)
+                self.values[(*path, i)] = _packed(item)
         if key is not None:
             ks, ke = _pos(key)
-            self.keys[path] = (ks, ke)
+            self.keys[path] = ks << WIDE | ke
             self.anchors.append((ks, path))
         else:
             self.anchors.append((s, path))
@@ -344,10 +344,10 @@ class _FileBuilder:
         if s.data not in ("pair", "sub_block"):
             return True
         key = _kids(_kids(s)[0])[0]
-        allowed = _fields_at(path)
+        allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
         if not allowed or str(key) in allowed:
             return True
-        self.keys[(*path, str(key))] = _pos(key)
+        self.keys[(*path, str(key))] = _packed(key)
         self.unknown.append(unknown_key(self.smap, (*path, str(key))))
         return False
 
@@ -394,7 +394,7 @@ class _FileBuilder:
                 return
             sub: Path = (*path, group, name)
             self.at(sub, s, head)
-            self.keys[sub] = _pos(label)
+            self.keys[sub] = _packed(label)
             self.at((*sub, "type" if kind == "feature" else "kind"), type_name)
             field_name = "type" if kind == "feature" else "kind"
             table[name] = self.block(block, sub, {field_name: str(type_name)})
@@ -468,8 +468,16 @@ class _FileBuilder:
 def _note_parts(values: dict[Path, Any], path: Path, offsets: Callable[[], _expr.Offsets]
                 ) -> None:
     """Note where the parts of the condition or row filter at ``path`` are."""
-    for rel, where in offsets().items():
-        values[(*path, *rel)] = where
+    for rel, (start, end) in offsets().items():
+        values[(*path, *rel)] = start << WIDE | end
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_at(path: Path) -> frozenset[str]:
+    """The keys the model allows at ``path``, which has 0 for every list index (the keys
+    allowed in a list's items are the same in each): looked up once per place in the model,
+    not once per setting."""
+    return frozenset(_fields_at(path))
 
 
 def _kids(tree: Any) -> list[Any]:
@@ -479,9 +487,17 @@ def _kids(tree: Any) -> list[Any]:
 
 def _pos(node: Any) -> tuple[int, int]:
     """The offsets of a token or a node (the fast parser's or lark's)."""
+    if type(node) is Tok or type(node) is Node:
+        return node.start_pos, node.end_pos
     if isinstance(node, str):
         return getattr(node, "start_pos", 0) or 0, getattr(node, "end_pos", 0) or 0
     return node.meta.start_pos, node.meta.end_pos
+
+
+def _packed(node: Any) -> int:
+    """The offsets of a token or a node, packed as a source map notes them."""
+    start, end = _pos(node)
+    return start << WIDE | end
 
 
 def _number(tok: str) -> int | float:

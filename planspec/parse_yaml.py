@@ -14,7 +14,7 @@ from planspec import _expr
 from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
-from planspec.source import LineIndex, ParsedPlan, Path, Places, SourceMap
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap, unpack
 
 if TYPE_CHECKING:
     from planspec.parse import Comment
@@ -44,12 +44,13 @@ class _Places(Places):
 
     def __init__(self, text: str, file: str) -> None:
         super().__init__(text, file)
-        self.scalars: dict[Path, yaml.ScalarNode] = {}
+        #: Each string scalar's offsets, style and text (what its characters' offsets need).
+        self.scalars: dict[Path, tuple[int, int, str | None, str]] = {}
         self.offsets: dict[Path, list[int] | None] = {}
 
     def __call__(self, raw: Any) -> Span:
-        if len(raw) == 2:
-            return self.node_span(*raw)
+        if type(raw) is int:
+            return self.node_span(*unpack(raw))
         span = self.inner_span(*raw)
         assert span is not None  # noted only for string scalars
         return span
@@ -69,16 +70,16 @@ class _Places(Places):
         return self.offsets[path]
 
     def _char_offsets(self, path: Path) -> list[int] | None:
-        node = self.scalars.get(path)
-        if node is None:
+        scalar = self.scalars.get(path)
+        if scalar is None:
             return None
-        start, end = node.start_mark.index, node.end_mark.index
+        start, end, style, value = scalar
         raw = self.text[start:end]
-        j = {'"': 1, "'": 1}.get(node.style or "", 0)
-        if node.style in ("|", ">"):
+        j = {'"': 1, "'": 1}.get(style or "", 0)
+        if style in ("|", ">"):
             j = raw.find("\n") + 1
         out = []
-        for ch in node.value:
+        for ch in value:
             if ch.isspace():
                 k = next((i for i in range(j, len(raw)) if raw[i].isspace()), -1)
             else:
@@ -130,7 +131,8 @@ class _Builder:
         self.visits += 1
         if self.visits > self.budget:
             raise _AliasBomb(self.node_span(node), self.budget)
-        self.values[path] = (node.start_mark.index, node.end_mark.index)
+        start, end = node.start_mark.index, node.end_mark.index
+        self.values[path] = start << WIDE | end
         if len(path) > _MAX_DEPTH:
             self.diagnostics.append(make("PS203", "the plan nests too deeply",
                                          self.node_span(node)))
@@ -138,8 +140,9 @@ class _Builder:
         tag = node.tag
         if tag == _STR and type(node) is yaml.ScalarNode:  # most values: as the constructor
             # reads a string scalar (its text), without its dispatch
-            self.scalars[path] = node
-            return node.value
+            value = node.value
+            self.scalars[path] = (start, end, node.style, value)
+            return value
         if tag not in _PLAIN_TAGS:
             self.diagnostics.append(make(
                 "PS252", f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not read "
@@ -161,7 +164,7 @@ class _Builder:
                                                  "keep one; YAML would silently use the last"))
                     continue
                 sub = (*path, key if isinstance(key, (str, int)) else str(key))
-                self.keys[sub] = (key_node.start_mark.index, key_node.end_mark.index)
+                self.keys[sub] = key_node.start_mark.index << WIDE | key_node.end_mark.index
                 out[key] = self.build(value_node, sub)
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -171,7 +174,7 @@ class _Builder:
         if len(self.diagnostics) > before:
             self.unreadable.add(path)
         if isinstance(value, str):
-            self.scalars[path] = node  # type: ignore[assignment]
+            self.scalars[path] = (start, end, node.style, node.value)  # type: ignore[attr-defined]
         return value
 
     def scalar(self, node: yaml.Node) -> Any:

@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 
 #: A model path, e.g. ``("input_alerts", 2, "when", "measure", "column")``.
 Path = tuple[str | int, ...]
+#: Offsets ``[start, end)`` are noted packed in one int, ``start << WIDE | end``: a plan has tens
+#: of thousands of places, and an int costs the cyclic garbage collector nothing (a tuple does).
+WIDE = 32
+_LOW = (1 << WIDE) - 1
+
+
+def unpack(note: int) -> tuple[int, int]:
+    """The offsets ``(start, end)`` packed in ``note``.
+
+    >>> unpack(7 << WIDE | 12)
+    (7, 12)
+    """
+    return note >> WIDE, note & _LOW
 
 
 class Resolver(Protocol):
@@ -28,8 +41,8 @@ class SourceMap:
     """Spans of a plan's values (and of mapping keys) by model path, kept beside the model, and
     the surface the plan was written in (which messages and hints speak).
 
-    A front end notes places cheaply, as it reads: a :class:`Span`, or a raw note (offsets)
-    that its ``resolve`` turns into one; and the parts of a condition as one pending entry at
+    A front end notes places cheaply, as it reads: a :class:`Span`, or a raw note (packed
+    offsets, say) that its ``resolve`` turns into one; and the parts of a condition as one pending entry at
     the condition's path, which :meth:`expand_later` runs when a path inside it is asked for.
     A place becomes a span only when asked for (a diagnostic, a compiled check's provenance),
     so loading a valid plan builds almost none; ``values`` and ``keys`` give them all.
@@ -160,8 +173,8 @@ class LineIndex:
 
 
 class Places:
-    """A source map's resolver for notes of offsets ``(start, end)`` in one text: their span,
-    with the text's line index built when the first one is asked for."""
+    """A source map's resolver for notes of packed offsets (``start << WIDE | end``) in one
+    text: their span, with the text's line index built when the first one is asked for."""
 
     def __init__(self, text: str, file: str) -> None:
         self.text, self.file = text, file
@@ -175,4 +188,4 @@ class Places:
         return self._index
 
     def __call__(self, raw: Any) -> Span:
-        return self.index.span(self.file, *raw)
+        return self.index.span(self.file, *unpack(raw))
