@@ -252,10 +252,11 @@ class _Semantics:
 
     def threshold(self, meta: Any, ch: list[Any]) -> Threshold:
         number, unit = ch
-        if not math.isfinite(float(number)):
+        value = float(number)
+        if not math.isfinite(value):
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
-        return self.b.note(Threshold(value=float(number), unit=str(unit or "")),
+        return self.b.note(Threshold(value=value, unit=str(unit or "")),
                            {"": (meta.start_pos, meta.end_pos)})
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
@@ -314,11 +315,11 @@ class _Semantics:
         preds = [a[1] for a in args if isinstance(a, tuple) and a[0] == "predicate"]
         numbers = [a for a in args if isinstance(a, Threshold)]
         shape = info.args
-        usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
-                 "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
-                 "none": name}[shape]
 
         def wrong(msg: str) -> ExprError:
+            usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
+                     "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
+                     "none": name}[shape]
             return ExprError("PS106", msg, call.start, call.end, f"write `{usage}`")
 
         if shape == "none":

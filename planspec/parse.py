@@ -268,10 +268,11 @@ class _FileBuilder:
         if block is not None:  # its `}`, which comments at the end of the block belong to
             self.anchors.append((block.end_pos - 1, (*path, "}")))
         broken_line = 0
+        allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
         for setting in block.children if block is not None else []:
             if broken_line and self.index.position(setting.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
-            if not self.known(setting, path):
+            if not self.known(setting, path, allowed):
                 broken_line = self.index.position(setting.start_pos)[0]
                 continue
             end = setting.end_pos
@@ -339,12 +340,12 @@ class _FileBuilder:
                     self.span(tail, tail + len(what)),
                     "write one setting per line: a setting's value runs to the end of its line")
 
-    def known(self, s: Node, path: Path) -> bool:
-        """Whether a plain setting's key is one the model allows at ``path`` (else PS201)."""
+    def known(self, s: Node, path: Path, allowed: frozenset[str]) -> bool:
+        """Whether a plain setting's key is one the model allows at ``path`` (``allowed``:
+        anything when empty), else PS201."""
         if s.data not in ("pair", "sub_block"):
             return True
-        key = _kids(_kids(s)[0])[0]
-        allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
+        key = s.children[0].children[0]
         if not allowed or str(key) in allowed:
             return True
         self.keys[(*path, str(key))] = _packed(key)

@@ -42,8 +42,9 @@ class SourceMap:
     the surface the plan was written in (which messages and hints speak).
 
     A front end notes places cheaply, as it reads: a :class:`Span`, or a raw note (packed
-    offsets, say) that its ``resolve`` turns into one; and the parts of a condition as one pending entry at
-    the condition's path, which :meth:`expand_later` runs when a path inside it is asked for.
+    offsets, say) that its ``resolve`` turns into one; and the parts of a condition as one
+    pending entry at the condition's path, which :meth:`expand_later` runs when a path at or
+    inside it is asked for.
     A place becomes a span only when asked for (a diagnostic, a compiled check's provenance),
     so loading a valid plan builds almost none; ``values`` and ``keys`` give them all.
     """
