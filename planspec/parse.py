@@ -369,6 +369,11 @@ class _FileBuilder:
 
     def setting(self, s: Node, path: Path, out: dict[str, Any]) -> None:
         kind = s.data
+        if kind == "pair":  # the most common, keyed by its own key token
+            key_tree, value = _kids(s)
+            key = _kids(key_tree)[0]
+            self._put(out, path, str(key), self.value(value), value, key)
+            return
         head = self.head(s)
         if kind in ("when", "warn_when"):
             key = "when" if kind == "when" else "warn"
@@ -424,10 +429,6 @@ class _FileBuilder:
             if name is not None:
                 self.at((*sub, "name"), name)
             out[str(key)] = self.block(block, sub, content)
-        else:  # pair
-            key_tree, value = _kids(s)
-            key = _kids(key_tree)[0]
-            self._put(out, path, str(key), self.value(value), value, key)
 
     def value(self, v: Any) -> Any:
         if isinstance(v, str):
