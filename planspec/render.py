@@ -173,6 +173,19 @@ def results_view(results: Results) -> dict[str, Any]:
 QUIET_SEGMENTS = 5
 
 
+def quiet_segments(results: Results) -> dict[str, list[int]]:
+    """Per split check with more than :data:`QUIET_SEGMENTS` segments that never fired and are
+    not failing or warning now, the indexes of those segments' checks in ``results.checks``:
+    the outputs fold them (twenty quiet districts would bury the rows that matter)."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(results.checks):
+        last = c.windows[-1] if c.windows else None
+        if c.segment is not None and all(w.firing is None for w in c.windows) and (
+                last is None or last.status not in ("fail", "warn")):
+            groups.setdefault(c.id.split("[", 1)[0], []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > QUIET_SEGMENTS}
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
@@ -187,13 +200,8 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
              f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
-    # A split check's segments that never fired fold into one line when there are more than
-    # QUIET_SEGMENTS of them: twenty quiet districts would bury the rows that matter.
-    folded: dict[str, list[dict[str, Any]]] = {}
-    for r, c in zip(view["checks"], results.checks, strict=True):
-        if c.segment is not None and r["fired"] == 0 and r["now"] not in ("fail", "warn"):
-            folded.setdefault(c.id.split("[", 1)[0], []).append(r)
-    folded = {k: v for k, v in folded.items() if len(v) > QUIET_SEGMENTS}
+    # A split check's many quiet segments fold into one line.
+    folded = {k: [view["checks"][i] for i in v] for k, v in quiet_segments(results).items()}
     hidden = {id(r) for v in folded.values() for r in v}
     shown = [(r, c) for r, c in zip(view["checks"], results.checks, strict=True)
              if id(r) not in hidden]
