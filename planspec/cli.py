@@ -22,6 +22,7 @@ from planspec.diagnostics import (
     format_text,
     has_errors,
 )
+from planspec.english import plan_summary
 from planspec.load import PlanFileError, load_plan
 from planspec.source import ParsedPlan
 
@@ -49,8 +50,6 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
-    # The summary is rendered only when it is printed: the renderers (jinja2) stay unloaded for
-    # `validate --quiet`, what the pre-commit hook runs.
     summarize = args.format == "text" and not args.quiet
     for path in args.plans:
         try:
@@ -62,9 +61,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
             if summarize:
-                from planspec.render import render_summary
-
-                summaries.append(render_summary(parsed))
+                summaries.append(plan_summary(parsed.plan, parsed.source_map.file))
             if args.baseline:
                 found = _baseline_findings(parsed, args.baseline)
                 if isinstance(found, int):

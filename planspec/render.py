@@ -12,7 +12,7 @@ from markupsafe import Markup
 from planspec import _segid, english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
-from planspec.check import Ctx, watched_columns
+from planspec.check import Ctx
 from planspec.english import Markdown
 from planspec.model import (
     Alert,
@@ -42,18 +42,15 @@ from planspec.thresholds import (
 )
 
 
-@jinja2.pass_context
-def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
-    """Every value a template prints passes here, the one place plan text is escaped for the
-    output it lands in: markdown-escaped on one line in ``.md`` templates, on one line without
-    control characters in ``.txt`` ones. Markup built from escaped parts
+def _inert(value: object) -> str:
+    """Every value a markdown template prints passes here, the one place plan text is escaped
+    for it: markdown-escaped on one line (terminal text goes through :func:`english.line`, e.g.
+    :func:`english.plan_summary`). Markup built from escaped parts
     (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
     if isinstance(value, Markup):  # a macro's output
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = english.number(value)  # every number as the command line prints it
-    if (ctx.name or "").endswith(".txt.j2"):
-        return Markup(english.line(value))
     return Markup(english.md(value))
 
 
@@ -69,33 +66,6 @@ def environment() -> jinja2.Environment:
     env.filters["cell"] = cell
     env.filters["code"] = english.code
     return env
-
-
-def summary_view(plan: Plan) -> dict[str, Any]:
-    """What a plan holds, counted, and which declared columns no alert watches."""
-    watched = watched_columns(plan)
-    columns = [*plan.data.features, *plan.data.predictions]
-    return {
-        "plan": plan.plan, "model": plan.model.name, "version": plan.model.version,
-        "counts": [_count(len(plan.input_alerts), "input alert"),
-                   _count(len(plan.output_alerts), "output alert"),
-                   _count(len(plan.outcome_monitors), "outcome monitor"),
-                   _count(len(plan.playbooks), "playbook"),
-                   _count(len(plan.drift_risks), "drift risk")],
-        "watched": len([c for c in columns if c in watched]), "columns": len(columns),
-        "unwatched": [c for c in columns if c not in watched],
-    }
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
-def render_summary(parsed: ParsedPlan) -> str:
-    """A few lines saying what a valid plan holds (printed by ``planspec validate``)."""
-    assert parsed.plan is not None
-    view = summary_view(parsed.plan)
-    return environment().get_template("summary.txt.j2").render(file=parsed.source_map.file, **view)
 
 
 # ------------------------------------------------------------------------------- run results
