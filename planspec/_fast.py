@@ -113,6 +113,7 @@ _KEY_WORDS = {"playbook": "PLAYBOOK", "window": "WINDOW", "prediction": "PREDICT
 _TRAILED = {p: re.compile(f"({p.pattern}){_SKIP.pattern}")
             for p in (_NAME, _NUMBER, _QUOTED, _STRING, _COMP, _DATE, _DURATION, _NUMBER_WORD)}
 #: What continues a word (lark's names are ASCII).
+_NAME_TRAILED = _TRAILED[_NAME]
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
@@ -530,64 +531,72 @@ class Parser:
 
     def setting(self) -> Node:
         start = self.i
-        w = self.word()
-        if w is None:
+        m = _NAME_TRAILED.match(self.t, start)
+        if m is None:
             raise NoFast
-        if w == "when" or w == "warn":
-            self.take_word(w)
-            if w == "warn":
-                self.expect_word("when")
-            cond = self.parsed(self.condition)
-            return Node("when" if w == "when" else "warn_when", [cond], start, cond.end)
-        if w == "where":
-            self.take_word(w)
-            found = self.parsed(self.row_filter)
-            return Node("where_setting", [found], start, found.end)
-        if w == "for" or w == "keep_firing_for":
-            self.take_word(w)
-            num = self.need(_NUMBER, "NUMBER")
-            end = num.end_pos
-            at = self.i
-            if self.take_word("windows"):
-                end = at + 7
-            return Node("for_setting" if w == "for" else "keep_setting", [num], start, end)
-        if w == "range":
-            self.take_word(w)
-            low = self.threshold_node()
-            self.expect_word("to")
-            high = self.threshold_node()
-            return Node("range_setting", [low, high], start, high.end_pos)
-        if w == "feature" or w == "output":
-            self.take_word(w)
-            label = self.label()
-            type_name = self.name()
-            block = self.block() if self.peek() == "{" else None
-            return Node("feature" if w == "feature" else "prediction", [label, type_name, block],
-                        start, (block or type_name).end_pos)
-        if w == "step" or w == "bias":
-            self.take_word(w)
-            text = self.need(_STRING, "STRING")
-            return Node(w, [text], start, text.end_pos)
-        if w == "escalate":
-            self.take_word(w)
-            self.expect_word("to")
-            target = self.name()
-            block = self.block() if self.peek() == "{" else None
-            return Node("escalate", [target, block], start, (block or target).end_pos)
+        w = m.group(1)
+        self.i = m.end()
+        keyword = _SETTINGS.get(w)
+        if keyword is not None:
+            return keyword(self, start, w)
         if w in _KEY_WORDS:
-            self.take_word(w)
-            key_tok = Tok(_KEY_WORDS[w], w, start, start + len(w))
+            key_tok = Tok(_KEY_WORDS[w], w, start, m.end(1))
+        elif w in KEYWORDS:  # lark may read it as a keyword here
+            raise NoFast
         else:
-            key_tok = self.name()
+            key_tok = Tok("NAME", w, start, m.end(1))
         key = Node("key", [key_tok], start, key_tok.end_pos)
-        if self.peek() == "{":
+        if self.c[self.i] == "{":
             block = self.block()
             return Node("sub_block", [key, None, block], start, block.end_pos)
         value = self.value()
-        if value.data == "word" and self.peek() == "{" and value.children[0].type == "NAME":
+        if value.data == "word" and self.c[self.i] == "{" and value.children[0].type == "NAME":
             block = self.block()
             return Node("sub_block", [key, value.children[0], block], start, block.end_pos)
         return Node("pair", [key, value], start, value.end_pos)
+
+    # Each keyword setting, read after its first word (``w``, which began at ``start``).
+
+    def _when(self, start: int, w: str) -> Node:
+        if w == "warn":
+            self.expect_word("when")
+        cond = self.parsed(self.condition)
+        return Node("when" if w == "when" else "warn_when", [cond], start, cond.end)
+
+    def _where(self, start: int, w: str) -> Node:
+        found = self.parsed(self.row_filter)
+        return Node("where_setting", [found], start, found.end)
+
+    def _for(self, start: int, w: str) -> Node:
+        num = self.need(_NUMBER, "NUMBER")
+        end = num.end_pos
+        at = self.i
+        if self.take_word("windows"):
+            end = at + 7
+        return Node("for_setting" if w == "for" else "keep_setting", [num], start, end)
+
+    def _range(self, start: int, w: str) -> Node:
+        low = self.threshold_node()
+        self.expect_word("to")
+        high = self.threshold_node()
+        return Node("range_setting", [low, high], start, high.end_pos)
+
+    def _column(self, start: int, w: str) -> Node:
+        label = self.label()
+        type_name = self.name()
+        block = self.block() if self.peek() == "{" else None
+        return Node("feature" if w == "feature" else "prediction", [label, type_name, block],
+                    start, (block or type_name).end_pos)
+
+    def _text(self, start: int, w: str) -> Node:
+        text = self.need(_STRING, "STRING")
+        return Node(w, [text], start, text.end_pos)
+
+    def _escalate(self, start: int, w: str) -> Node:
+        self.expect_word("to")
+        target = self.name()
+        block = self.block() if self.peek() == "{" else None
+        return Node("escalate", [target, block], start, (block or target).end_pos)
 
     def value(self) -> Node:
         """A setting's value; in lark too every word here but `true` and `false` is a name."""
@@ -633,6 +642,14 @@ class Parser:
             self.sem = _Dry()
             _, s, e, _, ce = rule()
             return Parsed(None, dict, error, s, e, ce)
+
+
+#: The settings that begin with a keyword, by that keyword.
+_SETTINGS: dict[str, Callable[[Parser, int, str], Node]] = {
+    "when": Parser._when, "warn": Parser._when, "where": Parser._where, "for": Parser._for,
+    "keep_firing_for": Parser._for, "range": Parser._range, "feature": Parser._column,
+    "output": Parser._column, "step": Parser._text, "bias": Parser._text,
+    "escalate": Parser._escalate}
 
 
 def parse(text: str, start: str, sem: Any) -> Any:
