@@ -114,6 +114,8 @@ _TRAILED = {p: re.compile(f"({p.pattern}){_SKIP.pattern}")
             for p in (_NAME, _NUMBER, _QUOTED, _STRING, _COMP, _DATE, _DURATION, _NUMBER_WORD)}
 #: What continues a word (lark's names are ASCII).
 _NAME_TRAILED = _TRAILED[_NAME]
+#: What can begin a run that the grammar skips (elsewhere there is nothing to skip).
+_SKIPPED = frozenset(" \t\f\r\n#")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
@@ -153,6 +155,12 @@ class Parser:
     def skip(self) -> None:
         self.i = _SKIP.match(self.t, self.i).end()  # type: ignore[union-attr]  # (always matches)
 
+    def skipped(self, j: int) -> int:
+        """Where what follows offset ``j`` begins (past blanks and comments)."""
+        if self.c[j] in _SKIPPED:
+            return _SKIP.match(self.t, j).end()  # type: ignore[union-attr]  # (always matches)
+        return j
+
     def peek(self) -> str:
         return self.c[self.i]
 
@@ -169,7 +177,7 @@ class Parser:
         i = self.i
         j = i + len(w)
         if self.t.startswith(w, i) and self.c[j] not in _WORD_CHARS:
-            self.i = _SKIP.match(self.t, j).end()  # type: ignore[union-attr]
+            self.i = self.skipped(j)
             return True
         return False
 
@@ -199,8 +207,9 @@ class Parser:
         """Consume the one-character token ``ch``; return the offset after it (-1 when absent)."""
         i = self.i
         if self.c[i] == ch:
-            self.i = _SKIP.match(self.t, i + 1).end()  # type: ignore[union-attr]
-            return i + 1
+            j = i + 1
+            self.i = self.skipped(j)
+            return j
         return -1
 
     def need_char(self, ch: str) -> int:
@@ -296,7 +305,7 @@ class Parser:
             end = part_name.end_pos
             part = sem.part(Meta(dot, end), [part_name])
         against = None
-        w = self.word()
+        w = self.word() if self.c[self.i] in "sc" else None
         if w == "shift" or w == "change":
             kind = self.need(_NAME, "TRANSFORM")
             a_start, end = kind.start_pos, kind.end_pos
