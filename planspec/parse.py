@@ -26,7 +26,15 @@ from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
-from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap
+from planspec.source import (
+    WIDE,
+    LineIndex,
+    ParsedPlan,
+    Path,
+    Places,
+    SourceMap,
+    may_hold_unreadable_numbers,
+)
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -502,15 +510,21 @@ def _packed(node: Any) -> int:
     return start << WIDE | end
 
 
+_INTEGER = re.compile(r"-?\d+")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _number(tok: str) -> int | float:
     text = str(tok)
-    return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
+    return int(text) if _INTEGER.fullmatch(text) else float(text)
 
 
 def _unquote(tok: str) -> str:
     body = str(tok)[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1),
-                                                                         m.group(1)), body)
+    if "\\" not in body:  # most strings escape nothing
+        return body
+    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(1)), body)
 
 
 def _label(tok: Tok) -> str:
@@ -802,8 +816,8 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *b.unknown, *numbers,
                  *diagnostics_of(e, b.smap, lambda *_: None, bad)]
-    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
-        numbers, _ = number_diagnostics(plan, b.smap)
+    if plan is not None and not numbers and may_hold_unreadable_numbers(text):
+        numbers, _ = number_diagnostics(plan, b.smap)  # `1e400` as text: read as infinity
         found += numbers
     if numbers or b.unknown:
         plan = None

@@ -14,7 +14,16 @@ from planspec import _expr
 from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
-from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap, unpack
+from planspec.source import (
+    WIDE,
+    LineIndex,
+    ParsedPlan,
+    Path,
+    Places,
+    SourceMap,
+    may_hold_unreadable_numbers,
+    unpack,
+)
 
 if TYPE_CHECKING:
     from planspec.parse import Comment
@@ -282,8 +291,8 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *numbers,
                  *diagnostics_of(e, b.smap, b.inner_span, b.unreadable | bad)]
-    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
-        numbers, _ = number_diagnostics(plan, b.smap)
+    if plan is not None and not numbers and may_hold_unreadable_numbers(text):
+        numbers, _ = number_diagnostics(plan, b.smap)  # `1e400` as text: read as infinity
         found += numbers
     if numbers:
         plan = None

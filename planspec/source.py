@@ -190,3 +190,24 @@ class Places:
 
     def __call__(self, raw: Any) -> Span:
         return self.index.span(self.file, *unpack(raw))
+
+
+#: What a string must hold for validation to read it as a number that is not finite or out of
+#: range (`"1e400"`, `nan`, `-Infinity`, twenty digits), in text without underscores (which
+#: validation skips between digits and letters alike: `N_aN`, `1_000`): anything else is read
+#: as a finite number of at most 18 digits, or not as a number. Generous on purpose: a match
+#: only costs a second look.
+_UNREADABLE_NUMBER = re.compile(
+    r"(?i)(?<![a-z0-9_])[-+]?\.?(?:inf(?:inity)?|nan)(?![a-z0-9_])"
+    r"|[\d.][eE][-+]?\d{3}|\d{10}")
+
+
+def may_hold_unreadable_numbers(text: str) -> bool:
+    """Whether plan ``text`` may hold a string that validation reads as a number that is not
+    finite or out of range: when not, the validated plan need not be searched for one.
+
+    >>> may_hold_unreadable_numbers("threshold: '1e400'"), may_hold_unreadable_numbers("a: 0.2")
+    (True, False)
+    """
+    return _UNREADABLE_NUMBER.search(text.replace("_", "")) is not None
+
