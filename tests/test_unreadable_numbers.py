@@ -40,8 +40,9 @@ def test_never_misses_a_number_read_as_unreadable(text: str, nines: int) -> None
 
 
 def test_known_forms_and_ordinary_plans() -> None:
-    for text in ("1e400", "1.e400", "-Infinity", ".NaN", "N_aN", "1" * 20, "1_000_000_000_000_0"):
+    for text in ("1e400", "1.e400", "2.E-999", "-Infinity", ".NaN", "N_aN", "1" * 20,
+                 "1_000_000_000_000_0", "'1e400'  # café", "١" * 20):
         assert may_hold_unreadable_numbers(f"x: {text}"), text
     for text in ("mean(price) shift > 2 sd", "id: drift_1", "dominant feed", "info", "1e30",
-                 "123456789"):
+                 "123456789", "range_1000", "café – 1…2"):
         assert not may_hold_unreadable_numbers(f"x: {text}"), text
