@@ -398,8 +398,9 @@ def check_transforms(c: Ctx) -> Iterator[Diagnostic]:
     for path, leaf, _ in c.leaves():
         m = leaf.measure
         info = STATS[m.stat]
-        ok = {"value": True, "shift": info.location and m.part == "statistic",
-              "change": info.relative and m.part == "statistic"}[m.transform]
+        transform = m.transform
+        ok = transform == "value" or ((info.location if transform == "shift" else
+                                      info.relative) and m.part == "statistic")
         if not ok:
             yield make("PS319", f"`{m.transform}` does not apply to `{m.stat}`",
                        c.span(*path, "measure"),
@@ -418,10 +419,13 @@ def check_ranges(c: Ctx) -> Iterator[Diagnostic]:
             yield make("PS316", f"the range of `{name}` is empty",
                        c.span("data", "features", name, "range"), "write the low bound first: "
                        + c.setting("range", f"{_num(f.range[1])}, {_num(f.range[0])}"))
+    features = c.plan.data.features
     for path, leaf, _ in c.leaves():
         m = leaf.measure
-        feature = c.plan.data.features.get(m.column or "")
-        if m.stat == "out_of_range_rate" and feature is not None and feature.range is None:
+        if m.stat != "out_of_range_rate":
+            continue
+        feature = features.get(m.column or "")
+        if feature is not None and feature.range is None:
             yield make("PS315", f"`{m.column}` has no declared range",
                        c.span(*path, "measure", "column"),
                        f"add {c.setting('range', 'low, high')} to `{m.column}` in the data "
