@@ -21,20 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from planspec import _expr, _fast
+from planspec import _expr, _fast, source
 from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
-from planspec.source import (
-    WIDE,
-    LineIndex,
-    ParsedPlan,
-    Path,
-    Places,
-    SourceMap,
-    may_hold_unreadable_numbers,
-)
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -816,7 +808,7 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *b.unknown, *numbers,
                  *diagnostics_of(e, b.smap, lambda *_: None, bad)]
-    if plan is not None and not numbers and may_hold_unreadable_numbers(text):
+    if plan is not None and not numbers and source.may_hold_unreadable_numbers(text):
         numbers, _ = number_diagnostics(plan, b.smap)  # `1e400` as text: read as infinity
         found += numbers
     if numbers or b.unknown:

@@ -10,20 +10,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
-from planspec import _expr
+from planspec import _expr, source
 from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
-from planspec.source import (
-    WIDE,
-    LineIndex,
-    ParsedPlan,
-    Path,
-    Places,
-    SourceMap,
-    may_hold_unreadable_numbers,
-    unpack,
-)
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap, unpack
 
 if TYPE_CHECKING:
     from planspec.parse import Comment
@@ -291,7 +282,7 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *numbers,
                  *diagnostics_of(e, b.smap, b.inner_span, b.unreadable | bad)]
-    if plan is not None and not numbers and may_hold_unreadable_numbers(text):
+    if plan is not None and not numbers and source.may_hold_unreadable_numbers(text):
         numbers, _ = number_diagnostics(plan, b.smap)  # `1e400` as text: read as infinity
         found += numbers
     if numbers:
