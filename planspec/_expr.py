@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
-from pydantic_core import PydanticCustomError
-
 from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
+from planspec._node import CustomError
+from planspec._node import Node as Record
 from planspec._resources import grammar_path
 from planspec.diagnostics import did_you_mean
 from planspec.model import (
@@ -73,9 +72,9 @@ class ExprError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def to_pydantic(self) -> PydanticCustomError:
-        """The same error for pydantic to collect, with its code and offsets in the context."""
-        return PydanticCustomError("planspec", "{message}", {
+    def to_error(self) -> CustomError:
+        """The same error for validation to collect, with its code and offsets in the context."""
+        return CustomError("planspec", "{message}", {
             "message": self.message, "code": self.code, "start": self.start, "end": self.end,
             "hint": self.hint})
 
@@ -496,13 +495,13 @@ def new_semantics() -> tuple[_Semantics, Any]:
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
     for name, span in built.spans.get(id(obj), {}).items():
         out[path + ((name,) if name else ())] = span
-    if isinstance(obj, BaseModel):
+    if isinstance(obj, Record):
         for name in type(obj).model_fields:
             value = getattr(obj, name)
             if isinstance(value, tuple):
                 for i, item in enumerate(value):
                     _collect(item, path + (name, i), built, out)
-            elif isinstance(value, BaseModel):
+            elif isinstance(value, Record):
                 _collect(value, path + (name,), built, out)
 
 
@@ -712,31 +711,33 @@ def format_filter(f: RowFilter, nested: bool = False) -> str:
 
 
 def coerce_filter(v: Any) -> Any:
-    """Pydantic's view of a row filter: a string is parsed; a model or mapping passes through."""
+    """Validation's view of a row filter: a string is parsed; a model or mapping passes
+    through."""
     return _coerce(v, parse_filter,
                    'a row filter is a string, such as `listing_source == "aggregator"`')
 
 
-# ---------------------------------------------------------------- coercion for the pydantic model
+# ------------------------------------------------------------------- coercion for the plan model
 
 
 def coerce_condition(v: Any) -> Any:
-    """Pydantic's view: a string is parsed; a model or mapping passes through."""
+    """Validation's view of a condition: a string is parsed; a model or mapping passes
+    through."""
     return _coerce(v, parse_condition,
                    "a condition is a string, such as `psi(neighborhood) > 0.2`")
 
 
 def _coerce(v: Any, parse: Callable[[str], tuple[Any, Offsets]], not_text: str) -> Any:
-    """A string parsed by ``parse`` (its error as pydantic's, located); a model or mapping as it
-    is; anything else PS203 with ``not_text``."""
+    """A string parsed by ``parse`` (its error as a validation error, located); a model or
+    mapping as it is; anything else PS203 with ``not_text``."""
     if isinstance(v, str):
         try:
             return parse(v)[0]
         except ExprError as e:
-            raise e.to_pydantic() from None
-    if isinstance(v, (BaseModel, dict)):
+            raise e.to_error() from None
+    if isinstance(v, (Record, dict)):
         return v
-    raise PydanticCustomError("planspec", "{message}", {
+    raise CustomError("planspec", "{message}", {
         "message": not_text, "code": "PS203", "start": 0, "end": 0, "hint": None})
 
 
@@ -797,7 +798,7 @@ MAX_DURATION_DAYS = 36_500
 
 
 def coerce_duration(v: Any) -> Any:
-    """Pydantic's view of a duration: text is parsed; a bare number gets a PS104 hint."""
+    """Validation's view of a duration: text is parsed; a bare number gets a PS104 hint."""
     if isinstance(v, bool):
         v = str(v)
     if isinstance(v, (int, float)):
@@ -806,19 +807,19 @@ def coerce_duration(v: Any) -> Any:
         try:
             return parse_duration(v)
         except ExprError as e:
-            raise e.to_pydantic() from None
+            raise e.to_error() from None
     return v
 
 
 def coerce_ratio(v: Any) -> Any:
-    """Pydantic's view of a share: `80%` or 0.8; a number above 1 gets a PS105 hint."""
+    """Validation's view of a share: `80%` or 0.8; a number above 1 gets a PS105 hint."""
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
         if math.isfinite(v) and v > 1:
             raise ExprError("PS105", f"{format_number(v)} is above 1", 0, 0,
                             f"write a fraction or a percentage: did you mean "
-                            f"`{format_number(v)}%`?").to_pydantic()
+                            f"`{format_number(v)}%`?").to_error()
         return v
     if isinstance(v, str):
         m = _RATIO.fullmatch(v)
@@ -833,12 +834,12 @@ def coerce_ratio(v: Any) -> Any:
             except UnexpectedInput:
                 raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
                                 "write a fraction (0.8) or a percentage (80%)"
-                                ).to_pydantic() from None
+                                ).to_error() from None
             number, unit_tree = tree.children
             unit = unit_tree.children[0] if isinstance(unit_tree, Tree) else None
         if unit is not None and str(unit) != "%":
             raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
-                            "write a fraction (0.8) or a percentage (80%)").to_pydantic()
+                            "write a fraction (0.8) or a percentage (80%)").to_error()
         return float(str(number)) / (100 if unit is not None else 1)
     return v
 

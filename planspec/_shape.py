@@ -1,7 +1,7 @@
-"""Shape errors: pydantic's validation errors on a plan, as located diagnostics.
+"""Shape errors: the plan model's validation errors, as located diagnostics.
 
 Both front ends build plain data and a source map, validate it with the model, and report what
-pydantic finds through :func:`diagnostics_of`.
+validation finds through :func:`diagnostics_of`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import types
 from collections.abc import Callable, Collection
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
-
+from planspec._node import Node, ValidationError
 from planspec._surface import place, setting, word
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make
 from planspec.model import Plan
@@ -49,7 +48,7 @@ def _fields_at(loc: Path) -> list[str]:
             parts.pop(0)
             t = get_args(t)[-1 if origin is dict else 0]
             continue
-        if not (isinstance(t, type) and issubclass(t, BaseModel)):
+        if not (isinstance(t, type) and issubclass(t, Node)):
             return []
         names = {(f.alias or name): f for name, f in t.model_fields.items()}
         if not parts:
@@ -70,7 +69,7 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
     their place; and their paths, which validation then leaves alone."""
     out: list[Diagnostic] = []
     bad: set[Path] = set()
-    if isinstance(data, BaseModel):  # a validated plan: numbers that pydantic read from text
+    if isinstance(data, Node):  # a validated plan: numbers that validation read from text
         data = data.model_dump(by_alias=True, exclude_none=True)
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:  # iterative: nesting depth costs no recursion

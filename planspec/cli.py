@@ -105,12 +105,9 @@ def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnost
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
-    from planspec.model import Plan
+    from planspec._schema import plan_schema
 
-    schema = Plan.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "planspec monitoring plan"
-    out.write(json.dumps(schema, indent=2) + "\n")
+    out.write(json.dumps(plan_schema(), indent=2) + "\n")
     return EXIT_OK
 
 

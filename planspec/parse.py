@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
 
 from planspec import _expr, _fast
 from planspec._fast import Node, NoFast, Parsed, Tok
+from planspec._node import ValidationError
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
@@ -751,7 +751,7 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *b.unknown, *numbers,
                  *diagnostics_of(e, b.smap, lambda *_: None, bad)]
-    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
+    if plan is not None and not numbers:  # `1e400` as text: validation reads it as infinity
         numbers, _ = number_diagnostics(plan, b.smap)
         found += numbers
     if numbers or b.unknown:

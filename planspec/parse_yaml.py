@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
 from planspec import _expr
+from planspec._node import ValidationError
 from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
@@ -237,7 +237,7 @@ def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:
         plan = None
         found = [*b.diagnostics, *numbers,
                  *diagnostics_of(e, b.smap, b.inner_span, b.unreadable | bad)]
-    if plan is not None and not numbers:  # `1e400` as text: pydantic reads it as infinity
+    if plan is not None and not numbers:  # `1e400` as text: validation reads it as infinity
         numbers, _ = number_diagnostics(plan, b.smap)
         found += numbers
     if numbers:
