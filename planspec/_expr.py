@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
@@ -253,7 +253,7 @@ class _Semantics:
         if not math.isfinite(float(number)):
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
-        return self.b.note(Threshold(value=float(number), unit=str(unit or "")),
+        return self.b.note(Threshold(value=float(number), unit=cast(Any, str(unit or ""))),
                            whole=(meta.start_pos, meta.end_pos))
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
@@ -369,7 +369,7 @@ class _Semantics:
         if str(op) not in {">", ">=", "<", "<="}:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
-        return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
+        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=threshold),
                            whole=(meta.start_pos, meta.end_pos))
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
@@ -392,7 +392,7 @@ class _Semantics:
         whole = (name.start_pos or 0, meta.end_pos)
         cal = self.b.note(Calibrated(value=float(str(number)), unit=unit), whole=whole,
                           value=arg_span)
-        return self.b.note(Compare(measure=measure, op=str(op), threshold=cal),
+        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=cal),
                            whole=(meta.start_pos, meta.end_pos))
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
@@ -434,7 +434,7 @@ class _Semantics:
     def _row(self, meta: Any, column: tuple[str, tuple[int, int]], op: str,
              values: list[Any]) -> RowTest:
         name, span = column
-        test = RowTest(column=name, op=op,
+        test = RowTest(column=name, op=cast(Any, op),
                        values=tuple(self._row_value(v) for v in values))
         return self.b.note(test, whole=(meta.start_pos, meta.end_pos), column=span)
 

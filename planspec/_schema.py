@@ -82,7 +82,7 @@ def _serializer(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def to_node(value: Any) -> Any:
     """A twin's value as the node classes hold it (twin instances become their nodes)."""
     if isinstance(value, BaseModel):
-        node_cls: type[Node] = getattr(type(value), "__node__")
+        node_cls: type[Node] = vars(type(value))["__node__"]
         return node_cls.model_validate({k: to_node(getattr(value, k))
                                         for k in type(value).model_fields})
     if isinstance(value, tuple):
@@ -161,12 +161,13 @@ class _Twins:
         if isinstance(t, type) and issubclass(t, Node):
             return self.model(t)
         if origin in (Union, types.UnionType):
-            return Union[tuple(self.type(a) for a in get_args(t))]
+            return Union[tuple(self.type(a) for a in get_args(t))]  # noqa: UP007 (built)
         if origin is tuple:
-            return tuple[tuple(a if a is Ellipsis else self.type(a) for a in get_args(t))]
+            args = tuple(a if a is Ellipsis else self.type(a) for a in get_args(t))
+            return tuple[args]  # type: ignore[valid-type]
         if origin is dict:
             key, value = get_args(t)
-            return dict[key, self.type(value)]  # type: ignore[valid-type]
+            return dict[key, self.type(value)]  # type: ignore[misc, valid-type]
         if origin is Literal or isinstance(t, type) or t is Any:
             return t
         raise TypeError(f"no pydantic twin for {t!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from planspec._node import (
     After,
@@ -348,7 +348,7 @@ class DataSchema(Node):
     key: str | None = None
     features: Annotated[dict[str, Feature], MinLen(1)]
     #: None for a data feed without a model (then no output alerts or outcome monitors).
-    predictions: dict[str, Prediction] = {}
+    predictions: dict[str, Prediction] = {}  # noqa: RUF012 (each node gets its own copy)
     label: str | None = None
 
 
@@ -436,7 +436,7 @@ class OutcomeSource(Node):
         """With `known_at: prediction + D`, D: how long after its prediction an outcome is
         known."""
         m = _KNOWN_AT.fullmatch(self.known_at or "")
-        return Duration(value=int(m.group(1)), unit=m.group(2)) if m else None
+        return Duration(value=int(m.group(1)), unit=cast(Any, m.group(2))) if m else None
 
 
 class OutcomeMonitor(Node):

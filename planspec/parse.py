@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-
 from planspec import _expr, _fast
 from planspec._fast import Node, NoFast, Parsed, Tok
 from planspec._node import ValidationError

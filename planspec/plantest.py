@@ -44,8 +44,8 @@ from pydantic import (
     model_validator,
 )
 
-from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec._schema import pydantic_type
+from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Duration
 from planspec.model import DurationText as _DurationText
 from planspec.model import Ratio as _Ratio
