@@ -239,6 +239,11 @@ def _str(v: Any) -> str:
     raise _error("string_type", "Input should be a valid string", v)
 
 
+def _int_size(v: Any) -> _Invalid:
+    return _error("int_parsing_size", "Unable to parse input string as an integer, exceeded "
+                  "maximum size", v)
+
+
 _INT_TEXT = re.compile(r"[+-]?[0-9](?:_?[0-9])*(?:\.0*)?")
 
 
@@ -253,12 +258,17 @@ def _int(v: Any) -> int:
         if not v.is_integer():
             raise _error("int_from_float", "Input should be a valid integer, got a number with a "
                          "fractional part", v)
+        if not -(2**63) <= v < 2**63:  # pydantic reads a float as a 64-bit integer
+            raise _int_size(v)
         return int(v)
     if isinstance(v, (str, bytes, bytearray)):
         text = v.decode(errors="replace") if isinstance(v, (bytes, bytearray)) else v
         text = text.strip()
         if _INT_TEXT.fullmatch(text):
-            return int(text.split(".")[0])
+            digits = text.split(".")[0]
+            if len(digits.lstrip("+-")) > 4300:  # Python's (and pydantic's) limit
+                raise _int_size(v)
+            return int(digits)
         raise _error("int_parsing", "Input should be a valid integer, unable to parse string as "
                      "an integer", v)
     raise _error("int_type", "Input should be a valid integer", v)
@@ -506,7 +516,7 @@ def _dict_of(value: Validator, min_length: int = 0) -> Validator:
                 continue
             if key is not None:
                 out[key] = validated
-        if len(out) < min_length:
+        if len(out) < min_length and not errors:  # (pydantic counts a tuple's valid items)
             errors += _too_short("Dictionary", min_length, len(out), v)
         if errors:
             raise _Invalid(errors)
@@ -979,9 +989,12 @@ def _validate_fields(cls: type[Node], data: Mapping[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     errors: list[ErrorDict] | None = None
     found = 0
+    shadowed: tuple[str, ...] = ()  # a field's name beside its alias: the alias is read, the name is extra
     for name, alias, validate, default, required, mutable in spec.plan:
         if alias is not None and alias in data:
             key: str = alias
+            if name in data:
+                shadowed += (name,)
         elif name in data:
             key = name
         else:
@@ -999,7 +1012,7 @@ def _validate_fields(cls: type[Node], data: Mapping[str, Any]) -> dict[str, Any]
             errors = (errors or []) + _under(key, e.errors)
     if found != len(data):
         for key in data:
-            if key not in spec.keys:
+            if key not in spec.keys or key in shadowed:
                 errors = errors or []
                 errors.append({"type": "extra_forbidden", "loc": (key,),
                                "msg": "Extra inputs are not permitted", "input": data[key]})
