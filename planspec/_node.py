@@ -989,7 +989,7 @@ def _validate_fields(cls: type[Node], data: Mapping[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     errors: list[ErrorDict] | None = None
     found = 0
-    shadowed: tuple[str, ...] = ()  # a field's name beside its alias: the alias is read, the name is extra
+    shadowed: tuple[str, ...] = ()  # a name beside its alias: the alias is read, the name extra
     for name, alias, validate, default, required, mutable in spec.plan:
         if alias is not None and alias in data:
             key: str = alias
