@@ -24,7 +24,6 @@ from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
 from planspec._node import CustomError
 from planspec._node import Node as Record
-from planspec._resources import grammar_path
 from planspec.diagnostics import did_you_mean
 from planspec.model import (
     AllOf,
@@ -102,6 +101,8 @@ def build_parser() -> Lark:
     ``from_lark``); planspec itself uses the cached :func:`parser`."""
     from lark import Lark
 
+    from planspec._resources import grammar_path
+
     return Lark(grammar_path().read_text(encoding="utf-8"), **_LARK_OPTIONS)
 
 
@@ -110,6 +111,8 @@ def parser() -> Lark:
     """The LALR parser for every start rule of the grammar, built once and then loaded from a
     cache: building the LALR tables costs most of a short command's start-up time."""
     from lark import Lark
+
+    from planspec._resources import grammar_path
 
     grammar = grammar_path().read_text(encoding="utf-8")
     cache = _cache_file(grammar)
@@ -623,6 +626,8 @@ def format_threshold(t: Threshold | Calibrated) -> str:
 def keywords() -> frozenset[str]:
     """Every word the grammar writes as a literal in its rules (lexed as a keyword where the
     rule allows it): read from the grammar's text, so formatting needs no parser."""
+    from planspec._resources import grammar_path  # (importlib.resources: not for valid plans)
+
     found: set[str] = set()
     for line in grammar_path().read_text(encoding="utf-8").splitlines():
         code = line.split("//")[0]

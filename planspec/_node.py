@@ -24,13 +24,11 @@ Point(x=3, label='')
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import re
 import sys
 import types
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import (
     Annotated,
     Any,
@@ -53,87 +51,121 @@ Validator = Callable[[Any], Any]
 # -------------------------------------------------------------------------------- markers
 
 
-@dataclass(frozen=True)
-class Alias:
+class _Marker:
+    """A field's metadata in ``Annotated[...]`` (plain classes: a dataclass costs a
+    millisecond to define, and these load on every command)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        args = ", ".join(repr(getattr(self, name)) for name in self.__slots__)
+        return f"{type(self).__name__}({args})"
+
+
+class Alias(_Marker):
     """The key a field is written with in plans (``for`` for the field ``for_``)."""
 
-    name: str
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
-@dataclass(frozen=True)
-class Ge:
+class Ge(_Marker):
     """The value (a number) is at least ``bound``."""
 
-    bound: float
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
 
 
-@dataclass(frozen=True)
-class Le:
+class Le(_Marker):
     """The value (a number) is at most ``bound``."""
 
-    bound: float
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
 
 
-@dataclass(frozen=True)
-class MinLen:
+class MinLen(_Marker):
     """The value (a tuple or a mapping) has at least ``length`` items."""
 
-    length: int
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
 
 
-@dataclass(frozen=True)
-class MaxLen:
+class MaxLen(_Marker):
     """The value (a string) has at most ``length`` characters."""
 
-    length: int
+    __slots__ = ("length",)
+
+    def __init__(self, length: int) -> None:
+        self.length = length
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(_Marker):
     """The value (a string) matches ``regex``."""
 
-    regex: str
+    __slots__ = ("regex",)
+
+    def __init__(self, regex: str) -> None:
+        self.regex = regex
 
 
-@dataclass(frozen=True)
-class Finite:
+class Finite(_Marker):
     """The value (a number) is neither infinite nor NaN."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Before:
+
+class Before(_Marker):
     """``fn`` runs on the raw input before the type's own validation (pydantic's
     ``BeforeValidator``)."""
 
-    fn: Callable[[Any], Any]
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
 
 
-@dataclass(frozen=True)
-class After:
+class After(_Marker):
     """``fn`` runs on the validated value (pydantic's ``AfterValidator``)."""
 
-    fn: Callable[[Any], Any]
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
 
 
-@dataclass(frozen=True)
-class Serialize:
+class Serialize(_Marker):
     """``fn`` turns a (non-None) value into what dumps hold (pydantic's ``PlainSerializer``)."""
 
-    fn: Callable[[Any], Any]
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
 
 
-@dataclass(frozen=True, eq=False)  # hashed by identity: a schema is a dict
-class JsonSchema:
+class JsonSchema(_Marker):
     """The JSON Schema of the field, used instead of the one its type would give."""
 
-    schema: dict[str, Any]
+    __slots__ = ("schema",)
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
 
 
-@dataclass(frozen=True)
-class Tag:
+class Tag(_Marker):
     """A union of node classes told apart by the value of their field ``field``."""
 
-    field: str
+    __slots__ = ("field",)
+
+    def __init__(self, field: str) -> None:
+        self.field = field
 
 
 # --------------------------------------------------------------------------------- errors
@@ -935,6 +967,8 @@ class Node(metaclass=_NodeMeta):
     def model_dump_json(self, *, by_alias: bool = False, indent: int | None = None,
                         exclude_none: bool = False, exclude_defaults: bool = False) -> str:
         """The node as JSON text (compact, unless ``indent``)."""
+        import json
+
         data = self.model_dump(mode="json", by_alias=by_alias, exclude_none=exclude_none,
                                exclude_defaults=exclude_defaults)
         if indent is None:

@@ -6,7 +6,6 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -178,6 +177,8 @@ def _colour(args: argparse.Namespace, out: TextIO) -> bool:
 def _width(out: TextIO) -> int:
     """The width to lay tables out in: the terminal's (or $COLUMNS), else 100."""
     if out.isatty() or "COLUMNS" in os.environ:
+        import shutil
+
         return max(40, shutil.get_terminal_size((100, 24)).columns)
     return 100
 
