@@ -69,12 +69,14 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
     their place; and their paths, which validation then leaves alone."""
     out: list[Diagnostic] = []
     bad: set[Path] = set()
-    if isinstance(data, Node):  # a validated plan: numbers that validation read from text
-        data = data.model_dump(by_alias=True, exclude_none=True)
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:  # iterative: nesting depth costs no recursion
         path, value = stack.pop()
-        if isinstance(value, dict):
+        if isinstance(value, Node):  # a validated plan: numbers that validation read from text
+            fields = type(value).model_fields  # (not dumped: that formats every condition)
+            stack += [((*path, f.alias or k), v) for k, v in value.__dict__.items()
+                      if (f := fields[k]).serialize is None]
+        elif isinstance(value, dict):
             stack += [((*path, k), v) for k, v in value.items()]
         elif isinstance(value, (list, tuple)):
             stack += [((*path, i), v) for i, v in enumerate(value)]
