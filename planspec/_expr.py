@@ -233,9 +233,10 @@ class _Built:
     spans: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
     keep: list[Any] = field(default_factory=list)
 
-    def note(self, obj: _T, **spans: tuple[int, int]) -> _T:
+    def note(self, obj: _T, spans: dict[str, tuple[int, int]]) -> _T:
+        """Note the offsets of ``obj``'s parts by field name ("" for the whole of it)."""
         self.keep.append(obj)  # keep ids stable while spans are keyed by them
-        self.spans[id(obj)] = {("" if k == "whole" else k): v for k, v in spans.items()}
+        self.spans[id(obj)] = spans
         return obj
 
 
@@ -253,11 +254,12 @@ class _Semantics:
 
     def threshold(self, meta: Any, ch: list[Any]) -> Threshold:
         number, unit = ch
-        if not math.isfinite(float(number)):
+        value = float(number)
+        if not math.isfinite(value):
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
-        return self.b.note(Threshold(value=float(number), unit=cast(Any, str(unit or ""))),
-                           whole=(meta.start_pos, meta.end_pos))
+        return self.b.note(Threshold(value=value, unit=cast(Any, str(unit or ""))),
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
         tok = ch[0]
@@ -307,7 +309,7 @@ class _Semantics:
             raise ExprError("PS103", f"unknown statistic `{name}`", *name_span,
                             did_you_mean(name, STATS) or "see `planspec explain PS103`")
         fields: dict[str, Any] = {"stat": name}
-        spans: dict[str, tuple[int, int]] = {"whole": (meta.start_pos, meta.end_pos),
+        spans: dict[str, tuple[int, int]] = {"": (meta.start_pos, meta.end_pos),
                                              "stat": name_span}
         args = call.args
         columns = [a for a in args if isinstance(a, tuple) and len(a) == 2
@@ -315,11 +317,11 @@ class _Semantics:
         preds = [a[1] for a in args if isinstance(a, tuple) and a[0] == "predicate"]
         numbers = [a for a in args if isinstance(a, Threshold)]
         shape = info.args
-        usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
-                 "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
-                 "none": name}[shape]
 
         def wrong(msg: str) -> ExprError:
+            usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
+                     "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
+                     "none": name}[shape]
             return ExprError("PS106", msg, call.start, call.end, f"write `{usage}`")
 
         if shape == "none":
@@ -341,7 +343,7 @@ class _Semantics:
             col, col_span, op, value, pred_span = preds[0]
             fields["column"] = col
             spans["column"] = col_span
-            fields["predicate"] = self.b.note(Predicate(op=op, value=value), whole=pred_span)
+            fields["predicate"] = self.b.note(Predicate(op=op, value=value), {"": pred_span})
         elif shape == "within":
             if len(args) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
                 raise wrong(f"`{name}` takes one tolerance, such as 10%")
@@ -365,7 +367,7 @@ class _Semantics:
             fields["part"] = str(part)
         if transform is not None:
             fields["transform"], fields["direction"] = transform
-        return self.b.note(Measure(**fields), **spans)
+        return self.b.note(Measure(**fields), spans)
 
     def compare(self, meta: Any, ch: list[Any]) -> Compare:
         measure, op, threshold = ch
@@ -373,7 +375,7 @@ class _Semantics:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
         return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=threshold),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
         number, unit = ch
@@ -393,15 +395,15 @@ class _Semantics:
             raise ExprError("PS102", "a calibrated threshold takes a false-alarm rate",
                             arg_span[0], arg_span[1], "write a share, e.g. `calibrated(1%)`")
         whole = (name.start_pos or 0, meta.end_pos)
-        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit), whole=whole,
-                          value=arg_span)
+        cal = self.b.note(Calibrated(value=float(str(number)), unit=unit),
+                          {"": whole, "value": arg_span})
         return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=cal),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
         measure, low, high = ch
         return self.b.note(Between(measure=measure, low=low, high=high, negated=negated),
-                           whole=(meta.start_pos, meta.end_pos))
+                           {"": (meta.start_pos, meta.end_pos)})
 
     def not_between(self, meta: Any, ch: list[Any]) -> Between:
         return self.between(meta, ch, negated=True)
@@ -412,7 +414,7 @@ class _Semantics:
         terms: list[Any] = []
         for c in ch:
             terms.extend(c.terms if isinstance(c, cls) else [c])
-        return self.b.note(cls(terms=tuple(terms)), whole=(meta.start_pos, meta.end_pos))
+        return self.b.note(cls(terms=tuple(terms)), {"": (meta.start_pos, meta.end_pos)})
 
     def all_of(self, meta: Any, ch: list[Any]) -> AllOf:
         return self._flat(AllOf, meta, ch)  # type: ignore[no-any-return]
@@ -439,7 +441,7 @@ class _Semantics:
         name, span = column
         test = RowTest(column=name, op=cast(Any, op),
                        values=tuple(self._row_value(v) for v in values))
-        return self.b.note(test, whole=(meta.start_pos, meta.end_pos), column=span)
+        return self.b.note(test, {"": (meta.start_pos, meta.end_pos), "column": span})
 
     def row_compare(self, meta: Any, ch: list[Any]) -> RowTest:
         column, op, value = ch
@@ -483,16 +485,14 @@ def _to_model(built: _Built) -> Any:
 
 
 def new_semantics() -> tuple[_Semantics, Any]:
-    """Fresh semantic actions for one condition, and the function that gives the offsets of the
-    parts of what they built (for the fast parser of `.plan` files)."""
+    """Fresh semantic actions for one condition, and the function that gives, for what they
+    built, a function giving the offsets of its parts (for the fast parser of `.plan` files)."""
     built = _Built()
+    return _Semantics(built), functools.partial(_later, built)
 
-    def offsets(value: Any) -> Offsets:
-        out: Offsets = {}
-        _collect(value, (), built, out)
-        return out
 
-    return _Semantics(built), offsets
+def _later(built: _Built, value: Any) -> Callable[[], Offsets]:
+    return functools.partial(_offsets, value, built)
 
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
@@ -528,6 +528,8 @@ def check_limits(text: str) -> None:
 
     >>> check_limits("psi(`a-b`) > 1 and " + "psi(x) > 1 and " * 20 + "psi(`c-d`) > 1")
     """
+    if len(text) <= MAX_NAME and text.count("(") <= MAX_DEPTH:
+        return  # no name can be longer than the text, nor nest deeper than its parentheses
     depth = 0
     for m in _LIMIT_TOKENS.finditer(text):
         tok = m.group()
@@ -573,6 +575,19 @@ def parse_filter(text: str) -> tuple[RowFilter, Offsets]:
 def _parse(text: str, start: str) -> tuple[Any, Offsets]:
     """``text`` parsed from the start rule ``start`` into the model, with the offsets of its
     parts; :class:`ExprError` when it does not parse."""
+    out, offsets = parse_later(text, start)
+    return out, offsets()
+
+
+def parse_later(text: str, start: str) -> tuple[Any, Callable[[], Offsets]]:
+    """``text`` parsed from the start rule ``start`` (`condition` or `row_filter`) into the
+    model, with a function that gives the offsets of its parts: what a front end calls only
+    when a place inside the text is asked for. Raises :class:`ExprError`.
+
+    >>> c, offsets = parse_later("psi(x) > 0.2", "condition")
+    >>> offsets()[("measure", "column")]
+    (4, 5)
+    """
     check_limits(text)
     built = _Built()
     try:  # valid text, by the fast parser; anything else by lark, for its errors
@@ -580,9 +595,7 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
     except NoFast:
         pass
     else:
-        offsets: Offsets = {}
-        _collect(out, (), built, offsets)
-        return out, offsets
+        return out, functools.partial(_offsets, out, built)
     from lark.exceptions import LarkError, UnexpectedInput
 
     try:
@@ -599,9 +612,14 @@ def _parse(text: str, start: str) -> tuple[Any, Offsets]:
         if isinstance(orig, ExprError):
             raise orig from None
         raise ExprError("PS102", str(orig), 0, len(text)) from None
-    offsets = {}
-    _collect(out, (), built, offsets)
-    return out, offsets
+    return out, functools.partial(_offsets, out, built)
+
+
+def _offsets(value: Any, built: _Built) -> Offsets:
+    """The offsets of the parts of ``value``, from the spans its semantic actions noted."""
+    out: Offsets = {}
+    _collect(value, (), built, out)
+    return out
 
 
 # --------------------------------------------------------------------------------- formatting

@@ -60,8 +60,9 @@ class Node:
 
 
 class Parsed:
-    """A condition or row filter of a `.plan` file, already built: the model and the offsets of
-    its parts, or the error its semantic check raised; with the offsets of its text."""
+    """A condition or row filter of a `.plan` file, already built: the model and a function
+    giving the offsets of its parts, or the error its semantic check raised; with the offsets
+    of its text."""
 
     __slots__ = ("end", "end_pos", "error", "offsets", "start_pos", "value")
 
@@ -108,6 +109,11 @@ _NUMBER_WORD = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+
 _ITEMS2 = {"input": ("alert", "input_alert"), "output": ("alert", "output_alert"),
            "outcome": ("monitor", "outcome_monitor"), "drift": ("risk", "drift_risk")}
 _KEY_WORDS = {"playbook": "PLAYBOOK", "window": "WINDOW", "prediction": "PREDICTION"}
+#: Each terminal followed by what the grammar skips after it: one match reads a token.
+_TRAILED = {p: re.compile(f"({p.pattern}){_SKIP.pattern}")
+            for p in (_NAME, _NUMBER, _QUOTED, _STRING, _COMP, _DATE, _DURATION, _NUMBER_WORD)}
+#: What continues a word (lark's names are ASCII).
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
 #: A part of a condition: (value, start, end, container start, container end). The container
@@ -135,6 +141,7 @@ class Parser:
                  new_sem: Callable[[], tuple[Any, Callable[[Any], Any]]] | None = None) -> None:
         self.t = text
         self.n = len(text)
+        self.c = text + "\x00"  # what peek reads: past the end, a character no rule takes
         self.i = 0
         self.sem = sem
         self.new_sem = new_sem
@@ -143,11 +150,10 @@ class Parser:
     # ------------------------------------------------------------------------------ tokens
 
     def skip(self) -> None:
-        m = _SKIP.match(self.t, self.i)
-        self.i = m.end() if m else self.i
+        self.i = _SKIP.match(self.t, self.i).end()  # type: ignore[union-attr]  # (always matches)
 
     def peek(self) -> str:
-        return self.t[self.i] if self.i < self.n else ""
+        return self.c[self.i]
 
     def word(self) -> str | None:
         """The name at the current position, if any (not consumed)."""
@@ -155,15 +161,14 @@ class Parser:
         return m.group() if m else None
 
     def is_word(self, w: str) -> bool:
-        i, j = self.i, self.i + len(w)
-        t = self.t
-        return t.startswith(w, i) and (j >= self.n or not ((t[j].isalnum() and t[j].isascii())
-                                                          or t[j] == "_"))
+        i = self.i
+        return self.t.startswith(w, i) and self.c[i + len(w)] not in _WORD_CHARS
 
     def take_word(self, w: str) -> bool:
-        if self.is_word(w):
-            self.i += len(w)
-            self.skip()
+        i = self.i
+        j = i + len(w)
+        if self.t.startswith(w, i) and self.c[j] not in _WORD_CHARS:
+            self.i = _SKIP.match(self.t, j).end()  # type: ignore[union-attr]
             return True
         return False
 
@@ -174,27 +179,27 @@ class Parser:
         return start
 
     def tok(self, pattern: re.Pattern[str], type_: str) -> Tok | None:
-        m = pattern.match(self.t, self.i)
+        m = _TRAILED[pattern].match(self.t, self.i)
         if m is None:
             return None
-        tok = Tok(type_, m.group(), m.start(), m.end())
+        start, end = m.span(1)
         self.i = m.end()
-        self.skip()
-        return tok
+        return Tok(type_, m.group(1), start, end)
 
     def need(self, pattern: re.Pattern[str], type_: str) -> Tok:
-        tok = self.tok(pattern, type_)
-        if tok is None:
+        m = _TRAILED[pattern].match(self.t, self.i)
+        if m is None:
             raise NoFast
-        return tok
+        start, end = m.span(1)
+        self.i = m.end()
+        return Tok(type_, m.group(1), start, end)
 
     def char(self, ch: str) -> int:
         """Consume the one-character token ``ch``; return the offset after it (-1 when absent)."""
-        if self.i < self.n and self.t[self.i] == ch:
-            self.i += 1
-            end = self.i
-            self.skip()
-            return end
+        i = self.i
+        if self.c[i] == ch:
+            self.i = _SKIP.match(self.t, i + 1).end()  # type: ignore[union-attr]
+            return i + 1
         return -1
 
     def need_char(self, ch: str) -> int:
@@ -627,7 +632,7 @@ class Parser:
             self.i = start
             self.sem = _Dry()
             _, s, e, _, ce = rule()
-            return Parsed(None, {}, error, s, e, ce)
+            return Parsed(None, dict, error, s, e, ce)
 
 
 def parse(text: str, start: str, sem: Any) -> Any:

@@ -65,22 +65,33 @@ class Ctx:
 
     def watchers(self) -> Iterator[tuple[str, int, Alert | OutcomeMonitor]]:
         """Every alert and monitor with its section and index."""
-        for section in ("input_alerts", "output_alerts", "outcome_monitors"):
-            for i, item in enumerate(getattr(self.plan, section)):
-                yield section, i, item
+        return iter(self._watchers)
 
     def conditions(self) -> Iterator[tuple[Path, Condition, Alert | OutcomeMonitor]]:
         """Every condition (`when`, `warn`) with its path and owner."""
-        for section, i, item in self.watchers():
-            for name in ("when", "warn"):
-                cond = getattr(item, name)
-                if cond is not None:
-                    yield (section, i, name), cond, item
+        return iter(self._conditions)
 
     def leaves(self) -> Iterator[tuple[Path, Compare | Between, str]]:
         """Every comparison or zone inside every condition, with its path and section."""
-        for path, cond, _ in self.conditions():
-            yield from ((p, leaf, str(path[0])) for p, leaf in _leaves(cond, path))
+        return iter(self._leaves)
+
+    # Listed once per plan: most rules walk them, and a plan may hold thousands of alerts.
+
+    @functools.cached_property
+    def _watchers(self) -> list[tuple[str, int, Alert | OutcomeMonitor]]:
+        return [(section, i, item)
+                for section in ("input_alerts", "output_alerts", "outcome_monitors")
+                for i, item in enumerate(getattr(self.plan, section))]
+
+    @functools.cached_property
+    def _conditions(self) -> list[tuple[Path, Condition, Alert | OutcomeMonitor]]:
+        return [((section, i, name), cond, item) for section, i, item in self._watchers
+                for name in ("when", "warn") if (cond := getattr(item, name)) is not None]
+
+    @functools.cached_property
+    def _leaves(self) -> list[tuple[Path, Compare | Between, str]]:
+        return [(p, leaf, str(path[0])) for path, cond, _ in self._conditions
+                for p, leaf in _leaves(cond, path)]
 
 
 def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Between]]:
@@ -192,13 +203,14 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
     Fails: `mean(listing_prise)`.
     """
     known = [*c.plan.data.features, *c.plan.data.predictions]
-    refs: list[tuple[Path, str]] = [(p + ("measure", "column"), leaf.measure.column)
-                                    for p, leaf, _ in c.leaves() if leaf.measure.column]
+    declared = set(known)
+    refs: list[tuple[Path, str]] = [(p + ("measure", "column"), column)
+                                    for p, leaf, _ in c.leaves()
+                                    if (column := leaf.measure.column) and column not in declared]
     refs += [(("outcome_monitors", i, "prediction"), m.prediction)
              for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
     for i, r in enumerate(c.plan.drift_risks):
         refs += [(("drift_risks", i, "affects", j), a) for j, a in enumerate(r.affects)]
-    declared = set(known)
     for path, name in refs:
         if name not in declared:
             yield make("PS303", f"the column `{name}` is not in the data schema", c.span(*path),
@@ -217,15 +229,16 @@ def check_stat_types(c: Ctx) -> Iterator[Diagnostic]:
         kind = c.column_type(m.column) if m.column else None
         if kind is None:
             continue
-        span = c.span(*path, "measure", "stat")
         info = STATS[m.stat]
         if m.stat == "rate" and m.column not in c.plan.data.predictions:
             yield make("PS304", f"`rate` is a share of predictions; `{m.column}` is a feature",
-                       span, f"use `share({m.column} ...)` for a feature")
+                       c.span(*path, "measure", "stat"),
+                       f"use `share({m.column} ...)` for a feature")
         elif kind not in info.types:
             fits = sorted(s for s, i in STATS.items() if kind in i.types)
             yield make("PS304", f"`{m.stat}` does not apply to the {kind} column `{m.column}`",
-                       span, f"for a {kind} column use one of: {', '.join(fits)}" if fits
+                       c.span(*path, "measure", "stat"),
+                       f"for a {kind} column use one of: {', '.join(fits)}" if fits
                        else f"a {kind} column supports no drift statistic but missing_rate")
 
 
@@ -240,21 +253,20 @@ def check_sides(c: Ctx) -> Iterator[Diagnostic]:
     for path, leaf, section in c.leaves():
         m = leaf.measure
         scope = STATS[m.stat].scope
-        span = c.span(*path, "measure")
         if section == "outcome_monitors":
             if scope != "outcome":
                 yield make("PS317", f"`{m.stat}` is a drift statistic, not a quality metric",
-                           span, f"move it to {c.setting('input_alerts')} or "
-                           f"{c.setting('output_alerts')}")
+                           c.span(*path, "measure"), f"move it to {c.setting('input_alerts')} "
+                           f"or {c.setting('output_alerts')}")
         elif scope == "outcome":
-            yield make("PS317", f"`{m.stat}` needs outcomes", span,
+            yield make("PS317", f"`{m.stat}` needs outcomes", c.span(*path, "measure"),
                        f"quality metrics belong in {c.setting('outcome_monitors')}")
         elif m.column and section == "input_alerts" and m.column in preds:
             yield make("PS317", f"`{m.column}` is a prediction; input alerts watch features",
-                       span, f"move this to {c.setting('output_alerts')}")
+                       c.span(*path, "measure"), f"move this to {c.setting('output_alerts')}")
         elif m.column and section == "output_alerts" and m.column not in preds:
             yield make("PS317", f"`{m.column}` is a feature; output alerts watch predictions",
-                       span, f"move this to {c.setting('input_alerts')}")
+                       c.span(*path, "measure"), f"move this to {c.setting('input_alerts')}")
 
 
 def check_units(c: Ctx) -> Iterator[Diagnostic]:
@@ -267,18 +279,22 @@ def check_units(c: Ctx) -> Iterator[Diagnostic]:
     for path, leaf, _ in c.leaves():
         m = leaf.measure
         if m.transform == "shift":
-            want, say = {"sd"}, "in baseline standard deviations, e.g. `2 sd`"
+            want, say = _SD, "in baseline standard deviations, e.g. `2 sd`"
         elif m.transform == "change":
-            want, say = {"%"}, "a percentage, e.g. `50%`"
+            want, say = _PERCENT, "a percentage, e.g. `50%`"
         elif m.part == "pvalue" or m.stat in SHARE_LIKE:
-            want, say = {"", "%"}, "a fraction or a percentage"
+            want, say = _SHARE, "a fraction or a percentage"
         else:
-            want, say = {""}, "a plain number"
+            want, say = _PLAIN, "a plain number"
         for name, t in _thresholds(leaf):
             if t.unit not in want:
                 got = f"`{t.unit}`" if t.unit else "no unit"
                 yield make("PS314", f"this threshold has {got}; it should be {say}",
                            c.span(*path, name))
+
+
+_SD, _PERCENT, _SHARE, _PLAIN = frozenset({"sd"}), frozenset({"%"}), frozenset({"", "%"}), \
+    frozenset({""})
 
 
 def check_thresholds(c: Ctx) -> Iterator[Diagnostic]:
@@ -325,13 +341,13 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
         fail, warn = item.when, item.warn
         if not (isinstance(fail, Compare) and isinstance(warn, Compare)):
             continue
-        if fail.measure != warn.measure or (fail.op[0] != warn.op[0]):
+        if fail.op[0] != warn.op[0]:
             continue
         if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
             continue  # calibrated levels are checked by check_calibrated
         up = fail.op[0] == ">"
         f, w = fail.threshold.amount, warn.threshold.amount
-        if (up and w >= f) or (not up and w <= f):
+        if ((up and w >= f) or (not up and w <= f)) and fail.measure == warn.measure:
             yield make("PS306", f"`{c.word('warn')}` at {_num(w)} is not reached before "
                        f"`when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
@@ -572,7 +588,7 @@ def check_risk_coverage(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `affects: [listing_price]` with an alert on `mean(listing_price)`.
     Fails: `affects: [bedrooms]` with no alert on `bedrooms`.
     """
-    watched = watched_columns(c.plan)
+    watched = _watched(c.plan, c.leaves())
     declared = {*c.plan.data.features, *c.plan.data.predictions}
     for i, r in enumerate(c.plan.drift_risks):
         for j, col in enumerate(r.affects):
@@ -605,8 +621,11 @@ def watched_columns(plan: Plan) -> set[str]:
     >>> "listing_price" in watched_columns(load_plan("plans/rental_inspector.yaml").plan)
     True
     """
-    watched = {leaf.measure.column for _, leaf, _ in Ctx(plan, SourceMap(plan.plan)).leaves()
-               if leaf.measure.column}
+    return _watched(plan, Ctx(plan, SourceMap(plan.plan)).leaves())
+
+
+def _watched(plan: Plan, leaves: Iterator[tuple[Path, Compare | Between, str]]) -> set[str]:
+    watched = {leaf.measure.column for _, leaf, _ in leaves if leaf.measure.column}
     for m in plan.outcome_monitors:
         if m.prediction:
             watched.add(m.prediction)
@@ -679,12 +698,14 @@ def check_segments(c: Ctx) -> Iterator[Diagnostic]:
     for path, by in refs:
         listed = not isinstance(by, str)
         for j, name in enumerate(_columns_of(by)):
-            span = (c.span(*path, j) if listed else None) or c.span(*path)
             kind = c.column_type(name)
+            if kind in ("categorical", "boolean"):
+                continue
+            span = (c.span(*path, j) if listed else None) or c.span(*path)
             if kind is None:
                 yield make("PS380", f"the segment column `{name}` is not in the data schema",
                            span, did_you_mean(name, known) or "declare it under `data.features`")
-            elif kind not in ("categorical", "boolean"):
+            else:
                 fits = [n for n in known if c.column_type(n) in ("categorical", "boolean")]
                 yield make("PS381", f"`{name}` is a {kind} column: segments split by a "
                            "categorical or boolean column", span,
@@ -715,11 +736,14 @@ def check_filters(c: Ctx) -> Iterator[Diagnostic]:
         if f is None:
             continue
         for path, t in _row_tests(f, (section, i, "where")):
-            at = c.span(*path) or c.span(section, i, "where")
             kind = c.column_type(t.column)
+
+            def at(path: Path = path, i: int = i, section: str = section) -> Span | None:
+                return c.span(*path) or c.span(section, i, "where")
+
             if kind is None:
                 yield make("PS382", f"the filter reads `{t.column}`, which is not in the data "
-                           "schema", c.span(*path, "column") or at,
+                           "schema", c.span(*path, "column") or at(),
                            did_you_mean(t.column, known) or "declare it under `data.features`")
                 continue
             numeric = kind in ("numeric", "integer")
@@ -730,13 +754,13 @@ def check_filters(c: Ctx) -> Iterator[Diagnostic]:
                         "`true` or `false`" if kind == "boolean" else "a quoted value")
                     shown = v if not isinstance(v, str) else f'"{v}"'
                     yield make("PS383", f"`{t.column}` is a {kind} column, compared here with "
-                               f"{str(shown).lower() if isinstance(v, bool) else shown}", at,
+                               f"{str(shown).lower() if isinstance(v, bool) else shown}", at(),
                                f"compare it with {want}")
                     break
             else:
                 if not numeric and t.op in ("<", "<=", ">", ">="):
                     yield make("PS384", f"`{t.column}` is a {kind} column: its values have no "
-                               f"order for `{t.op}`", at,
+                               f"order for `{t.op}`", at(),
                                "use `==`, `!=` or `in [...]`")
 
 

@@ -21,12 +21,12 @@ from planspec.diagnostics import (
     format_text,
     has_errors,
 )
-from planspec.load import PlanFileError, load_plan
-from planspec.source import ParsedPlan
 
-if TYPE_CHECKING:  # numpy, scipy and pyarrow load only for the commands that need them
+if TYPE_CHECKING:  # each command loads what it needs: `--version` and `explain` read no plan,
+    # and numpy, scipy and pyarrow load only for the commands that run checks
     from planspec.data import DataError
     from planspec.results import Results
+    from planspec.source import ParsedPlan
     from planspec.sources import SourceError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -45,11 +45,12 @@ class _Usage(Exception):
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    from planspec.english import plan_summary
+    from planspec.load import PlanFileError, load_plan
+
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     summaries: list[str] = []
-    # The summary is rendered only when it is printed: the renderers (jinja2) stay unloaded for
-    # `validate --quiet`, what the pre-commit hook runs.
     summarize = args.format == "text" and not args.quiet
     for path in args.plans:
         try:
@@ -61,9 +62,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         sources[parsed.source_map.file] = parsed.text
         if parsed.plan is not None and not has_errors(parsed.diagnostics):
             if summarize:
-                from planspec.render import render_summary
-
-                summaries.append(render_summary(parsed))
+                summaries.append(plan_summary(parsed.plan, parsed.source_map.file))
             if args.baseline:
                 found = _baseline_findings(parsed, args.baseline)
                 if isinstance(found, int):
@@ -140,6 +139,8 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 def _valid_plan(path: str) -> ParsedPlan | int:
     """The parsed plan, or an exit code after printing why it cannot be used."""
+    from planspec.load import PlanFileError, load_plan
+
     try:
         parsed = load_plan(path)
     except PlanFileError as e:
@@ -512,7 +513,7 @@ def _cmd_fmt(args: argparse.Namespace, out: TextIO) -> int:
     import difflib
 
     from planspec.format import format_parsed
-    from planspec.load import PLAN_SUFFIXES, parse_text
+    from planspec.load import PLAN_SUFFIXES, PlanFileError, parse_text
 
     status = EXIT_OK
     if (args.write or args.output) and len(args.plans) > 1 and args.output:

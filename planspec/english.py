@@ -22,6 +22,7 @@ from planspec.model import (
     Condition,
     Duration,
     Measure,
+    Plan,
     RowAll,
     RowFilter,
     RowTest,
@@ -360,3 +361,28 @@ def split_note(by: tuple[str, ...], monitor: bool, correction: str, inherited: b
         note += ("; the 95% intervals (`.lower`, `.upper`) are widened to 1 − 5%/k for the k "
                  f"segments judged (Bonferroni, for the plan's correction `{correction}`)")
     return note
+
+
+def plan_summary(plan: Plan, file: str) -> str:
+    """What a valid plan holds, in three lines for a terminal (what ``planspec validate``
+    prints): its name, model and version, how many of each item, and which declared columns no
+    alert watches. Plain text without a template engine, so `validate` stays light; each plan
+    value passes :func:`line` (one line, no control characters), each count :func:`number`."""
+    from planspec.check import watched_columns
+
+    def count(n: int, what: str) -> str:
+        return f"{number(n)} {what}{'' if n == 1 else 's'}"
+
+    watched = watched_columns(plan)
+    columns = [*plan.data.features, *plan.data.predictions]
+    unwatched = [c for c in columns if c not in watched]
+    counts = ", ".join([count(len(plan.input_alerts), "input alert"),
+                        count(len(plan.output_alerts), "output alert"),
+                        count(len(plan.outcome_monitors), "outcome monitor"),
+                        count(len(plan.playbooks), "playbook"),
+                        count(len(plan.drift_risks), "drift risk")])
+    rest = f"; not watched: {', '.join(line(c) for c in unwatched)}" if unwatched else ""
+    return (f"{line(file)}: valid plan `{line(plan.plan)}` for {line(plan.model.name)} "
+            f"{line(plan.model.version)}\n  {counts}\n"
+            f"  {number(len(columns) - len(unwatched))} of {number(len(columns))} declared "
+            f"columns watched{rest}\n")

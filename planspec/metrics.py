@@ -68,6 +68,9 @@ def render_openmetrics(results: Results) -> str:
         w = latest_complete(c, str(end) if end else None)
         labels = (f'plan="{_label(results.plan)}",check="{_label(c.id)}",kind="{c.kind}",'
                   f'statistic="{_label(c.statistic)}"')
+        if c.segment is not None:  # a segment's own labels: `sum by (alert)` and the like
+            labels += (f',alert="{_label(c.id.split("[", 1)[0])}",by="{_label(c.by or "")}",'
+                       f'segment="{_label(c.segment)}"')
         firing = {"warn": 1, "fail": 2}.get(w.firing or "", 0) if w else 0
         samples["planspec_check_value"].append(
             f"planspec_check_value{{{labels}}} {_number(w.value if w else None)}")

@@ -12,9 +12,10 @@ on its own, so every broken item is reported in one run.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from planspec._node import ValidationError
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
 from planspec.model import Plan
-from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -63,7 +64,6 @@ MAX_NAME = _expr.MAX_NAME
 #: How deeply `{ … }` blocks may nest (the language needs three levels).
 MAX_BLOCK_DEPTH = 16
 _WORD_AT = re.compile(r"[A-Za-z_]+")
-_NAME_AT = re.compile(r"[A-Za-z0-9_.]+")
 
 
 @dataclass
@@ -77,67 +77,92 @@ class Scan:
     limits: list[tuple[str, str, int, int, str]] = field(default_factory=list)
 
 
+#: What :func:`scan` reads, left to right: a line break; a comment; a string or quoted name
+#: (to its closing quote or the end of its line; a backslash in a string escapes any next
+#: character); a run of code (ASCII names, numbers, punctuation and blanks: only its brackets
+#: and over-long names matter); blanks; else any one character.
+_CODE = r"[A-Za-z0-9_!$%&()*+,\-./:;<=>?@\[\\\]^{|}~]"
+_SCAN = re.compile(rf"""
+    (?P<nl>\n)
+  | (?P<code>[^\S\n]*{_CODE}(?:{_CODE}+|[^\S\n]+)*)
+  | (?P<blank>[^\S\n]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>"[^"\\\n]*(?:\\[\s\S]?[^"\\\n]*)*["\n]?|'[^'\\\n]*(?:\\[\s\S]?[^'\\\n]*)*['\n]?)
+  | (?P<quoted>`[^`\n]*[`\n]?)
+  | (?P<other>[\s\S])
+""", re.VERBOSE)
+#: In a run of code: a name (as the grammar's names and numbers run, dots included) or a
+#: bracket.
+_IN_CODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*|[(){}]")
+_BRACKETS = re.compile(r"[(){}]")
+
+
 def scan(text: str) -> Scan:
-    """One linear pass: piece starts, every comment (outside strings and names), and limits."""
+    """One linear pass: piece starts, every comment (outside strings and names), and limits.
+
+    A piece starts where a line starts with a letter and the braces before it are balanced (or
+    the line starts with an item keyword but `data`). A string left open ends with its line,
+    and takes the line break with it.
+    """
     starts = [0]
     comments: list[Comment] = []
     limits: list[tuple[str, str, int, int, str]] = []
     depth = parens = 0
-    i, n = 0, len(text)
-    line_start = True
+    line_start = False
     code_on_line = False
-    while i < n:
-        ch = text[i]
-        if line_start and ch.isalpha() and i > 0:
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        i = m.start()
+        if line_start and text[i].isalpha():
             word = _WORD_AT.match(text, i)
             if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS and word.group(0) != "data"):
                 starts.append(i)
                 depth = 0
         line_start = False
-        if ch == "\n":
+        if kind == "nl":
             line_start, code_on_line = True, False
-        elif ch == "#":
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            comments.append(Comment(i, text[i:end], not code_on_line))
-            i = end
-            continue
-        elif ch in "\"'`":
-            j = i + 1
-            while j < n and text[j] != ch and text[j] != "\n":
-                j += 2 if text[j] == "\\" and ch != "`" else 1
-            if ch == "`" and j - i - 1 > MAX_NAME:
-                limits.append(_too_long(i, j + 1))
-            i = j + 1
+        elif kind == "blank":
+            pass
+        elif kind == "comment":
+            comments.append(Comment(i, m.group(), not code_on_line))
+        else:
             code_on_line = True
-            continue
-        elif ch.isalnum() or ch == "_":
-            m = _NAME_AT.match(text, i)
-            end = m.end() if m else i + 1
-            if end - i > MAX_NAME:
-                limits.append(_too_long(i, end))
-            i = end
-            code_on_line = True
-            continue
-        elif ch == "(":
-            parens += 1
-            if parens == _expr.MAX_DEPTH + 1:
-                limits.append(("PS152", f"parentheses nest more than {_expr.MAX_DEPTH} deep "
-                               "here", i, i + 1,
-                               "split the condition or drop parentheses it does not need"))
-        elif ch == ")":
-            parens -= 1
-        elif ch == "{":
-            depth += 1
-            if depth == MAX_BLOCK_DEPTH + 1:
-                limits.append(("PS151", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here", i,
-                               i + 1, "a plan needs at most three levels of `{ … }`"))
-        elif ch == "}":
-            depth -= 1
-        if not ch.isspace():
-            code_on_line = True
-        i += 1
+            if kind == "code":
+                run, end = m.group(), m.end()
+                if end - i > MAX_NAME:  # long enough to hold an over-long name
+                    for t in _IN_CODE.finditer(text, i, end):
+                        if len(t.group()) > MAX_NAME:
+                            limits.append(_too_long(t.start(), t.end()))
+                        elif t.group() in "(){}":
+                            depth, parens = _bracket(t.group(), t.start(), depth, parens, limits)
+                elif "(" in run or ")" in run or "{" in run or "}" in run:
+                    for b in _BRACKETS.finditer(text, i, end):
+                        depth, parens = _bracket(b.group(), b.start(), depth, parens, limits)
+            elif kind == "quoted":
+                end = m.end() - (text[m.end() - 1] in "`\n" and m.end() - i > 1)
+                if end - i - 1 > MAX_NAME:
+                    limits.append(_too_long(i, end + 1))
     return Scan(sorted(set(starts)), comments, limits)
+
+
+def _bracket(ch: str, i: int, depth: int, parens: int,
+             limits: list[tuple[str, str, int, int, str]]) -> tuple[int, int]:
+    """Count a bracket at ``i`` (block depth and parentheses), noting a limit it breaks."""
+    if ch == "(":
+        parens += 1
+        if parens == _expr.MAX_DEPTH + 1:
+            limits.append(("PS152", f"parentheses nest more than {_expr.MAX_DEPTH} deep here",
+                           i, i + 1, "split the condition or drop parentheses it does not need"))
+    elif ch == ")":
+        parens -= 1
+    elif ch == "{":
+        depth += 1
+        if depth == MAX_BLOCK_DEPTH + 1:
+            limits.append(("PS151", f"blocks nest more than {MAX_BLOCK_DEPTH} deep here", i,
+                           i + 1, "a plan needs at most three levels of `{ … }`"))
+    else:
+        depth -= 1
+    return depth, parens
 
 
 def _too_long(start: int, end: int) -> tuple[str, str, int, int, str]:
@@ -151,13 +176,18 @@ class _FileBuilder:
     def __init__(self, text: str, file: str, comments: list[Comment] | None = None) -> None:
         self.text = text
         self.comment_at = sorted(c.offset for c in comments or [])
-        self.index = LineIndex(text)
-        self.smap = SourceMap(file, surface="plan")
+        self.places = Places(text, file)
+        self.smap = SourceMap(file, surface="plan", resolve=self.places)
+        self.values, self.keys = self.smap.raw_values, self.smap.raw_keys
         self.data: dict[str, Any] = {}
         self.diagnostics: list[Diagnostic] = []
         #: Unknown keys: reported here (with the `.plan` word), validation goes on without them.
         self.unknown: list[Diagnostic] = []
         self.anchors: list[tuple[int, Path]] = []
+
+    @property
+    def index(self) -> LineIndex:
+        return self.places.index
 
     def span(self, start: int, end: int) -> Span:
         return self.index.span(self.smap.file, start, end)
@@ -173,14 +203,13 @@ class _FileBuilder:
         s, e = _pos(node)
         # A block's span is its head line (`source audits {`): what a caret can show.
         eol = self.text.find("\n", s, e)
-        self.smap.values[path] = self.span(s, len(self.text[s:eol].rstrip()) + s if eol >= 0
-                                           else e)
+        self.values[path] = s << WIDE | (len(self.text[s:eol].rstrip()) + s if eol >= 0 else e)
         if isinstance(node, Node) and node.data == "list_value":
             for i, item in enumerate(c for c in _kids(node) if c is not None):
-                self.smap.values[(*path, i)] = self.span(*_pos(item))
+                self.values[(*path, i)] = _packed(item)
         if key is not None:
             ks, ke = _pos(key)
-            self.smap.keys[path] = self.span(ks, ke)
+            self.keys[path] = ks << WIDE | ke
             self.anchors.append((ks, path))
         else:
             self.anchors.append((s, path))
@@ -238,12 +267,12 @@ class _FileBuilder:
         if block is not None:  # its `}`, which comments at the end of the block belong to
             self.anchors.append((block.end_pos - 1, (*path, "}")))
         broken_line = 0
+        allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
         for setting in block.children if block is not None else []:
-            line = self.index.position(setting.start_pos)[0]
-            if line == broken_line:
+            if broken_line and self.index.position(setting.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
-            if not self.known(setting, path):
-                broken_line = line
+            if not self.known(setting, path, allowed):
+                broken_line = self.index.position(setting.start_pos)[0]
                 continue
             end = setting.end_pos
             tail = self._tail(end)
@@ -310,15 +339,15 @@ class _FileBuilder:
                     self.span(tail, tail + len(what)),
                     "write one setting per line: a setting's value runs to the end of its line")
 
-    def known(self, s: Node, path: Path) -> bool:
-        """Whether a plain setting's key is one the model allows at ``path`` (else PS201)."""
+    def known(self, s: Node, path: Path, allowed: frozenset[str]) -> bool:
+        """Whether a plain setting's key is one the model allows at ``path`` (``allowed``:
+        anything when empty), else PS201."""
         if s.data not in ("pair", "sub_block"):
             return True
-        key = _kids(_kids(s)[0])[0]
-        allowed = _fields_at(path)
+        key = s.children[0].children[0]
         if not allowed or str(key) in allowed:
             return True
-        self.smap.keys[(*path, str(key))] = self.span(*_pos(key))
+        self.keys[(*path, str(key))] = _packed(key)
         self.unknown.append(unknown_key(self.smap, (*path, str(key))))
         return False
 
@@ -339,6 +368,11 @@ class _FileBuilder:
 
     def setting(self, s: Node, path: Path, out: dict[str, Any]) -> None:
         kind = s.data
+        if kind == "pair":  # the most common, keyed by its own key token
+            key_tree, value = _kids(s)
+            key = _kids(key_tree)[0]
+            self._put(out, path, str(key), self.value(value), value, key)
+            return
         head = self.head(s)
         if kind in ("when", "warn_when"):
             key = "when" if kind == "when" else "warn"
@@ -365,7 +399,7 @@ class _FileBuilder:
                 return
             sub: Path = (*path, group, name)
             self.at(sub, s, head)
-            self.smap.keys[sub] = self.span(*_pos(label))
+            self.keys[sub] = _packed(label)
             self.at((*sub, "type" if kind == "feature" else "kind"), type_name)
             field_name = "type" if kind == "feature" else "kind"
             table[name] = self.block(block, sub, {field_name: str(type_name)})
@@ -394,10 +428,6 @@ class _FileBuilder:
             if name is not None:
                 self.at((*sub, "name"), name)
             out[str(key)] = self.block(block, sub, content)
-        else:  # pair
-            key_tree, value = _kids(s)
-            key = _kids(key_tree)[0]
-            self._put(out, path, str(key), self.value(value), value, key)
 
     def value(self, v: Any) -> Any:
         if isinstance(v, str):
@@ -431,9 +461,24 @@ class _FileBuilder:
             self.diagnostics.append(make(error.code, error.message,
                                          self.span(error.start, error.end), error.hint))
             return None
-        for rel, (begin, end) in parsed.offsets.items():
-            self.smap.values[(*path, *rel)] = self.span(begin, end)
+        self.smap.expand_later(path, functools.partial(_note_parts, self.values, path,
+                                                       parsed.offsets))
         return parsed.value
+
+
+def _note_parts(values: dict[Path, Any], path: Path, offsets: Callable[[], _expr.Offsets]
+                ) -> None:
+    """Note where the parts of the condition or row filter at ``path`` are."""
+    for rel, (start, end) in offsets().items():
+        values[(*path, *rel)] = start << WIDE | end
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_at(path: Path) -> frozenset[str]:
+    """The keys the model allows at ``path``, which has 0 for every list index (the keys
+    allowed in a list's items are the same in each): looked up once per place in the model,
+    not once per setting."""
+    return frozenset(_fields_at(path))
 
 
 def _kids(tree: Any) -> list[Any]:
@@ -443,9 +488,17 @@ def _kids(tree: Any) -> list[Any]:
 
 def _pos(node: Any) -> tuple[int, int]:
     """The offsets of a token or a node (the fast parser's or lark's)."""
+    if type(node) is Tok or type(node) is Node:
+        return node.start_pos, node.end_pos
     if isinstance(node, str):
         return getattr(node, "start_pos", 0) or 0, getattr(node, "end_pos", 0) or 0
     return node.meta.start_pos, node.meta.end_pos
+
+
+def _packed(node: Any) -> int:
+    """The offsets of a token or a node, packed as a source map notes them."""
+    start, end = _pos(node)
+    return start << WIDE | end
 
 
 def _number(tok: str) -> int | float:
@@ -588,9 +641,7 @@ def _from_lark(tree: Tree[Any]) -> Node:
             if not isinstance(error, _expr.ExprError):
                 raise
             value = None
-        offsets: _expr.Offsets = {}
-        if error is None:
-            _expr._collect(value, (), built, offsets)
+        offsets = dict if error is not None else functools.partial(_expr._offsets, value, built)
         found = Parsed(value, offsets, error, sub.meta.start_pos, sub.meta.end_pos,
                        x.meta.end_pos)
         return Node(str(x.data), [found], x.meta.start_pos, x.meta.end_pos)
@@ -727,7 +778,7 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     """
     scanned = scan(text)
     b = _FileBuilder(text, file, scanned.comments)
-    b.smap.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
+    b.values[()] = Span(file, 1, 1, 1, 1)  # what a missing top-level item points at
     if scanned.limits:  # parse nothing that breaks a limit: it could not be parsed in time
         return ParsedPlan(None, b.smap, tuple(sorted(
             (make(code, msg, b.span(s, e), hint) for code, msg, s, e, hint in scanned.limits),

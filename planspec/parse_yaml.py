@@ -3,6 +3,7 @@ every position inside a condition string, and every problem as a located diagnos
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from planspec._node import ValidationError
 from planspec._shape import diagnostics_of, number_diagnostics
 from planspec.diagnostics import Diagnostic, Span, make, sort_key
 from planspec.model import CONDITION_FIELDS, Plan
-from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
+from planspec.source import WIDE, LineIndex, ParsedPlan, Path, Places, SourceMap, unpack
 
 if TYPE_CHECKING:
     from planspec.parse import Comment
@@ -26,6 +27,7 @@ _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: Tags whose values a plan may hold (what plain YAML resolves to without a tag).
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
     "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
+_STR = "tag:yaml.org,2002:str"
 
 
 class _AliasBomb(Exception):
@@ -36,79 +38,30 @@ class _AliasBomb(Exception):
         self.span, self.budget = span, budget
 
 
-class _Builder:
-    """Turns composed YAML nodes into plain data while recording where each part came from."""
+class _Places(Places):
+    """Where the parts of a YAML plan are: the source map's resolver, from the notes the builder
+    writes as it reads (a node's offsets; a path of a string scalar with offsets inside it)."""
 
-    def __init__(self, text: str, file: str, loader: yaml.SafeLoader) -> None:
-        self.text = text
-        self.index = LineIndex(text)
-        self.loader = loader
-        self.smap = SourceMap(file)
-        self.scalars: dict[Path, yaml.ScalarNode] = {}
-        self.diagnostics: list[Diagnostic] = []
-        self.unreadable: set[Path] = set()  # reported here already; validation stays quiet on them
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text, file)
+        #: Each string scalar's offsets, style and text (what its characters' offsets need).
+        self.scalars: dict[Path, tuple[int, int, str | None, str]] = {}
         self.offsets: dict[Path, list[int] | None] = {}
-        # Each value needs a character or two of text unless an alias repeats it: more values
-        # than that means aliases multiply them (a billion laughs), refused before it costs.
-        self.budget = len(text) + 1000
-        self.visits = 0
 
-    def node_span(self, node: yaml.Node) -> Span:
-        start, end = node.start_mark.index, node.end_mark.index
-        raw = self.text[start:end].rstrip()
-        return self.index.span(self.smap.file, start, start + max(1, len(raw)))
+    def __call__(self, raw: Any) -> Span:
+        if type(raw) is int:
+            return self.node_span(*unpack(raw))
+        span = self.inner_span(*raw)
+        assert span is not None  # noted only for string scalars
+        return span
 
-    def build(self, node: yaml.Node, path: Path) -> Any:
-        self.visits += 1
-        if self.visits > self.budget:
-            raise _AliasBomb(self.node_span(node), self.budget)
-        self.smap.values[path] = self.node_span(node)
-        if len(path) > _MAX_DEPTH:
-            self.diagnostics.append(make("PS203", "the plan nests too deeply",
-                                         self.node_span(node)))
-            return None
-        if node.tag not in _PLAIN_TAGS:
-            self.diagnostics.append(make(
-                "PS252", f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not read "
-                "in a plan", self.node_span(node), "remove the tag: plans hold plain values"))
-            self.unreadable.add(path)
-            return None
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.scalar(key_node)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.diagnostics.append(make("PS203", "a key must be a plain name",
-                                                 self.node_span(key_node)))
-                    continue
-                if key in out:
-                    self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
-                                                 self.node_span(key_node),
-                                                 "keep one; YAML would silently use the last"))
-                    continue
-                sub = path + (key if isinstance(key, (str, int)) else str(key),)
-                self.smap.keys[sub] = self.node_span(key_node)
-                out[key] = self.build(value_node, sub)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        before = len(self.diagnostics)
-        value = self.scalar(node)
-        if len(self.diagnostics) > before:
-            self.unreadable.add(path)
-        if isinstance(value, str):
-            self.scalars[path] = node  # type: ignore[assignment]
-        return value
-
-    def scalar(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            return None
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
-            self.diagnostics.append(make("PS203", f"cannot read this value: {e}",
-                                         self.node_span(node)))
-            return node.value
+    def node_span(self, start: int, end: int) -> Span:
+        """The span of the node at offsets ``[start, end)``, without the blanks that end it."""
+        text = self.text
+        stop = end
+        while stop > start and text[stop - 1].isspace():
+            stop -= 1
+        return self.index.span(self.file, start, start + max(1, stop - start))
 
     def char_offsets(self, path: Path) -> list[int] | None:
         """The file offset of each character of the string scalar at ``path``, plus its end."""
@@ -117,16 +70,16 @@ class _Builder:
         return self.offsets[path]
 
     def _char_offsets(self, path: Path) -> list[int] | None:
-        node = self.scalars.get(path)
-        if node is None:
+        scalar = self.scalars.get(path)
+        if scalar is None:
             return None
-        start, end = node.start_mark.index, node.end_mark.index
+        start, end, style, value = scalar
         raw = self.text[start:end]
-        j = {'"': 1, "'": 1}.get(node.style or "", 0)
-        if node.style in ("|", ">"):
+        j = {'"': 1, "'": 1}.get(style or "", 0)
+        if style in ("|", ">"):
             j = raw.find("\n") + 1
         out = []
-        for ch in node.value:
+        for ch in value:
             if ch.isspace():
                 k = next((i for i in range(j, len(raw)) if raw[i].isspace()), -1)
             else:
@@ -145,25 +98,112 @@ class _Builder:
         last = len(offsets) - 1
         b = offsets[min(max(begin, 0), last)]
         e = offsets[min(max(end - 1, 0), last)] + 1 if end > begin else b + 1
-        return self.index.span(self.smap.file, b, max(e, b + 1))
+        return self.index.span(self.file, b, max(e, b + 1))
 
 
-#: The text fields parsed before validation: (section, field, parser). Each parser returns the
-#: model and the offsets of its parts.
-_PREPARSED: tuple[tuple[str, str, Callable[[str], tuple[Any, _expr.Offsets]]], ...] = (
-    *((section, name, _expr.parse_condition) for section, name in CONDITION_FIELDS),
-    *((section, "where", _expr.parse_filter)
+class _Builder:
+    """Turns composed YAML nodes into plain data while noting where each part came from (as
+    offsets, which the source map resolves into spans when asked)."""
+
+    def __init__(self, text: str, file: str, loader: yaml.SafeLoader) -> None:
+        self.places = _Places(text, file)
+        self.loader = loader
+        self.smap = SourceMap(file, resolve=self.places)
+        self.values = self.smap.raw_values
+        self.keys = self.smap.raw_keys
+        self.scalars = self.places.scalars
+        self.inner_span = self.places.inner_span
+        self.diagnostics: list[Diagnostic] = []
+        self.unreadable: set[Path] = set()  # reported here already; validation stays quiet on them
+        # Each value needs a character or two of text unless an alias repeats it: more values
+        # than that means aliases multiply them (a billion laughs), refused before it costs.
+        self.budget = len(text) + 1000
+        self.visits = 0
+
+    @property
+    def index(self) -> LineIndex:
+        return self.places.index
+
+    def node_span(self, node: yaml.Node) -> Span:
+        return self.places.node_span(node.start_mark.index, node.end_mark.index)
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.visits += 1
+        if self.visits > self.budget:
+            raise _AliasBomb(self.node_span(node), self.budget)
+        start, end = node.start_mark.index, node.end_mark.index
+        self.values[path] = start << WIDE | end
+        if len(path) > _MAX_DEPTH:
+            self.diagnostics.append(make("PS203", "the plan nests too deeply",
+                                         self.node_span(node)))
+            return None
+        tag = node.tag
+        if tag == _STR and type(node) is yaml.ScalarNode:  # most values: as the constructor
+            # reads a string scalar (its text), without its dispatch
+            value = node.value
+            self.scalars[path] = (start, end, node.style, value)
+            return value
+        if tag not in _PLAIN_TAGS:
+            self.diagnostics.append(make(
+                "PS252", f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not read "
+                "in a plan", self.node_span(node), "remove the tag: plans hold plain values"))
+            self.unreadable.add(path)
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if key_node.tag == _STR and \
+                    type(key_node) is yaml.ScalarNode else self.scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.diagnostics.append(make("PS203", "a key must be a plain name",
+                                                 self.node_span(key_node)))
+                    continue
+                if key in out:
+                    self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
+                                                 self.node_span(key_node),
+                                                 "keep one; YAML would silently use the last"))
+                    continue
+                sub = (*path, key if isinstance(key, (str, int)) else str(key))
+                self.keys[sub] = key_node.start_mark.index << WIDE | key_node.end_mark.index
+                out[key] = self.build(value_node, sub)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        before = len(self.diagnostics)
+        value = self.scalar(node)
+        if len(self.diagnostics) > before:
+            self.unreadable.add(path)
+        if isinstance(value, str):
+            self.scalars[path] = (start, end, node.style, node.value)  # type: ignore[attr-defined]
+        return value
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+            self.diagnostics.append(make("PS203", f"cannot read this value: {e}",
+                                         self.node_span(node)))
+            return node.value
+
+
+#: The text fields parsed before validation: (section, field, start rule of the grammar).
+_PREPARSED: tuple[tuple[str, str, str], ...] = (
+    *((section, name, "condition") for section, name in CONDITION_FIELDS),
+    *((section, "where", "row_filter")
       for section in ("input_alerts", "output_alerts", "outcome_monitors")),
 )
 
 
 def _preparse(data: dict[str, Any], b: _Builder) -> None:
-    """Parse every condition and `where` row filter string in place, so spans inside them enter
-    the source map.
+    """Parse every condition and `where` row filter string in place; the spans of their parts
+    enter the source map when a path inside one is first asked for.
 
     Text that does not parse is left as text: validation reports it, located.
     """
-    for section, name, parse in _PREPARSED:
+    smap, values = b.smap, b.values
+    for section, name, start in _PREPARSED:
         items = data.get(section)
         if not isinstance(items, list):
             continue
@@ -172,15 +212,20 @@ def _preparse(data: dict[str, Any], b: _Builder) -> None:
             if not isinstance(text, str):
                 continue
             try:
-                found, offsets = parse(text)
+                found, offsets = _expr.parse_later(text, start)
             except _expr.ExprError:
                 continue
             item[name] = found
             base: Path = (section, i, name)
-            for rel, (s, e) in offsets.items():
-                span = b.inner_span(base, s, e)
-                if span is not None:
-                    b.smap.values[base + rel] = span
+            if base in b.scalars:
+                smap.expand_later(base, functools.partial(_note_parts, values, base, offsets))
+
+
+def _note_parts(values: dict[Path, Any], base: Path,
+                offsets: Callable[[], _expr.Offsets]) -> None:
+    """Note where the parts of the condition or row filter at ``base`` are, inside its text."""
+    for rel, (s, e) in offsets().items():
+        values[base + rel] = (base, s, e)
 
 
 def parse_yaml(text: str, file: str = "<string>") -> ParsedPlan:

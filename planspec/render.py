@@ -12,7 +12,7 @@ from markupsafe import Markup
 from planspec import _segid, english
 from planspec._expr import format_condition
 from planspec._resources import templates_dir
-from planspec.check import Ctx, watched_columns
+from planspec.check import Ctx
 from planspec.english import Markdown
 from planspec.model import (
     Alert,
@@ -42,18 +42,15 @@ from planspec.thresholds import (
 )
 
 
-@jinja2.pass_context
-def _inert(ctx: jinja2.runtime.Context, value: object) -> str:
-    """Every value a template prints passes here, the one place plan text is escaped for the
-    output it lands in: markdown-escaped on one line in ``.md`` templates, on one line without
-    control characters in ``.txt`` ones. Markup built from escaped parts
+def _inert(value: object) -> str:
+    """Every value a markdown template prints passes here, the one place plan text is escaped
+    for it: markdown-escaped on one line (terminal text goes through :func:`english.line`, e.g.
+    :func:`english.plan_summary`). Markup built from escaped parts
     (:class:`~planspec.english.Markdown`, e.g. a ``code`` span) is printed as it is."""
     if isinstance(value, Markup):  # a macro's output
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = english.number(value)  # every number as the command line prints it
-    if (ctx.name or "").endswith(".txt.j2"):
-        return Markup(english.line(value))
     return Markup(english.md(value))
 
 
@@ -69,33 +66,6 @@ def environment() -> jinja2.Environment:
     env.filters["cell"] = cell
     env.filters["code"] = english.code
     return env
-
-
-def summary_view(plan: Plan) -> dict[str, Any]:
-    """What a plan holds, counted, and which declared columns no alert watches."""
-    watched = watched_columns(plan)
-    columns = [*plan.data.features, *plan.data.predictions]
-    return {
-        "plan": plan.plan, "model": plan.model.name, "version": plan.model.version,
-        "counts": [_count(len(plan.input_alerts), "input alert"),
-                   _count(len(plan.output_alerts), "output alert"),
-                   _count(len(plan.outcome_monitors), "outcome monitor"),
-                   _count(len(plan.playbooks), "playbook"),
-                   _count(len(plan.drift_risks), "drift risk")],
-        "watched": len([c for c in columns if c in watched]), "columns": len(columns),
-        "unwatched": [c for c in columns if c not in watched],
-    }
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
-def render_summary(parsed: ParsedPlan) -> str:
-    """A few lines saying what a valid plan holds (printed by ``planspec validate``)."""
-    assert parsed.plan is not None
-    view = summary_view(parsed.plan)
-    return environment().get_template("summary.txt.j2").render(file=parsed.source_map.file, **view)
 
 
 # ------------------------------------------------------------------------------- run results
@@ -173,6 +143,19 @@ def results_view(results: Results) -> dict[str, Any]:
 QUIET_SEGMENTS = 5
 
 
+def quiet_segments(results: Results) -> dict[str, list[int]]:
+    """Per split check with more than :data:`QUIET_SEGMENTS` segments that never fired and are
+    not failing or warning now, the indexes of those segments' checks in ``results.checks``:
+    the outputs fold them (twenty quiet districts would bury the rows that matter)."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(results.checks):
+        last = c.windows[-1] if c.windows else None
+        if c.segment is not None and all(w.firing is None for w in c.windows) and (
+                last is None or last.status not in ("fail", "warn")):
+            groups.setdefault(c.id.split("[", 1)[0], []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > QUIET_SEGMENTS}
+
+
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(width - 1, 0)] + "…"
 
@@ -187,13 +170,8 @@ def render_results_text(results: Results, colour: bool = False, width: int = 100
     lines = [f"{view['plan']}: {len(view['checks'])} checks on {english.number(d['rows'])} rows, "
              f"{str(d['start'])[:10]} to {str(d['end'])[:10]} "
              f"(baseline {english.number(view['baseline']['rows'])} rows)", ""]
-    # A split check's segments that never fired fold into one line when there are more than
-    # QUIET_SEGMENTS of them: twenty quiet districts would bury the rows that matter.
-    folded: dict[str, list[dict[str, Any]]] = {}
-    for r, c in zip(view["checks"], results.checks, strict=True):
-        if c.segment is not None and r["fired"] == 0 and r["now"] not in ("fail", "warn"):
-            folded.setdefault(c.id.split("[", 1)[0], []).append(r)
-    folded = {k: v for k, v in folded.items() if len(v) > QUIET_SEGMENTS}
+    # A split check's many quiet segments fold into one line.
+    folded = {k: [view["checks"][i] for i in v] for k, v in quiet_segments(results).items()}
     hidden = {id(r) for v in folded.values() for r in v}
     shown = [(r, c) for r, c in zip(view["checks"], results.checks, strict=True)
              if id(r) not in hidden]

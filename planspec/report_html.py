@@ -26,7 +26,7 @@ from planspec.charts import (
     segments_chart,
     series_chart,
 )
-from planspec.render import segments_view
+from planspec.render import quiet_segments, segments_view
 from planspec.results import CheckResult, Evidence, Results, WindowResult
 from planspec.thresholds import (
     check_thresholds,
@@ -175,9 +175,16 @@ def _segment_view(s: dict[str, Any], results: Results) -> dict[str, Any]:
 def html_view(results: Results) -> dict[str, Any]:
     """Everything the HTML report shows, as plain values and ready-made SVG."""
     risks = _risk_dates(results)
-    checks = [_check_view(c, risks) for c in results.checks]
+    views = [_check_view(c, risks) for c in results.checks]
+    # A split check's many quiet segments fold into one closed <details> (each card kept).
+    quiet = quiet_segments(results)
+    hidden = {i for v in quiet.values() for i in v}
+    checks = [v for i, v in enumerate(views) if i not in hidden]
     order = {"fail": 0, "warn": 1}
     checks.sort(key=lambda v: order.get(v["now_class"], 2))  # firing first, plan order kept
+    folded = [{"alert": name, "checks": [views[i] for i in v],
+               "states": " or ".join(sorted({views[i]["now"] for i in v}))}
+              for name, v in quiet.items()]
     actions = [{
         "alert": a.alert, "anchor": "check-" + a.alert, "level": a.level, "since": a.since[:10],
         "playbook": a.playbook.model_dump() if a.playbook else None,
@@ -191,9 +198,9 @@ def html_view(results: Results) -> dict[str, Any]:
         "end": str(d.get("end", ""))[:10], "baseline_rows": f"{int(b.get('rows', 0)):,}",
         "as_of": (results.as_of or "")[:10],
         "firing": [f.model_dump() for f in ordered_firing(results)], "actions": actions,
-        "checks": checks,
+        "checks": checks, "folded": folded,
         "segments": [_segment_view(s, results) for s in segments_view(results)],
-        "counts": {"checks": len(checks), "firing": len(results.firing),
+        "counts": {"checks": len(views), "firing": len(results.firing),
                    "fired": sum(bool(c["episodes"]) for c in checks)},
     }
 

@@ -172,6 +172,10 @@ class CheckResult(_Model):
     by: str | None = None
     segment: str | None = None
     segment_baseline: Literal["segment", "overall", "none"] | None = None
+    #: A segment's calibrated thresholds: from its own baseline rows (``segment``), or the
+    #: whole baseline's (``overall``: its baseline was too small to stand for it, or it is a
+    #: segment the baseline never saw); absent without calibrated thresholds.
+    segment_calibration: Literal["segment", "overall"] | None = None
     #: An outcome monitor's interval level when it is not 95%: a monitor split into k
     #: segments under a correction reads intervals at 1 − 5%/k.
     interval_level: float | None = None

@@ -26,7 +26,7 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
 #: README's demo): scheduled first, so under `-n auto --dist loadscope` they do not start last
 #: and leave one worker running alone at the end.
 FIRST = ("test_store.py", "test_bench.py", "test_readme.py", "test_plan_dsl.py",
-         "test_properties.py", "test_segments.py")
+         "test_properties.py", "test_segments.py", "test_segments_live.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

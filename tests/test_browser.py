@@ -107,6 +107,15 @@ def test_report_in_chromium_desktop(browser: Any, report: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report-desktop.png"))
         page.screenshot(path=str(ARTIFACTS / "report-desktop-full.png"), full_page=True)
+        # The 20 districts never fired: their cards are folded into one closed <details>,
+        # hidden until it is opened.
+        folded = page.locator("details.quiet[data-alert='district_recall']")
+        assert folded.get_attribute("open") is None
+        assert "20 segments never fired" in folded.locator("summary").inner_text()
+        card = folded.locator("article[data-check]").first
+        assert not card.is_visible()
+        folded.locator("summary").click()
+        assert card.is_visible() and folded.locator("article[data-check]").count() == 20
     finally:
         context.close()
 

@@ -204,6 +204,29 @@ def test_partial_windows_at_both_ends_are_shown_not_judged() -> None:
     assert [w.status for w in early.windows] == ["partial", "fail", "partial"]
 
 
+def test_a_partial_monitor_window_below_min_labels_shows_no_value() -> None:
+    """A partial window is shown, not judged; but a value from fewer labels than `min_labels`
+    is not shown at all, as for a whole window."""
+    rng = np.random.default_rng(18)
+    data, out = _scored(rng, 2000, 15)
+    data["ts"] = data["ts"] + np.timedelta64(5 * DAY, "s")  # Saturday on: 2 days, 7, then 6
+    out["known"] = data["ts"]
+    program = compile_plan(_monitor_plan(min_labels=500))
+    results = program.run(data, data, outcomes={"s": out}, as_of=day_end(data) + 60)
+    [check] = [c for c in results.checks if c.kind == "outcome"]
+    assert [w.partial for w in check.windows] == [True, False, True]
+    assert [(w.labels or 0) >= 500 for w in check.windows] == [False, True, True]
+    # The last window is not over: its labels are not all in (immature, no value).
+    assert [w.status for w in check.windows] == ["partial", "ok", "immature"]
+    # The first window's value, from too few labels, is not shown.
+    assert [w.value is None for w in check.windows] == [True, False, True]
+    assert [w.lower is None for w in check.windows] == [True, False, True]
+    enough = compile_plan(_monitor_plan(min_labels=100)).run(
+        data, data, outcomes={"s": out}, as_of=day_end(data) + 60)
+    [check] = [c for c in enough.checks if c.kind == "outcome"]
+    assert [w.value is None for w in check.windows] == [False, False, True]
+
+
 def test_raw_and_corrected_pvalues_are_both_reported() -> None:
     rng = np.random.default_rng(9)
     base = frame(rng, 4000, 30, start=T0 - 40 * DAY)

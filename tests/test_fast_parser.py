@@ -44,7 +44,7 @@ def _same(a: Any, b: Any, where: str = "") -> None:
     elif isinstance(a, Parsed) or isinstance(b, Parsed):
         assert isinstance(a, Parsed) and isinstance(b, Parsed), where
         assert (a.start_pos, a.end_pos, a.end) == (b.start_pos, b.end_pos, b.end), where
-        assert a.value == b.value and a.offsets == b.offsets, where
+        assert a.value == b.value and a.offsets() == b.offsets(), where
         assert _error(a.error) == _error(b.error), where
     elif isinstance(a, Node) or isinstance(b, Node):
         assert isinstance(a, Node) and isinstance(b, Node), where

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from planspec.english import plan_summary
 from planspec.load import load_plan
-from planspec.render import render_report, render_runbook, render_summary
+from planspec.render import render_report, render_runbook
 from planspec.results import Results
 
 from .mdkit import inlines, structure
@@ -153,7 +154,9 @@ def test_summary_for_a_terminal_is_one_line_without_control_characters(
     d = yaml.safe_load(path.read_text())
     d["model"]["name"] = text
     path.write_text(yaml.safe_dump(d))
-    out = render_summary(load_plan(path))
+    parsed = load_plan(path)
+    assert parsed.plan is not None
+    out = plan_summary(parsed.plan, parsed.source_map.file)
     first = out.splitlines()[0]
     assert "\x1b" not in out and "\x07" not in out
     assert " ".join(text.split("\n")).replace("\x1b", "\\x1b").replace("\x07", "\\x07") in first

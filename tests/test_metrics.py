@@ -66,6 +66,17 @@ def test_a_window_past_the_newest_row_is_not_complete() -> None:
     assert s[("planspec_check_firing", "a")] == 0
 
 
+def test_a_segment_has_its_alert_column_and_value_as_labels() -> None:
+    seg = check('low[c="a, b"]', [(0.3, "fail", "fail")]).model_copy(
+        update={"by": "c", "segment": "a, b"})
+    text = render_openmetrics(results(seg, check("plain", [(0.1, "ok", None)])))
+    labels = {s.labels["check"]: s.labels for fam in text_string_to_metric_families(text)
+              if fam.name == "planspec_check_level" for s in fam.samples}
+    own = labels['low[c="a, b"]']
+    assert (own["alert"], own["by"], own["segment"]) == ("low", "c", "a, b")
+    assert not {"alert", "by", "segment"} & set(labels["plain"])
+
+
 def test_label_values_are_escaped() -> None:
     nasty = 'a"b\\c\nd'
     text = render_openmetrics(results(check("x", [(0.1, "ok", None)]), plan=nasty))

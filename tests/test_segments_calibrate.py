@@ -66,6 +66,7 @@ def test_each_segment_is_calibrated_on_its_own_baseline_rows() -> None:
 
 def test_segments_are_judged_with_their_own_thresholds() -> None:
     base, cur = _data(4)
+    cur["c"][:40] = "tiny"  # too few rows to judge, but reported: whose calibration it has
     program = _program()
     profile = calibrate_profile(program, build_profile(program, base), replays=4000)
     results = program.run(cur, profile)
@@ -79,6 +80,10 @@ def test_segments_are_judged_with_their_own_thresholds() -> None:
     # k0's missing share rose from 2% to 7%: above its own threshold (about 3.5%) although far
     # below k1's usual 20%, which the whole baseline's calibration would have let through.
     assert fails == {"m[c=k0]"}
+    # The results say whose calibration each segment was judged with.
+    assert {c.id: c.segment_calibration for c in results.checks} == {
+        "m[c=k0]": "segment", "m[c=k1]": "segment", "m[c=k2]": "segment",
+        "m[c=tiny]": "overall"}
     whole_limit = float(profile.calibration[0].threshold(0.99, np.array([1000]))[0])
     assert whole_limit > 0.07
 

@@ -1,14 +1,17 @@
-"""Two live DuckDB feeds cut at different times, run night by night into a sums store with a
-segmented alert and a segmented outcome monitor, judge like one run over all the rows."""
+"""Two live database feeds cut at different times (both DuckDB; or one DuckDB, one PostgreSQL),
+run night by night into a sums store with a segmented alert and a segmented outcome monitor, judge
+like one run over all the rows."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from planspec.demo import write_duckdb
 from planspec.engine.run import run_program, run_store
@@ -51,6 +54,28 @@ def _windows(results: Any) -> dict[str, Any]:
 
 
 def test_two_feeds_cut_at_different_times_fill_a_segmented_store(tmp_path: Path) -> None:
+    db = tmp_path / "b.duckdb"  # its own database file: a DuckDB file is written whole
+    _two_feeds(tmp_path, f"duckdb:{db}?table=feed_b", lambda t: write_duckdb(db, {"feed_b": t}))
+
+
+def test_a_duckdb_feed_and_a_postgres_feed_fill_one_segmented_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same nights with feed b in a real PostgreSQL server: each database keeps its own
+    mark in the store, and the store still judges like one run over all rows."""
+    from . import pg
+
+    if pg.find_bin() is None:
+        pytest.skip("NO POSTGRESQL SERVER: initdb/pg_ctl not found; `apt-get install "
+                    "postgresql` (as .ci/run does) to run the PostgreSQL tests")
+    monkeypatch.setenv("PGPASSWORD", pg.PASSWORD)
+    with pg.running_postgres() as server:
+        _two_feeds(tmp_path, f"{server.uri}?table=feed_b",
+                   lambda t: pg.load_tables(server, {"feed_b": t}))
+
+
+def _two_feeds(tmp_path: Path, uri_b: str, write_b: Callable[[pa.Table], None]) -> None:
+    """Two feeds, a in DuckDB and b at ``uri_b`` (written by ``write_b``), run night by night
+    into one segmented store, each feed its own run; then compared with one run."""
     rng = np.random.default_rng(31)
     program = compile_plan(_plan())
     profile = build_profile(program, _rows(rng, 6000, T0 - 28 * DAY, "b"))
@@ -62,15 +87,15 @@ def test_two_feeds_cut_at_different_times_fill_a_segmented_store(tmp_path: Path)
                 "y": (rng.random(int(has.sum())) < both["p"][has]).astype(float)}
     db = tmp_path / "live.duckdb"
     store = tmp_path / "sums"
-    uris = [f"duckdb:{db}?table=feed_a", f"duckdb:{db}?table=feed_b"]
+    uris = [f"duckdb:{db}?table=feed_a", uri_b]
     lag = {"a": 6 * 3600, "b": 30 * 3600}  # feed b lands a day and a quarter behind feed a
     held: set[tuple[str, str]] = set()
     for day in range(2, DAYS + 3):
         now = T0 + day * DAY
-        tables = {f"feed_{k}": _table(d, d["ts"].astype(np.int64) < now - lag[k])
-                  for k, d in feeds.items()}
-        tables["outcomes"] = _table(outcomes, outcomes["known"].astype(np.int64) < now)
-        write_duckdb(db, tables)
+        cut = {k: _table(d, d["ts"].astype(np.int64) < now - lag[k]) for k, d in feeds.items()}
+        write_duckdb(db, {"feed_a": cut["a"], "outcomes": _table(
+            outcomes, outcomes["known"].astype(np.int64) < now)})
+        write_b(cut["b"])
         for uri in uris:  # one database source per run: each feed is its own nightly run
             results, report = run_store(program, uri, profile, store, as_of=now,
                                         outcomes={"cls": f"duckdb:{db}?table=outcomes"})

@@ -201,10 +201,9 @@ def payload_order(bodies: list[Any]) -> list[str]:
     return [b["alert"] for b in bodies]
 
 
-def test_text_table_folds_many_quiet_segments_into_one_line(run: Results) -> None:
-    """Twelve segments, one failing: the table keeps the failing one's row and folds the eleven
-    that never fired into one line; with few quiet segments (the 8-segment run's one) each keeps
-    its row."""
+@pytest.fixture(scope="module")
+def twelve() -> Results:
+    """Twelve segments of `low: mean(x) < 0.5` split by `c`, only `k2` failing."""
     rng = np.random.default_rng(5)
     base = frame(rng, 40000, 28, start=T0 - 35 * DAY, shift=1.0, categories=12)
     cur = frame(rng, 40000, 28, shift=1.0, categories=12)
@@ -214,7 +213,15 @@ def test_text_table_folds_many_quiet_segments_into_one_line(run: Results) -> Non
             by_alias=True, mode="json")
     data["input_alerts"][0].update(by="c")
     program = compile_plan(Plan.model_validate(data))
-    results = program.run(cur, build_profile(program, base))
+    return program.run(cur, build_profile(program, base))
+
+
+def test_text_table_folds_many_quiet_segments_into_one_line(run: Results,
+                                                            twelve: Results) -> None:
+    """Twelve segments, one failing: the table keeps the failing one's row and folds the eleven
+    that never fired into one line; with few quiet segments (the 8-segment run's one) each keeps
+    its row."""
+    results = twelve
     text = render_results_text(results, width=120)
     table = text[:text.index("What fired and when")]
     assert re.search(r"^low\[c=k2\]\s+input", table, re.M)
@@ -223,3 +230,18 @@ def test_text_table_folds_many_quiet_segments_into_one_line(run: Results) -> Non
     assert len(results.checks) == 12  # folded in the table only: every result is still there
     few = render_results_text(run, width=120)
     assert re.search(r"^low\[c=k0\]\s+input", few, re.M) and "never fired" not in few
+
+
+def test_html_report_folds_many_quiet_segments_into_closed_details(run: Results,
+                                                                   twelve: Results) -> None:
+    """The eleven quiet segments' cards sit in one closed <details> after the other checks
+    (each card still on the page); the failing segment's card stays in the grid."""
+    page = render_html(twelve)
+    grid, rest = page.split('<details class="quiet" data-alert="low">', 1)
+    folded = rest.split("</details>\n</section>", 1)[0]
+    assert 'data-check="low[c=k2]"' in grid
+    assert re.findall(r'<article class="check[^"]*" id="[^"]*" data-check="([^"]+)"', folded) == [
+        c.id for c in twelve.checks if c.id != "low[c=k2]"]  # in the results' order
+    assert "<code>low</code>: 11 segments never fired (now partial)</summary>" in folded
+    assert "12 checks;" in grid  # counted with the folded ones
+    assert '<details class="quiet"' not in render_html(run)  # one quiet segment: not folded

@@ -166,8 +166,23 @@ def test_validate_quiet_loads_only_what_validating_needs(tmp_path: Path) -> None
     assert set(result["models"]) > built
 
 
-def test_validate_prints_its_summary_only_when_asked(tmp_path: Path) -> None:
-    quiet = _structure(["validate", "-q", "plans/rental_inspector.yaml"], tmp_path)
+def test_validate_with_its_summary_loads_no_renderer(tmp_path: Path) -> None:
+    """The summary `validate` prints is plain text: it loads no template engine either."""
     loud = _structure(["validate", "plans/rental_inspector.yaml"], tmp_path)
-    assert "planspec.render" not in quiet["modules"]
-    assert "planspec.render" in loud["modules"]  # the summary is a template
+    assert loud["rc"] == 0
+    assert not {m for m in loud["modules"] if m.split(".")[0] in ("jinja2", "markupsafe")}
+    assert "planspec.render" not in loud["modules"]
+
+
+@pytest.mark.parametrize("args", [["--version"], ["explain", "PS303"], ["explain"]])
+def test_commands_that_read_no_plan_load_no_plan_machinery(args: list[str],
+                                                           tmp_path: Path) -> None:
+    """`--version` and `explain` answer from the catalogue: no parser, model or validator."""
+    probe = ("import io, json, sys\nfrom planspec.cli import main\n"
+             "try:\n    main(sys.argv[1:], out=io.StringIO())\nexcept SystemExit:\n    pass\n"
+             "print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                          cwd=ROOT, check=True, env={"PATH": "/usr/bin:/bin"})
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert not loaded & {"planspec.load", "planspec.model", "planspec.check", "planspec._expr",
+                         "pydantic", "yaml", "lark"}, loaded

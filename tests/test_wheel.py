@@ -24,7 +24,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_grammar_and_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "planspec/_data/grammar/planspec.lark" in names
-    assert "planspec/_data/renderers/summary.txt.j2" in names
+    assert "planspec/_data/renderers/report.md.j2" in names
     assert "planspec/py.typed" in names  # type checkers use the package's annotations
 
 
@@ -40,7 +40,7 @@ def test_installed_package_loads_its_own_resources(wheel: Path, tmp_path: Path) 
         "assert str(r.grammar_path()).startswith(site), r.grammar_path()\n"
         "assert str(r.templates_dir()).startswith(site), r.templates_dir()\n"
         "parse_condition('psi(x) > 0.2')\n"
-        "environment().get_template('summary.txt.j2')\n"
+        "environment().get_template('report.md.j2')\n"
         "print('ok')\n"
     )
     # Run from an empty folder with the unpacked wheel first on the path, so the checkout's

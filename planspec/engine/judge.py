@@ -240,8 +240,8 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | Non
     ess = effective_n(g.total(sums.w), g.total(sums.w2))
     status = np.where(fail, "fail", np.where(warn, "warn", "ok")).astype(object)
     # Weighted labels count as their effective sample size (unweighted: the labels).
-    status[(np.nan_to_num(ess) * (1 + RTOL) < m.min_labels) | (unknown & ~fail & ~warn)] = \
-        "insufficient_data"
+    few = np.nan_to_num(ess) * (1 + RTOL) < m.min_labels
+    status[few | (unknown & ~fail & ~warn)] = "insufficient_data"
     status[~mature] = "immature"
     partial = ~g.complete
     if not (judge_partial or m.judge_partial):  # immature says more: its labels are not in
@@ -250,8 +250,9 @@ def judge_monitor(m: MonitorRule, g: Grid, frame: Frame | None, b: Buckets | Non
     known = known_at(m, g.starts, g.ends, frame.times, joined, preds)
     head = m.fail.leaves()[0]
     starts, ends = g.iso()
-    shown = ~np.isin(status, ("immature", "insufficient_data")) & \
-        ~(partial & ~mature)
+    # A partial window is shown only once its labels are in and number at least `min_labels`,
+    # as a whole window is judged only then.
+    shown = ~np.isin(status, ("immature", "insufficient_data")) & ~(partial & (~mature | few))
     head_bound = bounds[id(head)]
     shown_values = nums(np.where(shown, metrics[id(head)], np.nan))
     shown_bounds = nums(np.where(shown, head_bound, np.nan)) if head_bound is not None \

@@ -336,15 +336,17 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
                                                              "firing": None})
                                                          for w in c.windows]})
                 c = explain_rule(rule, c, g, j.rows[rule.window], j.columns, prof, j.computed)
-                if not group.slice.by:  # a filter alone: the alert's own result
-                    out.append(c.model_copy(update={"segment_baseline": "segment" if seg.seen
-                                                    else ("overall" if seg.profile is not None
-                                                          else "none")}))
-                    continue
-                out.append(c.model_copy(update={
-                    "id": _segid.check_id(rule.id, group.slice.by, seg.value), "by": group.by,
-                    "segment": seg.value, "segment_baseline": "segment" if seg.seen else (
-                        "overall" if seg.profile is not None else "none")}))
+                update: dict[str, Any] = {"segment_baseline": "segment" if seg.seen else (
+                    "overall" if seg.profile is not None else "none")}
+                if seg.profile is not None and any(
+                        leaf.level is not None for n in (rule.fail, rule.warn) if n
+                        for leaf in n.leaves()):
+                    own = prof is not whole and prof.calibration != whole.calibration
+                    update["segment_calibration"] = "segment" if own else "overall"
+                if group.slice.by:  # else a filter alone: the alert's own result
+                    update |= {"id": _segid.check_id(rule.id, group.slice.by, seg.value),
+                               "by": group.by, "segment": seg.value}
+                out.append(c.model_copy(update=update))
     return out
 
 
