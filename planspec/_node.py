@@ -468,7 +468,9 @@ def _literal(values: tuple[Any, ...]) -> Validator:
 _SEQUENCES = (list, tuple, set, frozenset, types.GeneratorType)
 
 
-def _items(v: Any) -> list[Any]:
+def _items(v: Any) -> list[Any] | tuple[Any, ...]:
+    if type(v) is list or type(v) is tuple:
+        return v
     if isinstance(v, _SEQUENCES) or type(v).__name__ in ("dict_keys", "dict_values"):
         return list(v)
     raise _error("tuple_type", "Input should be a valid tuple", v)
@@ -531,7 +533,7 @@ def _fixed_tuple(items: list[Validator]) -> Validator:
 
 def _dict_of(value: Validator, min_length: int = 0) -> Validator:
     def dict_of(v: Any) -> dict[str, Any]:
-        if not isinstance(v, Mapping):
+        if type(v) is not dict and not isinstance(v, Mapping):
             raise _error("dict_type", "Input should be a valid dictionary", v)
         out = {}
         errors: list[ErrorDict] = []
@@ -628,7 +630,7 @@ def _tagged_union(members: list[Any], field: str) -> Validator:
                 (tag,) = get_args(m.model_fields[field].annotation)
                 classes[tag] = m
         expected = ", ".join(repr(t) for t in classes)
-        if isinstance(v, Mapping):
+        if type(v) is dict or isinstance(v, Mapping):
             if field not in v:
                 raise _error("union_tag_not_found", f"Unable to extract tag using discriminator "
                              f"'{field}'", v, {"discriminator": f"'{field}'"})
@@ -908,7 +910,7 @@ class Node(metaclass=_NodeMeta):
     def _validate_input(cls: type[_N], obj: Any) -> _N:
         if isinstance(obj, cls):
             return obj
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             raise _error("model_type", f"Input should be a valid dictionary or instance of "
                          f"{cls.__name__}", obj, {"class_name": cls.__name__})
         node = object.__new__(cls)

@@ -64,35 +64,60 @@ def _fields_at(loc: Path) -> list[str]:
 MAX_NUMBER = 10**18
 
 
+def _walked(cls: type[Node]) -> tuple[tuple[str, str], ...]:
+    """(key, field name) of the fields of a node class that may hold numbers: not those that
+    serialize to text (conditions, filters, durations), whose numbers the parsers checked."""
+    found = _WALKED.get(cls)
+    if found is None:
+        found = _WALKED[cls] = tuple((f.alias or name, name)
+                                     for name, f in cls.model_fields.items()
+                                     if f.serialize is None)
+    return found
+
+
+_WALKED: dict[type[Node], tuple[tuple[str, str], ...]] = {}
+_PLAIN = (str, bool, type(None))
+
+
 def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], set[Path]]:
     """Numbers that are not finite (`.nan`, `.inf`, `1e400`) or beyond :data:`MAX_NUMBER`, at
     their place; and their paths, which validation then leaves alone."""
     out: list[Diagnostic] = []
     bad: set[Path] = set()
+    # A validated plan (numbers that validation read from text) is walked into its nodes; in
+    # plain data a node is a parsed condition or filter, whose numbers the parser checked.
+    nodes = isinstance(data, Node)
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:  # iterative: nesting depth costs no recursion
         path, value = stack.pop()
-        if isinstance(value, Node):  # a validated plan: numbers that validation read from text
-            fields = type(value).model_fields  # (not dumped: that formats every condition)
-            stack += [((*path, f.alias or k), v) for k, v in value.__dict__.items()
-                      if (f := fields[k]).serialize is None]
+        items: Any
+        if isinstance(value, Node):
+            fields = value.__dict__
+            items = [(key, fields[name]) for key, name in _walked(type(value))]
         elif isinstance(value, dict):
-            stack += [((*path, k), v) for k, v in value.items()]
+            items = value.items()
         elif isinstance(value, (list, tuple)):
-            stack += [((*path, i), v) for i, v in enumerate(value)]
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            items = enumerate(value)
+        else:
             continue
-        elif isinstance(value, float) and not math.isfinite(value):
-            bad.add(path)
-            out.append(make("PS203", f"{place(smap.surface, path)}: `{value}` is not a finite "
-                            "number",
-                            smap.span(path), "write a finite number"))
-        elif isinstance(value, int) and abs(value) > MAX_NUMBER:
-            bad.add(path)
-            shown = f"{str(value)[:12]}…"
-            out.append(make("PS203", f"{place(smap.surface, path)}: {shown} is out of range "
-                            f"(at most {MAX_NUMBER:.0e} in size)", smap.span(path),
-                            "write a smaller number"))
+        for key, v in items:
+            if type(v) in _PLAIN:  # (most values: no path built for them)
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if isinstance(v, (dict, list, tuple)) or (nodes and isinstance(v, Node)):
+                    stack.append(((*path, key), v))
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                at = (*path, key)
+                bad.add(at)
+                out.append(make("PS203", f"{place(smap.surface, at)}: `{v}` is not a finite "
+                                "number", smap.span(at), "write a finite number"))
+            elif isinstance(v, int) and abs(v) > MAX_NUMBER:
+                at = (*path, key)
+                bad.add(at)
+                out.append(make("PS203", f"{place(smap.surface, at)}: {str(v)[:12]}… is out of "
+                                f"range (at most {MAX_NUMBER:.0e} in size)", smap.span(at),
+                                "write a smaller number"))
     return out, bad
 
 

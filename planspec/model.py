@@ -133,6 +133,8 @@ Condition = Annotated[Compare | Between | AllOf | AnyOf, Tag("kind")]
 
 
 def _parse_condition(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_condition(v)
@@ -189,6 +191,8 @@ RowFilter = Annotated[RowTest | RowAll | RowAny, Tag("kind")]
 
 
 def _parse_filter(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_filter(v)
@@ -256,6 +260,8 @@ class Duration(Node):
 
 
 def _parse_duration(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_duration(v)
