@@ -18,14 +18,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import BaseModel
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
-from planspec._resources import grammar_path
+from planspec._node import CustomError
+from planspec._node import Node as Record
 from planspec.diagnostics import did_you_mean
 from planspec.model import (
     AllOf,
@@ -73,9 +71,9 @@ class ExprError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def to_pydantic(self) -> PydanticCustomError:
-        """The same error for pydantic to collect, with its code and offsets in the context."""
-        return PydanticCustomError("planspec", "{message}", {
+    def to_error(self) -> CustomError:
+        """The same error for validation to collect, with its code and offsets in the context."""
+        return CustomError("planspec", "{message}", {
             "message": self.message, "code": self.code, "start": self.start, "end": self.end,
             "hint": self.hint})
 
@@ -103,6 +101,8 @@ def build_parser() -> Lark:
     ``from_lark``); planspec itself uses the cached :func:`parser`."""
     from lark import Lark
 
+    from planspec._resources import grammar_path
+
     return Lark(grammar_path().read_text(encoding="utf-8"), **_LARK_OPTIONS)
 
 
@@ -111,6 +111,8 @@ def parser() -> Lark:
     """The LALR parser for every start rule of the grammar, built once and then loaded from a
     cache: building the LALR tables costs most of a short command's start-up time."""
     from lark import Lark
+
+    from planspec._resources import grammar_path
 
     grammar = grammar_path().read_text(encoding="utf-8")
     cache = _cache_file(grammar)
@@ -256,7 +258,7 @@ class _Semantics:
         if not math.isfinite(value):
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
-        return self.b.note(Threshold(value=value, unit=str(unit or "")),
+        return self.b.note(Threshold(value=value, unit=cast(Any, str(unit or ""))),
                            {"": (meta.start_pos, meta.end_pos)})
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
@@ -372,7 +374,7 @@ class _Semantics:
         if str(op) not in {">", ">=", "<", "<="}:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
-        return self.b.note(Compare(measure=measure, op=str(op), threshold=threshold),
+        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=threshold),
                            {"": (meta.start_pos, meta.end_pos)})
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
@@ -395,7 +397,7 @@ class _Semantics:
         whole = (name.start_pos or 0, meta.end_pos)
         cal = self.b.note(Calibrated(value=float(str(number)), unit=unit),
                           {"": whole, "value": arg_span})
-        return self.b.note(Compare(measure=measure, op=str(op), threshold=cal),
+        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=cal),
                            {"": (meta.start_pos, meta.end_pos)})
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
@@ -437,7 +439,7 @@ class _Semantics:
     def _row(self, meta: Any, column: tuple[str, tuple[int, int]], op: str,
              values: list[Any]) -> RowTest:
         name, span = column
-        test = RowTest(column=name, op=op,
+        test = RowTest(column=name, op=cast(Any, op),
                        values=tuple(self._row_value(v) for v in values))
         return self.b.note(test, {"": (meta.start_pos, meta.end_pos), "column": span})
 
@@ -496,13 +498,13 @@ def _later(built: _Built, value: Any) -> Callable[[], Offsets]:
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
     for name, span in built.spans.get(id(obj), {}).items():
         out[path + ((name,) if name else ())] = span
-    if isinstance(obj, BaseModel):
+    if isinstance(obj, Record):
         for name in type(obj).model_fields:
             value = getattr(obj, name)
             if isinstance(value, tuple):
                 for i, item in enumerate(value):
                     _collect(item, path + (name, i), built, out)
-            elif isinstance(value, BaseModel):
+            elif isinstance(value, Record):
                 _collect(value, path + (name,), built, out)
 
 
@@ -642,6 +644,8 @@ def format_threshold(t: Threshold | Calibrated) -> str:
 def keywords() -> frozenset[str]:
     """Every word the grammar writes as a literal in its rules (lexed as a keyword where the
     rule allows it): read from the grammar's text, so formatting needs no parser."""
+    from planspec._resources import grammar_path  # (importlib.resources: not for valid plans)
+
     found: set[str] = set()
     for line in grammar_path().read_text(encoding="utf-8").splitlines():
         code = line.split("//")[0]
@@ -730,31 +734,33 @@ def format_filter(f: RowFilter, nested: bool = False) -> str:
 
 
 def coerce_filter(v: Any) -> Any:
-    """Pydantic's view of a row filter: a string is parsed; a model or mapping passes through."""
+    """Validation's view of a row filter: a string is parsed; a model or mapping passes
+    through."""
     return _coerce(v, parse_filter,
                    'a row filter is a string, such as `listing_source == "aggregator"`')
 
 
-# ---------------------------------------------------------------- coercion for the pydantic model
+# ------------------------------------------------------------------- coercion for the plan model
 
 
 def coerce_condition(v: Any) -> Any:
-    """Pydantic's view: a string is parsed; a model or mapping passes through."""
+    """Validation's view of a condition: a string is parsed; a model or mapping passes
+    through."""
     return _coerce(v, parse_condition,
                    "a condition is a string, such as `psi(neighborhood) > 0.2`")
 
 
 def _coerce(v: Any, parse: Callable[[str], tuple[Any, Offsets]], not_text: str) -> Any:
-    """A string parsed by ``parse`` (its error as pydantic's, located); a model or mapping as it
-    is; anything else PS203 with ``not_text``."""
+    """A string parsed by ``parse`` (its error as a validation error, located); a model or
+    mapping as it is; anything else PS203 with ``not_text``."""
     if isinstance(v, str):
         try:
             return parse(v)[0]
         except ExprError as e:
-            raise e.to_pydantic() from None
-    if isinstance(v, (BaseModel, dict)):
+            raise e.to_error() from None
+    if isinstance(v, (Record, dict)):
         return v
-    raise PydanticCustomError("planspec", "{message}", {
+    raise CustomError("planspec", "{message}", {
         "message": not_text, "code": "PS203", "start": 0, "end": 0, "hint": None})
 
 
@@ -815,7 +821,7 @@ MAX_DURATION_DAYS = 36_500
 
 
 def coerce_duration(v: Any) -> Any:
-    """Pydantic's view of a duration: text is parsed; a bare number gets a PS104 hint."""
+    """Validation's view of a duration: text is parsed; a bare number gets a PS104 hint."""
     if isinstance(v, bool):
         v = str(v)
     if isinstance(v, (int, float)):
@@ -824,19 +830,19 @@ def coerce_duration(v: Any) -> Any:
         try:
             return parse_duration(v)
         except ExprError as e:
-            raise e.to_pydantic() from None
+            raise e.to_error() from None
     return v
 
 
 def coerce_ratio(v: Any) -> Any:
-    """Pydantic's view of a share: `80%` or 0.8; a number above 1 gets a PS105 hint."""
+    """Validation's view of a share: `80%` or 0.8; a number above 1 gets a PS105 hint."""
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
         if math.isfinite(v) and v > 1:
             raise ExprError("PS105", f"{format_number(v)} is above 1", 0, 0,
                             f"write a fraction or a percentage: did you mean "
-                            f"`{format_number(v)}%`?").to_pydantic()
+                            f"`{format_number(v)}%`?").to_error()
         return v
     if isinstance(v, str):
         m = _RATIO.fullmatch(v)
@@ -851,12 +857,12 @@ def coerce_ratio(v: Any) -> Any:
             except UnexpectedInput:
                 raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
                                 "write a fraction (0.8) or a percentage (80%)"
-                                ).to_pydantic() from None
+                                ).to_error() from None
             number, unit_tree = tree.children
             unit = unit_tree.children[0] if isinstance(unit_tree, Tree) else None
         if unit is not None and str(unit) != "%":
             raise ExprError("PS105", f"`{v}` is not a share", 0, len(v),
-                            "write a fraction (0.8) or a percentage (80%)").to_pydantic()
+                            "write a fraction (0.8) or a percentage (80%)").to_error()
         return float(str(number)) / (100 if unit is not None else 1)
     return v
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import stat
 import time
 from pathlib import Path
@@ -109,6 +108,8 @@ def write_atomic(path: str | Path, text: str) -> Path:
         before: os.stat_result | None = target.stat()
     except FileNotFoundError:
         before = None
+    import secrets  # here, not at the top: `validate` writes no file and need not load it
+
     while True:
         tmp = target.with_name(f".{target.name}.planspec-{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:

@@ -1,7 +1,7 @@
-"""Shape errors: pydantic's validation errors on a plan, as located diagnostics.
+"""Shape errors: the plan model's validation errors, as located diagnostics.
 
 Both front ends build plain data and a source map, validate it with the model, and report what
-pydantic finds through :func:`diagnostics_of`.
+validation finds through :func:`diagnostics_of`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import types
 from collections.abc import Callable, Collection
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
-
+from planspec._node import Node, ValidationError
 from planspec._surface import place, setting, word
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make
 from planspec.model import Plan
@@ -49,7 +48,7 @@ def _fields_at(loc: Path) -> list[str]:
             parts.pop(0)
             t = get_args(t)[-1 if origin is dict else 0]
             continue
-        if not (isinstance(t, type) and issubclass(t, BaseModel)):
+        if not (isinstance(t, type) and issubclass(t, Node)):
             return []
         names = {(f.alias or name): f for name, f in t.model_fields.items()}
         if not parts:
@@ -65,33 +64,60 @@ def _fields_at(loc: Path) -> list[str]:
 MAX_NUMBER = 10**18
 
 
+def _walked(cls: type[Node]) -> tuple[tuple[str, str], ...]:
+    """(key, field name) of the fields of a node class that may hold numbers: not those that
+    serialize to text (conditions, filters, durations), whose numbers the parsers checked."""
+    found = _WALKED.get(cls)
+    if found is None:
+        found = _WALKED[cls] = tuple((f.alias or name, name)
+                                     for name, f in cls.model_fields.items()
+                                     if f.serialize is None)
+    return found
+
+
+_WALKED: dict[type[Node], tuple[tuple[str, str], ...]] = {}
+_PLAIN = (str, bool, type(None))
+
+
 def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], set[Path]]:
     """Numbers that are not finite (`.nan`, `.inf`, `1e400`) or beyond :data:`MAX_NUMBER`, at
     their place; and their paths, which validation then leaves alone."""
     out: list[Diagnostic] = []
     bad: set[Path] = set()
-    if isinstance(data, BaseModel):  # a validated plan: numbers that pydantic read from text
-        data = data.model_dump(by_alias=True, exclude_none=True)
+    # A validated plan (numbers that validation read from text) is walked into its nodes; in
+    # plain data a node is a parsed condition or filter, whose numbers the parser checked.
+    nodes = isinstance(data, Node)
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:  # iterative: nesting depth costs no recursion
         path, value = stack.pop()
-        if isinstance(value, dict):
-            stack += [((*path, k), v) for k, v in value.items()]
+        items: Any
+        if isinstance(value, Node):
+            fields = value.__dict__
+            items = [(key, fields[name]) for key, name in _walked(type(value))]
+        elif isinstance(value, dict):
+            items = value.items()
         elif isinstance(value, (list, tuple)):
-            stack += [((*path, i), v) for i, v in enumerate(value)]
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            items = enumerate(value)
+        else:
             continue
-        elif isinstance(value, float) and not math.isfinite(value):
-            bad.add(path)
-            out.append(make("PS203", f"{place(smap.surface, path)}: `{value}` is not a finite "
-                            "number",
-                            smap.span(path), "write a finite number"))
-        elif isinstance(value, int) and abs(value) > MAX_NUMBER:
-            bad.add(path)
-            shown = f"{str(value)[:12]}…"
-            out.append(make("PS203", f"{place(smap.surface, path)}: {shown} is out of range "
-                            f"(at most {MAX_NUMBER:.0e} in size)", smap.span(path),
-                            "write a smaller number"))
+        for key, v in items:
+            if type(v) in _PLAIN:  # (most values: no path built for them)
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if isinstance(v, (dict, list, tuple)) or (nodes and isinstance(v, Node)):
+                    stack.append(((*path, key), v))
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                at = (*path, key)
+                bad.add(at)
+                out.append(make("PS203", f"{place(smap.surface, at)}: `{v}` is not a finite "
+                                "number", smap.span(at), "write a finite number"))
+            elif isinstance(v, int) and abs(v) > MAX_NUMBER:
+                at = (*path, key)
+                bad.add(at)
+                out.append(make("PS203", f"{place(smap.surface, at)}: {str(v)[:12]}… is out of "
+                                f"range (at most {MAX_NUMBER:.0e} in size)", smap.span(at),
+                                "write a smaller number"))
     return out, bad
 
 

@@ -6,7 +6,6 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -104,12 +103,9 @@ def _baseline_findings(parsed: ParsedPlan, baseline: list[str]) -> list[Diagnost
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
-    from planspec.model import Plan
+    from planspec._schema import plan_schema
 
-    schema = Plan.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "planspec monitoring plan"
-    out.write(json.dumps(schema, indent=2) + "\n")
+    out.write(json.dumps(plan_schema(), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -182,6 +178,8 @@ def _colour(args: argparse.Namespace, out: TextIO) -> bool:
 def _width(out: TextIO) -> int:
     """The width to lay tables out in: the terminal's (or $COLUMNS), else 100."""
     if out.isatty() or "COLUMNS" in os.environ:
+        import shutil
+
         return max(40, shutil.get_terminal_size((100, 24)).columns)
     return 100
 

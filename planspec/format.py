@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
 
 from planspec._expr import format_condition, format_filter, format_number, keywords
+from planspec._node import Node
 from planspec.diagnostics import Span
 from planspec.model import CONDITION_FIELDS, Defaults, Duration, Plan
 from planspec.source import LineIndex, ParsedPlan, Path, SourceMap
@@ -247,7 +247,7 @@ class _Writer:
             self.lines.append("")
 
 
-def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
+def _settings(w: _Writer, node: Node, path: Path, depth: int,
               skip: tuple[str, ...] = ()) -> None:
     """One line per field that differs from its default, in the model's field order."""
     for name, info in type(node).model_fields.items():
@@ -280,7 +280,7 @@ def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
                 w.line(depth, f"escalate to {_word(e.to)} {{", esc)
                 _settings(w, e, esc, depth + 1, skip=("to",))
                 w.line(depth, "}", (*esc, "}"))
-        elif isinstance(value, BaseModel) and not isinstance(value, Duration):
+        elif isinstance(value, Node) and not isinstance(value, Duration):
             name_part = f" {_word(value.name)}" if hasattr(value, "name") and key == "source" \
                 else ""
             w.line(depth, f"{key}{name_part} {{", sub)
@@ -290,7 +290,7 @@ def _settings(w: _Writer, node: BaseModel, path: Path, depth: int,
             w.line(depth, f"{key} {_value(key, value)}", sub)
 
 
-def _entry(w: _Writer, word: str, name: str, node: BaseModel, path: Path, depth: int,
+def _entry(w: _Writer, word: str, name: str, node: Node, path: Path, depth: int,
            field: str) -> None:
     head = f"{word} {_label(name)} {_word(getattr(node, field))}"
     rest = node.model_copy(update={field: getattr(node, field)})

@@ -1,36 +1,40 @@
-"""The plan IR: small frozen pydantic models for everything a monitoring plan holds.
+"""The plan IR: small frozen models for everything a monitoring plan holds.
 
 Both front ends (YAML and the ``.plan`` language) build these; every later stage reads them. Source
 positions are kept beside the model (see :mod:`planspec.source`), so equal plans compare equal
 whatever surface they were written in. Conditions are stored parsed and serialize back to text.
+
+The models are :class:`planspec._node.Node` records, not pydantic models: importing pydantic and
+building its validators cost more than the whole start-up budget of `planspec validate` (issue
+16); ``_node`` keeps pydantic's API, coercions and error types for what the plan uses, and
+:mod:`planspec._schema` derives pydantic twins of these classes for the JSON Schema.
 """
 
 from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    StringConstraints,
-    WithJsonSchema,
-    field_validator,
+from planspec._node import (
+    After,
+    Alias,
+    Before,
+    CustomError,
+    Finite,
+    Ge,
+    JsonSchema,
+    Le,
+    MaxLen,
+    MinLen,
+    Node,
+    Pattern,
+    Serialize,
+    Tag,
 )
-
 from planspec.stats import STATS
 
-
-class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
-
-
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
+Id = Annotated[str, MaxLen(80), Pattern(r"^[a-z][a-z0-9_]*$")]
 CompOp = Literal[">", ">=", "<", "<="]
 PredOp = Literal[">", ">=", "<", "<=", "==", "!="]
 
@@ -38,10 +42,16 @@ PredOp = Literal[">", ">=", "<", "<=", "==", "!="]
 # ----------------------------------------------------------------------------------- conditions
 
 
-class Threshold(_Node):
+def _known_stat(v: str) -> str:
+    if v not in STATS:
+        raise ValueError(f"unknown statistic {v!r}")
+    return v
+
+
+class Threshold(Node):
     """A number a condition compares with, as written: `2 sd`, `5%`, `0.2`."""
 
-    value: float = Field(allow_inf_nan=False)
+    value: Annotated[float, Finite()]
     unit: Literal["", "%", "sd"] = ""
 
     @property
@@ -50,12 +60,12 @@ class Threshold(_Node):
         return self.value / 100 if self.unit == "%" else self.value
 
 
-class Calibrated(_Node):
+class Calibrated(Node):
     """A threshold taken from the baseline's own no-drift distribution of the compared quantity:
     `calibrated(1%)` is what the baseline exceeds in 1% of windows of the window's size."""
 
     kind: Literal["calibrated"] = "calibrated"
-    value: float = Field(allow_inf_nan=False)
+    value: Annotated[float, Finite()]
     unit: Literal["", "%"] = ""
 
     @property
@@ -64,20 +74,20 @@ class Calibrated(_Node):
         return self.value / 100 if self.unit == "%" else self.value
 
 
-class Predicate(_Node):
+class Predicate(Node):
     """The test inside `rate(...)` or `share(...)`: an operator and a value, e.g. `>= 0.5`."""
 
     op: PredOp
     value: Threshold | bool | str
 
 
-class Measure(_Node):
+class Measure(Node):
     """What a condition measures: a statistic of a column or a window metric, optionally as a
     `shift` (in baseline SDs) or a relative `change` from the baseline."""
 
-    stat: str
+    stat: Annotated[str, After(_known_stat)]
     column: str | None = None
-    q: float | None = Field(None, allow_inf_nan=False)
+    q: Annotated[float | None, Finite()] = None
     predicate: Predicate | None = None
     within: Threshold | None = None
     #: `.pvalue` of a test; `.lower` and `.upper` bounds of an outcome metric's 95% interval.
@@ -85,15 +95,8 @@ class Measure(_Node):
     transform: Literal["value", "shift", "change"] = "value"
     direction: Literal["both", "up", "down"] = "both"
 
-    @field_validator("stat")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in STATS:
-            raise ValueError(f"unknown statistic {v!r}")
-        return v
 
-
-class Compare(_Node):
+class Compare(Node):
     """A measure compared with a threshold: `psi(neighborhood) > 0.2`."""
 
     kind: Literal["compare"] = "compare"
@@ -102,7 +105,7 @@ class Compare(_Node):
     threshold: Threshold | Calibrated
 
 
-class Between(_Node):
+class Between(Node):
     """A measure inside (or, negated, outside) a zone: `js(x) between 0.1 and 0.3`."""
 
     kind: Literal["between"] = "between"
@@ -112,24 +115,26 @@ class Between(_Node):
     negated: bool = False
 
 
-class AllOf(_Node):
+class AllOf(Node):
     """Conditions that must all hold: an effect size *and* a significance gate."""
 
     kind: Literal["all_of"] = "all_of"
-    terms: tuple[Condition, ...] = Field(min_length=2)
+    terms: Annotated[tuple[Condition, ...], MinLen(2)]
 
 
-class AnyOf(_Node):
+class AnyOf(Node):
     """Conditions of which at least one must hold."""
 
     kind: Literal["any_of"] = "any_of"
-    terms: tuple[Condition, ...] = Field(min_length=2)
+    terms: Annotated[tuple[Condition, ...], MinLen(2)]
 
 
-Condition = Annotated[Compare | Between | AllOf | AnyOf, Field(discriminator="kind")]
+Condition = Annotated[Compare | Between | AllOf | AnyOf, Tag("kind")]
 
 
 def _parse_condition(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_condition(v)
@@ -143,9 +148,9 @@ def _format_condition(c: Any) -> str:
 
 ConditionText = Annotated[
     Condition,
-    BeforeValidator(_parse_condition),
-    PlainSerializer(_format_condition, return_type=str),
-    WithJsonSchema({"type": "string", "description": "A condition in the planspec expression "
+    Before(_parse_condition),
+    Serialize(_format_condition),
+    JsonSchema({"type": "string", "description": "A condition in the planspec expression "
                     "language, e.g. `psi(neighborhood) > 0.2`.",
                     "examples": ["mean(listing_price) shift > 2 sd", "ks(sqft).pvalue < 0.01"]}),
 ]
@@ -157,7 +162,7 @@ ConditionText = Annotated[
 RowOp = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not in", "is missing", "is not missing"]
 
 
-class RowTest(_Node):
+class RowTest(Node):
     """One test of a row's column in a `where` filter: `listing_source == "aggregator"`,
     `sqft > 0`, `neighborhood in ["Astoria", "Harlem"]`, `sqft is missing`."""
 
@@ -168,24 +173,26 @@ class RowTest(_Node):
     values: tuple[bool | float | str, ...] = ()
 
 
-class RowAll(_Node):
+class RowAll(Node):
     """Row tests that must all hold."""
 
     kind: Literal["row_all"] = "row_all"
-    terms: tuple[RowFilter, ...] = Field(min_length=2)
+    terms: Annotated[tuple[RowFilter, ...], MinLen(2)]
 
 
-class RowAny(_Node):
+class RowAny(Node):
     """Row tests of which at least one must hold."""
 
     kind: Literal["row_any"] = "row_any"
-    terms: tuple[RowFilter, ...] = Field(min_length=2)
+    terms: Annotated[tuple[RowFilter, ...], MinLen(2)]
 
 
-RowFilter = Annotated[RowTest | RowAll | RowAny, Field(discriminator="kind")]
+RowFilter = Annotated[RowTest | RowAll | RowAny, Tag("kind")]
 
 
 def _parse_filter(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_filter(v)
@@ -199,9 +206,9 @@ def _format_filter(f: Any) -> str:
 
 FilterText = Annotated[
     RowFilter,
-    BeforeValidator(_parse_filter),
-    PlainSerializer(_format_filter, return_type=str),
-    WithJsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
+    Before(_parse_filter),
+    Serialize(_format_filter),
+    JsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
                     "comparisons of a column with a value, `in [...]`, `is missing`, joined by "
                     "`and` / `or`.",
                     "examples": ['listing_source == "aggregator"',
@@ -210,7 +217,7 @@ FilterText = Annotated[
 
 #: `by`: one column, or a list of columns whose value combinations are the segments; on an
 #: alert or monitor, the empty list `[]` opts out of `defaults.by` (judged over all rows).
-SegmentBy = Annotated[str | tuple[str, ...], WithJsonSchema({
+SegmentBy = Annotated[str | tuple[str, ...], JsonSchema({
     "description": "Judge per value of a categorical column (or per combination of several). "
     "On an alert or outcome monitor, `[]` opts out of `defaults.by`: judged over all rows.",
     "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})]
@@ -231,10 +238,10 @@ def segment_by(own: str | tuple[str, ...] | None, default: str | tuple[str, ...]
 # ------------------------------------------------------------------------------ scalar types
 
 
-class Duration(_Node):
+class Duration(Node):
     """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
 
-    value: int = Field(ge=1)
+    value: Annotated[int, Ge(1)]
     unit: Literal["s", "m", "h", "d", "w", "mo", "q", "y"]
 
     @property
@@ -253,6 +260,8 @@ class Duration(_Node):
 
 
 def _parse_duration(v: Any) -> Any:
+    if isinstance(v, Node):  # parsed already (by a front end)
+        return v
     from planspec import _expr
 
     return _expr.coerce_duration(v)
@@ -260,9 +269,9 @@ def _parse_duration(v: Any) -> Any:
 
 DurationText = Annotated[
     Duration,
-    BeforeValidator(_parse_duration),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
+    Before(_parse_duration),
+    Serialize(str),
+    JsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
                     "description": "A duration with a unit: s, m, h, d, w, or the calendar's "
                     "mo, q and y (e.g. `7d`, `1mo`)."}),
 ]
@@ -276,9 +285,10 @@ def _parse_ratio(v: Any) -> Any:
 
 Ratio = Annotated[
     float,
-    BeforeValidator(_parse_ratio),
-    Field(ge=0, le=1),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+    Before(_parse_ratio),
+    Ge(0),
+    Le(1),
+    JsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
                               {"type": "string", "pattern": r"^\d+(\.\d+)?%$"}],
                     "description": "A share: a fraction (0.8) or a percentage (`80%`)."}),
 ]
@@ -287,19 +297,19 @@ Ratio = Annotated[
 # -------------------------------------------------------------------------------- the plan
 
 
-class ModelInfo(_Node):
+class ModelInfo(Node):
     """The monitored model: what it is, how it is deployed, who owns it, how often it is checked."""
 
     name: str
     version: str
     task: Literal["binary_classification", "multiclass_classification", "regression", "ranking"]
     deployment: Literal["batch", "rest", "streaming", "on_device"]
-    owners: tuple[str, ...] = Field(min_length=1)
+    owners: Annotated[tuple[str, ...], MinLen(1)]
     cadence: DurationText
     description: str | None = None
 
 
-class Feature(_Node):
+class Feature(Node):
     """A model input column: its type, and optionally its unit, valid range and meaning."""
 
     type: Literal["numeric", "integer", "categorical", "boolean", "text"]
@@ -308,56 +318,54 @@ class Feature(_Node):
     description: str | None = None
 
 
-class Prediction(_Node):
+class Prediction(Node):
     """A model output column: a probability, score, class or value, with its decision threshold."""
 
     kind: Literal["probability", "score", "class", "value"]
-    threshold: float | None = Field(None, allow_inf_nan=False)
+    threshold: Annotated[float | None, Finite()] = None
     #: Which side of the threshold the model flags: the positive class for quality metrics.
     flag: Literal["above", "below"] = "above"
     description: str | None = None
 
 
 def _no_password(v: Any) -> Any:
-    from pydantic_core import PydanticCustomError
-
     from planspec.diagnostics import mask_passwords
 
     if isinstance(v, str) and mask_passwords(v) != v:
-        raise PydanticCustomError("planspec", "{message}", {
+        raise CustomError("planspec", "{message}", {
             "code": "PS203", "message": "a plan's data source must not hold a password",
             "hint": "drop it from the URI: planspec reads PGPASSWORD or ~/.pgpass"})
     return v
 
 
-SourceURI = Annotated[str, BeforeValidator(_no_password), WithJsonSchema({
+SourceURI = Annotated[str, Before(_no_password), JsonSchema({
     "type": "string", "description": "Where the scored rows live: files or a glob, a Parquet "
     "dataset directory, `duckdb:FILE?table=T` or `postgresql://USER@HOST/DB?table=T` (no "
     "password: it comes from PGPASSWORD or ~/.pgpass).",
     "examples": ["duckdb:demo-out/demo.duckdb?table=scored"]})]
 
 
-class DataSchema(_Node):
+class DataSchema(Node):
     """The scored data's columns: timestamp, row key, features, predictions and the label's name,
     and optionally where the rows live (a source URI, so a scheduler passes no paths)."""
 
     source: SourceURI | None = None
     timestamp: str
     key: str | None = None
-    features: dict[str, Feature] = Field(min_length=1)
+    features: Annotated[dict[str, Feature], MinLen(1)]
     #: None for a data feed without a model (then no output alerts or outcome monitors).
-    predictions: dict[str, Prediction] = {}
+    predictions: dict[str, Prediction] = {}  # noqa: RUF012 (each node gets its own copy)
     label: str | None = None
 
 
-class Defaults(_Node):
+class Defaults(Node):
     """Settings every alert and monitor inherits unless it overrides them."""
 
     window: DurationText = Duration(value=7, unit="d")
     every: DurationText | None = None
-    min_samples: int = Field(100, ge=0)
-    for_: int = Field(1, alias="for", ge=0)
-    keep_firing_for: int = Field(0, ge=0)
+    min_samples: Annotated[int, Ge(0)] = 100
+    for_: Annotated[int, Alias("for"), Ge(0)] = 1
+    keep_firing_for: Annotated[int, Ge(0)] = 0
     correction: Literal["none", "bonferroni", "bh"] = "none"
     #: Segments: every alert and outcome monitor is watched per value of this categorical
     #: column (see `Alert.by`); one with its own `by` overrides it, `by: []` opts out.
@@ -367,14 +375,14 @@ class Defaults(_Node):
     unseen_segments: Literal["overall", "insufficient_data"] = "insufficient_data"
     #: At most this many segments per alert, the largest by rows in the data; the rest are
     #: counted in the results but not judged.
-    max_segments: int = Field(50, ge=1, le=10000)
+    max_segments: Annotated[int, Ge(1), Le(10000)] = 50
 
 
 Severity = Literal["low", "medium", "high", "critical"]
 Partial = Literal["skip", "judge"]
 
 
-class Alert(_Node):
+class Alert(Node):
     """An input (feature drift) or output (prediction drift) alert: when it fails, when it warns,
     over which windows, how persistent, and what it triggers."""
 
@@ -388,9 +396,9 @@ class Alert(_Node):
     where: FilterText | None = None
     window: DurationText | None = None
     every: DurationText | None = None
-    for_: int | None = Field(None, alias="for", ge=0)
-    keep_firing_for: int | None = Field(None, ge=0)
-    min_samples: int | None = Field(None, ge=0)
+    for_: Annotated[int | None, Alias("for"), Ge(0)] = None
+    keep_firing_for: Annotated[int | None, Ge(0)] = None
+    min_samples: Annotated[int | None, Ge(0)] = None
     severity: Severity = "medium"
     playbook: str | None = None
     #: Partial windows (not yet over, or begun before the data): shown but not judged
@@ -399,14 +407,22 @@ class Alert(_Node):
     why: str | None = None
     #: Calibrated thresholds: the rows a window is expected to hold (default: the baseline's
     #: rows per window length), and whether the baseline's own consecutive windows also count.
-    window_rows: int | None = Field(None, ge=1)
+    window_rows: Annotated[int | None, Ge(1)] = None
     calibrate: Literal["subsamples", "consecutive"] | None = None
 
 
 _KNOWN_AT = re.compile(r"\s*prediction\s*\+\s*([0-9]+)(s|m|h|d|w)\s*")
 
 
-class OutcomeSource(_Node):
+def _known_at(v: str | None) -> str | None:
+    m = _KNOWN_AT.fullmatch(v) if v is not None else None
+    if v is not None and m is None:
+        raise ValueError(f"known_at `{v}` is not `prediction + DURATION` (e.g. "
+                         "`prediction + 30d`)")
+    return f"prediction + {m.group(1)}{m.group(2)}" if m else None
+
+
+class OutcomeSource(Node):
     """Where outcomes come from: a table joined to predictions by key, with the time each outcome
     became known, the label (a column, or derived from values, e.g.
     `abs(listing_price - lease_rent) / lease_rent > 10%`), optional sampling weights, and the
@@ -416,29 +432,20 @@ class OutcomeSource(_Node):
     join_key: str | None = None
     time: str | None = None
     #: When an outcome without a time column became known: `prediction + 30d`.
-    known_at: str | None = None
+    known_at: Annotated[str | None, After(_known_at)] = None
     label: str
     weights: str | None = None
     biases: tuple[str, ...] = ()
-
-    @field_validator("known_at")
-    @classmethod
-    def _known_at(cls, v: str | None) -> str | None:
-        if v is not None and _KNOWN_AT.fullmatch(v) is None:
-            raise ValueError(f"known_at `{v}` is not `prediction + DURATION` (e.g. "
-                             "`prediction + 30d`)")
-        m = _KNOWN_AT.fullmatch(v) if v is not None else None
-        return f"prediction + {m.group(1)}{m.group(2)}" if m else None
 
     @property
     def known_after(self) -> Duration | None:
         """With `known_at: prediction + D`, D: how long after its prediction an outcome is
         known."""
         m = _KNOWN_AT.fullmatch(self.known_at or "")
-        return Duration(value=int(m.group(1)), unit=m.group(2)) if m else None
+        return Duration(value=int(m.group(1)), unit=cast(Any, m.group(2))) if m else None
 
 
-class OutcomeMonitor(_Node):
+class OutcomeMonitor(Node):
     """Prediction quality against real or proxy outcomes that arrive late."""
 
     id: Id
@@ -448,10 +455,10 @@ class OutcomeMonitor(_Node):
     prediction: str | None = None
     label_delay: DurationText | None = None
     min_coverage: Ratio = 0.8
-    min_labels: int = Field(30, ge=1)
+    min_labels: Annotated[int, Ge(1)] = 30
     window: DurationText | None = None
-    for_: int | None = Field(None, alias="for", ge=0)
-    keep_firing_for: int | None = Field(None, ge=0)
+    for_: Annotated[int | None, Alias("for"), Ge(0)] = None
+    keep_firing_for: Annotated[int | None, Ge(0)] = None
     severity: Severity = "high"
     playbook: str | None = None
     stand_ins: tuple[str, ...] = ()
@@ -464,7 +471,7 @@ class OutcomeMonitor(_Node):
     why: str | None = None
 
 
-class Escalation(_Node):
+class Escalation(Node):
     """A move to a more severe playbook when other alerts fire (or do not) at the same time."""
 
     to: str
@@ -473,7 +480,7 @@ class Escalation(_Node):
     why: str | None = None
 
 
-class Playbook(_Node):
+class Playbook(Node):
     """Who responds, how fast, with which ordered steps, and where it escalates."""
 
     id: Id
@@ -482,11 +489,11 @@ class Playbook(_Node):
     owner: str
     response_time: DurationText
     notify: tuple[str, ...] = ()
-    steps: tuple[str, ...] = Field(min_length=1)
+    steps: Annotated[tuple[str, ...], MinLen(1)]
     escalate: tuple[Escalation, ...] = ()
 
 
-class Heighten(_Node):
+class Heighten(Node):
     """Closer monitoring for a period after a risk's date: shorter windows, tighter thresholds."""
 
     period: DurationText
@@ -495,30 +502,28 @@ class Heighten(_Node):
 
 
 def _risk_date(v: datetime.date | None) -> datetime.date | None:
-    from pydantic_core import PydanticCustomError
-
     if v is not None and not 1000 <= v.year < 9000:  # the events file's range (data.read_events)
-        raise PydanticCustomError("planspec", "{message}", {
+        raise CustomError("planspec", "{message}", {
             "code": "PS203", "message": f"the date {v.isoformat()} is outside the years 1000–8999",
             "hint": "give the day the risk takes effect, or leave `date` out until it is known"})
     return v
 
 
-class DriftRisk(_Node):
+class DriftRisk(Node):
     """A real-world event likely to cause drift, what it affects and what should catch it."""
 
     id: Id
     title: str
     kind: Literal["concept", "feature", "both"]
-    affects: tuple[str, ...] = Field(min_length=1)
+    affects: Annotated[tuple[str, ...], MinLen(1)]
     caught_by: tuple[str, ...] = ()
     playbook: str | None = None
-    date: Annotated[datetime.date | None, AfterValidator(_risk_date)] = None
+    date: Annotated[datetime.date | None, After(_risk_date)] = None
     heighten: Heighten | None = None
     why: str | None = None
 
 
-class Plan(_Node):
+class Plan(Node):
     """A whole monitoring plan."""
 
     plan: Id
@@ -534,9 +539,6 @@ class Plan(_Node):
     playbooks: tuple[Playbook, ...] = ()
     drift_risks: tuple[DriftRisk, ...] = ()
 
-
-for _cls in (AllOf, AnyOf, RowAll, RowAny):
-    _cls.model_rebuild()
 
 #: Where conditions sit in a plan: (section, field). The front ends parse these with the grammar.
 CONDITION_FIELDS = tuple((section, f) for section in ("input_alerts", "output_alerts",

@@ -32,7 +32,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import (
@@ -44,11 +44,21 @@ from pydantic import (
     model_validator,
 )
 
+from planspec._schema import pydantic_type
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
-from planspec.model import DurationText, Ratio
+from planspec.model import Duration
+from planspec.model import DurationText as _DurationText
+from planspec.model import Ratio as _Ratio
 from planspec.power import sample_values
 from planspec.results import alert_of
 from planspec.source import Path, SourceMap
+
+if TYPE_CHECKING:
+    Ratio = float
+    DurationText = Duration
+else:  # the plan's own share and duration types, for the pydantic models of a plan test
+    Ratio = pydantic_type(_Ratio)
+    DurationText = pydantic_type(_DurationText)
 
 DAY = 86400
 #: The recipes a change may name, and what each does to the windows it applies to.

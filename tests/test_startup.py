@@ -13,12 +13,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "scipy", "pyarrow", "pandas", "polars")
+#: What the plan model no longer needs: pydantic (its import and validator build alone cost
+#: more than the start-up budget); only `schema` and the engine's results load it.
+PYDANTIC = ("pydantic", "pydantic_core", "annotated_types")
 
 _PROBE = f"""
 import io, json, sys
 from planspec.cli import main
 rc = main(sys.argv[1:], out=io.StringIO())
-print(json.dumps({{"rc": rc, "loaded": [m for m in {HEAVY!r} if m in sys.modules]}}))
+print(json.dumps({{"rc": rc, "loaded": [m for m in {HEAVY!r} if m in sys.modules],
+                  "pydantic": [m for m in {PYDANTIC!r} if m in sys.modules]}}))
 """
 
 
@@ -32,6 +36,7 @@ def _run(args: list[str], env_cache: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("args", [
     ["validate", "plans/rental_inspector.yaml", "plans/rental_inspector.plan"],
+    ["validate", "-q", "plans/rental_inspector.yaml", "plans/rental_inspector.plan"],
     ["validate", "tests/cases/PS303_unknown_column.yaml"],
     ["fmt", "plans/rental_inspector.plan"],
     ["fmt", "--check", "plans/rental_inspector.yaml"],
@@ -43,6 +48,10 @@ def test_light_commands_load_no_numerical_stack(args: list[str], tmp_path: Path)
     result = _run(args, tmp_path)
     assert result["rc"] in (0, 1)
     assert result["loaded"] == []
+    # The schema is written by pydantic twins of the plan's classes; nothing else here loads
+    # pydantic (validate's summary is plain text).
+    if args[0] != "schema":
+        assert result["pydantic"] == []
 
 
 def test_importing_planspec_loads_no_numerical_stack(tmp_path: Path) -> None:
@@ -89,7 +98,6 @@ def test_an_unwritable_cache_still_parses(tmp_path: Path) -> None:
 
 _STRUCTURE = """
 import io, json, sys
-from pydantic import BaseModel
 built = []
 import builtins
 real_import = builtins.__import__
@@ -109,12 +117,14 @@ builtins.__import__ = watching
 from planspec.cli import main
 rc = main(sys.argv[1:], out=io.StringIO())
 import planspec.model as m
-models = [n for n, c in vars(m).items() if isinstance(c, type) and issubclass(c, BaseModel)
+from planspec._node import Node
+models = [n for n, c in vars(m).items() if isinstance(c, type) and issubclass(c, Node)
           and c.__module__ == m.__name__]
 print(json.dumps({"rc": rc, "grammar_builds": len(built),
                   "modules": sorted(k for k in sys.modules if k.split(".")[0] in
-                                    ("jinja2", "markupsafe", "ruamel", "planspec", "lark"))
-                  , "complete": [n for n in models if getattr(m, n).__pydantic_complete__],
+                                    ("jinja2", "markupsafe", "ruamel", "planspec", "lark",
+                                     "pydantic", "pydantic_core", "annotated_types"))
+                  , "built": [n for n in models if "_spec_" in vars(getattr(m, n))],
                   "models": models}))
 """
 
@@ -130,7 +140,8 @@ def _structure(args: list[str], cache: Path) -> dict[str, Any]:
 def test_validate_quiet_loads_only_what_validating_needs(tmp_path: Path) -> None:
     """What `planspec validate --quiet` (the pre-commit hook) costs is set by what it loads:
     no renderers (jinja2), no results or engine models, no round-trip YAML library, the
-    grammar's tables from the cache, and pydantic validators only for what it validates."""
+    grammar's tables from the cache, and no pydantic: the plan's classes build their own
+    validators, and only those of the classes a plan holds."""
     args = ["validate", "-q", "plans/rental_inspector.yaml", "plans/rental_inspector.plan"]
     result = _structure(args, tmp_path)
     assert result["rc"] == 0
@@ -143,14 +154,16 @@ def test_validate_quiet_loads_only_what_validating_needs(tmp_path: Path) -> None
     for heavy in ("planspec.render", "planspec.results", "planspec.compile", "planspec.engine",
                   "planspec.format", "planspec.thresholds"):
         assert heavy not in modules, heavy
-    # The model classes build their validators when first used (`defer_build`): the sections
-    # of a plan are validated inside `Plan`'s validator and never build one of their own.
-    complete = set(result["complete"])
-    assert "Plan" in complete
-    for section in ("ModelInfo", "DataSchema", "Feature", "Prediction", "Alert",
-                    "OutcomeMonitor", "OutcomeSource", "Playbook", "Escalation", "DriftRisk",
-                    "Heighten"):
-        assert section in result["models"] and section not in complete, section
+    # The plan model is not pydantic (whose import and validator build alone cost more than
+    # the start-up budget), and the pydantic twins that write the schema are not loaded.
+    assert not {m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core",
+                                                           "annotated_types")}
+    assert "planspec._schema" not in modules
+    # A class resolves its annotations and compiles its validators when first used: a plan
+    # without row filters or `between` never builds theirs.
+    built = set(result["built"])
+    assert {"Plan", "Alert", "Compare", "Measure", "Threshold", "Duration"} <= built
+    assert set(result["models"]) > built
 
 
 def test_validate_with_its_summary_loads_no_renderer(tmp_path: Path) -> None:

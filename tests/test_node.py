@@ -1,0 +1,276 @@
+"""The plan's node classes (planspec._node) against pydantic: each plan (shipped, the diagnostic
+corpus, and Hypothesis mutations of both) is validated by the node classes and by their pydantic
+twins (planspec._schema); both accept or both reject it, with the same error types, locations
+and messages, and equal dumps when they accept. Then the pydantic-like API itself."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError as PydanticError
+
+from planspec._node import ValidationError
+from planspec._schema import plan_schema, to_node, twin
+from planspec.load import load_plan
+from planspec.model import (
+    Alert,
+    AllOf,
+    Compare,
+    Defaults,
+    DriftRisk,
+    Duration,
+    Feature,
+    Measure,
+    Plan,
+    Predicate,
+    RowTest,
+    Threshold,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _raw(path: Path) -> Any:
+    """A YAML plan as plain data, or None when it is not YAML a plan could be (syntax errors,
+    aliases that nest into themselves, hostile sizes)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text)):
+            return None  # (an alias bomb would take minutes to compare)
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and len(text) < 50_000 else None
+
+
+PLANS = {p.name: d for p in sorted([*ROOT.glob("plans/*.yaml"), *ROOT.glob("tests/cases/*.yaml")])
+         if (d := _raw(p)) is not None}
+
+
+def _errors(errors: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...], str]]:
+    return sorted((e["type"], tuple(map(str, e["loc"])), e["msg"]) for e in errors)
+
+
+def _same(cls: Any, data: Any) -> Any:
+    """Validate ``data`` both ways; assert they agree; the node (or None)."""
+    try:
+        node, node_errors = cls.model_validate(data), None
+    except ValidationError as e:
+        node, node_errors = None, _errors(e.errors())
+    try:
+        other, other_errors = twin(cls).model_validate(data), None
+    except PydanticError as e:
+        other, other_errors = None, _errors(e.errors(include_url=False))
+    assert node_errors == other_errors
+    if node is not None:
+        for flags in ({}, {"exclude_none": True, "exclude_defaults": True}):
+            assert node.model_dump(mode="json", by_alias=True, **flags) == \
+                other.model_dump(mode="json", by_alias=True, **flags)
+        assert json.loads(node.model_dump_json(by_alias=True)) == \
+            json.loads(other.model_dump_json(by_alias=True))
+        assert to_node(other) == node
+    return node
+
+
+def test_the_corpus_is_read() -> None:
+    assert "rental_inspector.yaml" in PLANS and len(PLANS) > 40
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_nodes_and_pydantic_agree_on_every_plan(name: str) -> None:
+    _same(Plan, PLANS[name])
+
+
+def test_the_worked_example_validates_the_same_both_ways() -> None:
+    assert _same(Plan, PLANS["rental_inspector.yaml"]) == load_plan(
+        ROOT / "plans" / "rental_inspector.yaml").plan
+
+
+#: Values a mutation puts in a plan: every kind of scalar the coercions treat differently.
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.integers(), st.floats(),
+    st.sampled_from(["", "x", "7d", "2w", "80%", "0.5", "1e400", "nan", "true", "no", "1.0",
+                     " 3 ", "2026-01-05", "2026-02-30", "2026-01-05T01:00:00", "A", "a" * 81,
+                     "mean(x) > 1", "psi(score) > 0.2", "share(x == \"a\") between 0.1 and 0.3",
+                     'x == "a" or y is missing', "compare", "all_of", "row_test",
+                     "prediction + 30d", "postgresql://u:secret@h/db?table=t"]),
+    st.lists(st.sampled_from(["a", "b", 1, None]), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "kind", "value", "for", "for_"]),
+                    st.sampled_from(["compare", "between", 1, "x", None]), max_size=3),
+    st.dates().map(lambda d: d), st.datetimes().map(lambda d: d))
+
+
+def _paths(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += _paths(v, (*path, i))
+    return out
+
+
+@st.composite
+def mutants(draw: st.DrawFn) -> Any:
+    data = copy.deepcopy(PLANS[draw(st.sampled_from(sorted(PLANS)))])
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(_paths(data)[1:] or [("plan",)]))
+        parent = data
+        for part in path[:-1]:
+            parent = parent[part]
+        action = draw(st.sampled_from(["set", "set", "drop", "add"]))
+        if action == "drop" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(st.sampled_from(["extra", "kind", "for", "for_", "wen"]))] = draw(VALUES)
+        else:
+            parent[path[-1]] = draw(VALUES)
+    return data
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutants())
+def test_nodes_and_pydantic_agree_on_mutated_plans(data: Any) -> None:
+    _same(Plan, data)
+
+
+@pytest.mark.parametrize(("cls", "data", "kind"), [
+    (Duration, {"unit": "d"}, "missing"),
+    (Duration, {"value": 1, "unit": "d", "x": 1}, "extra_forbidden"),
+    (Duration, {"value": 1, "unit": "days"}, "literal_error"),
+    (Duration, {"value": 0, "unit": "d"}, "greater_than_equal"),
+    (Defaults, {"max_segments": 10**5}, "less_than_equal"),
+    (AllOf, {"terms": [{"kind": "compare", "measure": {"stat": "mean"}, "op": ">",
+                        "threshold": {"value": 1}}]}, "too_short"),
+    (Alert, {"id": "a" * 81, "when": "mean(x) > 1"}, "string_too_long"),
+    (Alert, {"id": "Bad", "when": "mean(x) > 1"}, "string_pattern_mismatch"),
+    (Alert, {"id": "a", "when": "mean(x) > 1", "for": "two"}, "int_parsing"),
+    (Alert, {"id": "a", "when": "mean(x) > 1", "for": [2]}, "int_type"),
+    (Alert, {"id": "a", "when": "mean(x) > 1", "for": 1.5}, "int_from_float"),
+    (Threshold, {"value": "lots"}, "float_parsing"),
+    (Threshold, {"value": float("inf")}, "finite_number"),
+    (Predicate, {"op": ">", "value": None}, "bool_type"),
+    (Alert, {"id": 3, "when": "mean(x) > 1"}, "string_type"),
+    (Alert, {"id": "a", "when": "mean(x) > 1", "by": {"a": 1}}, "tuple_type"),
+    (Plan, {**PLANS["rental_inspector.yaml"], "data": ["x"]}, "model_type"),
+    (Plan, {**PLANS["rental_inspector.yaml"],
+            "data": {**PLANS["rental_inspector.yaml"]["data"], "features": []}}, "dict_type"),
+    (AllOf, {"terms": [{"kind": "nope"}, {"kind": "compare"}]}, "union_tag_invalid"),
+    (AllOf, {"terms": [{"op": ">"}, {"op": "<"}]}, "union_tag_not_found"),
+    (DriftRisk, {"id": "r", "title": "t", "kind": "both", "affects": ["x"],
+                 "date": "2026-13-01"}, "date_from_datetime_parsing"),
+    (DriftRisk, {"id": "r", "title": "t", "kind": "both", "affects": ["x"],
+                 "date": "2026-01-05T10:00"}, "date_from_datetime_inexact"),
+    (DriftRisk, {"id": "r", "title": "t", "kind": "both", "affects": ["x"],
+                 "date": "0999-01-01"}, "planspec"),
+    (Measure, {"stat": "median_absolute"}, "value_error"),
+    (Feature, {"type": "numeric", "range": [1]}, "missing"),
+    (Feature, {"type": "numeric", "range": [1, 2, 3]}, "too_long"),
+    (Alert, {"id": "a", "when": "mean(x) >"}, "planspec"),
+])
+def test_each_kind_of_error_reads_as_pydantic_wrote_it(cls: Any, data: Any, kind: str) -> None:
+    with pytest.raises(ValidationError) as e:
+        cls.model_validate(data)
+    assert kind in {err["type"] for err in e.value.errors()}
+    _same(cls, data)
+
+
+def test_lax_coercions_are_pydantic_s() -> None:
+    alert = Alert.model_validate({"id": "a", "when": "mean(x) > 1", "for": "2",
+                                  "keep_firing_for": 3.0, "window_rows": b"7"})
+    assert (alert.for_, alert.keep_firing_for, alert.window_rows) == (2, 3, 7)
+    assert Predicate(op="==", value="yes").value == "yes"  # str stays str in a smart union
+    assert Predicate.model_validate({"op": "==", "value": True}).value is True
+    assert RowTest.model_validate({"column": "c", "op": "in", "values": [1, True, "a"]}).values \
+        == (1.0, True, "a")
+    assert Feature.model_validate({"type": "numeric", "range": ("1", 2)}).range == (1.0, 2.0)
+    risk = DriftRisk.model_validate({"id": "r", "title": "t", "kind": "both", "affects": ["x"],
+                                     "date": datetime.datetime(2026, 1, 5)})
+    assert risk.date == datetime.date(2026, 1, 5)
+    for data in ({"for": "2"}, {"for_": 2}, {"window": "2w", "correction": "bh"}):
+        _same(Defaults, data)
+
+
+def test_keywords_aliases_and_extra_keys() -> None:
+    assert Defaults(for_=3).for_ == 3
+    assert Defaults.model_validate({"for": 3}) == Defaults(for_=3)
+    assert Defaults(for_=3).model_dump(by_alias=True)["for"] == 3
+    with pytest.raises(ValidationError) as e:
+        Defaults(**{"fro": 3})
+    assert e.value.errors()[0]["loc"] == ("fro",)
+    assert "1 validation error for Defaults" in str(e.value)
+
+
+def test_nodes_are_frozen_values() -> None:
+    t = Threshold(value=2, unit="sd")
+    with pytest.raises(ValidationError):
+        t.value = 3  # type: ignore[misc]
+    assert t == Threshold(value=2.0, unit="sd") and hash(t) == hash(Threshold(value=2.0,
+                                                                             unit="sd"))
+    assert t != Threshold(value=2.0) and t != "2 sd"
+    assert repr(t) == "Threshold(value=2.0, unit='sd')" and dict(t) == {"value": 2.0,
+                                                                         "unit": "sd"}
+    assert t.amount == 2.0 and Threshold(value=5, unit="%").amount == 0.05
+    assert Threshold.model_validate(t) is t
+
+
+def test_a_plan_pickles_and_copies() -> None:
+    plan = load_plan(ROOT / "plans" / "rental_inspector.yaml").plan
+    assert plan is not None
+    again = pickle.loads(pickle.dumps(plan))
+    assert again == plan and again.input_alerts[0].when == plan.input_alerts[0].when
+    renamed = plan.model_copy(update={"plan": "other"})
+    assert renamed.plan == "other" and renamed.data is plan.data and plan.plan != "other"
+    built = Duration.model_construct(value=7, unit="d")
+    assert built == Duration(value=7, unit="d") and str(built) == "7d"
+    defaults = Defaults.model_construct(**{"for": 2})
+    assert defaults.for_ == 2 and defaults.window == Duration(value=7, unit="d")
+
+
+def test_dumps_serialize_conditions_durations_and_dates_as_text() -> None:
+    alert = Alert.model_validate({"id": "a", "when": "mean(x) shift > 2 sd", "window": "7d",
+                                  "where": 'c == "v"'})
+    python = alert.model_dump(exclude_none=True)
+    assert python["when"] == "mean(x) shift > 2 sd" and python["window"] == "7d"
+    assert python["where"] == 'c == "v"'
+    risk = DriftRisk(id="r", title="t", kind="both", affects=("x",),
+                     date=datetime.date(2026, 1, 5))
+    assert risk.model_dump()["affects"] == ("x",)
+    assert risk.model_dump(mode="json")["affects"] == ["x"]
+    assert risk.model_dump(mode="json")["date"] == "2026-01-05"
+    assert json.loads(risk.model_dump_json(indent=2)) == risk.model_dump(mode="json")
+    assert isinstance(alert.when, Compare)
+
+
+def test_model_fields_describe_each_field() -> None:
+    fields = Alert.model_fields
+    assert list(fields)[:3] == ["id", "when", "warn"]
+    assert fields["for_"].alias == "for" and fields["id"].alias is None
+    assert fields["id"].is_required() and not fields["warn"].is_required()
+    assert fields["severity"].default == "medium"
+    assert Defaults.model_fields["window"].get_default() == Duration(value=7, unit="d")
+
+
+def test_a_mutable_default_is_never_shared() -> None:
+    from planspec.model import DataSchema
+
+    one = DataSchema(timestamp="t", features={"x": Feature(type="numeric")})
+    two = DataSchema(timestamp="t", features={"x": Feature(type="numeric")})
+    assert one.predictions == {} and one.predictions is not two.predictions
+
+
+def test_the_schema_is_pydantic_s_of_the_twins() -> None:
+    schema = plan_schema()
+    assert schema["$defs"]["Defaults"]["properties"]["for"]["minimum"] == 0
+    assert schema["$defs"]["Alert"]["properties"]["when"]["type"] == "string"
+    assert schema["description"] == "A whole monitoring plan."
