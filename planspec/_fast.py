@@ -117,7 +117,6 @@ _NAME_TRAILED = _TRAILED[_NAME]
 #: What can begin a run that the grammar skips (elsewhere there is nothing to skip).
 _SKIPPED = frozenset(" \t\f\r\n#")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-_WORD_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
 #: A part of a condition: (value, start, end, container start, container end). The container
 #: includes the parentheses around a part, which lark counts in the offsets of what holds it.
