@@ -195,12 +195,10 @@ class Parser:
         return Tok(type_, m.group(1), start, end)
 
     def need(self, pattern: re.Pattern[str], type_: str) -> Tok:
-        m = _TRAILED[pattern].match(self.t, self.i)
-        if m is None:
+        tok = self.tok(pattern, type_)
+        if tok is None:
             raise NoFast
-        start, end = m.span(1)
-        self.i = m.end()
-        return Tok(type_, m.group(1), start, end)
+        return tok
 
     def char(self, ch: str) -> int:
         """Consume the one-character token ``ch``; return the offset after it (-1 when absent)."""
