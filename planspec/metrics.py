@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import math
 
-from planspec.results import CheckResult, Results, WindowResult
+from planspec.results import CheckResult, Results, WindowResult, alert_of
 from planspec.thresholds import check_thresholds
 
 #: Window status → the ``planspec_check_level`` gauge (-1: not judged).
@@ -69,7 +69,7 @@ def render_openmetrics(results: Results) -> str:
         labels = (f'plan="{_label(results.plan)}",check="{_label(c.id)}",kind="{c.kind}",'
                   f'statistic="{_label(c.statistic)}"')
         if c.segment is not None:  # a segment's own labels: `sum by (alert)` and the like
-            labels += (f',alert="{_label(c.id.split("[", 1)[0])}",by="{_label(c.by or "")}",'
+            labels += (f',alert="{_label(alert_of(c.id))}",by="{_label(c.by or "")}",'
                        f'segment="{_label(c.segment)}"')
         firing = {"warn": 1, "fail": 2}.get(w.firing or "", 0) if w else 0
         samples["planspec_check_value"].append(
