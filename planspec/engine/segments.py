@@ -323,6 +323,8 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
     out = []
     for group in segs:
         for rule in group.rules:
+            calibrated = any(leaf.level is not None for n in (rule.fail, rule.warn) if n
+                             for leaf in n.leaves())
             for j in group.judged:
                 seg = j.segment
                 prof = seg.profile or whole
@@ -338,9 +340,7 @@ def judge_segments(segs: list[BySegments], grids: Mapping[WindowSpec, Grid],
                 c = explain_rule(rule, c, g, j.rows[rule.window], j.columns, prof, j.computed)
                 update: dict[str, Any] = {"segment_baseline": "segment" if seg.seen else (
                     "overall" if seg.profile is not None else "none")}
-                if seg.profile is not None and any(
-                        leaf.level is not None for n in (rule.fail, rule.warn) if n
-                        for leaf in n.leaves()):
+                if calibrated and seg.profile is not None:
                     own = prof is not whole and prof.calibration != whole.calibration
                     update["segment_calibration"] = "segment" if own else "overall"
                 if group.slice.by:  # else a filter alone: the alert's own result
