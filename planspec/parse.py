@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ MAX_NAME = _expr.MAX_NAME
 #: How deeply `{ … }` blocks may nest (the language needs three levels).
 MAX_BLOCK_DEPTH = 16
 _WORD_AT = re.compile(r"[A-Za-z_]+")
+#: What may follow a setting on its line: blanks, then its end, a comment or the block's `}`.
+_NO_TAIL = re.compile(r"[ \t\r]*(?:[\n#}]|\Z)")
 
 
 @dataclass
@@ -192,71 +195,88 @@ class _FileBuilder:
     def span(self, start: int, end: int) -> Span:
         return self.index.span(self.smap.file, start, end)
 
-    def head(self, tree: Node) -> Tok:
-        """The first word of an item or setting (its keywords are not in the tree)."""
+    def head(self, tree: Node) -> tuple[int, int]:
+        """Where the first word of an item or setting is (its keywords are not in the tree)."""
         start = tree.start_pos
         m = _WORD_AT.match(self.text, start)
-        return Tok("KEY", m.group(0) if m else "", start,
-                   start + (len(m.group(0)) if m else 1))
+        return start, m.end() if m else start + 1
 
-    def at(self, path: Path, node: Any, key: Tok | None = None) -> None:
-        s, e = _pos(node)
+    def at(self, path: Path, node: Any, key: tuple[int, int] | None = None) -> None:
+        """Note where the value at ``path`` is (``node``'s offsets) and its key, if it has one
+        (else the value is the comment anchor)."""
+        s, e = node.start_pos, node.end_pos
+        text = self.text
         # A block's span is its head line (`source audits {`): what a caret can show.
-        eol = self.text.find("\n", s, e)
-        self.values[path] = s << WIDE | (len(self.text[s:eol].rstrip()) + s if eol >= 0 else e)
-        if isinstance(node, Node) and node.data == "list_value":
-            for i, item in enumerate(c for c in _kids(node) if c is not None):
-                self.values[(*path, i)] = _packed(item)
+        eol = text.find("\n", s, e)
+        self.values[path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
+        if type(node) is Node and node.data == "list_value":
+            self._list_items(path, node)
         if key is not None:
-            ks, ke = _pos(key)
+            ks, ke = key
             self.keys[path] = ks << WIDE | ke
             self.anchors.append((ks, path))
         else:
             self.anchors.append((s, path))
 
+    def _list_items(self, path: Path, node: Node) -> None:
+        values = self.values
+        for i, item in enumerate(c for c in node.children if c is not None):
+            values[(*path, i)] = item.start_pos << WIDE | item.end_pos
+
     # ------------------------------------------------------------------------------- items
 
     def item(self, tree: Node) -> None:
         kind = tree.data
+        if kind in _ITEMS:  # the most common: an alert, monitor, playbook or risk, noted here
+            section = _ITEMS[kind]
+            items = self.data.setdefault(section, [])
+            name, block = tree.children
+            path: Path = (section, len(items))
+            text, values = self.text, self.values
+            s, e = tree.start_pos, tree.end_pos
+            eol = text.find("\n", s, e)
+            values[path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
+            m = _WORD_AT.match(text, s)
+            self.keys[path] = s << WIDE | (m.end() if m else s + 1)
+            id_path = (*path, "id")
+            s, e = name.start_pos, name.end_pos
+            eol = text.find("\n", s, e)
+            values[id_path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
+            self.anchors += ((tree.start_pos, path), (s, id_path))
+            items.append(self.block(block, path, {"id": str(name)}))
+            return
         if kind == "plan_decl":
-            name, desc = _kids(tree)
+            name, desc = tree.children
             self._single(("plan",), str(name), name, tree)
             if desc is not None:
                 self._single(("description",), _unquote(desc), desc, tree)
             return
         if kind == "timezone_decl":
-            (zone,) = _kids(tree)
+            (zone,) = tree.children
             self._single(("timezone",), _unquote(zone), zone, tree)
             return
-        if kind in _SINGLE:
-            key = _SINGLE[kind]
-            if key in self.data:
-                self.diagnostics.append(make("PS206", f"a second `{key}` block",
-                                             self.span(*_pos(tree)), "merge it into the first"))
-                return
-            path: Path = (key,)
-            self.at(path, tree, self.head(tree))
-            content: dict[str, Any] = {}
-            if kind == "model_item":
-                label, block = _kids(tree)
-                content["name"] = _label(label)
-                self.at((*path, "name"), label)
-            else:
-                (block,) = _kids(tree)
-            self.data[key] = self.block(block, path, content)
+        key = _SINGLE[kind]
+        if key in self.data:
+            self.diagnostics.append(make("PS206", f"a second `{key}` block",
+                                         self.span(tree.start_pos, tree.end_pos),
+                                         "merge it into the first"))
             return
-        section = _ITEMS[kind]
-        items = self.data.setdefault(section, [])
-        name, block = _kids(tree)
-        path = (section, len(items))
+        path = (key,)
         self.at(path, tree, self.head(tree))
-        self.at((*path, "id"), name)
-        items.append(self.block(block, path, {"id": str(name)}))
+        content: dict[str, Any] = {}
+        if kind == "model_item":
+            label, block = tree.children
+            content["name"] = _label(label)
+            self.at((*path, "name"), label)
+        else:
+            (block,) = tree.children
+        self.data[key] = self.block(block, path, content)
 
     def _single(self, path: Path, value: Any, node: Tok, tree: Node) -> None:
         key = str(path[0])
         if key in self.data:
-            self.diagnostics.append(make("PS206", f"a second `{key}`", self.span(*_pos(tree))))
+            self.diagnostics.append(make("PS206", f"a second `{key}`",
+                                         self.span(tree.start_pos, tree.end_pos)))
             return
         self.data[key] = value
         self.at(path, node, self.head(tree) if key == "plan" else None)
@@ -264,26 +284,67 @@ class _FileBuilder:
     # ---------------------------------------------------------------------------- settings
 
     def block(self, block: Node | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
-        if block is not None:  # its `}`, which comments at the end of the block belong to
-            self.anchors.append((block.end_pos - 1, (*path, "}")))
+        """Read a block's settings into ``out``. A plain `key value` setting, most of a plan,
+        is read and noted here in line; the others by :meth:`setting`."""
+        if block is None:
+            return out
+        text, values, keys, anchors = self.text, self.values, self.keys, self.anchors
+        anchors.append((block.end_pos - 1, (*path, "}")))  # comments at the block's end
         broken_line = 0
         allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
-        for setting in block.children if block is not None else []:
-            if broken_line and self.index.position(setting.start_pos)[0] == broken_line:
+        for s in block.children:
+            if broken_line and self.index.position(s.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
-            if not self.known(setting, path, allowed):
-                broken_line = self.index.position(setting.start_pos)[0]
-                continue
-            end = setting.end_pos
-            tail = self._tail(end)
-            if tail:
-                if setting.data in ("pair", "when", "warn_when") and not self._in_one_line(tail):
-                    self.crowded(setting, path, out, tail)
+            kind = s.data
+            if kind == "pair" or kind == "sub_block":
+                key_tok = s.children[0].children[0]
+                key = str(key_tok)
+                if allowed and key not in allowed:
+                    self.keys[(*path, key)] = key_tok.start_pos << WIDE | key_tok.end_pos
+                    self.unknown.append(unknown_key(self.smap, (*path, key)))
+                    broken_line = self.index.position(s.start_pos)[0]
+                    continue
+            end = s.end_pos
+            if _NO_TAIL.match(text, end) is None:  # more code follows on the setting's line
+                tail = self._tail(end)
+                if kind in ("pair", "when", "warn_when") and not self._in_one_line(tail):
+                    self.crowded(s, path, out, tail)
                 else:
-                    self.diagnostics.append(self._follows(setting, tail))
+                    self.diagnostics.append(self._follows(s, tail))
                 broken_line = self.index.position(end)[0]
                 continue
-            self.setting(setting, path, out)
+            if kind != "pair":
+                self.setting(s, path, out)
+                continue
+            v = s.children[1]
+            if type(v) is Node:
+                v_kind = v.data
+                if v_kind == "word" or v_kind == "duration_value" or v_kind == "date_value":
+                    value = str(v.children[0])
+                    if value.startswith("`"):
+                        value = value[1:-1]
+                elif v_kind == "string":
+                    value = _unquote(v.children[0])
+                else:
+                    value = self.value(v)
+            else:
+                v_kind = ""
+                value = self.value(v)
+            if key in out:
+                self.diagnostics.append(make("PS206", f"`{key}` is set twice",
+                                             self.span(key_tok.start_pos, key_tok.end_pos),
+                                             "keep one"))
+                continue
+            out[key] = value
+            sub = (*path, key)
+            vs, ve = v.start_pos, v.end_pos
+            eol = text.find("\n", vs, ve)
+            values[sub] = vs << WIDE | (ve if eol < 0 else len(text[vs:eol].rstrip()) + vs)
+            if v_kind == "list_value":
+                self._list_items(sub, v)
+            ks = key_tok.start_pos
+            keys[sub] = ks << WIDE | key_tok.end_pos
+            anchors.append((ks, sub))
         return out
 
     def _tail(self, end: int) -> int:
@@ -320,7 +381,8 @@ class _FileBuilder:
         text = line[:comment - start if comment is not None else len(line)].rstrip()
         if s.data == "pair":
             key = _kids(_kids(s)[0])[0]
-            self._put(out, path, str(key), text, Tok("VALUE", text, start, start + len(text)), key)
+            self._put(out, path, str(key), text, Tok("VALUE", text, start, start + len(text)),
+                      (key.start_pos, key.end_pos))
             return
         try:
             _expr.parse_condition(text)
@@ -339,40 +401,24 @@ class _FileBuilder:
                     self.span(tail, tail + len(what)),
                     "write one setting per line: a setting's value runs to the end of its line")
 
-    def known(self, s: Node, path: Path, allowed: frozenset[str]) -> bool:
-        """Whether a plain setting's key is one the model allows at ``path`` (``allowed``:
-        anything when empty), else PS201."""
-        if s.data not in ("pair", "sub_block"):
-            return True
-        key = s.children[0].children[0]
-        if not allowed or str(key) in allowed:
-            return True
-        self.keys[(*path, str(key))] = _packed(key)
-        self.unknown.append(unknown_key(self.smap, (*path, str(key))))
-        return False
-
     def _put(self, out: dict[str, Any], path: Path, key: str, value: Any,
-             node: Any, key_node: Tok) -> None:
+             node: Any, key_at: tuple[int, int]) -> None:
         if key in out:
-            self.diagnostics.append(make("PS206", f"`{key}` is set twice",
-                                         self.span(*_pos(key_node)), "keep one"))
+            self.diagnostics.append(make("PS206", f"`{key}` is set twice", self.span(*key_at),
+                                         "keep one"))
             return
         out[key] = value
-        self.at((*path, key), node, key_node)
+        self.at((*path, key), node, key_at)
 
     def _append(self, out: dict[str, Any], path: Path, key: str, value: Any,
-                node: Any, key_node: Tok) -> None:
+                node: Any, key_at: tuple[int, int]) -> None:
         items = out.setdefault(key, [])
-        self.at((*path, key, len(items)), node, key_node)
+        self.at((*path, key, len(items)), node, key_at)
         items.append(value)
 
     def setting(self, s: Node, path: Path, out: dict[str, Any]) -> None:
+        """Read a setting other than a plain `key value` (which :meth:`block` reads)."""
         kind = s.data
-        if kind == "pair":  # the most common, keyed by its own key token
-            key_tree, value = _kids(s)
-            key = _kids(key_tree)[0]
-            self._put(out, path, str(key), self.value(value), value, key)
-            return
         head = self.head(s)
         if kind in ("when", "warn_when"):
             key = "when" if kind == "when" else "warn"
@@ -424,7 +470,7 @@ class _FileBuilder:
                 self.diagnostics.append(make("PS206", f"`{key}` is set twice",
                                              self.span(*_pos(key))))
                 return
-            self.at(sub, s, key)
+            self.at(sub, s, (key.start_pos, key.end_pos))
             if name is not None:
                 self.at((*sub, "name"), name)
             out[str(key)] = self.block(block, sub, content)
@@ -591,7 +637,7 @@ def _last_open_item(piece: str) -> int:
 def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: LineIndex
             ) -> Comments:
     out = Comments()
-    ordered = sorted(anchors, key=lambda a: a[0])
+    ordered = sorted(anchors, key=operator.itemgetter(0))
     offsets = [off for off, _ in ordered]
     for c in comments:
         if c.own_line:
