@@ -80,23 +80,37 @@ class Scan:
     limits: list[tuple[str, str, int, int, str]] = field(default_factory=list)
 
 
-#: What :func:`scan` reads, left to right: a line break; a comment; a string or quoted name
-#: (to its closing quote or the end of its line; a backslash in a string escapes any next
-#: character); a run of code (ASCII names, numbers, punctuation and blanks: only its brackets
-#: and over-long names matter); blanks; else any one character.
-_CODE = r"[A-Za-z0-9_!$%&()*+,\-./:;<=>?@\[\\\]^{|}~]"
-_SCAN = re.compile(rf"""
-    (?P<nl>\n)
-  | (?P<code>[^\S\n]*{_CODE}(?:{_CODE}+|[^\S\n]+)*)
-  | (?P<blank>[^\S\n]+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>"[^"\\\n]*(?:\\[\s\S]?[^"\\\n]*)*["\n]?|'[^'\\\n]*(?:\\[\s\S]?[^'\\\n]*)*['\n]?)
-  | (?P<quoted>`[^`\n]*[`\n]?)
-  | (?P<other>[\s\S])
-""", re.VERBOSE)
-#: In a run of code: a name (as the grammar's names and numbers run, dots included) or a
-#: bracket.
-_IN_CODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]*|[(){}]")
+#: Where :func:`scan` stops, left to right: a line break before a letter (a piece may start
+#: there); a comment; a string or quoted name (to its closing quote or the end of its line; a
+#: backslash in a string escapes any next character). What lies between is code (names,
+#: numbers, punctuation, blanks, other line breaks): only its brackets matter, and they are
+#: counted, not visited one by one. (No groups: the first character says what was found, and
+#: a pattern without groups skips what cannot start a stop several times faster.)
+_STOPS = r"""
+    \n(?=[^\W\d_])
+  | \#[^\n]*
+  | "[^"\\\n]*(?:\\[\s\S]?[^"\\\n]*)*["\n]?|'[^'\\\n]*(?:\\[\s\S]?[^'\\\n]*)*['\n]?
+  | `[^`\n]*[`\n]?
+"""
+_SCAN = re.compile(_STOPS, re.VERBOSE)
+#: The same, stopping at every run of name characters too (a name as the grammar's names and
+#: numbers run, dots included, starts at its first character that is not a dot): for text
+#: that may hold an over-long name.
+_SCAN_NAMES = re.compile(_STOPS + r"  | [A-Za-z0-9_.]+", re.VERBOSE)
+#: Each byte of UTF-8 text as `a` when it is a name character, else a blank.
+_NAME_BYTES = bytes(ord("a") if re.fullmatch(r"[A-Za-z0-9_.]", chr(c)) else ord(" ")
+                    for c in range(256))
+
+
+def _may_hold_long_name(text: str) -> bool:
+    """Whether ``text`` has more than :data:`MAX_NAME` name characters in a row (a substring
+    search on bytes: a regex would try each position).
+
+    >>> _may_hold_long_name("a" * MAX_NAME + " b"), _may_hold_long_name("x." * MAX_NAME)
+    (False, True)
+    """
+    return b"a" * (MAX_NAME + 1) in text.encode("utf-8", "surrogatepass").translate(_NAME_BYTES)
+
 _BRACKETS = re.compile(r"[(){}]")
 
 
@@ -111,41 +125,57 @@ def scan(text: str) -> Scan:
     comments: list[Comment] = []
     limits: list[tuple[str, str, int, int, str]] = []
     depth = parens = 0
-    line_start = False
-    code_on_line = False
-    for m in _SCAN.finditer(text):
-        kind = m.lastgroup
+    counted = 0  # the code before this offset has had its brackets counted
+    last_start = last_end = -1  # the last string or quoted name (it may hold a line break)
+    stops = _SCAN_NAMES if _may_hold_long_name(text) else _SCAN
+    for m in stops.finditer(text):
         i = m.start()
-        if line_start and text[i].isalpha():
-            word = _WORD_AT.match(text, i)
-            if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS and word.group(0) != "data"):
-                starts.append(i)
-                depth = 0
-        line_start = False
-        if kind == "nl":
-            line_start, code_on_line = True, False
-        elif kind == "blank":
-            pass
-        elif kind == "comment":
-            comments.append(Comment(i, m.group(), not code_on_line))
-        else:
-            code_on_line = True
-            if kind == "code":
-                run, end = m.group(), m.end()
-                if end - i > MAX_NAME:  # long enough to hold an over-long name
-                    for t in _IN_CODE.finditer(text, i, end):
-                        if len(t.group()) > MAX_NAME:
-                            limits.append(_too_long(t.start(), t.end()))
-                        elif t.group() in "(){}":
-                            depth, parens = _bracket(t.group(), t.start(), depth, parens, limits)
-                elif "(" in run or ")" in run or "{" in run or "}" in run:
-                    for b in _BRACKETS.finditer(text, i, end):
-                        depth, parens = _bracket(b.group(), b.start(), depth, parens, limits)
-            elif kind == "quoted":
-                end = m.end() - (text[m.end() - 1] in "`\n" and m.end() - i > 1)
-                if end - i - 1 > MAX_NAME:
-                    limits.append(_too_long(i, end + 1))
+        if counted < i:  # the code since the last stop
+            opens, parens_open = text.count("{", counted, i), text.count("(", counted, i)
+            if depth + opens <= MAX_BLOCK_DEPTH and parens + parens_open <= _expr.MAX_DEPTH:
+                depth += opens - text.count("}", counted, i)
+                parens += parens_open - text.count(")", counted, i)
+            else:  # a limit may be broken here: bracket by bracket
+                depth, parens = _brackets(text, counted, i, depth, parens, limits)
+        counted = m.end()
+        kind = text[i]
+        if kind == "\n":
+            i += 1
+            if text[i].isalpha():
+                word = _WORD_AT.match(text, i)
+                if depth <= 0 or (word and word.group(0) in ITEM_KEYWORDS
+                                  and word.group(0) != "data"):
+                    starts.append(i)
+                    depth = 0
+        elif kind == "#":
+            # On a line of its own unless code precedes it on its line (or a string its line
+            # is part of: one that holds the line break before it).
+            line = text.rfind("\n", 0, i)
+            own_line = not (last_start <= line < last_end) and \
+                (line + 1 == i or text[line + 1:i].isspace())
+            comments.append(Comment(i, m.group(), own_line))
+        elif kind == '"' or kind == "'":
+            last_start, last_end = i, counted
+        elif kind == "`":
+            last_start, last_end = i, counted
+            end = counted - (text[counted - 1] in "`\n" and counted - i > 1)
+            if end - i - 1 > MAX_NAME:
+                limits.append(_too_long(i, end + 1))
+        else:  # a run of name characters, in text that may hold an over-long name
+            begin = i + len(m.group()) - len(m.group().lstrip("."))
+            if counted - begin > MAX_NAME:
+                limits.append(_too_long(begin, counted))
+    if counted < len(text):
+        depth, parens = _brackets(text, counted, len(text), depth, parens, limits)
     return Scan(sorted(set(starts)), comments, limits)
+
+
+def _brackets(text: str, start: int, end: int, depth: int, parens: int,
+              limits: list[tuple[str, str, int, int, str]]) -> tuple[int, int]:
+    """Count the brackets of the code in ``text[start:end]``, noting the limits they break."""
+    for b in _BRACKETS.finditer(text, start, end):
+        depth, parens = _bracket(b.group(), b.start(), depth, parens, limits)
+    return depth, parens
 
 
 def _bracket(ch: str, i: int, depth: int, parens: int,

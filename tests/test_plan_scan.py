@@ -1,4 +1,5 @@
-"""`scan` (a `.plan` file's piece starts, comments and limits, read a token at a time) finds
+"""`scan` (a `.plan` file's piece starts, comments and limits, found by stopping only where a
+line may start a piece, at comments and at strings, and counting the brackets between) finds
 exactly what a character-at-a-time reading finds, on every plan in the repository, on each with
 text cut and spliced in, and on generated text full of quotes, brackets, comments and long names."""
 
