@@ -21,9 +21,41 @@ if TYPE_CHECKING:
 
 _MAX_DEPTH = 64
 #: libyaml's parser when PyYAML was built with it (several times faster), else the Python one.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _BaseLoader = yaml.SafeLoader
+else:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _Loader(_BaseLoader):
+    """The safe loader, with PyYAML's scalar resolution written for its usual case (no
+    resolver by path, none for every first character): the same tags, without building a
+    list of candidate resolvers for each of a plan's scalars."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        resolvers = self.yaml_implicit_resolvers  # (as registered when the load starts)
+        #: The implicit resolvers by first character, when they are all there is.
+        self.by_first: dict[Any, Any] | None = (
+            resolvers if None not in resolvers and not self.yaml_path_resolvers else None)
+        self.default: str = self.DEFAULT_SCALAR_TAG
+
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        """The tag PyYAML's resolver gives ``value``: the first implicit resolver registered
+        for its first character that matches it, else the default tag (as
+        ``BaseResolver.resolve`` decides, which decides any other case here)."""
+        by_first = self.by_first
+        if kind is _SCALAR and by_first is not None:
+            if implicit[0]:
+                for tag, regexp in by_first.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag  # type: ignore[no-any-return]
+            return self.default
+        found: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return found
+
+
+_SCALAR = yaml.ScalarNode
 #: Tags whose values a plan may hold (what plain YAML resolves to without a tag).
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
     "str", "int", "float", "bool", "null", "map", "seq", "timestamp"))
@@ -150,23 +182,7 @@ class _Builder:
             self.unreadable.add(path)
             return None
         if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = key_node.value if key_node.tag == _STR and \
-                    type(key_node) is yaml.ScalarNode else self.scalar(key_node)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
-                    self.diagnostics.append(make("PS203", "a key must be a plain name",
-                                                 self.node_span(key_node)))
-                    continue
-                if key in out:
-                    self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
-                                                 self.node_span(key_node),
-                                                 "keep one; YAML would silently use the last"))
-                    continue
-                sub = (*path, key if isinstance(key, (str, int)) else str(key))
-                self.keys[sub] = key_node.start_mark.index << WIDE | key_node.end_mark.index
-                out[key] = self.build(value_node, sub)
-            return out
+            return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         before = len(self.diagnostics)
@@ -176,6 +192,38 @@ class _Builder:
         if isinstance(value, str):
             self.scalars[path] = (start, end, node.style, node.value)  # type: ignore[attr-defined]
         return value
+
+    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[Any, Any]:
+        """A mapping's data; a string value (most of a plan) is read here, as :meth:`build`
+        reads it, without a call of its own."""
+        out: dict[Any, Any] = {}
+        keys, values, scalars = self.keys, self.values, self.scalars
+        leaves = len(path) < _MAX_DEPTH  # (deeper, a value is reported as nested too deeply)
+        for key_node, value_node in node.value:
+            key = key_node.value if key_node.tag == _STR and \
+                type(key_node) is yaml.ScalarNode else self.scalar(key_node)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                self.diagnostics.append(make("PS203", "a key must be a plain name",
+                                             self.node_span(key_node)))
+                continue
+            if key in out:
+                self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
+                                             self.node_span(key_node),
+                                             "keep one; YAML would silently use the last"))
+                continue
+            sub = (*path, key if isinstance(key, (str, int)) else str(key))
+            keys[sub] = key_node.start_mark.index << WIDE | key_node.end_mark.index
+            if leaves and type(value_node) is yaml.ScalarNode and value_node.tag == _STR:
+                self.visits += 1
+                if self.visits > self.budget:
+                    raise _AliasBomb(self.node_span(value_node), self.budget)
+                start, end = value_node.start_mark.index, value_node.end_mark.index
+                values[sub] = start << WIDE | end
+                value = out[key] = value_node.value
+                scalars[sub] = (start, end, value_node.style, value)
+            else:
+                out[key] = self.build(value_node, sub)
+        return out
 
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
@@ -188,12 +236,11 @@ class _Builder:
             return node.value
 
 
-#: The text fields parsed before validation: (section, field, start rule of the grammar).
-_PREPARSED: tuple[tuple[str, str, str], ...] = (
-    *((section, name, "condition") for section, name in CONDITION_FIELDS),
-    *((section, "where", "row_filter")
-      for section in ("input_alerts", "output_alerts", "outcome_monitors")),
-)
+#: The text fields parsed before validation, by section: (field, start rule of the grammar).
+_PREPARSED: dict[str, tuple[tuple[str, str], ...]] = {
+    section: (*((name, "condition") for s, name in CONDITION_FIELDS if s == section),
+              ("where", "row_filter"))
+    for section in ("input_alerts", "output_alerts", "outcome_monitors")}
 
 
 def _preparse(data: dict[str, Any], b: _Builder) -> None:
@@ -202,23 +249,26 @@ def _preparse(data: dict[str, Any], b: _Builder) -> None:
 
     Text that does not parse is left as text: validation reports it, located.
     """
-    smap, values = b.smap, b.values
-    for section, name, start in _PREPARSED:
+    expand_later, values, scalars = b.smap.expand_later, b.values, b.scalars
+    for section, fields in _PREPARSED.items():
         items = data.get(section)
         if not isinstance(items, list):
             continue
         for i, item in enumerate(items):
-            text = item.get(name) if isinstance(item, dict) else None
-            if not isinstance(text, str):
+            if not isinstance(item, dict):
                 continue
-            try:
-                found, offsets = _expr.parse_later(text, start)
-            except _expr.ExprError:
-                continue
-            item[name] = found
-            base: Path = (section, i, name)
-            if base in b.scalars:
-                smap.expand_later(base, functools.partial(_note_parts, values, base, offsets))
+            for name, start in fields:
+                text = item.get(name)
+                if not isinstance(text, str):
+                    continue
+                try:
+                    found, offsets = _expr.parse_later(text, start)
+                except _expr.ExprError:
+                    continue
+                item[name] = found
+                base: Path = (section, i, name)
+                if base in scalars:
+                    expand_later(base, functools.partial(_note_parts, values, base, offsets))
 
 
 def _note_parts(values: dict[Path, Any], base: Path,

@@ -71,7 +71,8 @@ class SourceMap:
         if path in self.pending:  # a second value at one path (an error): the first one's
             self._expand(path)    # notes now, the second's over them later, as in reading order
         self.pending[path] = (expand, self.raw_values.get(path))
-        self._depth = max(self._depth, len(path))
+        if len(path) > self._depth:
+            self._depth = len(path)
 
     def _expand(self, path: Path) -> None:
         expand, before = self.pending.pop(path)
