@@ -202,11 +202,14 @@ class Places:
 _UNREADABLE_NUMBER = re.compile(
     r"(?i)(?<![a-z0-9_])[-+]?\.?(?:inf(?:inity)?|nan)(?![a-z0-9_])"
     r"|[\d.][eE][-+]?\d{3}|\d{10}")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-#: An exponent of three digits, after `_ZEROS`: `1e400`, `2.E-999`.
-_EXPONENTS = tuple(f"{m}e{sign}000".encode() for m in "0." for sign in ("", "+", "-"))
-#: Every ASCII digit as `0`.
-_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+#: Every ASCII byte (what is left of UTF-8 text without them is its other characters).
+_ASCII = bytes(range(128))
+#: An exponent of three digits, after `_FOLD` and a digit or a point: `1e400`, `2.E-999`.
+_EXPONENTS = (b"e000", b"e+000", b"e-000")
+#: ASCII letters in lower case and every digit as `0` (with `_` deleted, as validation skips
+#: it): what `_EXPONENTS` and the words are looked for in, in one pass.
+_FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ123456789",
+                        b"abcdefghijklmnopqrstuvwxyz000000000")
 
 
 def may_hold_unreadable_numbers(text: str) -> bool:
@@ -215,13 +218,23 @@ def may_hold_unreadable_numbers(text: str) -> bool:
 
     >>> may_hold_unreadable_numbers("threshold: '1e400'"), may_hold_unreadable_numbers("a: 0.2")
     (True, False)
+    >>> may_hold_unreadable_numbers("n: '١e٤٠٠'"), may_hold_unreadable_numbers("… «x» 0.5")
+    (True, False)
     """
     b = text.encode("ascii", "ignore")  # other characters are no part of a number's text,
-    if len(b) != len(text) and any(ch.isdigit() for ch in _NON_ASCII.findall(text)):
-        return _UNREADABLE_NUMBER.search(text.replace("_", "")) is not None  # but digits
-    b = b.lower().replace(b"_", b"").translate(_ZEROS)
-    if b"0000000000" in b or any(e in b for e in _EXPONENTS):
+    if len(b) != len(text):  # but digits: its characters beyond ASCII, each once
+        others = text.encode("utf-8", "surrogatepass").translate(None, _ASCII)
+        if any(ch.isdigit() for ch in set(others.decode("utf-8", "surrogatepass"))):
+            return _UNREADABLE_NUMBER.search(text.replace("_", "")) is not None
+    b = b.translate(_FOLD, b"_")
+    if b"0000000000" in b:
         return True
+    for exponent in _EXPONENTS:
+        i = b.find(exponent, 1)
+        while i >= 0:
+            if b[i - 1] in b"0.":
+                return True
+            i = b.find(exponent, i + 1)
     for word in (b"infinity", b"inf", b"nan"):  # a word of its own: not `info`, `dominant`
         i = b.find(word)
         while i >= 0:
