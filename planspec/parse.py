@@ -38,6 +38,8 @@ _ITEMS = {"input_alert": "input_alerts", "output_alert": "output_alerts",
           "outcome_monitor": "outcome_monitors", "playbook_item": "playbooks",
           "drift_risk": "drift_risks"}
 _SINGLE = {"model_item": "model", "data_item": "data", "defaults_item": "defaults"}
+#: The settings that hold a condition or a row filter, and their keys.
+_CONDITION_KEYS = {"when": "when", "warn_when": "warn", "where_setting": "where"}
 #: Setting keys written differently from the model's field names.
 DSL_KEYS = {"step": "steps", "bias": "biases", "escalate": "escalate", "warn when": "warn"}
 
@@ -343,6 +345,25 @@ class _FileBuilder:
                     self.diagnostics.append(self._follows(s, tail))
                 broken_line = self.index.position(end)[0]
                 continue
+            if kind in _CONDITION_KEYS:  # `when`, `warn when` and `where`: read here too
+                key = _CONDITION_KEYS[kind]
+                parsed = s.children[-1]
+                sub = (*path, key)
+                value = self.condition(parsed, sub)
+                ks = s.start_pos
+                m = _WORD_AT.match(text, ks)
+                ke = m.end() if m else ks + 1
+                if key in out:
+                    self.diagnostics.append(make("PS206", f"`{key}` is set twice",
+                                                 self.span(ks, ke), "keep one"))
+                    continue
+                out[key] = value
+                vs, ve = parsed.start_pos, parsed.end_pos
+                eol = text.find("\n", vs, ve)
+                values[sub] = vs << WIDE | (ve if eol < 0 else len(text[vs:eol].rstrip()) + vs)
+                keys[sub] = ks << WIDE | ke
+                anchors.append((ks, sub))
+                continue
             if kind != "pair":
                 self.setting(s, path, out)
                 continue
@@ -447,17 +468,11 @@ class _FileBuilder:
         items.append(value)
 
     def setting(self, s: Node, path: Path, out: dict[str, Any]) -> None:
-        """Read a setting other than a plain `key value` (which :meth:`block` reads)."""
+        """Read a setting other than a plain `key value` or a condition (which :meth:`block`
+        reads)."""
         kind = s.data
         head = self.head(s)
-        if kind in ("when", "warn_when"):
-            key = "when" if kind == "when" else "warn"
-            cond_tree = _kids(s)[-1]
-            self._put(out, path, key, self.condition(cond_tree, (*path, key)), cond_tree, head)
-        elif kind == "where_setting":
-            tree = _kids(s)[-1]
-            self._put(out, path, "where", self.condition(tree, (*path, "where")), tree, head)
-        elif kind in ("for_setting", "keep_setting"):
+        if kind in ("for_setting", "keep_setting"):
             number = _kids(s)[0]
             self._put(out, path, "for" if kind == "for_setting" else "keep_firing_for",
                       _number(number), number, head)
