@@ -679,9 +679,10 @@ def _last_open_item(piece: str) -> int:
     return m.start() if m else 0
 
 
-def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: LineIndex
-            ) -> Comments:
+def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], text: str) -> Comments:
     out = Comments()
+    if not comments:
+        return out
     ordered = sorted(anchors, key=operator.itemgetter(0))
     offsets = [off for off, _ in ordered]
     for c in comments:
@@ -693,7 +694,7 @@ def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], index: Lin
                 out.leading.setdefault(ordered[k][1], []).append(c.text)
             continue
         # The line's first anchor is the setting or item the line shows.
-        line_start = index.starts[index.position(c.offset)[0] - 1]
+        line_start = text.rfind("\n", 0, c.offset) + 1
         k = bisect.bisect_left(offsets, line_start)
         if k < len(ordered) and offsets[k] < c.offset:
             out.trailing[ordered[k][1]] = c.text
@@ -883,7 +884,7 @@ def parse_plan(text: str, file: str = "<string>") -> ParsedPlan:
     for tree in _trees(text, scanned.starts, b):
         for item in _kids(tree):
             b.item(item)
-    attached = _attach(scanned.comments, b.anchors, b.index)
+    attached = _attach(scanned.comments, b.anchors, text)
     if not b.data and not b.diagnostics:
         b.diagnostics.append(make("PS205", "the file holds no plan", Span(file, 1, 1, 1, 1),
                                   "start with `plan NAME`, then `model`, `data` and alerts"))
