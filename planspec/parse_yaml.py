@@ -200,20 +200,23 @@ class _Builder:
         keys, values, scalars = self.keys, self.values, self.scalars
         leaves = len(path) < _MAX_DEPTH  # (deeper, a value is reported as nested too deeply)
         for key_node, value_node in node.value:
-            key = key_node.value if key_node.tag == _STR and \
-                type(key_node) is yaml.ScalarNode else self.scalar(key_node)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                self.diagnostics.append(make("PS203", "a key must be a plain name",
-                                             self.node_span(key_node)))
-                continue
+            if type(key_node) is _SCALAR and key_node.tag == _STR:  # most keys: a name
+                key = part = key_node.value
+            else:
+                key = self.scalar(key_node)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    self.diagnostics.append(make("PS203", "a key must be a plain name",
+                                                 self.node_span(key_node)))
+                    continue
+                part = key if isinstance(key, (str, int)) else str(key)
             if key in out:
                 self.diagnostics.append(make("PS206", f"the key `{key}` appears twice",
                                              self.node_span(key_node),
                                              "keep one; YAML would silently use the last"))
                 continue
-            sub = (*path, key if isinstance(key, (str, int)) else str(key))
+            sub = (*path, part)
             keys[sub] = key_node.start_mark.index << WIDE | key_node.end_mark.index
-            if leaves and type(value_node) is yaml.ScalarNode and value_node.tag == _STR:
+            if leaves and type(value_node) is _SCALAR and value_node.tag == _STR:
                 self.visits += 1
                 if self.visits > self.budget:
                     raise _AliasBomb(self.node_span(value_node), self.budget)
