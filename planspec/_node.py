@@ -124,12 +124,14 @@ class Finite(_Marker):
 
 class Before(_Marker):
     """``fn`` runs on the raw input before the type's own validation (pydantic's
-    ``BeforeValidator``)."""
+    ``BeforeValidator``); ``keeps_nodes``: it returns a node (an instance of :class:`Node`)
+    as it is, unchanged."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "keeps_nodes")
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], keeps_nodes: bool = False) -> None:
         self.fn = fn
+        self.keeps_nodes = keeps_nodes
 
 
 class After(_Marker):
@@ -790,6 +792,31 @@ def _compile(t: Any, owner: type[Node]) -> Validator:
     raise TypeError(f"{owner.__name__}: no validator for the annotation {t!r}")
 
 
+def _kept(t: Any) -> frozenset[type]:
+    """The types of value that the validator of the annotation ``t`` returns as they are (the
+    same object): such a value needs no call to it. Empty where that is not plain."""
+    origin = get_origin(t)
+    if origin is Annotated:
+        base, *meta = get_args(t)
+        tag = next((m for m in meta if isinstance(m, Tag)), None)
+        kept = frozenset(get_args(base)) if tag is not None else _kept(base)
+        for m in meta:
+            if isinstance(m, Before) and m.keeps_nodes:
+                kept = frozenset(k for k in kept if issubclass(k, Node))
+            elif not isinstance(m, (Alias, Serialize, JsonSchema, Tag)):
+                return frozenset()  # bounds, patterns, hooks: the value is looked at
+        return kept
+    if t in (str, int, bool, float, datetime.date):  # (each returns its exact type as it is)
+        return frozenset((t,))
+    if isinstance(t, type) and issubclass(t, Node):
+        return frozenset((t,))  # (an instance of the class is never validated again)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(t) if a is not type(None)]
+        if len(members) == 1 and len(members) < len(get_args(t)):  # X | None
+            return _kept(members[0]) | {type(None)}
+    return frozenset()  # smart unions (which member takes a value), tuples, literals, …
+
+
 def _finite_of(t: Any, owner: type[Node]) -> Validator:
     """A float (or optional float) that must be finite."""
     if t is float:
@@ -894,11 +921,11 @@ class _Spec:
         # What a plain dict is validated with (:func:`_validate_fields`): the fields' defaults
         # in their order (MISSING for the required ones), each key's field and validator.
         self.template = {f.name: f.default for f in self.fields.values()}
-        self.by_key: dict[Any, tuple[str, Validator]] = {}
+        self.by_key: dict[Any, tuple[str, Validator, frozenset[type]]] = {}
         for f in self.fields.values():
-            self.by_key[f.name] = (f.name, f.validate)
+            self.by_key[f.name] = (f.name, f.validate, _kept(f.annotation))
             if f.alias is not None:
-                self.by_key[f.alias] = (f.name, f.validate)
+                self.by_key[f.alias] = self.by_key[f.name]
         self.required = tuple(f.name for f in self.fields.values() if f.default is MISSING)
         self.aliased = tuple((f.alias, f.name) for f in self.fields.values() if f.alias)
         self.mutable = tuple((f.name, f.default) for f in self.fields.values()
@@ -1093,7 +1120,10 @@ def _validate_fields(cls: type[Node], data: Mapping[str, Any]) -> dict[str, Any]
         field = by_key.get(key)
         if field is None:  # a key no field takes: an error, reported in its place below
             return _validate_in_order(spec, data)
-        name, validate = field
+        name, validate, kept = field
+        if type(value) in kept:  # what validating it would return: the value itself
+            out[name] = value
+            continue
         try:
             out[name] = validate(value)
         except _Invalid as e:

@@ -156,7 +156,7 @@ def _format_condition(c: Any) -> str:
 
 ConditionText = Annotated[
     Condition,
-    Before(_parse_condition),
+    Before(_parse_condition, keeps_nodes=True),
     Serialize(_format_condition),
     JsonSchema({"type": "string", "description": "A condition in the planspec expression "
                     "language, e.g. `psi(neighborhood) > 0.2`.",
@@ -212,7 +212,7 @@ def _format_filter(f: Any) -> str:
 
 FilterText = Annotated[
     RowFilter,
-    Before(_parse_filter),
+    Before(_parse_filter, keeps_nodes=True),
     Serialize(_format_filter),
     JsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
                     "comparisons of a column with a value, `in [...]`, `is missing`, joined by "
@@ -277,7 +277,7 @@ def _parse_duration(v: Any) -> Any:
 
 DurationText = Annotated[
     Duration,
-    Before(_parse_duration),
+    Before(_parse_duration, keeps_nodes=True),
     Serialize(str),
     JsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
                     "description": "A duration with a unit: s, m, h, d, w, or the calendar's "

@@ -291,7 +291,7 @@ TEXTS = [
     ("condition", "share(flag == true) not between 1% and 2%"),
     ("condition", "share(flag != false) > .5"), ("condition", "rate(y < -2%) <= 0"),
     ("condition", "precision.lower < 0.8"), ("condition", "count < 100"),
-    ("condition", "within_rate(10%) > 0.5"), ("condition", "js(x) > calibrated(1%)"),
+    ("condition", "share_within(10%).upper > 0.5"), ("condition", "js(x) > calibrated(1%)"),
     ("condition", "psi(x) > calibrated(0.05)"),
     ("condition", "js(x) > 0.1 and (chi2(x).pvalue < 0.001 or psi(x) > 1) and js(y) > 2"),
     ("condition", "(js(x) > 0.1 and js(y) > 1) and (js(z) > 1 or (psi(a) > 1 or psi(b) > 2))"),
@@ -414,3 +414,31 @@ def test_errors_come_in_the_fields_order_whatever_the_keys_order() -> None:
             Alert.model_validate({**data, **more})
         assert [err["loc"][0] for err in e.value.errors()] == ["id", "when", "window", "for",
                                                                 "severity", "why", *more]
+
+
+def test_a_value_taken_as_it_is_is_what_its_validator_returns() -> None:
+    """Where a dict's value is of a type its field's validator returns as it is, the value is
+    taken without calling it: for every field, a value of each such type is indeed returned
+    by the validator itself (the same object)."""
+    from planspec import _node
+
+    plan = load_plan(ROOT / "plans" / "rental_inspector.yaml").plan
+    samples: dict[type, list[Any]] = {str: ["x", ""], type(None): [None], int: [0, 5],
+                                      bool: [True, False], float: [0.5, -1e9],
+                                      datetime.date: [datetime.date(2026, 1, 5)]}
+    from planspec import _expr
+
+    parsed = [_expr.parse_later(text, start)[0] for start, text in TEXTS]
+    for node in [n for top in (plan, *parsed) for n in _parts(top)]:
+        samples.setdefault(type(node), []).append(node)
+    samples[Duration] = [Duration(value=7, unit="d")]
+    classes = {type(n) for n in _parts(plan)} | {Plan, DriftRisk, Feature}
+    checked = 0
+    for cls in classes:
+        for name, validate, kept in _node._spec(cls).by_key.values():
+            for t in kept:
+                assert samples.get(t), (cls, name, t)
+                for value in samples[t]:
+                    assert validate(value) is value, (cls, name, value)
+                    checked += 1
+    assert checked > 100
