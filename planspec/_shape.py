@@ -123,8 +123,12 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
                     stack.append(((*path, key), v))
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                if isinstance(v, (dict, list, tuple)) or (nodes and isinstance(v, Node)):
+                if isinstance(v, (dict, list, tuple)):
                     stack.append(((*path, key), v))
+                elif nodes and isinstance(v, Node):  # (most alerts hold no number: not listed)
+                    fields = v.__dict__
+                    if not plain.issuperset([type(fields[name]) for _, name in _walked(kind)]):
+                        stack.append(((*path, key), v))
                 continue
             if isinstance(v, float) and not math.isfinite(v):
                 at = (*path, key)
