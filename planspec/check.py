@@ -782,7 +782,8 @@ def watched_columns(plan: Plan) -> set[str]:
     >>> "listing_price" in watched_columns(load_plan("plans/rental_inspector.yaml").plan)
     True
     """
-    return _watched(plan, Ctx(plan, SourceMap(plan.plan)).scan.columns)
+    leaves = Ctx(plan, SourceMap(plan.plan)).leaves()
+    return _watched(plan, {leaf.measure.column for _, leaf, _ in leaves})
 
 
 def _watched(plan: Plan, columns: set[str | None]) -> set[str]:
