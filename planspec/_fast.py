@@ -158,6 +158,8 @@ _PAIR = re.compile(rf"({_N}){_S}()(?:(?:{_VALUE_ALTS}){_S})?")
 _VALUE_KINDS = (None, ("date_value", "DATE"), ("number_word", "NUMBER_WORD"),
                 ("duration_value", "DURATION"), None, None, None, ("string", "STRING"),
                 ("word", "QUOTED_NAME"), ("word", "NAME"))
+#: An item's head of three words (`input alert name`) before its block.
+_ITEM_HEAD = re.compile(rf"({_N}){_S}({_N}){_S}({_N}){_S}(?=\{{)")
 _str_new = str.__new__
 _obj_new = object.__new__
 
@@ -276,23 +278,24 @@ class Parser:
 
     # -------------------------------------------------------------------------- conditions
 
-    def chain(self, word: str, item: Callable[[], _Part],
-              build: Callable[[Meta, list[Any]], Any]) -> _Part:
-        """``item (word item)*``: one item as it is, two or more joined by ``build``."""
+    def chain(self, word: str, item: Callable[[], _Part], build: str) -> _Part:
+        """``item (word item)*``: one item as it is, two or more joined by the semantic action
+        ``build``."""
         first = item()
-        if not self.is_word(word):
+        i = self.i
+        if not self.t.startswith(word, i) or self.c[i + len(word)] in _WORD_CHARS:
             return first
         parts = [first]
         while self.take_word(word):
             parts.append(item())
         s, e = parts[0][3], parts[-1][4]
-        return (build(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return (getattr(self.sem, build)(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
 
     def condition(self) -> _Part:
-        return self.chain("or", self.conjunction, self.sem.any_of)
+        return self.chain("or", self.conjunction, "any_of")
 
     def conjunction(self) -> _Part:
-        return self.chain("and", self.test, self.sem.all_of)
+        return self.chain("and", self.test, "all_of")
 
     def test(self) -> _Part:
         m = _SIMPLE_TEST.match(self.t, self.i)
@@ -542,10 +545,10 @@ class Parser:
         return (self.sem.row_filter(Meta(s, e), [inner[0]]), s, e, s, e)
 
     def row_or(self) -> _Part:
-        return self.chain("or", self.row_and, self.sem.row_any)
+        return self.chain("or", self.row_and, "row_any")
 
     def row_and(self) -> _Part:
-        return self.chain("and", self.row_test, self.sem.row_all)
+        return self.chain("and", self.row_test, "row_all")
 
     def row_test(self) -> _Part:
         sem = self.sem
@@ -659,6 +662,17 @@ class Parser:
 
     def item(self) -> Node:
         start = self.i
+        m = _ITEM_HEAD.match(self.t, start)
+        if m is not None:  # `input alert name {` and the like, in one match
+            w, second, name_text = m.groups()
+            pair = _ITEMS2.get(w)
+            if pair is not None and second == pair[0] and name_text not in KEYWORDS:
+                ns, ne = m.span(3)
+                name = _str_new(Tok, name_text)
+                name.type, name.start_pos, name.end_pos = "NAME", ns, ne
+                self.i = m.end()
+                block = self.block()
+                return _node(pair[1], [name, block], start, block.end_pos)
         w = self.word()
         if w is None:
             raise NoFast
