@@ -135,18 +135,22 @@ _NUM = r"-?(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?"
 _OP = r"(>=|<=|==|!=|>|<)"
 _END = r"(?![A-Za-z0-9_])"
 _UNIT = rf"(?:(%){_S}|(sd){_END}{_S})?"
+#: Blanks only: between the tokens of a common test (one with a comment inside is read token
+#: by token).
+_W = r"[ \t\f\r\n]*+"
+_WUNIT = rf"(?:(%){_W}|(sd){_END}{_W})?"
 #: The common test, `name[(column [op value] [, number])][.part][shift|change [up|down]] op
 #: number [unit]`, in one match (its groups numbered in :meth:`Parser.simple_test`); a test
 #: it does not match is read token by token.
 _SIMPLE_TEST = re.compile(
-    rf"({_N}){_S}"
-    rf"(?:\({_S}({_N}|`[^`\n]+`){_S}"
-    rf"(?:{_OP}{_S}(?:({_NUM}){_S}{_UNIT}|({_STRING.pattern}){_S}|(true){_END}{_S}"
-    rf"|(false){_END}{_S}))?"
-    rf"(?:,{_S}({_NUM}){_S})?\)(){_S})?"
-    rf"(?:(\.){_S}({_N}){_S})?"
-    rf"(?:(shift|change){_END}{_S}(?:(up|down){_END}{_S})?)?"
-    rf"{_OP}{_S}({_NUM}){_S}{_UNIT}")
+    rf"({_N}){_W}"
+    rf"(?:\({_W}({_N}|`[^`\n]+`){_W}"
+    rf"(?:{_OP}{_W}(?:({_NUM}){_W}{_WUNIT}|({_STRING.pattern}){_W}|(true){_END}{_W}"
+    rf"|(false){_END}{_W}))?"
+    rf"(?:,{_W}({_NUM}){_W})?\)(){_W})?"
+    rf"(?:(\.){_W}({_N}){_W})?"
+    rf"(?:(shift|change){_END}{_W}(?:(up|down){_END}{_W})?)?"
+    rf"{_OP}{_W}({_NUM}){_S}(?:(%)|(sd){_END})?{_S}")  # (a unit may follow a comment)
 #: A setting's value that is one token (and a unit), in :meth:`Parser.value`'s order of tries:
 #: 1 DATE, 2 NUMBER_WORD, 3 DURATION, 4 NUMBER (5 `%`, 6 `sd`), 7 STRING, 8 QUOTED_NAME, 9 NAME.
 _VALUE_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
