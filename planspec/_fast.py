@@ -66,6 +66,20 @@ def _node(data: str, children: list[Any], start: int, end: int) -> Node:
     return node
 
 
+def _key(w: str, start: int, end: int) -> Node:
+    """The key of a plain setting, the word ``w`` at ``start:end``; a word lark may read as a
+    keyword here is left to lark."""
+    tok = _str_new(Tok, w)
+    if w in _KEY_WORDS:
+        tok.type = _KEY_WORDS[w]
+    elif w in KEYWORDS:
+        raise NoFast
+    else:
+        tok.type = "NAME"
+    tok.start_pos, tok.end_pos = start, end
+    return _node("key", [tok], start, end)
+
+
 class Parsed:
     """A condition or row filter of a `.plan` file, already built: the model and a function
     giving the offsets of its parts, or the error its semantic check raised; with the offsets
@@ -740,18 +754,10 @@ class Parser:
             if k == 2 or c[after] == "{":  # a sub-block, a list, or what `setting` declines
                 settings.append(self.setting())
                 continue
-            key_tok = _str_new(Tok, w)
-            if w in _KEY_WORDS:
-                key_tok.type = _KEY_WORDS[w]
-            elif w in KEYWORDS:  # lark may read it as a keyword here
-                raise NoFast
-            else:
-                key_tok.type = "NAME"
-            key_tok.start_pos, key_tok.end_pos = i, key_end
+            key = _key(w, i, key_end)
             self.i = after
             value = self._value_node(g, k, 2)  # type: ignore[arg-type]
-            settings.append(_node("pair", [_node("key", [key_tok], i, key_end), value], i,
-                                  value.end_pos))
+            settings.append(_node("pair", [key, value], i, value.end_pos))
 
     def setting(self) -> Node:
         start = self.i
@@ -763,16 +769,7 @@ class Parser:
         keyword = _SETTINGS.get(w)
         if keyword is not None:
             return keyword(self, start, w)
-        key_end = start + len(w)
-        key_tok = _str_new(Tok, w)
-        if w in _KEY_WORDS:
-            key_tok.type = _KEY_WORDS[w]
-        elif w in KEYWORDS:  # lark may read it as a keyword here
-            raise NoFast
-        else:
-            key_tok.type = "NAME"
-        key_tok.start_pos, key_tok.end_pos = start, key_end
-        key = _node("key", [key_tok], start, key_end)
+        key = _key(w, start, start + len(w))
         if self.c[self.i] == "{":
             block = self.block()
             return _node("sub_block", [key, None, block], start, block.end_pos)
