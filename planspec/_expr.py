@@ -16,13 +16,13 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
-from planspec._node import CustomError
+from planspec._node import CustomError, trusted
 from planspec._node import Node as Record
 from planspec.diagnostics import did_you_mean
 from planspec.model import (
@@ -213,9 +213,36 @@ def syntax_error(text: str, e: UnexpectedInput) -> ExprError:
 
 def _span(x: Any) -> tuple[int, int]:
     """The offsets of a token (lark's or the fast parser's, both strings) or of a tree."""
+    if type(x) is Tok:  # (the fast parser's: its offsets are always numbers)
+        return (x.start_pos, x.end_pos)
     if isinstance(x, str):
         return (getattr(x, "start_pos", 0) or 0, getattr(x, "end_pos", 0) or 0)
     return (x.meta.start_pos, x.meta.end_pos)
+
+
+#: A backslash escape in a string, and what it stands for.
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPED = {"n": "\n", "t": "\t"}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    c = m.group(1)
+    return _ESCAPED.get(c, c)
+
+
+#: What the semantic actions check before building a model object without validating it (the
+#: values validation would accept unchanged).
+_THRESHOLD_UNITS = frozenset(("", "%", "sd"))
+_PRED_OPS = frozenset((">", ">=", "<", "<=", "==", "!="))
+_ROW_OPS = frozenset(("==", "!=", ">", ">=", "<", "<=", "in", "not in", "is missing",
+                      "is not missing"))
+_TRANSFORMS = frozenset(("value", "shift", "change"))
+_DIRECTIONS = frozenset(("both", "up", "down"))
+_COMP_OPS = frozenset((">", ">=", "<", "<="))
+_CONDITIONS = (Compare, Between, AllOf, AnyOf)
+_ROW_FILTERS = (RowTest, RowAll, RowAny)
+_KINDS: dict[type[Record], str] = {AllOf: "all_of", AnyOf: "any_of", RowAll: "row_all",
+                                   RowAny: "row_any"}
 
 
 @dataclass
@@ -226,18 +253,31 @@ class _Call:
     end: int
 
 
-@dataclass
+#: What :class:`_Built` notes of a model object: the object itself (kept, so its id stays its
+#: own while spans are keyed by it), the offsets of the whole of it, and of its parts by field
+#: name (None when none are noted).
+_Noted = tuple[Any, int, int, "dict[str, tuple[int, int]] | None"]
+
+
 class _Built:
     """Model objects created while transforming, with the spans of their parts."""
 
-    spans: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
-    keep: list[Any] = field(default_factory=list)
+    __slots__ = ("spans",)
 
-    def note(self, obj: _T, spans: dict[str, tuple[int, int]]) -> _T:
-        """Note the offsets of ``obj``'s parts by field name ("" for the whole of it)."""
-        self.keep.append(obj)  # keep ids stable while spans are keyed by them
-        self.spans[id(obj)] = spans
+    def __init__(self) -> None:
+        self.spans: dict[int, _Noted] = {}
+
+    def note(self, obj: _T, start: int, end: int,
+             parts: dict[str, tuple[int, int]] | None = None) -> _T:
+        """Note the offsets of ``obj`` (from ``start`` to ``end``) and of its ``parts`` by field
+        name."""
+        self.spans[id(obj)] = (obj, start, end, parts)
         return obj
+
+    def whole(self, obj: Any) -> tuple[int, int]:
+        """The offsets noted of the whole of ``obj``."""
+        noted = self.spans[id(obj)]
+        return (noted[1], noted[2])
 
 
 class _Semantics:
@@ -258,8 +298,11 @@ class _Semantics:
         if not math.isfinite(value):
             raise ExprError("PS203", f"`{str(number)[:24]}` is out of range for a threshold",
                             *_span(number), "write a finite number")
-        return self.b.note(Threshold(value=value, unit=cast(Any, str(unit or ""))),
-                           {"": (meta.start_pos, meta.end_pos)})
+        unit = str(unit or "")
+        # a finite float and a unit of the model's: what validating them would give
+        node = trusted(Threshold, {"value": value, "unit": unit}) if unit in _THRESHOLD_UNITS \
+            else Threshold(value=value, unit=cast(Any, unit))
+        return self.b.note(node, meta.start_pos, meta.end_pos)
 
     def column(self, meta: Any, ch: list[Token]) -> tuple[str, tuple[int, int]]:
         tok = ch[0]
@@ -268,8 +311,7 @@ class _Semantics:
 
     def string(self, meta: Any, ch: list[Token]) -> str:
         body = str(ch[0])[1:-1]
-        return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)),
-                      body)
+        return _ESCAPE.sub(_unescape, body) if "\\" in body else body
 
     def true(self, meta: Any, ch: list[Any]) -> bool:
         return True
@@ -308,54 +350,65 @@ class _Semantics:
         if info is None:
             raise ExprError("PS103", f"unknown statistic `{name}`", *name_span,
                             did_you_mean(name, STATS) or "see `planspec explain PS103`")
-        fields: dict[str, Any] = {"stat": name}
-        spans: dict[str, tuple[int, int]] = {"": (meta.start_pos, meta.end_pos),
-                                             "stat": name_span}
+        spans: dict[str, tuple[int, int]] = {"stat": name_span}
         args = call.args
-        columns = [a for a in args if isinstance(a, tuple) and len(a) == 2
-                   and isinstance(a[0], str) and a[0] != "predicate"]
-        preds = [a[1] for a in args if isinstance(a, tuple) and a[0] == "predicate"]
-        numbers = [a for a in args if isinstance(a, Threshold)]
+        # the arguments by kind, in one pass: columns, tests (`col >= 0.5`), numbers
+        first_column: Any = None
+        first_pred: Any = None
+        first_number: Any = None
+        n_columns = n_preds = n_numbers = 0
+        for a in args:
+            if isinstance(a, tuple):
+                if a[0] == "predicate":
+                    if not n_preds:
+                        first_pred = a[1]
+                    n_preds += 1
+                elif len(a) == 2 and isinstance(a[0], str):
+                    if not n_columns:
+                        first_column = a
+                    n_columns += 1
+            elif isinstance(a, Threshold):
+                if not n_numbers:
+                    first_number = a
+                n_numbers += 1
         shape = info.args
-
-        def wrong(msg: str) -> ExprError:
-            usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
-                     "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
-                     "none": name}[shape]
-            return ExprError("PS106", msg, call.start, call.end, f"write `{usage}`")
-
+        column: Any = None
+        q: Any = None
+        predicate: Predicate | None = None
+        within: Threshold | None = None
         if shape == "none":
             if not bare:
-                raise wrong(f"`{name}` takes no arguments")
+                raise self._wrong(name, shape, call, f"`{name}` takes no arguments")
         elif bare:
-            raise wrong(f"`{name}` needs arguments")
+            raise self._wrong(name, shape, call, f"`{name}` needs arguments")
         elif shape == "column":
-            if len(args) != 1 or len(columns) != 1:
-                raise wrong(f"`{name}` takes one column")
+            if len(args) != 1 or n_columns != 1:
+                raise self._wrong(name, shape, call, f"`{name}` takes one column")
         elif shape == "quantile":
-            if len(args) != 2 or len(columns) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
-                raise wrong("`quantile` takes a column and a level")
-            fields["q"] = numbers[0].amount
-            spans["q"] = self.b.spans[id(numbers[0])][""]
+            if len(args) != 2 or n_columns != 1 or n_numbers != 1 or first_number.unit == "sd":
+                raise self._wrong(name, shape, call, "`quantile` takes a column and a level")
+            q = first_number.amount
+            spans["q"] = self.b.whole(first_number)
         elif shape == "predicate":
-            if len(args) != 1 or len(preds) != 1:
-                raise wrong(f"`{name}` takes a test on one column")
-            col, col_span, op, value, pred_span = preds[0]
-            fields["column"] = col
+            if len(args) != 1 or n_preds != 1:
+                raise self._wrong(name, shape, call, f"`{name}` takes a test on one column")
+            col, col_span, op, value, pred_span = first_pred
+            column = col
             spans["column"] = col_span
-            fields["predicate"] = self.b.note(Predicate(op=op, value=value), {"": pred_span})
+            predicate = self._predicate(op, value, pred_span)
         elif shape == "within":
-            if len(args) != 1 or len(numbers) != 1 or numbers[0].unit == "sd":
-                raise wrong(f"`{name}` takes one tolerance, such as 10%")
-            fields["within"] = numbers[0]
-        if columns:
-            fields["column"], spans["column"] = columns[0]
+            if len(args) != 1 or n_numbers != 1 or first_number.unit == "sd":
+                raise self._wrong(name, shape, call, f"`{name}` takes one tolerance, such as 10%")
+            within = first_number
+        if n_columns:
+            column, spans["column"] = first_column
+        part_name = "statistic"
         if part is not None and info.scope == "outcome":
             if str(part) not in BOUNDS:
                 raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
                                 did_you_mean(str(part), BOUNDS) or
                                 "outcome metrics have `.lower` and `.upper` (their 95% interval)")
-            fields["part"] = str(part)
+            part_name = str(part)
         elif part is not None:
             if not info.tests:
                 raise ExprError("PS107", f"`{name}` has no parts", *_span(part),
@@ -364,18 +417,52 @@ class _Semantics:
             if str(part) not in PARTS:
                 raise ExprError("PS107", f"unknown part `{part}` of `{name}`", *_span(part),
                                 did_you_mean(str(part), PARTS))
-            fields["part"] = str(part)
-        if transform is not None:
-            fields["transform"], fields["direction"] = transform
-        return self.b.note(Measure(**fields), spans)
+            part_name = str(part)
+        kind, direction = ("value", "both") if transform is None else transform
+        values = {"stat": name, "column": column, "q": q, "predicate": predicate,
+                  "within": within, "part": part_name, "transform": kind,
+                  "direction": direction}
+        # a known statistic, a column's name, a finite level, a test and a tolerance built
+        # here, a part of the catalogue's: valid, as validating them would leave them
+        if (column is None or type(column) is str) and (q is None or type(q) is float) and \
+                kind in _TRANSFORMS and direction in _DIRECTIONS:
+            measure = trusted(Measure, values)
+        else:
+            measure = Measure(**values)
+        return self.b.note(measure, meta.start_pos, meta.end_pos, spans)
+
+    @staticmethod
+    def _wrong(name: str, shape: str, call: _Call, msg: str) -> ExprError:
+        """PS106: the arguments of ``call`` do not fit its statistic's ``shape``."""
+        usage = {"column": f"{name}(column)", "quantile": f"{name}(column, 0.9)",
+                 "predicate": f"{name}(column >= 0.5)", "within": f"{name}(10%)",
+                 "none": name}[shape]
+        return ExprError("PS106", msg, call.start, call.end, f"write `{usage}`")
+
+    def _predicate(self, op: str, value: Any, span: tuple[int, int]) -> Predicate:
+        """The test inside `rate(...)`, `share(...)`."""
+        if type(op) is str and op in _PRED_OPS and (
+                type(value) is bool or type(value) is str or isinstance(value, Threshold)):
+            pred = trusted(Predicate, {"op": op, "value": value})
+        else:
+            pred = Predicate(op=cast(Any, op), value=value)
+        return self.b.note(pred, span[0], span[1])
+
+    def _compare(self, meta: Any, measure: Any, op: str, threshold: Any) -> Compare:
+        if isinstance(measure, Measure) and isinstance(threshold, (Threshold, Calibrated)):
+            node = trusted(Compare, {"kind": "compare", "measure": measure, "op": op,
+                                     "threshold": threshold})
+        else:
+            node = Compare(measure=measure, op=cast(Any, op), threshold=threshold)
+        return self.b.note(node, meta.start_pos, meta.end_pos)
 
     def compare(self, meta: Any, ch: list[Any]) -> Compare:
         measure, op, threshold = ch
-        if str(op) not in {">", ">=", "<", "<="}:
+        text = str(op)
+        if text not in _COMP_OPS:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
-        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=threshold),
-                           {"": (meta.start_pos, meta.end_pos)})
+        return self._compare(meta, measure, text, threshold)
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
         number, unit = ch
@@ -388,22 +475,26 @@ class _Semantics:
             raise ExprError("PS102", f"expected a threshold, but found `{name}(`", *_span(name),
                             did_you_mean(str(name), [CALIBRATED]) or
                             "a threshold is a number, or `calibrated(1%)`")
-        if str(op) not in {">", ">=", "<", "<="}:
+        if str(op) not in _COMP_OPS:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=")
         if unit == "sd":
             raise ExprError("PS102", "a calibrated threshold takes a false-alarm rate",
                             arg_span[0], arg_span[1], "write a share, e.g. `calibrated(1%)`")
-        whole = (name.start_pos or 0, meta.end_pos)
+        # (validated: its value may be out of range)
         cal = self.b.note(Calibrated(value=float(str(number)), unit=unit),
-                          {"": whole, "value": arg_span})
-        return self.b.note(Compare(measure=measure, op=cast(Any, str(op)), threshold=cal),
-                           {"": (meta.start_pos, meta.end_pos)})
+                          name.start_pos or 0, meta.end_pos, {"value": arg_span})
+        return self._compare(meta, measure, str(op), cal)
 
     def between(self, meta: Any, ch: list[Any], negated: bool = False) -> Between:
         measure, low, high = ch
-        return self.b.note(Between(measure=measure, low=low, high=high, negated=negated),
-                           {"": (meta.start_pos, meta.end_pos)})
+        if isinstance(measure, Measure) and isinstance(low, Threshold) and \
+                isinstance(high, Threshold) and type(negated) is bool:
+            node = trusted(Between, {"kind": "between", "measure": measure, "low": low,
+                                     "high": high, "negated": negated})
+        else:
+            node = Between(measure=measure, low=low, high=high, negated=negated)
+        return self.b.note(node, meta.start_pos, meta.end_pos)
 
     def not_between(self, meta: Any, ch: list[Any]) -> Between:
         return self.between(meta, ch, negated=True)
@@ -413,8 +504,16 @@ class _Semantics:
         """An `and`/`or` of conditions or of row filters, nested ones of the same kind flattened."""
         terms: list[Any] = []
         for c in ch:
-            terms.extend(c.terms if isinstance(c, cls) else [c])
-        return self.b.note(cls(terms=tuple(terms)), {"": (meta.start_pos, meta.end_pos)})
+            if isinstance(c, cls):
+                terms.extend(c.terms)
+            else:
+                terms.append(c)
+        members = _ROW_FILTERS if cls is RowAll or cls is RowAny else _CONDITIONS
+        if len(terms) >= 2 and all(isinstance(t, members) for t in terms):
+            node = trusted(cls, {"kind": _KINDS[cls], "terms": tuple(terms)})
+        else:
+            node = cls(terms=tuple(terms))
+        return self.b.note(node, meta.start_pos, meta.end_pos)
 
     def all_of(self, meta: Any, ch: list[Any]) -> AllOf:
         return self._flat(AllOf, meta, ch)  # type: ignore[no-any-return]
@@ -430,7 +529,7 @@ class _Semantics:
     def _row_value(self, v: Any) -> bool | float | str:
         if isinstance(v, Threshold):
             if v.unit == "sd":
-                start, end = self.b.spans[id(v)][""]
+                start, end = self.b.whole(v)
                 raise ExprError("PS102", "a row filter compares with a value, not a shift in SDs",
                                 start, end, "write a number, a string, `true` or `false`")
             return v.amount
@@ -439,9 +538,14 @@ class _Semantics:
     def _row(self, meta: Any, column: tuple[str, tuple[int, int]], op: str,
              values: list[Any]) -> RowTest:
         name, span = column
-        test = RowTest(column=name, op=cast(Any, op),
-                       values=tuple(self._row_value(v) for v in values))
-        return self.b.note(test, {"": (meta.start_pos, meta.end_pos), "column": span})
+        row_values = tuple(self._row_value(v) for v in values)
+        if type(name) is str and op in _ROW_OPS and all(
+                type(v) is float or type(v) is str or type(v) is bool for v in row_values):
+            test = trusted(RowTest, {"kind": "row_test", "column": name, "op": op,
+                                     "values": row_values})
+        else:
+            test = RowTest(column=name, op=cast(Any, op), values=row_values)
+        return self.b.note(test, meta.start_pos, meta.end_pos, {"column": span})
 
     def row_compare(self, meta: Any, ch: list[Any]) -> RowTest:
         column, op, value = ch
@@ -496,8 +600,12 @@ def _later(built: _Built, value: Any) -> Callable[[], Offsets]:
 
 
 def _collect(obj: Any, path: tuple[str | int, ...], built: _Built, out: Offsets) -> None:
-    for name, span in built.spans.get(id(obj), {}).items():
-        out[path + ((name,) if name else ())] = span
+    noted = built.spans.get(id(obj))
+    if noted is not None:
+        out[path] = (noted[1], noted[2])
+        if noted[3] is not None:
+            for name, span in noted[3].items():
+                out[(*path, name)] = span
     if isinstance(obj, Record):
         for name in type(obj).model_fields:
             value = getattr(obj, name)
@@ -770,14 +878,14 @@ def parse_duration(text: str) -> Duration:
     >>> parse_duration("12h").seconds
     43200
     """
+    m = _DURATION.fullmatch(text)
+    if m:  # the common case, without the parser: what it would read (never digits alone)
+        return _duration(m.group(1), text)
     stripped = text.strip()
-    if re.fullmatch(r"\d+", stripped):
+    if _DIGITS.fullmatch(stripped):
         raise ExprError("PS104", f"the duration `{stripped}` needs a unit (s, m, h, d or w)", 0,
                         len(text),
                         f"did you mean `{stripped}d`?")
-    m = _DURATION.fullmatch(text)
-    if m:  # the common case, without the parser: what it would read
-        return _duration(m.group(1), text)
     from lark.exceptions import UnexpectedInput
 
     try:
@@ -795,6 +903,9 @@ def parse_duration(text: str) -> Duration:
     return _duration(str(tree.children[0]), text)
 
 
+_DIGITS = re.compile(r"\d+")
+#: The units of a duration (the model's).
+_UNITS = frozenset(("s", "m", "h", "d", "w", "mo", "q", "y"))
 #: A duration exactly as the grammar's `duration` rule reads it (DURATION between blanks).
 _SKIP = r"(?:[ \t\f\r\n]+|#[^\n]*)*"
 _DURATION = re.compile(rf"{_SKIP}([0-9]+(?:mo|s|m|h|d|w|q|y)){_SKIP}")
@@ -809,8 +920,12 @@ def _duration(tok: str, text: str) -> Duration:
         raise ExprError("PS203", f"the duration `{tok[:12]}…` is too long", 0, len(text),
                         f"durations are at most {MAX_DURATION_DAYS:,} days")
     digits = len(tok) - len(tok.lstrip("0123456789"))
-    duration = Duration.model_validate({"value": int(tok[:digits]), "unit": tok[digits:]})
-    if getattr(duration, "seconds", 0) > MAX_DURATION_DAYS * 86400:
+    value, unit = int(tok[:digits]), tok[digits:]
+    if value >= 1 and unit in _UNITS:  # valid already (ASCII digits, a unit of the model's)
+        duration = trusted(Duration, {"value": value, "unit": unit})
+    else:
+        duration = Duration.model_validate({"value": value, "unit": unit})
+    if duration.seconds > MAX_DURATION_DAYS * 86400:
         raise ExprError("PS203", f"the duration `{tok}` is too long", 0, len(text),
                         f"durations are at most {MAX_DURATION_DAYS:,} days")
     return duration

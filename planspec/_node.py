@@ -124,12 +124,14 @@ class Finite(_Marker):
 
 class Before(_Marker):
     """``fn`` runs on the raw input before the type's own validation (pydantic's
-    ``BeforeValidator``)."""
+    ``BeforeValidator``); ``keeps_nodes``: it returns a node (an instance of :class:`Node`)
+    as it is, unchanged."""
 
-    __slots__ = ("fn",)
+    __slots__ = ("fn", "keeps_nodes")
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], keeps_nodes: bool = False) -> None:
         self.fn = fn
+        self.keeps_nodes = keeps_nodes
 
 
 class After(_Marker):
@@ -687,6 +689,16 @@ def _constrained(inner: Validator, checks: list[Any]) -> Validator:
                                  f"'{rx}'", v, {"pattern": rx})
             tests.append(pattern)
 
+    if len(tests) == 1:  # (most fields: one bound, without a loop per value)
+        test = tests[0]
+
+        def constrained_once(v: Any) -> Any:
+            out = inner(v)
+            if out is not None:
+                test(out)
+            return out
+        return constrained_once
+
     def constrained(v: Any) -> Any:
         out = inner(v)
         if out is not None:
@@ -702,8 +714,20 @@ def _number(x: float) -> str:
 
 def _with_hooks(inner: Validator, before: list[Callable[[Any], Any]],
                 after: list[Callable[[Any], Any]]) -> Validator:
+    if len(before) == 1 and not after:  # (conditions, durations, shares: one parser before)
+        first = before[0]
+
+        def hooked_before(v: Any) -> Any:
+            try:
+                v = first(v)
+            except (ValueError, AssertionError, CustomError) as e:
+                raise _raised(e, v) from None
+            return inner(v)
+        return hooked_before
+    before = before[::-1]
+
     def hooked(v: Any) -> Any:
-        for fn in reversed(before):
+        for fn in before:
             try:
                 v = fn(v)
             except (ValueError, AssertionError, CustomError) as e:
@@ -766,6 +790,31 @@ def _compile(t: Any, owner: type[Node]) -> Validator:
     if origin is dict:
         return _dict_of(_compile(get_args(t)[1], owner))
     raise TypeError(f"{owner.__name__}: no validator for the annotation {t!r}")
+
+
+def _kept(t: Any) -> frozenset[type]:
+    """The types of value that the validator of the annotation ``t`` returns as they are (the
+    same object): such a value needs no call to it. Empty where that is not plain."""
+    origin = get_origin(t)
+    if origin is Annotated:
+        base, *meta = get_args(t)
+        tag = next((m for m in meta if isinstance(m, Tag)), None)
+        kept = frozenset(get_args(base)) if tag is not None else _kept(base)
+        for m in meta:
+            if isinstance(m, Before) and m.keeps_nodes:
+                kept = frozenset(k for k in kept if issubclass(k, Node))
+            elif not isinstance(m, (Alias, Serialize, JsonSchema, Tag)):
+                return frozenset()  # bounds, patterns, hooks: the value is looked at
+        return kept
+    if t in (str, int, bool, float, datetime.date):  # (each returns its exact type as it is)
+        return frozenset((t,))
+    if isinstance(t, type) and issubclass(t, Node):
+        return frozenset((t,))  # (an instance of the class is never validated again)
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(t) if a is not type(None)]
+        if len(members) == 1 and len(members) < len(get_args(t)):  # X | None
+            return _kept(members[0]) | {type(None)}
+    return frozenset()  # smart unions (which member takes a value), tuples, literals, …
 
 
 def _finite_of(t: Any, owner: type[Node]) -> Validator:
@@ -852,7 +901,8 @@ class FieldInfo:
 class _Spec:
     """What a node class validates with, built when the class is first used."""
 
-    __slots__ = ("fields", "keys", "plan")
+    __slots__ = ("aliased", "by_key", "fields", "keys", "mutable", "plan", "required",
+                 "template")
 
     def __init__(self, cls: type[Node]):
         hints = get_type_hints(cls, vars(sys.modules[cls.__module__]), include_extras=True)
@@ -868,6 +918,18 @@ class _Spec:
                            isinstance(f.default, (dict, list)))
                           for f in self.fields.values())
         self.keys = frozenset(self.fields) | {f.alias for f in self.fields.values() if f.alias}
+        # What a plain dict is validated with (:func:`_validate_fields`): the fields' defaults
+        # in their order (MISSING for the required ones), each key's field and validator.
+        self.template = {f.name: f.default for f in self.fields.values()}
+        self.by_key: dict[Any, tuple[str, Validator, frozenset[type]]] = {}
+        for f in self.fields.values():
+            self.by_key[f.name] = (f.name, f.validate, _kept(f.annotation))
+            if f.alias is not None:
+                self.by_key[f.alias] = self.by_key[f.name]
+        self.required = tuple(f.name for f in self.fields.values() if f.default is MISSING)
+        self.aliased = tuple((f.alias, f.name) for f in self.fields.values() if f.alias)
+        self.mutable = tuple((f.name, f.default) for f in self.fields.values()
+                             if isinstance(f.default, (dict, list)))
 
 
 class _NodeMeta(type):
@@ -1020,8 +1082,76 @@ def _rebuild(cls: type[_N], values: dict[str, Any]) -> _N:
     return node
 
 
+def trusted(cls: type[_N], values: dict[str, Any]) -> _N:
+    """A node of ``cls`` holding ``values`` as they are, not validated: for a caller that has
+    made each value exactly what validating it would give. ``values`` holds every field, in the
+    order the class declares them (the order dumps keep); it becomes the node's own.
+
+    >>> class Point(Node):
+    ...     x: int
+    ...     label: str = ""
+    >>> trusted(Point, {"x": 3, "label": ""}) == Point(x=3)
+    True
+    """
+    node = _new(cls)
+    _set(node, "__dict__", values)
+    return node
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _validate_fields(cls: type[Node], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The validated fields of ``cls`` from ``data``; :class:`_Invalid` with every error, in
+    pydantic's order (the fields' order, then the keys no field takes)."""
     spec = cls.__dict__.get("_spec_") or _spec(cls)
+    if type(data) is not dict:
+        return _validate_in_order(spec, data)
+    for alias, name in spec.aliased:
+        if alias in data and name in data:
+            return _validate_in_order(spec, data)
+    # A plain dict whose keys are all fields': each value validated as it comes (the defaults
+    # are in place already), the errors then put in the fields' order.
+    out = spec.template.copy()
+    by_key = spec.by_key
+    failed: dict[str, tuple[Any, list[ErrorDict]]] | None = None
+    for key, value in data.items():
+        field = by_key.get(key)
+        if field is None:  # a key no field takes: an error, reported in its place below
+            return _validate_in_order(spec, data)
+        name, validate, kept = field
+        if type(value) in kept:  # what validating it would return: the value itself
+            out[name] = value
+            continue
+        try:
+            out[name] = validate(value)
+        except _Invalid as e:
+            if failed is None:
+                failed = {}
+            failed[name] = (key, e.errors)
+    missing = False
+    for name in spec.required:
+        if out[name] is MISSING:
+            missing = True
+    if failed is None and not missing:
+        for name, default in spec.mutable:
+            if out[name] is default:
+                out[name] = default.copy()
+        return out
+    errors: list[ErrorDict] = []
+    for name, alias, _, _, required, _ in spec.plan:
+        got = failed.get(name) if failed is not None else None
+        if got is not None:
+            errors += _under(got[0], got[1])
+        elif required and out[name] is MISSING:
+            errors.append({"type": "missing", "loc": (alias or name,), "msg": "Field required",
+                           "input": data})
+    raise _Invalid(errors)
+
+
+def _validate_in_order(spec: _Spec, data: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`_validate_fields` of any mapping, field by field."""
     out: dict[str, Any] = {}
     errors: list[ErrorDict] | None = None
     found = 0

@@ -76,7 +76,15 @@ def _walked(cls: type[Node]) -> tuple[tuple[str, str], ...]:
 
 
 _WALKED: dict[type[Node], tuple[tuple[str, str], ...]] = {}
-_PLAIN = (str, bool, type(None))
+_PLAIN = frozenset({str, bool, type(None)})
+
+
+def _node_types(cls: type[Node] = Node) -> set[type[Node]]:
+    """Every subclass of ``cls``."""
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *_node_types(sub)}
+    return found
 
 
 def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], set[Path]]:
@@ -87,11 +95,17 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
     # A validated plan (numbers that validation read from text) is walked into its nodes; in
     # plain data a node is a parsed condition or filter, whose numbers the parser checked.
     nodes = isinstance(data, Node)
+    plain = _PLAIN if nodes else _PLAIN | _node_types()  # values that hold no number
     stack: list[tuple[Path, Any]] = [((), data)]
     while stack:  # iterative: nesting depth costs no recursion
         path, value = stack.pop()
         items: Any
-        if isinstance(value, Node):
+        kind = type(value)
+        if kind is dict:
+            items = value.items()
+        elif kind is list or kind is tuple:
+            items = enumerate(value)
+        elif isinstance(value, Node):
             fields = value.__dict__
             items = [(key, fields[name]) for key, name in _walked(type(value))]
         elif isinstance(value, dict):
@@ -101,11 +115,20 @@ def number_diagnostics(data: Any, smap: SourceMap) -> tuple[list[Diagnostic], se
         else:
             continue
         for key, v in items:
-            if type(v) in _PLAIN:  # (most values: no path built for them)
+            kind = type(v)
+            if kind in plain:  # (most values: no path built for them)
+                continue
+            if kind is dict:  # (most mappings hold text only: not listed)
+                if not plain.issuperset(map(type, v.values())):
+                    stack.append(((*path, key), v))
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                if isinstance(v, (dict, list, tuple)) or (nodes and isinstance(v, Node)):
+                if isinstance(v, (dict, list, tuple)):
                     stack.append(((*path, key), v))
+                elif nodes and isinstance(v, Node):  # (most alerts hold no number: not listed)
+                    fields = v.__dict__
+                    if not plain.issuperset([type(fields[name]) for _, name in _walked(kind)]):
+                        stack.append(((*path, key), v))
                 continue
             if isinstance(v, float) and not math.isfinite(v):
                 at = (*path, key)

@@ -25,9 +25,11 @@ from planspec.model import (
     Compare,
     Condition,
     Duration,
+    Feature,
     Measure,
     OutcomeMonitor,
     Plan,
+    Prediction,
     Threshold,
 )
 from planspec.source import Path, SourceMap
@@ -56,12 +58,7 @@ class Ctx:
 
     def column_type(self, name: str) -> str | None:
         """The type a column behaves as: a feature's type, or its prediction kind's."""
-        if name in self.plan.data.features:
-            return self.plan.data.features[name].type
-        pred = self.plan.data.predictions.get(name)
-        if pred is not None:
-            return "categorical" if pred.kind == "class" else "numeric"
-        return None
+        return self._column_types.get(name)
 
     def watchers(self) -> Iterator[tuple[str, int, Alert | OutcomeMonitor]]:
         """Every alert and monitor with its section and index."""
@@ -75,12 +72,31 @@ class Ctx:
         """Every comparison or zone inside every condition, with its path and section."""
         return iter(self._leaves)
 
-    # Listed once per plan: most rules walk them, and a plan may hold thousands of alerts.
+    def watchers_to_check(self) -> Iterator[tuple[str, int, Alert | OutcomeMonitor]]:
+        """The watchers a rule about single alerts and monitors must look at: all but those
+        in which no such rule finds anything (see :func:`_plain_watcher`), in order."""
+        return iter(self.scan.watchers)
+
+    def leaves_to_check(self) -> Iterator[tuple[Path, Compare | Between, str]]:
+        """The leaves a rule about single comparisons and zones must look at: all but those
+        in which no such rule finds anything (see :func:`_plain_leaf`), in order."""
+        return iter(self.scan.leaves)
+
+    # A plan may hold thousands of alerts, and reading each of its parts costs more than what
+    # is done with it: one pass (the scan) reads them all, and the rules look only at the few
+    # it cannot clear. The full lists are made only if asked for.
+
+    @functools.cached_property
+    def _column_types(self) -> dict[str, str]:
+        data = self.plan.data
+        types = {name: "categorical" if p.kind == "class" else "numeric"
+                 for name, p in data.predictions.items()}
+        types.update((name, f.type) for name, f in data.features.items())  # a feature first
+        return types
 
     @functools.cached_property
     def _watchers(self) -> list[tuple[str, int, Alert | OutcomeMonitor]]:
-        return [(section, i, item)
-                for section in ("input_alerts", "output_alerts", "outcome_monitors")
+        return [(section, i, item) for section in _SECTIONS
                 for i, item in enumerate(getattr(self.plan, section))]
 
     @functools.cached_property
@@ -92,6 +108,52 @@ class Ctx:
     def _leaves(self) -> list[tuple[Path, Compare | Between, str]]:
         return [(p, leaf, str(path[0])) for path, cond, _ in self._conditions
                 for p, leaf in _leaves(cond, path)]
+
+    @functools.cached_property
+    def scan(self) -> Scan:
+        """What one pass over the alerts and monitors finds (see :class:`Scan`)."""
+        plan, types = self.plan, self._column_types
+        preds, features = plan.data.predictions, plan.data.features
+        scan = Scan(self, {p.id for p in plan.playbooks})
+        ids, books, columns = scan.ids, scan.playbooks, scan.columns
+        watchers, leaves = scan.watchers, scan.leaves
+        for section in _SECTIONS:
+            for i, item in enumerate(getattr(plan, section)):
+                ids.append(item.id)
+                books.add(item.playbook)
+                if not _plain_watcher(item, scan):
+                    watchers.append((section, i, item))
+                for name, cond in (("when", item.when), ("warn", item.warn)):
+                    if isinstance(cond, (Compare, Between)):  # most conditions: one leaf
+                        columns.add(cond.measure.column)
+                        if not _plain_leaf(cond, section, types, preds, features):
+                            leaves.append(((section, i, name), cond, section))
+                    elif cond is not None:
+                        for path, leaf in _leaves(cond, (section, i, name)):
+                            columns.add(leaf.measure.column)
+                            if not _plain_leaf(leaf, section, types, preds, features):
+                                leaves.append((path, leaf, section))
+        return scan
+
+
+_SECTIONS = ("input_alerts", "output_alerts", "outcome_monitors")
+
+
+class Scan:
+    """What one pass over a plan's alerts and monitors found: the few the rules must look at,
+    and what rules about the whole plan need of every one."""
+
+    def __init__(self, c: Ctx, playbook_ids: set[str]) -> None:
+        self.watchers: list[tuple[str, int, Alert | OutcomeMonitor]] = []
+        self.leaves: list[tuple[Path, Compare | Between, str]] = []
+        self.ids: list[str] = []  # of every alert and monitor, in order
+        self.playbooks: set[str | None] = set()  # that alerts and monitors name (None: none)
+        self.columns: set[str | None] = set()  # that comparisons and zones read (None: none)
+        # lookups for _plain_watcher
+        self.playbook_ids = playbook_ids
+        self.types = c._column_types
+        d = c.plan.defaults
+        self.cadence, self.window, self.every = c.plan.model.cadence.seconds, d.window, d.every
 
 
 def _leaves(cond: Condition, path: Path) -> Iterator[tuple[Path, Compare | Between]]:
@@ -130,6 +192,118 @@ def value_range(m: Measure) -> tuple[float, float]:
     return (-1, INF) if m.direction == "up" else (-INF, 1)
 
 
+def _units(m: Measure) -> tuple[frozenset[str], str]:
+    """The units a threshold of ``m`` may have, and how to say so (see check_units)."""
+    if m.transform == "shift":
+        return _SD, "in baseline standard deviations, e.g. `2 sd`"
+    if m.transform == "change":
+        return _PERCENT, "a percentage, e.g. `50%`"
+    if m.part == "pvalue" or m.stat in SHARE_LIKE:
+        return _SHARE, "a fraction or a percentage"
+    return _PLAIN, "a plain number"
+
+
+_SD, _PERCENT, _SHARE, _PLAIN = frozenset({"sd"}), frozenset({"%"}), frozenset({"", "%"}), \
+    frozenset({""})
+
+
+def _plain_leaf(leaf: Compare | Between, section: str, types: dict[str, str],
+                preds: dict[str, Prediction], features: dict[str, Feature]) -> bool:
+    """Whether no rule about single leaves can find anything in ``leaf`` (the common case,
+    tested cheaply; when unsure, False: the rules look at the leaf themselves).
+
+    ``types`` maps every declared column to the type it behaves as (``Ctx.column_type``).
+    """
+    m = leaf.measure
+    stat, column = m.stat, m.column
+    info = STATS[stat]
+    if column:
+        kind = types.get(column)
+        if kind is None or kind not in info.types:  # check_columns, check_stat_types
+            return False
+        if column in preds:
+            if section == "input_alerts":  # check_sides
+                return False
+        elif stat == "rate" or section == "output_alerts":  # check_stat_types, check_sides
+            return False
+    if (info.scope == "outcome") != (section == "outcome_monitors"):  # check_sides
+        return False
+    if stat == "out_of_range_rate" and (feature := features.get(column or "")) is not None \
+            and feature.range is None:  # check_ranges
+        return False
+    q = m.q
+    if q is not None and not 0 <= q <= 1:  # check_quantiles
+        return False
+    transform, part = m.transform, m.part
+    if transform == "value" and part == "statistic":
+        lo, hi, units = _terms()[stat]
+    elif transform != "value" and not ((info.location if transform == "shift" else
+                                        info.relative) and part == "statistic"):
+        return False  # check_transforms
+    else:
+        units = _units(m)[0]
+        lo, hi = value_range(m)
+    # check_units, check_thresholds (inside the open range no comparison is out of reach),
+    # check_zones, check_calibrated
+    if isinstance(leaf, Compare):
+        t = leaf.threshold
+        if isinstance(t, Calibrated):
+            return info.scope == "drift" and stat != "count" and 0 < t.rate < 0.5
+        return t.unit in units and lo < t.amount < hi
+    low, high = leaf.low, leaf.high
+    return low.unit in units and high.unit in units and lo < low.amount < high.amount < hi
+
+
+@functools.cache
+def _terms() -> dict[str, tuple[float, float, frozenset[str]]]:
+    """Per statistic, the range and the units of a threshold on its plain value."""
+    out = {}
+    for stat in STATS:
+        m = Measure.model_construct(stat=stat)
+        out[stat] = (*value_range(m), _units(m)[0])
+    return out
+
+
+def _plain_watcher(item: Alert | OutcomeMonitor, s: Scan) -> bool:
+    """Whether no rule about single alerts and monitors can find anything in ``item`` (the
+    common case, tested cheaply; when unsure, False: the rules look at it themselves)."""
+    if item.playbook not in s.playbook_ids or item.for_ == 0 or item.where is not None:
+        return False  # check_playbook_refs, check_alerts_have_playbooks, check_persistence,
+        # check_filters
+    by = item.by
+    if by and not all(s.types.get(name) in _SPLITS for name in _columns_of(by)):
+        return False  # check_segments
+    window, every = item.window, getattr(item, "every", None)
+    if window is not None or every is not None:  # check_windows, check_calendar_steps
+        length = window or s.window
+        step = every or s.every
+        if length.seconds < s.cadence or (step is not None and step.seconds > length.seconds):
+            return False
+        step = every or (s.every if window is None else None)
+        if step is not None and bool(length.months) != bool(step.months):
+            return False
+    return item.warn is None or _misordered(item.when, item.warn) is None  # check_level_order
+
+
+_SPLITS = ("categorical", "boolean")
+
+
+def _misordered(fail: Condition, warn: Condition) -> tuple[bool, float, float] | None:
+    """(whether the levels rise, fail, warn) when the warn level is not reached before the
+    fail level; None when it is, or when they do not compare (see check_level_order)."""
+    if not (isinstance(fail, Compare) and isinstance(warn, Compare)):
+        return None
+    if fail.op[0] != warn.op[0]:
+        return None
+    if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
+        return None  # calibrated levels are checked by check_calibrated
+    up = fail.op[0] == ">"
+    f, w = fail.threshold.amount, warn.threshold.amount
+    if ((up and w >= f) or (not up and w <= f)) and fail.measure == warn.measure:
+        return up, f, w
+    return None
+
+
 # ------------------------------------------------------------------------------------ rules
 
 
@@ -138,7 +312,9 @@ def check_unique_ids(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: alerts `price_shift` and `sqft_ks`. Fails: two input alerts both `id: price_shift`.
     """
-    groups = {"alert or monitor": [(s, i, w.id) for s, i, w in c.watchers()],
+    ids = c.scan.ids
+    groups = {"alert or monitor": [(s, i, w.id) for s, i, w in c.watchers()]
+              if len(set(ids)) < len(ids) else [],  # (listed only when some id repeats)
               "playbook": [("playbooks", i, p.id) for i, p in enumerate(c.plan.playbooks)],
               "drift risk": [("drift_risks", i, r.id) for i, r in enumerate(c.plan.drift_risks)]}
     for what, items in groups.items():
@@ -161,7 +337,7 @@ def check_playbook_refs(c: Ctx) -> Iterator[Diagnostic]:
     """
     ids = [p.id for p in c.plan.playbooks]
     refs: list[tuple[Path, str]] = [((s, i, "playbook"), w.playbook)
-                                    for s, i, w in c.watchers() if w.playbook]
+                                    for s, i, w in c.watchers_to_check() if w.playbook]
     refs += [(("drift_risks", i, "playbook"), r.playbook)
              for i, r in enumerate(c.plan.drift_risks) if r.playbook]
     refs += [(("playbooks", i, "escalate", j, "to"), e.to)
@@ -178,7 +354,7 @@ def check_alert_refs(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: `caught_by: [price_shift]` with that alert defined. Fails: `caught_by: [price_shfit]`.
     """
-    ids = [w.id for _, _, w in c.watchers()]
+    ids = c.scan.ids
     refs: list[tuple[Path, str]] = []
     for i, r in enumerate(c.plan.drift_risks):
         refs += [(("drift_risks", i, "caught_by", j), a) for j, a in enumerate(r.caught_by)]
@@ -205,7 +381,7 @@ def check_columns(c: Ctx) -> Iterator[Diagnostic]:
     known = [*c.plan.data.features, *c.plan.data.predictions]
     declared = set(known)
     refs: list[tuple[Path, str]] = [(p + ("measure", "column"), column)
-                                    for p, leaf, _ in c.leaves()
+                                    for p, leaf, _ in c.leaves_to_check()
                                     if (column := leaf.measure.column) and column not in declared]
     refs += [(("outcome_monitors", i, "prediction"), m.prediction)
              for i, m in enumerate(c.plan.outcome_monitors) if m.prediction]
@@ -224,7 +400,7 @@ def check_stat_types(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `chi2(neighborhood)` on a categorical column. Fails: `chi2(sqft)` on a numeric one,
     `psi(listing_text)` on free text, `rate(sqft >= 500)` on a feature.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         m = leaf.measure
         kind = c.column_type(m.column) if m.column else None
         if kind is None:
@@ -250,7 +426,7 @@ def check_sides(c: Ctx) -> Iterator[Diagnostic]:
     an output alert on `precision < 0.8`.
     """
     preds = c.plan.data.predictions
-    for path, leaf, section in c.leaves():
+    for path, leaf, section in c.leaves_to_check():
         m = leaf.measure
         scope = STATS[m.stat].scope
         if section == "outcome_monitors":
@@ -276,25 +452,13 @@ def check_units(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `mean(x) shift > 2 sd`, `count change down > 50%`, `missing_rate(x) > 5%`.
     Fails: `mean(x) shift > 2`, `psi(x) > 20%`, `rate(p >= 0.5) change > 0.5`.
     """
-    for path, leaf, _ in c.leaves():
-        m = leaf.measure
-        if m.transform == "shift":
-            want, say = _SD, "in baseline standard deviations, e.g. `2 sd`"
-        elif m.transform == "change":
-            want, say = _PERCENT, "a percentage, e.g. `50%`"
-        elif m.part == "pvalue" or m.stat in SHARE_LIKE:
-            want, say = _SHARE, "a fraction or a percentage"
-        else:
-            want, say = _PLAIN, "a plain number"
+    for path, leaf, _ in c.leaves_to_check():
+        want, say = _units(leaf.measure)
         for name, t in _thresholds(leaf):
             if t.unit not in want:
                 got = f"`{t.unit}`" if t.unit else "no unit"
                 yield make("PS314", f"this threshold has {got}; it should be {say}",
                            c.span(*path, name))
-
-
-_SD, _PERCENT, _SHARE, _PLAIN = frozenset({"sd"}), frozenset({"%"}), frozenset({"", "%"}), \
-    frozenset({""})
 
 
 def check_thresholds(c: Ctx) -> Iterator[Diagnostic]:
@@ -303,7 +467,7 @@ def check_thresholds(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `js(x) > 0.1`, `psi(x) > 0.2`, `ks(x).pvalue < 0.01`, `missing_rate(x) > 5%`.
     Fails: `js(x) > 1.5`, `psi(x) < 0`, `ks(x).pvalue < 2`, `missing_rate(x) > 150%`.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         lo, hi = value_range(leaf.measure)
         for name, t in _thresholds(leaf):
             v = t.amount
@@ -337,17 +501,10 @@ def check_level_order(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `when: psi(x) > 0.2`, `warn: psi(x) > 0.1`. Fails: `warn: psi(x) > 0.3` (warns after
     failing), or `when: precision < 0.7`, `warn: precision < 0.6`.
     """
-    for section, i, item in c.watchers():
-        fail, warn = item.when, item.warn
-        if not (isinstance(fail, Compare) and isinstance(warn, Compare)):
-            continue
-        if fail.op[0] != warn.op[0]:
-            continue
-        if isinstance(fail.threshold, Calibrated) or isinstance(warn.threshold, Calibrated):
-            continue  # calibrated levels are checked by check_calibrated
-        up = fail.op[0] == ">"
-        f, w = fail.threshold.amount, warn.threshold.amount
-        if ((up and w >= f) or (not up and w <= f)) and fail.measure == warn.measure:
+    for section, i, item in c.watchers_to_check():
+        found = _misordered(item.when, item.warn) if item.warn is not None else None
+        if found is not None:
+            up, f, w = found
             yield make("PS306", f"`{c.word('warn')}` at {_num(w)} is not reached before "
                        f"`when` at {_num(f)}",
                        c.span(section, i, "warn", "threshold"),
@@ -361,7 +518,7 @@ def check_calibrated(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `psi(x) > calibrated(1%)`, `ks(x).pvalue < calibrated(0.5%)`.
     Fails: `precision < calibrated(5%)`, `count < calibrated(1%)`, `psi(x) > calibrated(60%)`.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         if not (isinstance(leaf, Compare) and isinstance(leaf.threshold, Calibrated)):
             continue
         m = leaf.measure
@@ -382,7 +539,7 @@ def check_zones(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: `psi(x) between 0.1 and 0.3`. Fails: `psi(x) between 0.3 and 0.1`.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         if isinstance(leaf, Between) and leaf.low.amount >= leaf.high.amount:
             yield make("PS316", "the zone is empty: its low bound is not below its high bound",
                        c.span(*path, "low"), "write the smaller bound first")
@@ -395,7 +552,7 @@ def check_transforms(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `mean(x) shift > 2 sd`, `rate(p >= 0.5) change > 50%`.
     Fails: `psi(x) change > 10%`, `missing_rate(x) shift > 2 sd`.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         m = leaf.measure
         info = STATS[m.stat]
         transform = m.transform
@@ -420,7 +577,7 @@ def check_ranges(c: Ctx) -> Iterator[Diagnostic]:
                        c.span("data", "features", name, "range"), "write the low bound first: "
                        + c.setting("range", f"{_num(f.range[1])}, {_num(f.range[0])}"))
     features = c.plan.data.features
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         m = leaf.measure
         if m.stat != "out_of_range_rate":
             continue
@@ -445,7 +602,7 @@ def check_windows(c: Ctx) -> Iterator[Diagnostic]:
     cadence = c.plan.model.cadence
     places: list[tuple[Path, Duration, Duration | None]] = [
         (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         every = getattr(item, "every", None)
         if item.window is not None or every is not None:
             places.append(((section, i), _window(c, item), every or c.plan.defaults.every))
@@ -484,7 +641,7 @@ def check_calendar_steps(c: Ctx) -> Iterator[Diagnostic]:
     """
     places: list[tuple[Path, Duration, Duration | None]] = [
         (("defaults",), c.plan.defaults.window, c.plan.defaults.every)]
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         every = getattr(item, "every", None)
         if item.window is not None or every is not None:
             places.append(((section, i), _window(c, item),
@@ -539,7 +696,7 @@ def check_persistence(c: Ctx) -> Iterator[Diagnostic]:
     hint = f"use {c.setting('for', '1')} to fire on the first breach"
     if c.plan.defaults.for_ == 0:
         yield make("PS308", message, c.span("defaults", "for"), hint)
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         if item.for_ == 0:
             yield make("PS308", message, c.span(section, i, "for"), hint)
 
@@ -566,7 +723,7 @@ def check_playbooks_used(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: a playbook named by an alert. Fails: a playbook nothing names.
     """
-    used = {w.playbook for _, _, w in c.watchers()} | {r.playbook for r in c.plan.drift_risks}
+    used = c.scan.playbooks | {r.playbook for r in c.plan.drift_risks}
     used |= {e.to for p in c.plan.playbooks for e in p.escalate}
     for i, p in enumerate(c.plan.playbooks):
         if p.id not in used:
@@ -580,7 +737,7 @@ def check_alerts_have_playbooks(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: `playbook: investigate_inputs`. Fails: an alert with no `playbook`.
     """
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         if item.playbook is None:
             yield make("PS312", f"`{item.id}` has no playbook", c.span(section, i, "id"),
                        f"add {c.setting('playbook')} so whoever is paged knows what to do")
@@ -592,7 +749,7 @@ def check_risk_coverage(c: Ctx) -> Iterator[Diagnostic]:
     Passes: `affects: [listing_price]` with an alert on `mean(listing_price)`.
     Fails: `affects: [bedrooms]` with no alert on `bedrooms`.
     """
-    watched = _watched(c.plan, c.leaves())
+    watched = _watched(c.plan, c.scan.columns)
     declared = {*c.plan.data.features, *c.plan.data.predictions}
     for i, r in enumerate(c.plan.drift_risks):
         for j, col in enumerate(r.affects):
@@ -625,11 +782,12 @@ def watched_columns(plan: Plan) -> set[str]:
     >>> "listing_price" in watched_columns(load_plan("plans/rental_inspector.yaml").plan)
     True
     """
-    return _watched(plan, Ctx(plan, SourceMap(plan.plan)).leaves())
+    leaves = Ctx(plan, SourceMap(plan.plan)).leaves()
+    return _watched(plan, {leaf.measure.column for _, leaf, _ in leaves})
 
 
-def _watched(plan: Plan, leaves: Iterator[tuple[Path, Compare | Between, str]]) -> set[str]:
-    watched = {leaf.measure.column for _, leaf, _ in leaves if leaf.measure.column}
+def _watched(plan: Plan, columns: set[str | None]) -> set[str]:
+    watched = {column for column in columns if column}
     for m in plan.outcome_monitors:
         if m.prediction:
             watched.add(m.prediction)
@@ -674,7 +832,7 @@ def check_quantiles(c: Ctx) -> Iterator[Diagnostic]:
 
     Passes: `quantile(sqft, 0.9)` or `quantile(sqft, 90%)`. Fails: `quantile(sqft, 90)`.
     """
-    for path, leaf, _ in c.leaves():
+    for path, leaf, _ in c.leaves_to_check():
         q = leaf.measure.q
         if q is not None and not 0 <= q <= 1:
             yield make("PS322", f"the quantile level {q:g} is outside [0, 1]",
@@ -695,7 +853,7 @@ def check_segments(c: Ctx) -> Iterator[Diagnostic]:
     known = [*c.plan.data.features, *c.plan.data.predictions]
     refs: list[tuple[Path, str | tuple[str, ...]]] = [(("defaults", "by"), c.plan.defaults.by)] \
         if c.plan.defaults.by else []
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         by = getattr(item, "by", None)
         if by:
             refs.append(((section, i, "by"), by))
@@ -735,7 +893,7 @@ def check_filters(c: Ctx) -> Iterator[Diagnostic]:
     `where: listing_source > "a"` (PS384).
     """
     known = [*c.plan.data.features, *c.plan.data.predictions]
-    for section, i, item in c.watchers():
+    for section, i, item in c.watchers_to_check():
         f = getattr(item, "where", None)
         if f is None:
             continue

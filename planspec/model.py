@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import sys
 from typing import Annotated, Any, Literal, cast
 
 from planspec._node import (
@@ -132,12 +133,19 @@ class AnyOf(Node):
 Condition = Annotated[Compare | Between | AllOf | AnyOf, Tag("kind")]
 
 
+def _expr() -> Any:
+    """:mod:`planspec._expr` (which imports this module), imported when first needed: a
+    look-up, not an import statement, per value validated."""
+    module = sys.modules.get("planspec._expr")
+    if module is None:
+        import planspec._expr as module
+    return module
+
+
 def _parse_condition(v: Any) -> Any:
     if isinstance(v, Node):  # parsed already (by a front end)
         return v
-    from planspec import _expr
-
-    return _expr.coerce_condition(v)
+    return _expr().coerce_condition(v)
 
 
 def _format_condition(c: Any) -> str:
@@ -148,7 +156,7 @@ def _format_condition(c: Any) -> str:
 
 ConditionText = Annotated[
     Condition,
-    Before(_parse_condition),
+    Before(_parse_condition, keeps_nodes=True),
     Serialize(_format_condition),
     JsonSchema({"type": "string", "description": "A condition in the planspec expression "
                     "language, e.g. `psi(neighborhood) > 0.2`.",
@@ -193,9 +201,7 @@ RowFilter = Annotated[RowTest | RowAll | RowAny, Tag("kind")]
 def _parse_filter(v: Any) -> Any:
     if isinstance(v, Node):  # parsed already (by a front end)
         return v
-    from planspec import _expr
-
-    return _expr.coerce_filter(v)
+    return _expr().coerce_filter(v)
 
 
 def _format_filter(f: Any) -> str:
@@ -206,7 +212,7 @@ def _format_filter(f: Any) -> str:
 
 FilterText = Annotated[
     RowFilter,
-    Before(_parse_filter),
+    Before(_parse_filter, keeps_nodes=True),
     Serialize(_format_filter),
     JsonSchema({"type": "string", "description": "Which rows an alert or monitor reads: "
                     "comparisons of a column with a value, `in [...]`, `is missing`, joined by "
@@ -238,6 +244,11 @@ def segment_by(own: str | tuple[str, ...] | None, default: str | tuple[str, ...]
 # ------------------------------------------------------------------------------ scalar types
 
 
+#: Seconds per unit of a duration (for months, quarters and years, their average length).
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "mo": 2629746, "q": 7889238,
+            "y": 31556952}
+
+
 class Duration(Node):
     """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
 
@@ -247,8 +258,7 @@ class Duration(Node):
     @property
     def seconds(self) -> int:
         """The duration in seconds (for months, quarters and years, their average length)."""
-        return self.value * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
-                             "mo": 2629746, "q": 7889238, "y": 31556952}[self.unit]
+        return self.value * _SECONDS[self.unit]
 
     @property
     def months(self) -> int:
@@ -262,14 +272,12 @@ class Duration(Node):
 def _parse_duration(v: Any) -> Any:
     if isinstance(v, Node):  # parsed already (by a front end)
         return v
-    from planspec import _expr
-
-    return _expr.coerce_duration(v)
+    return _expr().coerce_duration(v)
 
 
 DurationText = Annotated[
     Duration,
-    Before(_parse_duration),
+    Before(_parse_duration, keeps_nodes=True),
     Serialize(str),
     JsonSchema({"type": "string", "pattern": r"^\d+(s|m|h|d|w|mo|q|y)$",
                     "description": "A duration with a unit: s, m, h, d, w, or the calendar's "
@@ -278,9 +286,7 @@ DurationText = Annotated[
 
 
 def _parse_ratio(v: Any) -> Any:
-    from planspec import _expr
-
-    return _expr.coerce_ratio(v)
+    return _expr().coerce_ratio(v)
 
 
 Ratio = Annotated[

@@ -5,12 +5,14 @@ and messages, and equal dumps when they accept. Then the pydantic-like API itsel
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import json
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+from unittest import mock
 
 import pytest
 import yaml
@@ -18,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError as PydanticError
 
-from planspec._node import ValidationError
+from planspec._node import Node, ValidationError
 from planspec._schema import plan_schema, to_node, twin
 from planspec.load import load_plan
 from planspec.model import (
@@ -274,3 +276,169 @@ def test_the_schema_is_pydantic_s_of_the_twins() -> None:
     assert schema["$defs"]["Defaults"]["properties"]["for"]["minimum"] == 0
     assert schema["$defs"]["Alert"]["properties"]["when"]["type"] == "string"
     assert schema["description"] == "A whole monitoring plan."
+
+
+# ------------------------------------------------------------------- the fast paths of building
+
+#: Conditions and row filters of every shape the semantic actions build (each statistic's
+#: arguments, parts, transforms, zones, calibrated thresholds, nesting), besides the plans'.
+TEXTS = [
+    ("condition", "psi(neighborhood) > 0.2"), ("condition", "mean(x) shift up > 2 sd"),
+    ("condition", "mean(x) change down < -10%"), ("condition", "ks(sqft).pvalue < 0.01"),
+    ("condition", "ks(`odd name`).statistic >= 1e-3"), ("condition", "quantile(x, 0.9) > 3"),
+    ("condition", "quantile(x, 90%) change > 5%"), ("condition", "rate(y >= 0.5) > 0.1"),
+    ("condition", 'share(c == "a\\"b\\n") between 0.1 and 0.3'),
+    ("condition", "share(flag == true) not between 1% and 2%"),
+    ("condition", "share(flag != false) > .5"), ("condition", "rate(y < -2%) <= 0"),
+    ("condition", "precision.lower < 0.8"), ("condition", "count < 100"),
+    ("condition", "share_within(10%).upper > 0.5"), ("condition", "js(x) > calibrated(1%)"),
+    ("condition", "psi(x) > calibrated(0.05)"),
+    ("condition", "js(x) > 0.1 and (chi2(x).pvalue < 0.001 or psi(x) > 1) and js(y) > 2"),
+    ("condition", "(js(x) > 0.1 and js(y) > 1) and (js(z) > 1 or (psi(a) > 1 or psi(b) > 2))"),
+    ("row_filter", 'listing_source == "aggregator"'), ("row_filter", "sqft > 0"),
+    ("row_filter", "a in [1, 2.5, \"x\", true]"), ("row_filter", "a not in [-1%]"),
+    ("row_filter", "a is missing or b is not missing and c != 'q'"),
+    ("row_filter", "(a == 1 or b == 2) and (c == 3 and d <= 4)"),
+]
+
+
+def _texts() -> list[tuple[str, str]]:
+    out = list(TEXTS)
+    for data in PLANS.values():
+        for section in ("input_alerts", "output_alerts", "outcome_monitors"):
+            items = data.get(section)
+            for item in items if isinstance(items, list) else []:
+                for key, start in (("when", "condition"), ("warn", "condition"),
+                                   ("where", "row_filter")):
+                    if isinstance(item, dict) and isinstance(item.get(key), str):
+                        out.append((start, item[key]))
+    return out
+
+
+def _parts(node: Any) -> Any:
+    yield node
+    for value in node.__dict__.values():
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, Node):
+                yield from _parts(v)
+
+
+def test_the_semantic_actions_build_what_validation_builds() -> None:
+    """The semantic actions build their model objects without validating them (the values are
+    valid by construction): each is exactly what validating its fields gives, by both parsers."""
+    from lark.exceptions import LarkError
+
+    from planspec import _expr
+
+    built = 0
+    for start, text in _texts():
+        results = []
+        with contextlib.suppress(_expr.ExprError):
+            results.append(_expr.parse_later(text, start)[0])
+        with contextlib.suppress(LarkError):
+            tree = _expr.parser().parse(text, start=start)
+            results.append(_expr._to_model(_expr._Built()).transform(tree))
+        for result in results:
+            for node in _parts(result):
+                again = type(node).model_validate(dict(node.__dict__))
+                assert repr(again) == repr(node) and list(again.__dict__) == list(node.__dict__)
+                assert [type(v) for v in again.__dict__.values()] == \
+                    [type(v) for v in node.__dict__.values()], text
+                built += 1
+    assert built > 500
+
+
+def test_what_the_semantic_actions_check_is_what_the_model_allows() -> None:
+    from planspec import _expr
+    from planspec.model import AnyOf, Between, RowAll, RowAny
+
+    def literal(cls: Any, name: str) -> frozenset[Any]:
+        return frozenset(get_args(cls.model_fields[name].annotation))
+
+    assert literal(Threshold, "unit") == _expr._THRESHOLD_UNITS
+    assert literal(Predicate, "op") == _expr._PRED_OPS
+    assert literal(RowTest, "op") == _expr._ROW_OPS
+    assert literal(Measure, "transform") == _expr._TRANSFORMS
+    assert literal(Measure, "direction") == _expr._DIRECTIONS
+    assert literal(Duration, "unit") == _expr._UNITS
+    assert literal(Compare, "op") == _expr._COMP_OPS
+    for cls in (AllOf, AnyOf, RowAll, RowAny):
+        assert _expr._KINDS[cls] == cls.model_fields["kind"].default
+    assert Compare.model_fields["kind"].default == "compare"
+    assert Between.model_fields["kind"].default == "between"
+    assert RowTest.model_fields["kind"].default == "row_test"
+
+
+def _outcome(data: Any) -> Any:
+    try:
+        return repr(Plan.model_validate(data))
+    except ValidationError as e:
+        return [(err["type"], err["loc"], err["msg"], repr(err["input"])) for err in e.errors()]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutants())
+def test_a_dict_validates_as_field_by_field(data: Any) -> None:
+    """A plain dict's values are validated in its keys' order: the node, or the errors in
+    their order, are what validating field by field in the class's order gives."""
+    from planspec import _node
+
+    fast = _outcome(data)
+    with mock.patch.object(_node, "_validate_fields",
+                           lambda cls, d: _node._validate_in_order(_node._spec(cls), d)):
+        slow = _outcome(data)
+    assert fast == slow
+
+
+def test_durations_are_built_as_validated() -> None:
+    from planspec import _expr
+
+    for text in ("1s", "7d", " 12h ", "3mo", "1q", "2y", "2w", "90m"):
+        d = _expr.parse_duration(text)
+        again = Duration.model_validate(dict(d.__dict__))
+        assert repr(again) == repr(d) and type(d.value) is int
+    with pytest.raises(_expr.ExprError, match="needs a unit"):
+        _expr.parse_duration(" 7 ")
+    with pytest.raises(ValidationError):  # 0d: not trusted, validated (and refused) as before
+        Alert.model_validate({"id": "a", "when": "mean(x) > 1", "window": "0d"})
+
+
+def test_errors_come_in_the_fields_order_whatever_the_keys_order() -> None:
+    data = {"severity": "nope", "for": "x", "why": 3, "id": "Bad", "window": "0d"}
+    with pytest.raises(ValidationError) as e:
+        Alert.model_validate(data)
+    assert [err["loc"][0] for err in e.value.errors()] == ["id", "when", "window", "for",
+                                                            "severity", "why"]
+    for more in ({"for_": 1}, {"extra": 1}):  # a name beside its alias, a key of no field
+        with pytest.raises(ValidationError) as e:
+            Alert.model_validate({**data, **more})
+        assert [err["loc"][0] for err in e.value.errors()] == ["id", "when", "window", "for",
+                                                                "severity", "why", *more]
+
+
+def test_a_value_taken_as_it_is_is_what_its_validator_returns() -> None:
+    """Where a dict's value is of a type its field's validator returns as it is, the value is
+    taken without calling it: for every field, a value of each such type is indeed returned
+    by the validator itself (the same object)."""
+    from planspec import _node
+
+    plan = load_plan(ROOT / "plans" / "rental_inspector.yaml").plan
+    samples: dict[type, list[Any]] = {str: ["x", ""], type(None): [None], int: [0, 5],
+                                      bool: [True, False], float: [0.5, -1e9],
+                                      datetime.date: [datetime.date(2026, 1, 5)]}
+    from planspec import _expr
+
+    parsed = [_expr.parse_later(text, start)[0] for start, text in TEXTS]
+    for node in [n for top in (plan, *parsed) for n in _parts(top)]:
+        samples.setdefault(type(node), []).append(node)
+    samples[Duration] = [Duration(value=7, unit="d")]
+    classes = {type(n) for n in _parts(plan)} | {Plan, DriftRisk, Feature}
+    checked = 0
+    for cls in classes:
+        for name, validate, kept in _node._spec(cls).by_key.values():
+            for t in kept:
+                assert samples.get(t), (cls, name, t)
+                for value in samples[t]:
+                    assert validate(value) is value, (cls, name, value)
+                    checked += 1
+    assert checked > 100
