@@ -59,6 +59,27 @@ class Node:
         return f"Node({self.data!r}, {self.children!r}, {self.start_pos}, {self.end_pos})"
 
 
+def _node(data: str, children: list[Any], start: int, end: int) -> Node:
+    """``Node(data, children, start, end)``, made without a call of ``__init__``."""
+    node = _obj_new(Node)
+    node.data, node.children, node.start_pos, node.end_pos = data, children, start, end
+    return node
+
+
+def _key(w: str, start: int, end: int) -> Node:
+    """The key of a plain setting, the word ``w`` at ``start:end``; a word lark may read as a
+    keyword here is left to lark."""
+    tok = _str_new(Tok, w)
+    if w in _KEY_WORDS:
+        tok.type = _KEY_WORDS[w]
+    elif w in KEYWORDS:
+        raise NoFast
+    else:
+        tok.type = "NAME"
+    tok.start_pos, tok.end_pos = start, end
+    return _node("key", [tok], start, end)
+
+
 class Parsed:
     """A condition or row filter of a `.plan` file, already built: the model and a function
     giving the offsets of its parts, or the error its semantic check raised; with the offsets
@@ -100,7 +121,9 @@ _SKIP = re.compile(r"(?:[ \t\f\r\n]+|#[^\n]*)*")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _QUOTED = re.compile(r"`[^`\n]+`")
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
+#: (Lark's `"([^"\\\n]|\\.)*"`, written as loops over runs of characters: one group a
+#: character made a long string cost a regex-stack push each.)
+_STRING = re.compile(r'"[^"\\\n]*+(?:\\.[^"\\\n]*+)*+"|\'[^\'\\\n]*+(?:\\.[^\'\\\n]*+)*+\'')
 _COMP = re.compile(r">=|<=|==|!=|>|<")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION = re.compile(r"[0-9]+(?:mo|s|m|h|d|w|q|y)(?![A-Za-z0-9_])")
@@ -117,6 +140,46 @@ _NAME_TRAILED = _TRAILED[_NAME]
 #: What can begin a run that the grammar skips (elsewhere there is nothing to skip).
 _SKIPPED = frozenset(" \t\f\r\n#")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+# The same terminals for one-regex matches of common shapes: possessive, so that no token gives
+# back characters to let a later one match (a lexer never splits a token it has read).
+_S = r"(?:[ \t\f\r\n]++|#[^\n]*+)*+"
+_N = r"[A-Za-z_][A-Za-z0-9_]*+"
+_NUM = r"-?(?:[0-9]++(?:\.[0-9]*+)?|\.[0-9]++)(?:[eE][+-]?[0-9]++)?"
+_OP = r"(>=|<=|==|!=|>|<)"
+_END = r"(?![A-Za-z0-9_])"
+_UNIT = rf"(?:(%){_S}|(sd){_END}{_S})?"
+#: Blanks only: between the tokens of a common test (one with a comment inside is read token
+#: by token).
+_W = r"[ \t\f\r\n]*+"
+_WUNIT = rf"(?:(%){_W}|(sd){_END}{_W})?"
+#: The common test, `name[(column [op value] [, number])][.part][shift|change [up|down]] op
+#: number [unit]`, in one match (its groups numbered in :meth:`Parser.simple_test`); a test
+#: it does not match is read token by token.
+_SIMPLE_TEST = re.compile(
+    rf"({_N}){_W}"
+    rf"(?:\({_W}({_N}|`[^`\n]+`){_W}"
+    rf"(?:{_OP}{_W}(?:({_NUM}){_W}{_WUNIT}|({_STRING.pattern}){_W}|(true){_END}{_W}"
+    rf"|(false){_END}{_W}))?"
+    rf"(?:,{_W}({_NUM}){_W})?\)(){_W})?"
+    rf"(?:(\.){_W}({_N}){_W})?"
+    rf"(?:(shift|change){_END}{_W}(?:(up|down){_END}{_W})?)?"
+    rf"{_OP}{_W}({_NUM}){_S}(?:(%)|(sd){_END})?{_S}")  # (a unit may follow a comment)
+#: A setting's value that is one token (and a unit), in :meth:`Parser.value`'s order of tries:
+#: 1 DATE, 2 NUMBER_WORD, 3 DURATION, 4 NUMBER (5 `%`, 6 `sd`), 7 STRING, 8 QUOTED_NAME, 9 NAME.
+_VALUE_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
+               rf"|({_NUM}){_S}{_UNIT}|({_STRING.pattern})|(`[^`\n]+`)|({_N})")
+_VALUE = re.compile(rf"(?:{_VALUE_ALTS}){_S}")
+#: A plain setting, `key value`: 1 the key, 2 (empty) where what follows it begins, then the
+#: groups of :data:`_VALUE` (numbered from 3), when a value of one token follows.
+_PAIR = re.compile(rf"({_N}){_S}()(?:(?:{_VALUE_ALTS}){_S})?")
+_VALUE_KINDS = (None, ("date_value", "DATE"), ("number_word", "NUMBER_WORD"),
+                ("duration_value", "DURATION"), None, None, None, ("string", "STRING"),
+                ("word", "QUOTED_NAME"), ("word", "NAME"))
+#: An item's head of three words (`input alert name`) before its block.
+_ITEM_HEAD = re.compile(rf"({_N}){_S}({_N}){_S}({_N}){_S}(?=\{{)")
+_str_new = str.__new__
+_obj_new = object.__new__
 
 #: A part of a condition: (value, start, end, container start, container end). The container
 #: includes the parentheses around a part, which lark counts in the offsets of what holds it.
@@ -233,25 +296,31 @@ class Parser:
 
     # -------------------------------------------------------------------------- conditions
 
-    def chain(self, word: str, item: Callable[[], _Part],
-              build: Callable[[Meta, list[Any]], Any]) -> _Part:
-        """``item (word item)*``: one item as it is, two or more joined by ``build``."""
+    def chain(self, word: str, item: Callable[[], _Part], build: str) -> _Part:
+        """``item (word item)*``: one item as it is, two or more joined by the semantic action
+        ``build``."""
         first = item()
-        if not self.is_word(word):
+        i = self.i
+        if not self.t.startswith(word, i) or self.c[i + len(word)] in _WORD_CHARS:
             return first
         parts = [first]
         while self.take_word(word):
             parts.append(item())
         s, e = parts[0][3], parts[-1][4]
-        return (build(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
+        return (getattr(self.sem, build)(Meta(s, e), [p[0] for p in parts]), s, e, s, e)
 
     def condition(self) -> _Part:
-        return self.chain("or", self.conjunction, self.sem.any_of)
+        return self.chain("or", self.conjunction, "any_of")
 
     def conjunction(self) -> _Part:
-        return self.chain("and", self.test, self.sem.all_of)
+        return self.chain("and", self.test, "all_of")
 
     def test(self) -> _Part:
+        m = _SIMPLE_TEST.match(self.t, self.i)
+        if m is not None:
+            found = self.simple_test(m)
+            if found is not None:
+                return found
         if self.peek() == "(":
             open_at = self.i
             self.need_char("(")
@@ -279,6 +348,129 @@ class Parser:
         high, _, h_end = self.threshold()
         action = sem.not_between if negated else sem.between
         return self._node(action, m_start, h_end, [measure, low, high])
+
+    def simple_test(self, m: re.Match[str]) -> _Part | None:
+        """The test ``m`` matched (see :data:`_SIMPLE_TEST`), built as :meth:`test` builds it,
+        with the same semantic actions in the same order; ``None`` when a name in it is a
+        keyword (the token-by-token reading decides)."""
+        t = self.t
+        g = m.regs
+        ns, ne = g[1]
+        name_text = t[ns:ne]
+        if name_text in KEYWORDS:
+            return None
+        cs, ce = g[2]
+        if cs >= 0 and t[cs] != "`" and t[cs:ce] in KEYWORDS:
+            return None
+        sem = self.sem
+        meta = _obj_new(Meta)
+        meta.start_pos, meta.end_pos = ns, ne
+        name = _str_new(Tok, name_text)
+        name.type, name.start_pos, name.end_pos = "NAME", ns, ne
+        end = ne
+        call = None
+        if cs >= 0:
+            col = _str_new(Tok, t[cs:ce])
+            col.type = "QUOTED_NAME" if t[cs] == "`" else "NAME"
+            col.start_pos, col.end_pos = cs, ce
+            meta = _obj_new(Meta)
+            meta.start_pos, meta.end_pos = cs, ce
+            arg = sem.column(meta, [col])
+            os_, oe = g[3]
+            if os_ >= 0:  # a predicate: `column op value`
+                op = _str_new(Tok, t[os_:oe])
+                op.type, op.start_pos, op.end_pos = "COMP_OP", os_, oe
+                vs, ve = g[4]
+                if vs >= 0:
+                    value, ve = self._threshold(vs, ve, g[5][0], g[6][0])
+                elif g[7][0] >= 0:
+                    vs, ve = g[7]
+                    s_tok = _str_new(Tok, t[vs:ve])
+                    s_tok.type, s_tok.start_pos, s_tok.end_pos = "STRING", vs, ve
+                    meta = _obj_new(Meta)
+                    meta.start_pos, meta.end_pos = vs, ve
+                    value = sem.string(meta, [s_tok])
+                else:
+                    vs = g[8][0]
+                    truth = vs >= 0
+                    if not truth:
+                        vs = g[9][0]
+                    ve = vs + (4 if truth else 5)
+                    meta = _obj_new(Meta)
+                    meta.start_pos, meta.end_pos = vs, ve
+                    value = sem.true(meta, []) if truth else sem.false(meta, [])
+                meta = _obj_new(Meta)
+                meta.start_pos, meta.end_pos = cs, ve
+                arg = sem.predicate(meta, [arg, op, value])
+            qs, qe = g[10]
+            args = [arg, self._threshold(qs, qe, -1, -1)[0]] if qs >= 0 else [arg]
+            end = g[11][0]
+            meta = _obj_new(Meta)
+            meta.start_pos, meta.end_pos = ns, end
+            call = sem.call(meta, [name, *args])
+        part = None
+        ds = g[12][0]
+        if ds >= 0:
+            ps, end = g[13]
+            part_name = _str_new(Tok, t[ps:end])
+            part_name.type, part_name.start_pos, part_name.end_pos = "NAME", ps, end
+            meta = _obj_new(Meta)
+            meta.start_pos, meta.end_pos = ds, end
+            part = sem.part(meta, [part_name])
+        against = None
+        ks, end_k = g[14]
+        if ks >= 0:
+            kind = _str_new(Tok, t[ks:end_k])
+            kind.type, kind.start_pos, kind.end_pos = "TRANSFORM", ks, end_k
+            end = end_k
+            direction = None
+            ds, de = g[15]
+            if ds >= 0:
+                direction = _str_new(Tok, t[ds:de])
+                direction.type, direction.start_pos, direction.end_pos = "DIRECTION", ds, de
+                end = de
+            meta = _obj_new(Meta)
+            meta.start_pos, meta.end_pos = ks, end
+            against = sem.against(meta, [kind, direction])
+        meta = _obj_new(Meta)
+        meta.start_pos, meta.end_pos = ns, end
+        if call is None:
+            measure = sem.bare(meta, [name, part, against])
+        else:
+            measure = sem.measure(meta, [call, part, against])
+        os_, oe = g[16]
+        op = _str_new(Tok, t[os_:oe])
+        op.type, op.start_pos, op.end_pos = "COMP_OP", os_, oe
+        vs, ve = g[17]
+        thr, ve = self._threshold(vs, ve, g[18][0], g[19][0])
+        meta = _obj_new(Meta)
+        meta.start_pos, meta.end_pos = ns, ve
+        self.i = m.end()
+        return (sem.compare(meta, [measure, op, thr]), ns, ve, ns, ve)
+
+    def _threshold(self, ns: int, ne: int, percent: int, sd: int) -> tuple[Any, int]:
+        """The threshold of the number at ``ns:ne`` with its unit (`%` at ``percent`` or `sd`
+        at ``sd``, -1 when absent), built as :meth:`threshold` builds it; with its end."""
+        sem = self.sem
+        num = _str_new(Tok, self.t[ns:ne])
+        num.type, num.start_pos, num.end_pos = "NUMBER", ns, ne
+        unit = None
+        end = ne
+        if percent >= 0 or sd >= 0:
+            meta = _obj_new(Meta)
+            if percent >= 0:
+                end = percent + 1
+                u = _str_new(Tok, "%")
+                u.type, u.start_pos, u.end_pos = "PERCENT", percent, end
+            else:
+                end = sd + 2
+                u = _str_new(Tok, "sd")
+                u.type, u.start_pos, u.end_pos = "SD", sd, end
+            meta.start_pos, meta.end_pos = u.start_pos, end
+            unit = sem.unit(meta, [u])
+        meta = _obj_new(Meta)
+        meta.start_pos, meta.end_pos = ns, end
+        return sem.threshold(meta, [num, unit]), end
 
     @staticmethod
     def _node(action: Callable[[Meta, list[Any]], Any], start: int, end: int,
@@ -371,10 +563,10 @@ class Parser:
         return (self.sem.row_filter(Meta(s, e), [inner[0]]), s, e, s, e)
 
     def row_or(self) -> _Part:
-        return self.chain("or", self.row_and, self.sem.row_any)
+        return self.chain("or", self.row_and, "row_any")
 
     def row_and(self) -> _Part:
-        return self.chain("and", self.row_test, self.sem.row_all)
+        return self.chain("and", self.row_test, "row_all")
 
     def row_test(self) -> _Part:
         sem = self.sem
@@ -488,6 +680,17 @@ class Parser:
 
     def item(self) -> Node:
         start = self.i
+        m = _ITEM_HEAD.match(self.t, start)
+        if m is not None:  # `input alert name {` and the like, in one match
+            w, second, name_text = m.groups()
+            pair = _ITEMS2.get(w)
+            if pair is not None and second == pair[0] and name_text not in KEYWORDS:
+                ns, ne = m.span(3)
+                name = _str_new(Tok, name_text)
+                name.type, name.start_pos, name.end_pos = "NAME", ns, ne
+                self.i = m.end()
+                block = self.block()
+                return _node(pair[1], [name, block], start, block.end_pos)
         w = self.word()
         if w is None:
             raise NoFast
@@ -529,11 +732,32 @@ class Parser:
         start = self.i
         self.need_char("{")
         settings: list[Node] = []
+        t, c = self.t, self.c
         while True:
-            end = self.char("}")
-            if end >= 0:
-                return Node("block", settings, start, end)
-            settings.append(self.setting())
+            i = self.i
+            if c[i] == "}":
+                self.i = self.skipped(i + 1)
+                return _node("block", settings, start, i + 1)
+            m = _PAIR.match(t, i)
+            if m is None:
+                raise NoFast
+            g = m.regs
+            key_end = g[1][1]
+            w = t[i:key_end]
+            keyword = _SETTINGS.get(w)
+            if keyword is not None:
+                self.i = g[2][0]
+                settings.append(keyword(self, i, w))
+                continue
+            k = m.lastindex
+            after = m.end()
+            if k == 2 or c[after] == "{":  # a sub-block, a list, or what `setting` declines
+                settings.append(self.setting())
+                continue
+            key = _key(w, i, key_end)
+            self.i = after
+            value = self._value_node(g, k, 2)  # type: ignore[arg-type]
+            settings.append(_node("pair", [key, value], i, value.end_pos))
 
     def setting(self) -> Node:
         start = self.i
@@ -545,21 +769,15 @@ class Parser:
         keyword = _SETTINGS.get(w)
         if keyword is not None:
             return keyword(self, start, w)
-        if w in _KEY_WORDS:
-            key_tok = Tok(_KEY_WORDS[w], w, start, m.end(1))
-        elif w in KEYWORDS:  # lark may read it as a keyword here
-            raise NoFast
-        else:
-            key_tok = Tok("NAME", w, start, m.end(1))
-        key = Node("key", [key_tok], start, key_tok.end_pos)
+        key = _key(w, start, start + len(w))
         if self.c[self.i] == "{":
             block = self.block()
-            return Node("sub_block", [key, None, block], start, block.end_pos)
+            return _node("sub_block", [key, None, block], start, block.end_pos)
         value = self.value()
-        if value.data == "word" and self.c[self.i] == "{" and value.children[0].type == "NAME":
+        if self.c[self.i] == "{" and value.data == "word" and value.children[0].type == "NAME":
             block = self.block()
-            return Node("sub_block", [key, value.children[0], block], start, block.end_pos)
-        return Node("pair", [key, value], start, value.end_pos)
+            return _node("sub_block", [key, value.children[0], block], start, block.end_pos)
+        return _node("pair", [key, value], start, value.end_pos)
 
     # Each keyword setting, read after its first word (``w``, which began at ``start``).
 
@@ -606,6 +824,42 @@ class Parser:
 
     def value(self) -> Node:
         """A setting's value; in lark too every word here but `true` and `false` is a name."""
+        m = _VALUE.match(self.t, self.i)
+        if m is None:
+            return self.value_slow()
+        self.i = m.end()
+        return self._value_node(m.regs, m.lastindex, 0)  # type: ignore[arg-type]
+
+    def _value_node(self, g: tuple[tuple[int, int], ...], k: int, base: int) -> Node:
+        """The node of the value a match of :data:`_VALUE` found (its group ``k``, groups
+        numbered from ``base`` + 1, spans ``g``)."""
+        k -= base
+        if 4 <= k <= 6:  # a number and its unit
+            ns, ne = g[base + 4]
+            num = _str_new(Tok, self.t[ns:ne])
+            num.type, num.start_pos, num.end_pos = "NUMBER", ns, ne
+            if k == 4:
+                return _node("threshold", [num, None], ns, ne)
+            at = g[base + k][0]
+            if k == 5:
+                unit_tok = _str_new(Tok, "%")
+                unit_tok.type, unit_tok.start_pos, unit_tok.end_pos = "PERCENT", at, at + 1
+            else:
+                unit_tok = _str_new(Tok, "sd")
+                unit_tok.type, unit_tok.start_pos, unit_tok.end_pos = "SD", at, at + 2
+            end = unit_tok.end_pos
+            return _node("threshold", [num, _node("unit", [unit_tok], at, end)], ns, end)
+        s, e = g[base + k]
+        text = self.t[s:e]
+        if k == 9 and (text == "true" or text == "false"):
+            return _node(text, [], s, e)
+        kind, type_ = _VALUE_KINDS[k]  # type: ignore[misc]
+        tok = _str_new(Tok, text)
+        tok.type, tok.start_pos, tok.end_pos = type_, s, e
+        return _node(kind, [tok], s, e)
+
+    def value_slow(self) -> Node:
+        """:meth:`value` token by token (a list, or text it declines)."""
         ch = self.peek()
         if ch == "-" or ch == "." or ch.isdigit():
             for pattern, kind, type_ in ((_DATE, "date_value", "DATE"),

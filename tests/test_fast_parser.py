@@ -244,6 +244,13 @@ def test_every_condition_filter_and_label_in_the_repository() -> None:
     "calibrated(x) > calibrated(1%)", "psi(x) > calibrate(1%)", "psi(x) > 1 and", "psi(x) >",
     "psi(x) > 2 sds", "psi(and) > 1", "and(x) > 1", "psi(x) shift shift > 1", "psi(x)>1or(y)>2",
     "psi(x)>1 or\n ks(y).pvalue<0.1", "", "   ", "psi(x) > 1 )", "(psi(x) > 1",
+    # (the one-match reading of common tests, and what it leaves to the token-by-token one)
+    "psi(x) > 2 # c\n sd", "psi(x) # c\n > 1", "mean(x) shift # c\n up > 1", "ks(x). pvalue < 1",
+    "mean(x)shift up>2sd", "mean(x) shiftup > 1", "mean(x) shift upx > 1", "psi(x) > 2sdx",
+    "quantile(x, 0.5 sd) > 1", "quantile(x, 50%) > 1", "quantile(x,.5)>-1e3", "psi(x, ) > 1",
+    "rate(x >= 5 %) > 1%", "rate(x >= 5 % , 2) > 1", "share(x == 'a\\'b') > 1",
+    "share(x == truex) > 1", "share(x == true, y) > 1", "share(`a b` != false) > 1",
+    "share(and == 1) > 1", "psi(`x`).and > 1", "psi(x) > -", "psi(x) > 1.5.2", "psi(x) >= .5e",
 ])
 def test_conditions(text: str) -> None:
     check_expr(text)
@@ -279,6 +286,14 @@ def test_derived_labels(text: str) -> None:
     "input alert a { k `v` {} }", "input alert a { k true {} }", "input alert a { when meen(x)>1 }",
     "input alert a { when meen(x) > 1 and }", "input alert a { for 2w }",
     "input alert a { when psi(x) > 1\n to 5 }", "defaults { severity high critical }",
+    # (the one-match readings of item heads, plain settings and values)
+    "input alertx a { }", "input # c\n alert a # c\n { }", "input alert and { }",
+    "output monitor a { }", "drift risk r { k 1 }", "input alert a { k # c\n 5 sd }",
+    'input alert a { why "a \\" b" why2 \'c\' }', 'input alert a { why "a\\\nb" }',
+    "input alert a { k 5 % }", "input alert a { k 5 sdx }", "input alert a { k 7d5 }",
+    "input alert a { k 2026-01-01x }", "input alert a { k 3 day # c\n }", "input alert a { k true}",
+    "input alert a { k falsey }", "input alert a { k `q` { } }", "input alert a { k v# c\n{ } }",
+    "input alert a { to 1 }", "input alert a { when # c\n psi(x) > 1 }",
 ])
 def test_plan_texts(text: str) -> None:
     check_plan(text)
