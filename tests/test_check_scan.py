@@ -246,7 +246,7 @@ def changed(draw: st.DrawFn) -> Plan:
     return plan
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changed())
 def test_clearing_hides_no_finding(plan: Plan) -> None:
     found_as_before(plan)
