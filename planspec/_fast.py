@@ -66,18 +66,30 @@ def _node(data: str, children: list[Any], start: int, end: int) -> Node:
     return node
 
 
+def _tok(type_: str, text: str, start: int, end: int) -> Tok:
+    """``Tok(type_, text, start, end)``, made without a call of ``__new__``."""
+    tok = _str_new(Tok, text)
+    tok.type, tok.start_pos, tok.end_pos = type_, start, end
+    return tok
+
+
+def _meta(start: int, end: int) -> Meta:
+    """``Meta(start, end)``, made without a call of ``__init__``."""
+    meta = _obj_new(Meta)
+    meta.start_pos, meta.end_pos = start, end
+    return meta
+
+
 def _key(w: str, start: int, end: int) -> Node:
     """The key of a plain setting, the word ``w`` at ``start:end``; a word lark may read as a
     keyword here is left to lark."""
-    tok = _str_new(Tok, w)
     if w in _KEY_WORDS:
-        tok.type = _KEY_WORDS[w]
+        type_ = _KEY_WORDS[w]
     elif w in KEYWORDS:
         raise NoFast
     else:
-        tok.type = "NAME"
-    tok.start_pos, tok.end_pos = start, end
-    return _node("key", [tok], start, end)
+        type_ = "NAME"
+    return _node("key", [_tok(type_, w, start, end)], start, end)
 
 
 class Parsed:
@@ -363,32 +375,23 @@ class Parser:
         if cs >= 0 and t[cs] != "`" and t[cs:ce] in KEYWORDS:
             return None
         sem = self.sem
-        meta = _obj_new(Meta)
-        meta.start_pos, meta.end_pos = ns, ne
-        name = _str_new(Tok, name_text)
-        name.type, name.start_pos, name.end_pos = "NAME", ns, ne
+        name = _tok("NAME", name_text, ns, ne)
         end = ne
         call = None
         if cs >= 0:
-            col = _str_new(Tok, t[cs:ce])
-            col.type = "QUOTED_NAME" if t[cs] == "`" else "NAME"
-            col.start_pos, col.end_pos = cs, ce
-            meta = _obj_new(Meta)
-            meta.start_pos, meta.end_pos = cs, ce
+            col = _tok("QUOTED_NAME" if t[cs] == "`" else "NAME", t[cs:ce], cs, ce)
+            meta = _meta(cs, ce)
             arg = sem.column(meta, [col])
             os_, oe = g[3]
             if os_ >= 0:  # a predicate: `column op value`
-                op = _str_new(Tok, t[os_:oe])
-                op.type, op.start_pos, op.end_pos = "COMP_OP", os_, oe
+                op = _tok("COMP_OP", t[os_:oe], os_, oe)
                 vs, ve = g[4]
                 if vs >= 0:
                     value, ve = self._threshold(vs, ve, g[5][0], g[6][0])
                 elif g[7][0] >= 0:
                     vs, ve = g[7]
-                    s_tok = _str_new(Tok, t[vs:ve])
-                    s_tok.type, s_tok.start_pos, s_tok.end_pos = "STRING", vs, ve
-                    meta = _obj_new(Meta)
-                    meta.start_pos, meta.end_pos = vs, ve
+                    s_tok = _tok("STRING", t[vs:ve], vs, ve)
+                    meta = _meta(vs, ve)
                     value = sem.string(meta, [s_tok])
                 else:
                     vs = g[8][0]
@@ -396,55 +399,44 @@ class Parser:
                     if not truth:
                         vs = g[9][0]
                     ve = vs + (4 if truth else 5)
-                    meta = _obj_new(Meta)
-                    meta.start_pos, meta.end_pos = vs, ve
+                    meta = _meta(vs, ve)
                     value = sem.true(meta, []) if truth else sem.false(meta, [])
-                meta = _obj_new(Meta)
-                meta.start_pos, meta.end_pos = cs, ve
+                meta = _meta(cs, ve)
                 arg = sem.predicate(meta, [arg, op, value])
             qs, qe = g[10]
             args = [arg, self._threshold(qs, qe, -1, -1)[0]] if qs >= 0 else [arg]
             end = g[11][0]
-            meta = _obj_new(Meta)
-            meta.start_pos, meta.end_pos = ns, end
+            meta = _meta(ns, end)
             call = sem.call(meta, [name, *args])
         part = None
         ds = g[12][0]
         if ds >= 0:
             ps, end = g[13]
-            part_name = _str_new(Tok, t[ps:end])
-            part_name.type, part_name.start_pos, part_name.end_pos = "NAME", ps, end
-            meta = _obj_new(Meta)
-            meta.start_pos, meta.end_pos = ds, end
+            part_name = _tok("NAME", t[ps:end], ps, end)
+            meta = _meta(ds, end)
             part = sem.part(meta, [part_name])
         against = None
         ks, end_k = g[14]
         if ks >= 0:
-            kind = _str_new(Tok, t[ks:end_k])
-            kind.type, kind.start_pos, kind.end_pos = "TRANSFORM", ks, end_k
+            kind = _tok("TRANSFORM", t[ks:end_k], ks, end_k)
             end = end_k
             direction = None
             ds, de = g[15]
             if ds >= 0:
-                direction = _str_new(Tok, t[ds:de])
-                direction.type, direction.start_pos, direction.end_pos = "DIRECTION", ds, de
+                direction = _tok("DIRECTION", t[ds:de], ds, de)
                 end = de
-            meta = _obj_new(Meta)
-            meta.start_pos, meta.end_pos = ks, end
+            meta = _meta(ks, end)
             against = sem.against(meta, [kind, direction])
-        meta = _obj_new(Meta)
-        meta.start_pos, meta.end_pos = ns, end
+        meta = _meta(ns, end)
         if call is None:
             measure = sem.bare(meta, [name, part, against])
         else:
             measure = sem.measure(meta, [call, part, against])
         os_, oe = g[16]
-        op = _str_new(Tok, t[os_:oe])
-        op.type, op.start_pos, op.end_pos = "COMP_OP", os_, oe
+        op = _tok("COMP_OP", t[os_:oe], os_, oe)
         vs, ve = g[17]
         thr, ve = self._threshold(vs, ve, g[18][0], g[19][0])
-        meta = _obj_new(Meta)
-        meta.start_pos, meta.end_pos = ns, ve
+        meta = _meta(ns, ve)
         self.i = m.end()
         return (sem.compare(meta, [measure, op, thr]), ns, ve, ns, ve)
 
@@ -452,24 +444,18 @@ class Parser:
         """The threshold of the number at ``ns:ne`` with its unit (`%` at ``percent`` or `sd`
         at ``sd``, -1 when absent), built as :meth:`threshold` builds it; with its end."""
         sem = self.sem
-        num = _str_new(Tok, self.t[ns:ne])
-        num.type, num.start_pos, num.end_pos = "NUMBER", ns, ne
+        num = _tok("NUMBER", self.t[ns:ne], ns, ne)
         unit = None
         end = ne
         if percent >= 0 or sd >= 0:
-            meta = _obj_new(Meta)
             if percent >= 0:
                 end = percent + 1
-                u = _str_new(Tok, "%")
-                u.type, u.start_pos, u.end_pos = "PERCENT", percent, end
+                u = _tok("PERCENT", "%", percent, end)
             else:
                 end = sd + 2
-                u = _str_new(Tok, "sd")
-                u.type, u.start_pos, u.end_pos = "SD", sd, end
-            meta.start_pos, meta.end_pos = u.start_pos, end
-            unit = sem.unit(meta, [u])
-        meta = _obj_new(Meta)
-        meta.start_pos, meta.end_pos = ns, end
+                u = _tok("SD", "sd", sd, end)
+            unit = sem.unit(_meta(u.start_pos, end), [u])
+        meta = _meta(ns, end)
         return sem.threshold(meta, [num, unit]), end
 
     @staticmethod
@@ -686,8 +672,7 @@ class Parser:
             pair = _ITEMS2.get(w)
             if pair is not None and second == pair[0] and name_text not in KEYWORDS:
                 ns, ne = m.span(3)
-                name = _str_new(Tok, name_text)
-                name.type, name.start_pos, name.end_pos = "NAME", ns, ne
+                name = _tok("NAME", name_text, ns, ne)
                 self.i = m.end()
                 block = self.block()
                 return _node(pair[1], [name, block], start, block.end_pos)
@@ -836,17 +821,12 @@ class Parser:
         k -= base
         if 4 <= k <= 6:  # a number and its unit
             ns, ne = g[base + 4]
-            num = _str_new(Tok, self.t[ns:ne])
-            num.type, num.start_pos, num.end_pos = "NUMBER", ns, ne
+            num = _tok("NUMBER", self.t[ns:ne], ns, ne)
             if k == 4:
                 return _node("threshold", [num, None], ns, ne)
             at = g[base + k][0]
-            if k == 5:
-                unit_tok = _str_new(Tok, "%")
-                unit_tok.type, unit_tok.start_pos, unit_tok.end_pos = "PERCENT", at, at + 1
-            else:
-                unit_tok = _str_new(Tok, "sd")
-                unit_tok.type, unit_tok.start_pos, unit_tok.end_pos = "SD", at, at + 2
+            unit_tok = (_tok("PERCENT", "%", at, at + 1) if k == 5 else
+                        _tok("SD", "sd", at, at + 2))
             end = unit_tok.end_pos
             return _node("threshold", [num, _node("unit", [unit_tok], at, end)], ns, end)
         s, e = g[base + k]
@@ -854,8 +834,7 @@ class Parser:
         if k == 9 and (text == "true" or text == "false"):
             return _node(text, [], s, e)
         kind, type_ = _VALUE_KINDS[k]  # type: ignore[misc]
-        tok = _str_new(Tok, text)
-        tok.type, tok.start_pos, tok.end_pos = type_, s, e
+        tok = _tok(type_, text, s, e)
         return _node(kind, [tok], s, e)
 
     def value_slow(self) -> Node:
