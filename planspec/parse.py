@@ -238,9 +238,7 @@ class _FileBuilder:
         (else the value is the comment anchor)."""
         s, e = node.start_pos, node.end_pos
         text = self.text
-        # A block's span is its head line (`source audits {`): what a caret can show.
-        eol = text.find("\n", s, e)
-        self.values[path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
+        self.values[path] = _line_packed(text, s, e)
         if type(node) is Node and node.data == "list_value":
             self._list_items(path, node)
         if key is not None:
@@ -266,14 +264,12 @@ class _FileBuilder:
             path: Path = (section, len(items))
             text, values = self.text, self.values
             s, e = tree.start_pos, tree.end_pos
-            eol = text.find("\n", s, e)
-            values[path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
-            m = _WORD_AT.match(text, s)
-            self.keys[path] = s << WIDE | (m.end() if m else s + 1)
+            values[path] = _line_packed(text, s, e)
+            hs, he = self.head(tree)
+            self.keys[path] = hs << WIDE | he
             id_path = (*path, "id")
             s, e = name.start_pos, name.end_pos
-            eol = text.find("\n", s, e)
-            values[id_path] = s << WIDE | (e if eol < 0 else len(text[s:eol].rstrip()) + s)
+            values[id_path] = _line_packed(text, s, e)
             self.anchors += ((tree.start_pos, path), (s, id_path))
             items.append(self.block(block, path, {"id": str(name)}))
             return
@@ -350,17 +346,14 @@ class _FileBuilder:
                 parsed = s.children[-1]
                 sub = (*path, key)
                 value = self.condition(parsed, sub)
-                ks = s.start_pos
-                m = _WORD_AT.match(text, ks)
-                ke = m.end() if m else ks + 1
+                ks, ke = self.head(s)
                 if key in out:
                     self.diagnostics.append(make("PS206", f"`{key}` is set twice",
                                                  self.span(ks, ke), "keep one"))
                     continue
                 out[key] = value
                 vs, ve = parsed.start_pos, parsed.end_pos
-                eol = text.find("\n", vs, ve)
-                values[sub] = vs << WIDE | (ve if eol < 0 else len(text[vs:eol].rstrip()) + vs)
+                values[sub] = _line_packed(text, vs, ve)
                 keys[sub] = ks << WIDE | ke
                 anchors.append((ks, sub))
                 continue
@@ -389,8 +382,7 @@ class _FileBuilder:
             out[key] = value
             sub = (*path, key)
             vs, ve = v.start_pos, v.end_pos
-            eol = text.find("\n", vs, ve)
-            values[sub] = vs << WIDE | (ve if eol < 0 else len(text[vs:eol].rstrip()) + vs)
+            values[sub] = _line_packed(text, vs, ve)
             if v_kind == "list_value":
                 self._list_items(sub, v)
             ks = key_tok.start_pos
@@ -677,6 +669,14 @@ def _last_open_item(piece: str) -> int:
     """Where the piece's first block opens (its item line): what an unclosed `{` belongs to."""
     m = re.search(r"(?m)^[A-Za-z_][^\n{]*\{", piece)
     return m.start() if m else 0
+
+
+def _line_packed(text: str, start: int, end: int) -> int:
+    """The packed offsets of the value at ``text[start:end]``, cut at the end of its first
+    line, without the blanks there: a block's span is its head line (`source audits {`), what
+    a caret can show."""
+    eol = text.find("\n", start, end)
+    return start << WIDE | (end if eol < 0 else len(text[start:eol].rstrip()) + start)
 
 
 def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], text: str) -> Comments:
