@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
 from planspec import _fast
 from planspec._fast import Node, NoFast, Tok
@@ -31,15 +31,21 @@ from planspec.model import (
     Between,
     Calibrated,
     Compare,
+    CompOp,
     Condition,
+    Direction,
     Duration,
     Measure,
     Predicate,
+    PredOp,
     RowAll,
     RowAny,
     RowFilter,
+    RowOp,
     RowTest,
     Threshold,
+    Transform,
+    Unit,
 )
 from planspec.stats import PARTS, STATS
 
@@ -231,14 +237,13 @@ def _unescape(m: re.Match[str]) -> str:
 
 
 #: What the semantic actions check before building a model object without validating it (the
-#: values validation would accept unchanged).
-_THRESHOLD_UNITS = frozenset(("", "%", "sd"))
-_PRED_OPS = frozenset((">", ">=", "<", "<=", "==", "!="))
-_ROW_OPS = frozenset(("==", "!=", ">", ">=", "<", "<=", "in", "not in", "is missing",
-                      "is not missing"))
-_TRANSFORMS = frozenset(("value", "shift", "change"))
-_DIRECTIONS = frozenset(("both", "up", "down"))
-_COMP_OPS = frozenset((">", ">=", "<", "<="))
+#: values validation would accept unchanged): the model's own literals.
+_THRESHOLD_UNITS = frozenset(get_args(Unit))
+_PRED_OPS = frozenset(get_args(PredOp))
+_ROW_OPS = frozenset(get_args(RowOp))
+_TRANSFORMS = frozenset(get_args(Transform))
+_DIRECTIONS = frozenset(get_args(Direction))
+_COMP_OPS = frozenset(get_args(CompOp))
 _CONDITIONS = (Compare, Between, AllOf, AnyOf)
 _ROW_FILTERS = (RowTest, RowAll, RowAny)
 _KINDS: dict[type[Record], str] = {AllOf: "all_of", AnyOf: "any_of", RowAll: "row_all",

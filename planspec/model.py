@@ -38,6 +38,9 @@ from planspec.stats import STATS
 Id = Annotated[str, MaxLen(80), Pattern(r"^[a-z][a-z0-9_]*$")]
 CompOp = Literal[">", ">=", "<", "<="]
 PredOp = Literal[">", ">=", "<", "<=", "==", "!="]
+Unit = Literal["", "%", "sd"]
+Transform = Literal["value", "shift", "change"]
+Direction = Literal["both", "up", "down"]
 
 
 # ----------------------------------------------------------------------------------- conditions
@@ -53,7 +56,7 @@ class Threshold(Node):
     """A number a condition compares with, as written: `2 sd`, `5%`, `0.2`."""
 
     value: Annotated[float, Finite()]
-    unit: Literal["", "%", "sd"] = ""
+    unit: Unit = ""
 
     @property
     def amount(self) -> float:
@@ -93,8 +96,8 @@ class Measure(Node):
     within: Threshold | None = None
     #: `.pvalue` of a test; `.lower` and `.upper` bounds of an outcome metric's 95% interval.
     part: Literal["statistic", "pvalue", "lower", "upper"] = "statistic"
-    transform: Literal["value", "shift", "change"] = "value"
-    direction: Literal["both", "up", "down"] = "both"
+    transform: Transform = "value"
+    direction: Direction = "both"
 
 
 class Compare(Node):
