@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class NoFast(Exception):
@@ -149,6 +149,7 @@ _TRAILED = {p: re.compile(f"({p.pattern}){_SKIP.pattern}")
             for p in (_NAME, _NUMBER, _QUOTED, _STRING, _COMP, _DATE, _DURATION, _NUMBER_WORD)}
 #: What continues a word (lark's names are ASCII).
 _NAME_TRAILED = _TRAILED[_NAME]
+_NUMBER_TRAILED = _TRAILED[_NUMBER]
 #: What can begin a run that the grammar skips (elsewhere there is nothing to skip).
 _SKIPPED = frozenset(" \t\f\r\n#")
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -716,7 +717,7 @@ class Parser:
     def block(self) -> Node:
         start = self.i
         self.need_char("{")
-        settings: list[Node] = []
+        settings: list[Node | Pair] = []
         t, c = self.t, self.c
         while True:
             i = self.i
@@ -739,12 +740,47 @@ class Parser:
             if k == 2 or c[after] == "{":  # a sub-block, a list, or what `setting` declines
                 settings.append(self.setting())
                 continue
-            key = _key(w, i, key_end)
+            if w in KEYWORDS and w not in _KEY_WORDS:  # (as :func:`_key`)
+                raise NoFast
             self.i = after
-            value = self._value_node(g, k, 2)  # type: ignore[arg-type]
-            settings.append(_node("pair", [key, value], i, value.end_pos))
+            settings.append(self._pair(w, i, key_end, g, k - 2))  # type: ignore[operator]
 
-    def setting(self) -> Node:
+    def _pair(self, w: str, start: int, key_end: int, g: tuple[tuple[int, int], ...],
+              k: int) -> Pair:
+        """The plain setting of the key ``w`` at ``start:key_end`` whose value a match of
+        :data:`_PAIR` found (its group ``k`` of :data:`_VALUE_ALTS`, spans ``g``): the
+        :class:`Pair` :func:`pair_of` makes of the tree :meth:`_value_node` would make."""
+        t = self.t
+        if k == 9:  # a name, or `true` or `false`
+            s, e = g[11]
+            value: Any = t[s:e]
+            if value == "true" or value == "false":
+                value = value == "true"
+        elif k == 7:  # a string
+            s, e = g[9]
+            value = t[s + 1:e - 1]
+            if "\\" in value:
+                value = unquote(t[s:e])
+        elif 4 <= k <= 6:  # a number and its unit
+            s, e = g[6]
+            number = t[s:e]
+            if k == 4:
+                value = number_value(number)
+            else:
+                e = g[k + 2][0] + (1 if k == 5 else 2)
+                value = number + "%" if k == 5 else number + " sd"
+                return _tuple_new(Pair, ("pair", w, start, key_end, value, s, line_end(t, s, e),
+                                         e, None))
+        else:
+            s, e = g[k + 2]
+            value = t[s:e]
+            if k == 8:  # a quoted name
+                value = value[1:-1]
+            elif k == 2:  # a number and a word
+                value = " ".join(value.split())
+        return _tuple_new(Pair, ("pair", w, start, key_end, value, s, e, e, None))
+
+    def setting(self) -> Node | Pair:
         start = self.i
         m = _NAME_TRAILED.match(self.t, start)
         if m is None:
@@ -762,46 +798,52 @@ class Parser:
         if self.c[self.i] == "{" and value.data == "word" and value.children[0].type == "NAME":
             block = self.block()
             return _node("sub_block", [key, value.children[0], block], start, block.end_pos)
-        return _node("pair", [key, value], start, value.end_pos)
+        return pair_of("pair", w, start, key.end_pos, value, value.end_pos, self.t)
 
     # Each keyword setting, read after its first word (``w``, which began at ``start``).
 
-    def _when(self, start: int, w: str) -> Node:
+    def _when(self, start: int, w: str) -> Node | Pair:
         if w == "warn":
             self.expect_word("when")
         cond = self.parsed(self.condition)
         return Node("when" if w == "when" else "warn_when", [cond], start, cond.end)
 
-    def _where(self, start: int, w: str) -> Node:
+    def _where(self, start: int, w: str) -> Node | Pair:
         found = self.parsed(self.row_filter)
         return Node("where_setting", [found], start, found.end)
 
-    def _for(self, start: int, w: str) -> Node:
-        num = self.need(_NUMBER, "NUMBER")
-        end = num.end_pos
+    def _for(self, start: int, w: str) -> Node | Pair:
+        m = _NUMBER_TRAILED.match(self.t, self.i)
+        if m is None:
+            raise NoFast
+        ns, end = m.span(1)
+        self.i = m.end()
+        number = number_value(m.group(1))
         at = self.i
         if self.take_word("windows"):
-            end = at + 7
-        return Node("for_setting" if w == "for" else "keep_setting", [num], start, end)
+            return _tuple_new(Pair, ("for_setting" if w == "for" else "keep_setting", w, start,
+                                     start + len(w), number, ns, end, at + 7, None))
+        return _tuple_new(Pair, ("for_setting" if w == "for" else "keep_setting", w, start,
+                                 start + len(w), number, ns, end, end, None))
 
-    def _range(self, start: int, w: str) -> Node:
+    def _range(self, start: int, w: str) -> Node | Pair:
         low = self.threshold_node()
         self.expect_word("to")
         high = self.threshold_node()
         return Node("range_setting", [low, high], start, high.end_pos)
 
-    def _column(self, start: int, w: str) -> Node:
+    def _column(self, start: int, w: str) -> Node | Pair:
         label = self.label()
         type_name = self.name()
         block = self.block() if self.peek() == "{" else None
         return Node("feature" if w == "feature" else "prediction", [label, type_name, block],
                     start, (block or type_name).end_pos)
 
-    def _text(self, start: int, w: str) -> Node:
+    def _text(self, start: int, w: str) -> Node | Pair:
         text = self.need(_STRING, "STRING")
         return Node(w, [text], start, text.end_pos)
 
-    def _escalate(self, start: int, w: str) -> Node:
+    def _escalate(self, start: int, w: str) -> Node | Pair:
         self.expect_word("to")
         target = self.name()
         block = self.block() if self.peek() == "{" else None
@@ -884,11 +926,98 @@ class Parser:
 
 
 #: The settings that begin with a keyword, by that keyword.
-_SETTINGS: dict[str, Callable[[Parser, int, str], Node]] = {
+_SETTINGS: dict[str, Callable[[Parser, int, str], Node | Pair]] = {
     "when": Parser._when, "warn": Parser._when, "where": Parser._where, "for": Parser._for,
     "keep_firing_for": Parser._for, "range": Parser._range, "feature": Parser._column,
     "output": Parser._column, "step": Parser._text, "bias": Parser._text,
     "escalate": Parser._escalate}
+
+
+class Pair(NamedTuple):
+    """A setting of one key and one value, read (a plain `key value`, or `for 2 windows` and
+    `keep_firing_for 1`): its key, and its value as the plain data YAML would read for it, with
+    their offsets; what the builder notes without reading a tree. Made for the lark path's
+    trees too (by :func:`pair_of`), so one builder reads both."""
+
+    #: "pair" for a plain `key value`, else its setting's rule (`for_setting`, `keep_setting`).
+    data: str
+    key: str
+    start_pos: int
+    key_end: int
+    value: Any
+    value_start: int
+    #: Where the value ends, cut at the end of its first line (see :func:`line_end`).
+    value_end: int
+    #: Where the setting ends.
+    end_pos: int
+    #: The offsets of a list's items, else None.
+    items: list[tuple[int, int]] | None
+
+
+_tuple_new = tuple.__new__
+
+
+def line_end(text: str, start: int, end: int) -> int:
+    """Where the value at ``text[start:end]`` ends, cut at the end of its first line, without
+    the blanks there (a value's span is what a caret can show)."""
+    eol = text.find("\n", start, end)
+    return end if eol < 0 else len(text[start:eol].rstrip()) + start
+
+
+def pair_of(data: str, key: str, key_start: int, key_end: int, value: Any, end: int,
+            text: str) -> Pair:
+    """The :class:`Pair` of a setting whose key is ``key`` at ``key_start:key_end`` and whose
+    value is the tree ``value``, the setting ending at ``end`` of ``text``."""
+    vs, ve = value.start_pos, value.end_pos
+    items = ([(c.start_pos, c.end_pos) for c in value.children if c is not None]
+             if type(value) is not Tok and value.data == "list_value" else None)
+    return _tuple_new(Pair, (data, key, key_start, key_end, plain_value(value), vs,
+                             line_end(text, vs, ve), end, items))
+
+
+def plain_value(v: Any) -> Any:
+    """The plain data of a setting's value (a tree of `setting_value`, or a token)."""
+    if isinstance(v, str):
+        return str(v)
+    kind = v.data
+    if kind == "threshold":
+        number, unit = v.children
+        unit_text = str(unit.children[0]) if unit is not None else ""
+        if unit_text:
+            return f"{number}{'' if unit_text == '%' else ' '}{unit_text}"
+        return number_value(number)
+    if kind == "number_word":  # `1 day`: kept as written, for the model to say what is wrong
+        return " ".join(str(v.children[0]).split())
+    if kind in ("duration_value", "date_value", "word"):
+        tok = str(v.children[0])
+        return tok[1:-1] if tok.startswith("`") else tok
+    if kind == "string":
+        return unquote(v.children[0])
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind == "list_value":
+        return [plain_value(c) for c in v.children if c is not None]
+    raise ValueError(f"unexpected value {kind}")  # pragma: no cover - the grammar has no other
+
+
+def number_value(tok: str) -> int | float:
+    """A NUMBER token's value: an int when it has no fraction and no exponent."""
+    text = str(tok)
+    return float(text) if "." in text or "e" in text or "E" in text else int(text)
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+def unquote(tok: str) -> str:
+    """A STRING token's text: without its quotes, its escapes read."""
+    body = str(tok)[1:-1]
+    if "\\" not in body:  # most strings escape nothing
+        return body
+    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(1)), body)
 
 
 def parse(text: str, start: str, sem: Any) -> Any:

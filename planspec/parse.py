@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from planspec import _expr, _fast, source
-from planspec._fast import Node, NoFast, Parsed, Tok
+from planspec._fast import (
+    Node,
+    NoFast,
+    Pair,
+    Parsed,
+    Tok,
+    line_end,
+    number_value,
+    pair_of,
+    plain_value,
+)
+from planspec._fast import unquote as _unquote
 from planspec._node import ValidationError
 from planspec._shape import _fields_at, diagnostics_of, number_diagnostics, unknown_key
 from planspec.diagnostics import Diagnostic, Span, did_you_mean, make, sort_key
@@ -321,10 +332,40 @@ class _FileBuilder:
         broken_line = 0
         allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
         for s in block.children:
+            if type(s) is Pair:  # most settings: noted here, their values read by the parser
+                kind, key, ks, ke, value, vs, ve, end, items = s
+                if broken_line and self.index.position(ks)[0] == broken_line:
+                    continue
+                if kind == "pair" and allowed and key not in allowed:
+                    keys[(*path, key)] = ks << WIDE | ke
+                    self.unknown.append(unknown_key(self.smap, (*path, key)))
+                    broken_line = self.index.position(ks)[0]
+                    continue
+                if _NO_TAIL.match(text, end) is None:  # more code follows on its line
+                    tail = self._tail(end)
+                    if kind == "pair" and not self._in_one_line(tail):
+                        self.crowded(s, path, out, tail)
+                    else:
+                        self.diagnostics.append(self._follows(s, tail))
+                    broken_line = self.index.position(end)[0]
+                    continue
+                if key in out:
+                    self.diagnostics.append(make("PS206", f"`{key}` is set twice",
+                                                 self.span(ks, ke), "keep one"))
+                    continue
+                out[key] = value
+                sub = (*path, key)
+                values[sub] = vs << WIDE | ve
+                if items is not None:
+                    for i, (item_start, item_end) in enumerate(items):
+                        values[(*sub, i)] = item_start << WIDE | item_end
+                keys[sub] = ks << WIDE | ke
+                anchors.append((ks, sub))
+                continue
             if broken_line and self.index.position(s.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
             kind = s.data
-            if kind == "pair" or kind == "sub_block":
+            if kind == "sub_block":
                 key_tok = s.children[0].children[0]
                 key = str(key_tok)
                 if allowed and key not in allowed:
@@ -335,7 +376,7 @@ class _FileBuilder:
             end = s.end_pos
             if _NO_TAIL.match(text, end) is None:  # more code follows on the setting's line
                 tail = self._tail(end)
-                if kind in ("pair", "when", "warn_when") and not self._in_one_line(tail):
+                if kind in ("when", "warn_when") and not self._in_one_line(tail):
                     self.crowded(s, path, out, tail)
                 else:
                     self.diagnostics.append(self._follows(s, tail))
@@ -357,37 +398,7 @@ class _FileBuilder:
                 keys[sub] = ks << WIDE | ke
                 anchors.append((ks, sub))
                 continue
-            if kind != "pair":
-                self.setting(s, path, out)
-                continue
-            v = s.children[1]
-            if type(v) is Node:
-                v_kind = v.data
-                if v_kind == "word" or v_kind == "duration_value" or v_kind == "date_value":
-                    value = str(v.children[0])
-                    if value.startswith("`"):
-                        value = value[1:-1]
-                elif v_kind == "string":
-                    value = _unquote(v.children[0])
-                else:
-                    value = self.value(v)
-            else:
-                v_kind = ""
-                value = self.value(v)
-            if key in out:
-                self.diagnostics.append(make("PS206", f"`{key}` is set twice",
-                                             self.span(key_tok.start_pos, key_tok.end_pos),
-                                             "keep one"))
-                continue
-            out[key] = value
-            sub = (*path, key)
-            vs, ve = v.start_pos, v.end_pos
-            values[sub] = _line_packed(text, vs, ve)
-            if v_kind == "list_value":
-                self._list_items(sub, v)
-            ks = key_tok.start_pos
-            keys[sub] = ks << WIDE | key_tok.end_pos
-            anchors.append((ks, sub))
+            self.setting(s, path, out)
         return out
 
     def _tail(self, end: int) -> int:
@@ -410,22 +421,20 @@ class _FileBuilder:
             line = line[:self.comment_at[k] - tail]
         return line.rstrip().endswith("}")
 
-    def crowded(self, s: Node, path: Path, out: dict[str, Any], tail: int) -> None:
+    def crowded(self, s: Node | Pair, path: Path, out: dict[str, Any], tail: int) -> None:
         """A setting with more words after it on its line (`severity high critical`,
         `when … > 2 sds`): the rest of the line is its value, as YAML reads `key: value` to
         the end of the line, so the model says what is wrong with the value as a whole."""
-        value_node = _kids(s)[-1]
-        start = _pos(value_node)[0]
+        start = s.value_start if type(s) is Pair else _pos(_kids(s)[-1])[0]
         eol = self.text.find("\n", tail)
         line = self.text[start:eol if eol >= 0 else len(self.text)]
         k = bisect.bisect_left(self.comment_at, start)  # the line's comment, found in log time
         comment = self.comment_at[k] if k < len(self.comment_at) and \
             self.comment_at[k] < start + len(line) else None
         text = line[:comment - start if comment is not None else len(line)].rstrip()
-        if s.data == "pair":
-            key = _kids(_kids(s)[0])[0]
-            self._put(out, path, str(key), text, Tok("VALUE", text, start, start + len(text)),
-                      (key.start_pos, key.end_pos))
+        if type(s) is Pair:
+            self._put(out, path, s.key, text, Tok("VALUE", text, start, start + len(text)),
+                      (s.start_pos, s.key_end))
             return
         try:
             _expr.parse_condition(text)
@@ -435,7 +444,7 @@ class _FileBuilder:
             return
         self.diagnostics.append(self._follows(s, tail))
 
-    def _follows(self, s: Node, tail: int) -> Diagnostic:
+    def _follows(self, s: Node | Pair, tail: int) -> Diagnostic:
         word = re.match(r"\S{1,40}", self.text[tail:])
         what = word.group(0) if word else self.text[tail]
         setting = " ".join(self.text[s.start_pos:s.end_pos].split())
@@ -464,13 +473,9 @@ class _FileBuilder:
         reads)."""
         kind = s.data
         head = self.head(s)
-        if kind in ("for_setting", "keep_setting"):
-            number = _kids(s)[0]
-            self._put(out, path, "for" if kind == "for_setting" else "keep_firing_for",
-                      _number(number), number, head)
-        elif kind == "range_setting":
+        if kind == "range_setting":
             lo, hi = _kids(s)
-            self._put(out, path, "range", [self.value(lo), self.value(hi)], s, head)
+            self._put(out, path, "range", [plain_value(lo), plain_value(hi)], s, head)
         elif kind in ("feature", "prediction"):
             label, type_name, block = _kids(s)
             group = "features" if kind == "feature" else "predictions"
@@ -511,31 +516,6 @@ class _FileBuilder:
             if name is not None:
                 self.at((*sub, "name"), name)
             out[str(key)] = self.block(block, sub, content)
-
-    def value(self, v: Any) -> Any:
-        if isinstance(v, str):
-            return str(v)
-        kind = v.data
-        if kind == "threshold":
-            number, unit = _kids(v)
-            unit_text = str(_kids(unit)[0]) if unit is not None else ""
-            if unit_text:
-                return f"{number}{'' if unit_text == '%' else ' '}{unit_text}"
-            return _number(number)
-        if kind == "number_word":  # `1 day`: kept as written, for the model to say what is wrong
-            return " ".join(str(_kids(v)[0]).split())
-        if kind in ("duration_value", "date_value", "word"):
-            tok = str(_kids(v)[0])
-            return tok[1:-1] if tok.startswith("`") else tok
-        if kind == "string":
-            return _unquote(_kids(v)[0])
-        if kind == "true":
-            return True
-        if kind == "false":
-            return False
-        if kind == "list_value":
-            return [self.value(c) for c in _kids(v) if c is not None]
-        raise ValueError(f"unexpected value {kind}")  # pragma: no cover - the grammar has no other
 
     def condition(self, parsed: Parsed, path: Path) -> Any:
         """A condition or row filter, built when it was parsed: its spans, or its error."""
@@ -582,23 +562,6 @@ def _packed(node: Any) -> int:
     """The offsets of a token or a node, packed as a source map notes them."""
     start, end = _pos(node)
     return start << WIDE | end
-
-
-_INTEGER = re.compile(r"-?\d+")
-_ESCAPE = re.compile(r"\\(.)")
-_ESCAPED = {"n": "\n", "t": "\t", "r": "\r"}
-
-
-def _number(tok: str) -> int | float:
-    text = str(tok)
-    return int(text) if _INTEGER.fullmatch(text) else float(text)
-
-
-def _unquote(tok: str) -> str:
-    body = str(tok)[1:-1]
-    if "\\" not in body:  # most strings escape nothing
-        return body
-    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(1)), body)
 
 
 def _label(tok: Tok) -> str:
@@ -675,8 +638,7 @@ def _line_packed(text: str, start: int, end: int) -> int:
     """The packed offsets of the value at ``text[start:end]``, cut at the end of its first
     line, without the blanks there: a block's span is its head line (`source audits {`), what
     a caret can show."""
-    eol = text.find("\n", start, end)
-    return start << WIDE | (end if eol < 0 else len(text[start:eol].rstrip()) + start)
+    return start << WIDE | line_end(text, start, end)
 
 
 def _attach(comments: list[Comment], anchors: list[tuple[int, Path]], text: str) -> Comments:
@@ -718,15 +680,25 @@ def _shift(tree: Tree[Any], offset: int) -> None:
                 tok.end_pos = (tok.end_pos or 0) + offset
 
 
-def _from_lark(tree: Tree[Any]) -> Node:
-    """A lark tree of a `.plan` file as the fast parser's nodes, its conditions and row
-    filters built (or their errors kept) as the fast parser builds them."""
+def _from_lark(tree: Tree[Any], text: str) -> Node:
+    """A lark tree of a `.plan` file (``text``, or a piece of it whose offsets the tree's are
+    moved to) as the fast parser's nodes and pairs, its conditions and row filters built (or
+    their errors kept) as the fast parser builds them."""
     from lark import Tree
     from lark.exceptions import LarkError
 
     def conv(x: Any) -> Any:
         if not isinstance(x, Tree):
             return _expr.to_node(x)
+        if x.data == "pair":
+            key = _kids(_kids(x)[0])[0]
+            return pair_of("pair", str(key), key.start_pos, key.end_pos, conv(x.children[1]),
+                           x.meta.end_pos, text)
+        if x.data == "for_setting" or x.data == "keep_setting":
+            start, (number,) = x.meta.start_pos, _kids(x)
+            key = "for" if x.data == "for_setting" else "keep_firing_for"
+            return Pair(str(x.data), key, start, start + len(key), number_value(number),
+                        number.start_pos, number.end_pos, x.meta.end_pos, None)
         if x.data not in ("when", "warn_when", "where_setting"):
             return Node(str(x.data), [conv(c) for c in x.children],
                         *((0, 0) if x.meta.empty else (x.meta.start_pos, x.meta.end_pos)))
@@ -758,7 +730,7 @@ def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Node]:
     from lark.exceptions import LarkError, UnexpectedInput
 
     try:
-        yield _from_lark(_expr.parser().parse(text, start="plan"))
+        yield _from_lark(_expr.parser().parse(text, start="plan"), text)
         return
     except UnexpectedInput:
         pass
@@ -777,7 +749,7 @@ def _trees(text: str, starts: list[int], b: _FileBuilder) -> Iterator[Node]:
             b.diagnostics.append(make("PS110", str(e).splitlines()[0], b.span(start, end)))
             continue
         _shift(tree, start)
-        yield _from_lark(tree)
+        yield _from_lark(tree, text)
 
 
 _COMMENT = re.compile(r"#[^\n]*")

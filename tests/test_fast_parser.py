@@ -23,7 +23,7 @@ from hypothesis.extra.lark import from_lark
 from lark.exceptions import LarkError
 
 from planspec import _expr, _fast
-from planspec._fast import Node, NoFast, Parsed, Tok
+from planspec._fast import Node, NoFast, Pair, Parsed, Tok
 from planspec.parse import _from_lark, parse_plan
 from planspec.stats import STATS
 
@@ -46,6 +46,11 @@ def _same(a: Any, b: Any, where: str = "") -> None:
         assert (a.start_pos, a.end_pos, a.end) == (b.start_pos, b.end_pos, b.end), where
         assert a.value == b.value and a.offsets() == b.offsets(), where
         assert _error(a.error) == _error(b.error), where
+    elif isinstance(a, Pair) or isinstance(b, Pair):
+        # (the value's repr: `1`, `1.0` and `True` are equal, but not the same value)
+        assert isinstance(a, Pair) and isinstance(b, Pair), (where, a, b)
+        assert (*a[:4], *a[5:]) == (*b[:4], *b[5:]), (where, a, b)
+        assert (type(a.value), repr(a.value)) == (type(b.value), repr(b.value)), (where, a, b)
     elif isinstance(a, Node) or isinstance(b, Node):
         assert isinstance(a, Node) and isinstance(b, Node), where
         assert (a.data, a.start_pos, a.end_pos, len(a.children)) == \
@@ -65,7 +70,7 @@ def _error(e: Exception | None) -> Any:
 
 def _lark_plan(text: str) -> Node | None:
     try:
-        return _from_lark(_expr.parser().parse(text, start="plan"))
+        return _from_lark(_expr.parser().parse(text, start="plan"), text)
     except LarkError:
         return None
 
