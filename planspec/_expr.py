@@ -21,7 +21,30 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any, TypeVar, cast, get_args
 
 from planspec import _fast
-from planspec._fast import Node, NoFast, Tok
+from planspec._fast import (
+    G_CALL_END,
+    G_COLUMN,
+    G_DIRECTION,
+    G_DOT,
+    G_LEVEL,
+    G_NAME,
+    G_NUMBER,
+    G_OP,
+    G_PART,
+    G_PERCENT,
+    G_PRED_FALSE,
+    G_PRED_NUMBER,
+    G_PRED_OP,
+    G_PRED_PERCENT,
+    G_PRED_SD,
+    G_PRED_STRING,
+    G_PRED_TRUE,
+    G_SD,
+    G_TRANSFORM,
+    Node,
+    NoFast,
+    Tok,
+)
 from planspec._node import CustomError, trusted
 from planspec._node import Node as Record
 from planspec.diagnostics import did_you_mean
@@ -236,6 +259,12 @@ def _unescape(m: re.Match[str]) -> str:
     return _ESCAPED.get(c, c)
 
 
+def _string(quoted: str) -> str:
+    """The text a quoted string stands for."""
+    body = quoted[1:-1]
+    return _ESCAPE.sub(_unescape, body) if "\\" in body else body
+
+
 #: What the semantic actions check before building a model object without validating it (the
 #: values validation would accept unchanged): the model's own literals.
 _THRESHOLD_UNITS = frozenset(get_args(Unit))
@@ -315,8 +344,7 @@ class _Semantics:
         return name, _span(tok)
 
     def string(self, meta: Any, ch: list[Token]) -> str:
-        body = str(ch[0])[1:-1]
-        return _ESCAPE.sub(_unescape, body) if "\\" in body else body
+        return _string(str(ch[0]))
 
     def true(self, meta: Any, ch: list[Any]) -> bool:
         return True
@@ -468,6 +496,117 @@ class _Semantics:
             raise ExprError("PS102", f"`{op}` cannot compare with a threshold", *_span(op),
                             "use >, >=, < or <=; `==` belongs inside rate() or share()")
         return self._compare(meta, measure, text, threshold)
+
+    def simple_compare(self, t: str, g: tuple[tuple[int, int], ...]) -> Any:
+        """The test the fast parser matched whole (``_fast._SIMPLE_TEST``: ``g`` holds its groups'
+        offsets in ``t``), built from those offsets as the actions above build it from its
+        tokens: the same models, noted at the same offsets, without a token or a ``meta`` made
+        for each part. It takes only what they would accept: anything they refuse (an unknown
+        statistic, arguments that do not fit it, a part it lacks, a number out of range, `==`)
+        gives ``NotImplemented``, and the fast parser reads that test with them, so their
+        errors are the ones reported."""
+        ns, ne = g[G_NAME]
+        name = t[ns:ne]
+        info = STATS.get(name)
+        os_, oe = g[G_OP]
+        op = t[os_:oe]
+        if info is None or op not in _COMP_OPS:
+            return NotImplemented
+        shape = info.args
+        cs, ce = g[G_COLUMN]
+        pred_at, pred_op_end = g[G_PRED_OP]
+        qs, qe = g[G_LEVEL]
+        if cs < 0:
+            if shape != "none":
+                return NotImplemented
+        elif shape == "column":
+            if pred_at >= 0 or qs >= 0:
+                return NotImplemented
+        elif shape == "predicate":
+            if pred_at < 0 or qs >= 0:
+                return NotImplemented
+        elif shape != "quantile" or pred_at >= 0 or qs < 0:
+            return NotImplemented
+        end = ne
+        part = "statistic"
+        ds = g[G_DOT][0]
+        if ds >= 0:
+            ps, end = g[G_PART]
+            part = t[ps:end]
+            if part not in (BOUNDS if info.scope == "outcome" else
+                            PARTS if info.tests else ()):
+                return NotImplemented
+        elif cs >= 0:
+            end = g[G_CALL_END][0]
+        transform, direction = "value", "both"
+        ks, ke = g[G_TRANSFORM]
+        if ks >= 0:
+            transform, end = t[ks:ke], ke
+            ds, de = g[G_DIRECTION]
+            if ds >= 0:
+                direction, end = t[ds:de], de
+        threshold = self._simple_threshold(t, g[G_NUMBER], g[G_PERCENT][0], g[G_SD][0])
+        if threshold is None:
+            return NotImplemented
+        b = self.b
+        spans: dict[str, tuple[int, int]] = {"stat": (ns, ne)}
+        column = q = predicate = None
+        if cs >= 0:
+            column = t[cs + 1:ce - 1] if t[cs] == "`" else t[cs:ce]
+            if qs >= 0:
+                q = float(t[qs:qe])
+                if not math.isfinite(q):
+                    return NotImplemented
+                spans["q"] = (qs, qe)
+            elif pred_at >= 0:
+                predicate = self._simple_predicate(t, g, t[pred_at:pred_op_end], cs)
+                if predicate is None:
+                    return NotImplemented
+            spans["column"] = (cs, ce)
+        measure = trusted(Measure, {"stat": name, "column": column, "q": q,
+                                    "predicate": predicate, "within": None, "part": part,
+                                    "transform": transform, "direction": direction})
+        b.note(measure, ns, end, spans)
+        node = trusted(Compare, {"kind": "compare", "measure": measure, "op": op,
+                                 "threshold": threshold})
+        return b.note(node, ns, b.spans[id(threshold)][2])
+
+    def _simple_threshold(self, t: str, number: tuple[int, int], percent: int,
+                          sd: int) -> Threshold | None:
+        """:meth:`threshold` of the number at ``number`` in ``t`` with its unit (`%` at
+        ``percent`` or `sd` at ``sd``, -1 when absent); ``None`` for a number out of range."""
+        s, e = number
+        value = float(t[s:e])
+        if not math.isfinite(value):
+            return None
+        unit = ""
+        if percent >= 0:
+            unit, e = "%", percent + 1
+        elif sd >= 0:
+            unit, e = "sd", sd + 2
+        return self.b.note(trusted(Threshold, {"value": value, "unit": unit}), s, e)
+
+    def _simple_predicate(self, t: str, g: tuple[tuple[int, int], ...], op: str,
+                          start: int) -> Predicate | None:
+        """:meth:`_predicate` of the test inside the call :meth:`simple_compare` reads, which
+        begins at ``start``; ``None`` for what that refuses."""
+        if op not in _PRED_OPS:
+            return None
+        value: Any
+        vs, ve = g[G_PRED_NUMBER]
+        if vs >= 0:
+            value = self._simple_threshold(t, (vs, ve), g[G_PRED_PERCENT][0], g[G_PRED_SD][0])
+            if value is None:
+                return None
+            ve = self.b.spans[id(value)][2]
+        elif g[G_PRED_STRING][0] >= 0:
+            vs, ve = g[G_PRED_STRING]
+            value = _string(t[vs:ve])
+        elif g[G_PRED_TRUE][0] >= 0:
+            value, ve = True, g[G_PRED_TRUE][1]
+        else:
+            value, ve = False, g[G_PRED_FALSE][1]
+        return self.b.note(trusted(Predicate, {"op": op, "value": value}), start, ve)
 
     def ratio_arg(self, meta: Any, ch: list[Any]) -> tuple[Any, str, tuple[int, int]]:
         number, unit = ch

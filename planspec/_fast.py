@@ -178,6 +178,13 @@ _SIMPLE_TEST = re.compile(
     rf"(?:(\.){_W}({_N}){_W})?"
     rf"(?:(shift|change){_END}{_W}(?:(up|down){_END}{_W})?)?"
     rf"{_OP}{_W}({_NUM}){_S}(?:(%)|(sd){_END})?{_S}")  # (a unit may follow a comment)
+#: The groups of :data:`_SIMPLE_TEST`, by what they hold: the statistic's name; the column (a
+#: name or a quoted name); a predicate's operator and its value (a number with `%` or `sd`, a
+#: string, `true`, `false`); the level after a comma; where the call ends (empty); the dot and
+#: the part; the transform and its direction; the comparison's operator, number, `%` and `sd`.
+(G_NAME, G_COLUMN, G_PRED_OP, G_PRED_NUMBER, G_PRED_PERCENT, G_PRED_SD, G_PRED_STRING,
+ G_PRED_TRUE, G_PRED_FALSE, G_LEVEL, G_CALL_END, G_DOT, G_PART, G_TRANSFORM, G_DIRECTION, G_OP,
+ G_NUMBER, G_PERCENT, G_SD) = range(1, 20)
 #: A setting's value that is one token (and a unit), in :meth:`Parser.value`'s order of tries:
 #: 1 DATE, 2 NUMBER_WORD, 3 DURATION, 4 NUMBER (5 `%`, 6 `sd`), 7 STRING, 8 QUOTED_NAME, 9 NAME.
 _VALUE_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
@@ -363,19 +370,31 @@ class Parser:
         return self._node(action, m_start, h_end, [measure, low, high])
 
     def simple_test(self, m: re.Match[str]) -> _Part | None:
-        """The test ``m`` matched (see :data:`_SIMPLE_TEST`), built as :meth:`test` builds it,
-        with the same semantic actions in the same order; ``None`` when a name in it is a
-        keyword (the token-by-token reading decides)."""
+        """The test ``m`` matched (see :data:`_SIMPLE_TEST`), built as :meth:`test` builds it:
+        by the semantic action ``simple_compare`` from the match's offsets alone when it takes
+        the test (a valid one), else with the same semantic actions in the same order as
+        :meth:`test`; ``None`` when a name in it is a keyword (the token-by-token reading
+        decides)."""
         t = self.t
         g = m.regs
-        ns, ne = g[1]
+        ns, ne = g[G_NAME]
         name_text = t[ns:ne]
         if name_text in KEYWORDS:
             return None
-        cs, ce = g[2]
+        cs, ce = g[G_COLUMN]
         if cs >= 0 and t[cs] != "`" and t[cs:ce] in KEYWORDS:
             return None
         sem = self.sem
+        value = sem.simple_compare(t, g)
+        if value is not NotImplemented:
+            at = g[G_PERCENT][0]
+            if at >= 0:
+                ve = at + 1
+            else:
+                at = g[G_SD][0]
+                ve = at + 2 if at >= 0 else g[G_NUMBER][1]
+            self.i = m.end()
+            return (value, ns, ve, ns, ve)
         name = _tok("NAME", name_text, ns, ne)
         end = ne
         call = None
@@ -383,46 +402,46 @@ class Parser:
             col = _tok("QUOTED_NAME" if t[cs] == "`" else "NAME", t[cs:ce], cs, ce)
             meta = _meta(cs, ce)
             arg = sem.column(meta, [col])
-            os_, oe = g[3]
+            os_, oe = g[G_PRED_OP]
             if os_ >= 0:  # a predicate: `column op value`
                 op = _tok("COMP_OP", t[os_:oe], os_, oe)
-                vs, ve = g[4]
+                vs, ve = g[G_PRED_NUMBER]
                 if vs >= 0:
-                    value, ve = self._threshold(vs, ve, g[5][0], g[6][0])
-                elif g[7][0] >= 0:
-                    vs, ve = g[7]
+                    value, ve = self._threshold(vs, ve, g[G_PRED_PERCENT][0], g[G_PRED_SD][0])
+                elif g[G_PRED_STRING][0] >= 0:
+                    vs, ve = g[G_PRED_STRING]
                     s_tok = _tok("STRING", t[vs:ve], vs, ve)
                     meta = _meta(vs, ve)
                     value = sem.string(meta, [s_tok])
                 else:
-                    vs = g[8][0]
+                    vs = g[G_PRED_TRUE][0]
                     truth = vs >= 0
                     if not truth:
-                        vs = g[9][0]
+                        vs = g[G_PRED_FALSE][0]
                     ve = vs + (4 if truth else 5)
                     meta = _meta(vs, ve)
                     value = sem.true(meta, []) if truth else sem.false(meta, [])
                 meta = _meta(cs, ve)
                 arg = sem.predicate(meta, [arg, op, value])
-            qs, qe = g[10]
+            qs, qe = g[G_LEVEL]
             args = [arg, self._threshold(qs, qe, -1, -1)[0]] if qs >= 0 else [arg]
-            end = g[11][0]
+            end = g[G_CALL_END][0]
             meta = _meta(ns, end)
             call = sem.call(meta, [name, *args])
         part = None
-        ds = g[12][0]
+        ds = g[G_DOT][0]
         if ds >= 0:
-            ps, end = g[13]
+            ps, end = g[G_PART]
             part_name = _tok("NAME", t[ps:end], ps, end)
             meta = _meta(ds, end)
             part = sem.part(meta, [part_name])
         against = None
-        ks, end_k = g[14]
+        ks, end_k = g[G_TRANSFORM]
         if ks >= 0:
             kind = _tok("TRANSFORM", t[ks:end_k], ks, end_k)
             end = end_k
             direction = None
-            ds, de = g[15]
+            ds, de = g[G_DIRECTION]
             if ds >= 0:
                 direction = _tok("DIRECTION", t[ds:de], ds, de)
                 end = de
@@ -433,10 +452,10 @@ class Parser:
             measure = sem.bare(meta, [name, part, against])
         else:
             measure = sem.measure(meta, [call, part, against])
-        os_, oe = g[16]
+        os_, oe = g[G_OP]
         op = _tok("COMP_OP", t[os_:oe], os_, oe)
-        vs, ve = g[17]
-        thr, ve = self._threshold(vs, ve, g[18][0], g[19][0])
+        vs, ve = g[G_NUMBER]
+        thr, ve = self._threshold(vs, ve, g[G_PERCENT][0], g[G_SD][0])
         meta = _meta(ns, ve)
         self.i = m.end()
         return (sem.compare(meta, [measure, op, thr]), ns, ve, ns, ve)

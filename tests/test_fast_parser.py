@@ -256,9 +256,38 @@ def test_every_condition_filter_and_label_in_the_repository() -> None:
     "rate(x >= 5 %) > 1%", "rate(x >= 5 % , 2) > 1", "share(x == 'a\\'b') > 1",
     "share(x == truex) > 1", "share(x == true, y) > 1", "share(`a b` != false) > 1",
     "share(and == 1) > 1", "psi(`x`).and > 1", "psi(x) > -", "psi(x) > 1.5.2", "psi(x) >= .5e",
+    # (what the one-step build of a common test leaves to the semantic actions, for their errors)
+    "precision(x) > 1", "psi > 1", "quantile(x) > 1", "rate(x) > 1", "psi(x > 1) > 1",
+    "rate(x > 1, 0.5) > 1", "psi(x, 0.5) > 1", "quantile(x == 1, 0.5) > 1", "psi(x).pvalue > 1",
+    "ks(x).lower > 1", "precision.pvalue < 1", "precision.statistic < 1", "recall.mid < 1",
+    "quantile(x, 1e400) > 1", "rate(x > 1e400) > 1", "rate(x == 1e999 %) > 1", "psi(x) > 1e999 sd",
+    "psi(x) != 1", "rate(x = 1) > 1", "count(x) > 1", "meen > 1", "mean(x) change upward > 1",
 ])
 def test_conditions(text: str) -> None:
     check_expr(text)
+
+
+class _TokenByToken(_expr._Semantics):
+    """Semantic actions that fail when a measure is built from its tokens."""
+
+    def measure(self, meta: Any, ch: list[Any]) -> Any:
+        raise AssertionError("built token by token")
+
+    bare = measure
+
+
+@pytest.mark.parametrize("text", [
+    "psi(x) > 0.2", "mean(price) shift up > 2 sd", "mean(price) change down < -10%",
+    "count change < -50%", "quantile(x, 0.9) >= 1", "share(kind == \"a\") > 5%",
+    "share(k == 'a\\'b') > 5%", "rate(score >= 0.5 sd) > 1e-3", "share(flag == true) < .5",
+    "share(flag != false) < 5.", "precision.lower < 0.8", "ks(x).statistic > 0.1 # why",
+    "psi(`odd name`) > 1", "ks(x) > 0.1 and ks(x).pvalue < 0.01 or js(y) > 1 %",
+])
+def test_a_valid_common_test_is_built_in_one_step(text: str) -> None:
+    """The common tests are built from the offsets of one match (``simple_compare``), not
+    token by token, into what lark's path builds."""
+    _fast.parse(text, "condition", _TokenByToken(_expr._Built()))
+    assert check_expr(text) == "ok"
 
 
 @pytest.mark.parametrize("text", [
