@@ -221,6 +221,8 @@ class _FileBuilder:
 
     def __init__(self, text: str, file: str, comments: list[Comment] | None = None) -> None:
         self.text = text
+        #: The text and a line break: what :meth:`block` reads at the end of a setting.
+        self.ends = text + "\n"
         self.comment_at = sorted(c.offset for c in comments or [])
         self.places = Places(text, file)
         self.smap = SourceMap(file, surface="plan", resolve=self.places)
@@ -282,7 +284,7 @@ class _FileBuilder:
             s, e = name.start_pos, name.end_pos
             values[id_path] = _line_packed(text, s, e)
             self.anchors += ((tree.start_pos, path), (s, id_path))
-            items.append(self.block(block, path, {"id": str(name)}))
+            items.append(self.block(block, path, {"id": str(name)}, _allowed_at((section, 0))))
             return
         if kind == "plan_decl":
             name, desc = tree.children
@@ -322,15 +324,19 @@ class _FileBuilder:
 
     # ---------------------------------------------------------------------------- settings
 
-    def block(self, block: Node | None, path: Path, out: dict[str, Any]) -> dict[str, Any]:
-        """Read a block's settings into ``out``. A plain `key value` setting, most of a plan,
-        is read and noted here in line; the others by :meth:`setting`."""
+    def block(self, block: Node | None, path: Path, out: dict[str, Any],
+              allowed: frozenset[str] | None = None) -> dict[str, Any]:
+        """Read a block's settings into ``out`` (``allowed``: the keys the model allows there,
+        when the caller knows them). A plain `key value` setting or a condition, most of a
+        plan, is read and noted here in line; the others by :meth:`setting`."""
         if block is None:
             return out
         text, values, keys, anchors = self.text, self.values, self.keys, self.anchors
         anchors.append((block.end_pos - 1, (*path, "}")))  # comments at the block's end
         broken_line = 0
-        allowed = _allowed_at(tuple(0 if type(p) is int else p for p in path))
+        if allowed is None:
+            allowed = _allowed_at(tuple([0 if type(p) is int else p for p in path]))
+        ends = self.ends
         for s in block.children:
             if type(s) is Pair:  # most settings: noted here, their values read by the parser
                 kind, key, ks, ke, value, vs, ve, end, items = s
@@ -341,7 +347,7 @@ class _FileBuilder:
                     self.unknown.append(unknown_key(self.smap, (*path, key)))
                     broken_line = self.index.position(ks)[0]
                     continue
-                if _NO_TAIL.match(text, end) is None:  # more code follows on its line
+                if ends[end] != "\n" and _NO_TAIL.match(text, end) is None:  # more code follows
                     tail = self._tail(end)
                     if kind == "pair" and not self._in_one_line(tail):
                         self.crowded(s, path, out, tail)
@@ -374,7 +380,7 @@ class _FileBuilder:
                     broken_line = self.index.position(s.start_pos)[0]
                     continue
             end = s.end_pos
-            if _NO_TAIL.match(text, end) is None:  # more code follows on the setting's line
+            if ends[end] != "\n" and _NO_TAIL.match(text, end) is None:  # more code follows
                 tail = self._tail(end)
                 if kind in ("when", "warn_when") and not self._in_one_line(tail):
                     self.crowded(s, path, out, tail)
@@ -387,7 +393,8 @@ class _FileBuilder:
                 parsed = s.children[-1]
                 sub = (*path, key)
                 value = self.condition(parsed, sub)
-                ks, ke = self.head(s)
+                ks = s.start_pos  # (its keyword, `when`, `warn` or `where`, is its head)
+                ke = ks + (5 if kind == "where_setting" else 4)
                 if key in out:
                     self.diagnostics.append(make("PS206", f"`{key}` is set twice",
                                                  self.span(ks, ke), "keep one"))
