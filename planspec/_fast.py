@@ -190,9 +190,13 @@ _SIMPLE_TEST = re.compile(
 _VALUE_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
                rf"|({_NUM}){_S}{_UNIT}|({_STRING.pattern})|(`[^`\n]+`)|({_N})")
 _VALUE = re.compile(rf"(?:{_VALUE_ALTS}){_S}")
-#: A plain setting, `key value`: 1 the key, 2 (empty) where what follows it begins, then the
-#: groups of :data:`_VALUE` (numbered from 3), when a value of one token follows.
-_PAIR = re.compile(rf"({_N}){_S}()(?:(?:{_VALUE_ALTS}){_S})?")
+#: The value of a plain setting that begins as a number can (:data:`_VALUE_ALTS`' first
+#: four alternatives, groups numbered alike); other values are told by their first character.
+_NUMERIC = re.compile(rf"(?:({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
+                      rf"|({_NUM}){_S}{_UNIT}){_S}")
+_STRING_TRAILED = _TRAILED[_STRING]
+_QUOTED_TRAILED = _TRAILED[_QUOTED]
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _VALUE_KINDS = (None, ("date_value", "DATE"), ("number_word", "NUMBER_WORD"),
                 ("duration_value", "DURATION"), None, None, None, ("string", "STRING"),
                 ("word", "QUOTED_NAME"), ("word", "NAME"))
@@ -743,61 +747,88 @@ class Parser:
             if c[i] == "}":
                 self.i = self.skipped(i + 1)
                 return _node("block", settings, start, i + 1)
-            m = _PAIR.match(t, i)
+            m = _NAME_TRAILED.match(t, i)
             if m is None:
                 raise NoFast
-            g = m.regs
-            key_end = g[1][1]
-            w = t[i:key_end]
+            w = m.group(1)
+            j = m.end()
             keyword = _SETTINGS.get(w)
             if keyword is not None:
-                self.i = g[2][0]
+                self.i = j
                 settings.append(keyword(self, i, w))
-                continue
-            k = m.lastindex
-            after = m.end()
-            if k == 2 or c[after] == "{":  # a sub-block, a list, or what `setting` declines
-                settings.append(self.setting())
                 continue
             if w in KEYWORDS and w not in _KEY_WORDS:  # (as :func:`_key`)
                 raise NoFast
-            self.i = after
-            settings.append(self._pair(w, i, key_end, g, k - 2))  # type: ignore[operator]
+            ch = c[j]
+            if ch in _NAME_START:  # the most common value: a name (or `true`, `false`)
+                v = _NAME_TRAILED.match(t, j)
+                vs, ve = v.span(1)  # type: ignore[union-attr]  # (a name starts here)
+                value: Any = t[vs:ve]
+                if value == "true" or value == "false":
+                    value = value == "true"
+                after = v.end()  # type: ignore[union-attr]
+                if c[after] != "{":
+                    self.i = after
+                    settings.append(_tuple_new(Pair, ("pair", w, i, i + len(w), value, vs, ve,
+                                                      ve, None)))
+                    continue
+            else:
+                pair = self._pair(w, i, j)
+                if pair is not None:
+                    settings.append(pair)
+                    continue
+            settings.append(self.setting())  # a sub-block, a list, or what `setting` declines
 
-    def _pair(self, w: str, start: int, key_end: int, g: tuple[tuple[int, int], ...],
-              k: int) -> Pair:
-        """The plain setting of the key ``w`` at ``start:key_end`` whose value a match of
-        :data:`_PAIR` found (its group ``k`` of :data:`_VALUE_ALTS`, spans ``g``): the
-        :class:`Pair` :func:`pair_of` makes of the tree :meth:`_value_node` would make."""
-        t = self.t
-        if k == 9:  # a name, or `true` or `false`
-            s, e = g[11]
-            value: Any = t[s:e]
-            if value == "true" or value == "false":
-                value = value == "true"
-        elif k == 7:  # a string
-            s, e = g[9]
-            value = t[s + 1:e - 1]
+    def _pair(self, w: str, start: int, j: int) -> Pair | None:
+        """The plain setting of the key ``w`` at ``start`` whose value, at ``j``, is not a name
+        and is one token (and a unit), as :func:`pair_of` makes it of the tree
+        :meth:`value` would read; None for anything else (a list, a block after the value,
+        text the parser declines): :meth:`setting` reads it. The value is tried as
+        :data:`_VALUE_ALTS` tries it, those alternatives that can begin with its first
+        character."""
+        t, c = self.t, self.c
+        ch = c[j]
+        if ch == '"' or ch == "'":
+            m = _STRING_TRAILED.match(t, j)
+            if m is None:
+                return None
+            s, e = m.span(1)
+            value: Any = t[s + 1:e - 1]
             if "\\" in value:
                 value = unquote(t[s:e])
-        elif 4 <= k <= 6:  # a number and its unit
-            s, e = g[6]
-            number = t[s:e]
-            if k == 4:
-                value = number_value(number)
-            else:
-                e = g[k + 2][0] + (1 if k == 5 else 2)
-                value = number + "%" if k == 5 else number + " sd"
-                return _tuple_new(Pair, ("pair", w, start, key_end, value, s, line_end(t, s, e),
-                                         e, None))
+        elif ch == "`":
+            m = _QUOTED_TRAILED.match(t, j)
+            if m is None:
+                return None
+            s, e = m.span(1)
+            value = t[s + 1:e - 1]
         else:
-            s, e = g[k + 2]
-            value = t[s:e]
-            if k == 8:  # a quoted name
-                value = value[1:-1]
-            elif k == 2:  # a number and a word
-                value = " ".join(value.split())
-        return _tuple_new(Pair, ("pair", w, start, key_end, value, s, e, e, None))
+            m = _NUMERIC.match(t, j)
+            if m is None:
+                return None
+            k = m.lastindex
+            if k == 4 or k == 5 or k == 6:  # a number and its unit
+                s, e = m.span(4)
+                number = t[s:e]
+                if k == 4:
+                    value = number_value(number)
+                else:
+                    unit_end = m.start(k) + (1 if k == 5 else 2)
+                    if c[m.end()] == "{":
+                        return None
+                    self.i = m.end()
+                    return _tuple_new(Pair, ("pair", w, start, start + len(w), number +
+                                             ("%" if k == 5 else " sd"), s,
+                                             line_end(t, s, unit_end), unit_end, None))
+            else:  # 1 a date, 2 a number and a word, 3 a duration
+                s, e = m.span(k)  # type: ignore[arg-type]
+                value = t[s:e]
+                if k == 2:
+                    value = " ".join(value.split())
+        if c[m.end()] == "{":
+            return None
+        self.i = m.end()
+        return _tuple_new(Pair, ("pair", w, start, start + len(w), value, s, e, e, None))
 
     def setting(self) -> Node | Pair:
         start = self.i
@@ -825,11 +856,11 @@ class Parser:
         if w == "warn":
             self.expect_word("when")
         cond = self.parsed(self.condition)
-        return Node("when" if w == "when" else "warn_when", [cond], start, cond.end)
+        return _node("when" if w == "when" else "warn_when", [cond], start, cond.end)
 
     def _where(self, start: int, w: str) -> Node | Pair:
         found = self.parsed(self.row_filter)
-        return Node("where_setting", [found], start, found.end)
+        return _node("where_setting", [found], start, found.end)
 
     def _for(self, start: int, w: str) -> Node | Pair:
         m = _NUMBER_TRAILED.match(self.t, self.i)

@@ -282,7 +282,7 @@ class _FileBuilder:
             self.keys[path] = hs << WIDE | he
             id_path = (*path, "id")
             s, e = name.start_pos, name.end_pos
-            values[id_path] = _line_packed(text, s, e)
+            values[id_path] = s << WIDE | e  # (a NAME: on one line)
             self.anchors += ((tree.start_pos, path), (s, id_path))
             items.append(self.block(block, path, {"id": str(name)}, _allowed_at((section, 0))))
             return
