@@ -328,6 +328,18 @@ def test_derived_labels(text: str) -> None:
     "input alert a { k 2026-01-01x }", "input alert a { k 3 day # c\n }", "input alert a { k true}",
     "input alert a { k falsey }", "input alert a { k `q` { } }", "input alert a { k v# c\n{ } }",
     "input alert a { to 1 }", "input alert a { when # c\n psi(x) > 1 }",
+    # (a plain setting's value, told by its first character: each kind, and each followed by
+    # a block, a comment, another setting or the end of its line)
+    "defaults { k -1\n}", "defaults { k .5 j 1e3 i -2.5E-2 h 07 }", "defaults { k 5sd j 5%x }",
+    "defaults { k 5% j 5 %\n i 5 sd h 5\n% }", "defaults { k 5 sd# c\n}", "defaults { k 1 day x }",
+    "defaults { k 1 day\n j 1 day # c\n}", "defaults { k 2026-01-01 j 12mo i 3q }",
+    "defaults { k 3qx }", "defaults { k 'a\\'b' j \"a\\tb\" i `a b` h \"\" }", "defaults { k -x }",
+    "defaults { k 5 { } }", "defaults { k 'a' { } }", "defaults { k `q` { } }",
+    "defaults { k v { } }", "defaults { k v\n{ } }", "defaults { k [1, 'a'] j [] }",
+    "defaults { k true j false i truex }", "defaults { k \"a }", "defaults { k }", "defaults { k 1",
+    "defaults { window 7d playbook x prediction y }", "defaults { for 2 windowsx }",
+    "defaults { keep_firing_for 2 # c\n windows }", "defaults { for 2\n windows }",
+    "defaults { and 1 }",
 ])
 def test_plan_texts(text: str) -> None:
     check_plan(text)
