@@ -2,7 +2,9 @@
 plain data and source map as the YAML front end, and validate it with the same model.
 
 A valid file is read by the hand-written parser (planspec/_fast.py); a file it does not read is
-parsed by lark, whose trees are turned into the same nodes, so one builder reads both.
+parsed by lark, whose trees are turned into the same nodes, so one builder reads both. A setting
+of one key and one value (most of a plan) is not a tree but a `Pair` record, its value already
+plain data, which both parsers make alike and the builder notes in one step.
 
 Syntax errors recover at top-level items: the file is split where a line starts at column 1 and
 the braces before it are balanced (or the line starts with an item keyword), each piece is parsed
