@@ -2,8 +2,9 @@
 start rules of grammar/planspec.lark (whole `.plan` files, conditions, row filters, derived labels).
 
 It reads what the lark grammar reads and builds what the lark path builds (the same trees for the
-`.plan` builder, the same semantic actions for conditions, so the same models and offsets), several
-times faster and without importing lark. It reads only valid input: on anything it does not
+`.plan` builder, and the same :class:`Pair` records for its one-value settings; the same semantic
+actions for conditions, so the same models and offsets), several times faster and without
+importing lark. It reads only valid input: on anything it does not
 recognise it raises :class:`NoFast`, and the caller parses with lark, whose errors (positions,
 expected tokens, recovery) stay the diagnostics a user sees. The grammar stays the specification;
 ``tests/test_fast_parser.py`` holds this parser to it on the diagnostic corpus and on generated
