@@ -58,6 +58,7 @@ from planspec.model import (
     Condition,
     Direction,
     Duration,
+    DurationUnit,
     Measure,
     Predicate,
     PredOp,
@@ -1049,7 +1050,7 @@ def parse_duration(text: str) -> Duration:
 
 _DIGITS = re.compile(r"\d+")
 #: The units of a duration (the model's).
-_UNITS = frozenset(("s", "m", "h", "d", "w", "mo", "q", "y"))
+_UNITS = frozenset(get_args(DurationUnit))
 #: A duration exactly as the grammar's `duration` rule reads it (DURATION between blanks).
 _SKIP = r"(?:[ \t\f\r\n]+|#[^\n]*)*"
 _DURATION = re.compile(rf"{_SKIP}([0-9]+(?:mo|s|m|h|d|w|q|y)){_SKIP}")

@@ -41,6 +41,7 @@ PredOp = Literal[">", ">=", "<", "<=", "==", "!="]
 Unit = Literal["", "%", "sd"]
 Transform = Literal["value", "shift", "change"]
 Direction = Literal["both", "up", "down"]
+DurationUnit = Literal["s", "m", "h", "d", "w", "mo", "q", "y"]
 
 
 # ----------------------------------------------------------------------------------- conditions
@@ -256,7 +257,7 @@ class Duration(Node):
     """A length of time with its unit, as written: `7d`, `12h`, `2w`."""
 
     value: Annotated[int, Ge(1)]
-    unit: Literal["s", "m", "h", "d", "w", "mo", "q", "y"]
+    unit: DurationUnit
 
     @property
     def seconds(self) -> int:
