@@ -44,6 +44,8 @@ from planspec._fast import (
     Node,
     NoFast,
     Tok,
+    unit_end,
+    unquote,
 )
 from planspec._node import CustomError, trusted
 from planspec._node import Node as Record
@@ -250,20 +252,14 @@ def _span(x: Any) -> tuple[int, int]:
     return (x.meta.start_pos, x.meta.end_pos)
 
 
-#: A backslash escape in a string, and what it stands for.
-_ESCAPE = re.compile(r"\\(.)")
+#: What a backslash escape stands for in a condition's string (a setting's strings also read
+#: `\r`: ``_fast.SETTING_ESCAPES``).
 _ESCAPED = {"n": "\n", "t": "\t"}
 
 
-def _unescape(m: re.Match[str]) -> str:
-    c = m.group(1)
-    return _ESCAPED.get(c, c)
-
-
 def _string(quoted: str) -> str:
-    """The text a quoted string stands for."""
-    body = quoted[1:-1]
-    return _ESCAPE.sub(_unescape, body) if "\\" in body else body
+    """The text a quoted string in a condition stands for."""
+    return unquote(quoted, _ESCAPED)
 
 
 #: What the semantic actions check before building a model object without validating it (the
@@ -580,12 +576,9 @@ class _Semantics:
         value = float(t[s:e])
         if not math.isfinite(value):
             return None
-        unit = ""
-        if percent >= 0:
-            unit, e = "%", percent + 1
-        elif sd >= 0:
-            unit, e = "sd", sd + 2
-        return self.b.note(trusted(Threshold, {"value": value, "unit": unit}), s, e)
+        unit = "%" if percent >= 0 else "sd" if sd >= 0 else ""
+        return self.b.note(trusted(Threshold, {"value": value, "unit": unit}), s,
+                           unit_end(e, percent, sd))
 
     def _simple_predicate(self, t: str, g: tuple[tuple[int, int], ...], op: str,
                           start: int) -> Predicate | None:

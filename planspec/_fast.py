@@ -67,6 +67,12 @@ def _node(data: str, children: list[Any], start: int, end: int) -> Node:
     return node
 
 
+def unit_end(end: int, percent: int, sd: int) -> int:
+    """Where a number that ends at ``end`` ends with its unit: `%` at ``percent`` or `sd` at
+    ``sd`` (-1 when absent)."""
+    return percent + 1 if percent >= 0 else sd + 2 if sd >= 0 else end
+
+
 def _tok(type_: str, text: str, start: int, end: int) -> Tok:
     """``Tok(type_, text, start, end)``, made without a call of ``__new__``."""
     tok = _str_new(Tok, text)
@@ -188,16 +194,16 @@ _SIMPLE_TEST = re.compile(
  G_NUMBER, G_PERCENT, G_SD) = range(1, 20)
 #: A setting's value that is one token (and a unit), in :meth:`Parser.value`'s order of tries:
 #: 1 DATE, 2 NUMBER_WORD, 3 DURATION, 4 NUMBER (5 `%`, 6 `sd`), 7 STRING, 8 QUOTED_NAME, 9 NAME.
-_VALUE_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
-               rf"|({_NUM}){_S}{_UNIT}|({_STRING.pattern})|(`[^`\n]+`)|({_N})")
+_NUMERIC_ALTS = (rf"({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
+                 rf"|({_NUM}){_S}{_UNIT}")
+_VALUE_ALTS = rf"{_NUMERIC_ALTS}|({_STRING.pattern})|(`[^`\n]+`)|({_N})"
 _VALUE = re.compile(rf"(?:{_VALUE_ALTS}){_S}")
 #: The value of a plain setting that begins as a number can (:data:`_VALUE_ALTS`' first
 #: four alternatives, groups numbered alike); other values are told by their first character.
-_NUMERIC = re.compile(rf"(?:({_DATE.pattern})|({_NUMBER_WORD.pattern})|({_DURATION.pattern})"
-                      rf"|({_NUM}){_S}{_UNIT}){_S}")
+_NUMERIC = re.compile(rf"(?:{_NUMERIC_ALTS}){_S}")
 _STRING_TRAILED = _TRAILED[_STRING]
 _QUOTED_TRAILED = _TRAILED[_QUOTED]
-_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_START = _WORD_CHARS - frozenset("0123456789")
 _VALUE_KINDS = (None, ("date_value", "DATE"), ("number_word", "NUMBER_WORD"),
                 ("duration_value", "DURATION"), None, None, None, ("string", "STRING"),
                 ("word", "QUOTED_NAME"), ("word", "NAME"))
@@ -392,12 +398,7 @@ class Parser:
         sem = self.sem
         value = sem.simple_compare(t, g)
         if value is not NotImplemented:
-            at = g[G_PERCENT][0]
-            if at >= 0:
-                ve = at + 1
-            else:
-                at = g[G_SD][0]
-                ve = at + 2 if at >= 0 else g[G_NUMBER][1]
+            ve = unit_end(g[G_NUMBER][1], g[G_PERCENT][0], g[G_SD][0])
             self.i = m.end()
             return (value, ns, ve, ns, ve)
         name = _tok("NAME", name_text, ns, ne)
@@ -471,14 +472,9 @@ class Parser:
         sem = self.sem
         num = _tok("NUMBER", self.t[ns:ne], ns, ne)
         unit = None
-        end = ne
-        if percent >= 0 or sd >= 0:
-            if percent >= 0:
-                end = percent + 1
-                u = _tok("PERCENT", "%", percent, end)
-            else:
-                end = sd + 2
-                u = _tok("SD", "sd", sd, end)
+        end = unit_end(ne, percent, sd)
+        if end != ne:
+            u = _tok("PERCENT", "%", percent, end) if percent >= 0 else _tok("SD", "sd", sd, end)
             unit = sem.unit(_meta(u.start_pos, end), [u])
         meta = _meta(ns, end)
         return sem.threshold(meta, [num, unit]), end
@@ -808,19 +804,12 @@ class Parser:
             if m is None:
                 return None
             k = m.lastindex
-            if k == 4 or k == 5 or k == 6:  # a number and its unit
+            if k == 4:  # a number
                 s, e = m.span(4)
-                number = t[s:e]
-                if k == 4:
-                    value = number_value(number)
-                else:
-                    unit_end = m.start(k) + (1 if k == 5 else 2)
-                    if c[m.end()] == "{":
-                        return None
-                    self.i = m.end()
-                    return _tuple_new(Pair, ("pair", w, start, start + len(w), number +
-                                             ("%" if k == 5 else " sd"), s,
-                                             line_end(t, s, unit_end), unit_end, None))
+                value = number_value(t[s:e])
+            elif k == 5 or k == 6:  # a number and its unit (which may be on the next line)
+                s, e = m.start(4), m.start(k) + (1 if k == 5 else 2)
+                value = t[s:m.end(4)] + ("%" if k == 5 else " sd")
             else:  # 1 a date, 2 a number and a word, 3 a duration
                 s, e = m.span(k)  # type: ignore[arg-type]
                 value = t[s:e]
@@ -829,7 +818,8 @@ class Parser:
         if c[m.end()] == "{":
             return None
         self.i = m.end()
-        return _tuple_new(Pair, ("pair", w, start, start + len(w), value, s, e, e, None))
+        return _tuple_new(Pair, ("pair", w, start, start + len(w), value, s, line_end(t, s, e),
+                                 e, None))
 
     def setting(self) -> Node | Pair:
         start = self.i
@@ -869,13 +859,11 @@ class Parser:
             raise NoFast
         ns, end = m.span(1)
         self.i = m.end()
-        number = number_value(m.group(1))
         at = self.i
-        if self.take_word("windows"):
-            return _tuple_new(Pair, ("for_setting" if w == "for" else "keep_setting", w, start,
-                                     start + len(w), number, ns, end, at + 7, None))
+        setting_end = at + 7 if self.take_word("windows") else end
         return _tuple_new(Pair, ("for_setting" if w == "for" else "keep_setting", w, start,
-                                 start + len(w), number, ns, end, end, None))
+                                 start + len(w), number_value(m.group(1)), ns, end, setting_end,
+                                 None))
 
     def _range(self, start: int, w: str) -> Node | Pair:
         low = self.threshold_node()
@@ -1060,15 +1048,17 @@ def number_value(tok: str) -> int | float:
 
 
 _ESCAPE = re.compile(r"\\(.)")
-_ESCAPED = {"n": "\n", "t": "\t", "r": "\r"}
+#: What a backslash escape stands for in a setting's string (any other escaped character
+#: stands for itself). A condition's strings read `\n` and `\t` only (``_expr``).
+SETTING_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
-def unquote(tok: str) -> str:
-    """A STRING token's text: without its quotes, its escapes read."""
+def unquote(tok: str, escapes: dict[str, str] = SETTING_ESCAPES) -> str:
+    """A STRING token's text: without its quotes, its ``escapes`` read."""
     body = str(tok)[1:-1]
     if "\\" not in body:  # most strings escape nothing
         return body
-    return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(1)), body)
+    return _ESCAPE.sub(lambda m: escapes.get(m.group(1), m.group(1)), body)
 
 
 def parse(text: str, start: str, sem: Any) -> Any:
