@@ -252,21 +252,13 @@ class _FileBuilder:
         """Note where the value at ``path`` is (``node``'s offsets) and its key, if it has one
         (else the value is the comment anchor)."""
         s, e = node.start_pos, node.end_pos
-        text = self.text
-        self.values[path] = _line_packed(text, s, e)
-        if type(node) is Node and node.data == "list_value":
-            self._list_items(path, node)
+        self.values[path] = _line_packed(self.text, s, e)
         if key is not None:
             ks, ke = key
             self.keys[path] = ks << WIDE | ke
             self.anchors.append((ks, path))
         else:
             self.anchors.append((s, path))
-
-    def _list_items(self, path: Path, node: Node) -> None:
-        values = self.values
-        for i, item in enumerate(c for c in node.children if c is not None):
-            values[(*path, i)] = item.start_pos << WIDE | item.end_pos
 
     # ------------------------------------------------------------------------------- items
 
@@ -333,82 +325,59 @@ class _FileBuilder:
         plan, is read and noted here in line; the others by :meth:`setting`."""
         if block is None:
             return out
-        text, values, keys, anchors = self.text, self.values, self.keys, self.anchors
-        anchors.append((block.end_pos - 1, (*path, "}")))  # comments at the block's end
+        text, values = self.text, self.values
+        self.anchors.append((block.end_pos - 1, (*path, "}")))  # comments at the block's end
         broken_line = 0
         if allowed is None:
             allowed = _allowed_at(tuple([0 if type(p) is int else p for p in path]))
         ends = self.ends
         for s in block.children:
-            if type(s) is Pair:  # most settings: noted here, their values read by the parser
-                kind, key, ks, ke, value, vs, ve, end, items = s
-                if broken_line and self.index.position(ks)[0] == broken_line:
-                    continue
-                if kind == "pair" and allowed and key not in allowed:
-                    keys[(*path, key)] = ks << WIDE | ke
-                    self.unknown.append(unknown_key(self.smap, (*path, key)))
-                    broken_line = self.index.position(ks)[0]
-                    continue
-                if ends[end] != "\n" and _NO_TAIL.match(text, end) is None:  # more code follows
-                    tail = self._tail(end)
-                    if kind == "pair" and not self._in_one_line(tail):
-                        self.crowded(s, path, out, tail)
-                    else:
-                        self.diagnostics.append(self._follows(s, tail))
-                    broken_line = self.index.position(end)[0]
-                    continue
-                if key in out:
-                    self.diagnostics.append(make("PS206", f"`{key}` is set twice",
-                                                 self.span(ks, ke), "keep one"))
-                    continue
-                out[key] = value
-                sub = (*path, key)
-                values[sub] = vs << WIDE | ve
-                if items is not None:
-                    for i, (item_start, item_end) in enumerate(items):
-                        values[(*sub, i)] = item_start << WIDE | item_end
-                keys[sub] = ks << WIDE | ke
-                anchors.append((ks, sub))
-                continue
             if broken_line and self.index.position(s.start_pos)[0] == broken_line:
                 continue  # the rest of a line whose key is unknown: one mistake, one error
             kind = s.data
-            if kind == "sub_block":
+            if type(s) is Pair:
+                if kind == "pair" and allowed and s.key not in allowed:
+                    broken_line = self._unknown(path, s.key, s.start_pos, s.key_end)
+                    continue
+            elif kind == "sub_block":
                 key_tok = s.children[0].children[0]
-                key = str(key_tok)
-                if allowed and key not in allowed:
-                    self.keys[(*path, key)] = key_tok.start_pos << WIDE | key_tok.end_pos
-                    self.unknown.append(unknown_key(self.smap, (*path, key)))
-                    broken_line = self.index.position(s.start_pos)[0]
+                if allowed and str(key_tok) not in allowed:
+                    broken_line = self._unknown(path, str(key_tok), key_tok.start_pos,
+                                                key_tok.end_pos)
                     continue
             end = s.end_pos
             if ends[end] != "\n" and _NO_TAIL.match(text, end) is None:  # more code follows
                 tail = self._tail(end)
-                if kind in ("when", "warn_when") and not self._in_one_line(tail):
+                if kind in ("pair", "when", "warn_when") and not self._in_one_line(tail):
                     self.crowded(s, path, out, tail)
                 else:
                     self.diagnostics.append(self._follows(s, tail))
                 broken_line = self.index.position(end)[0]
                 continue
-            if kind in _CONDITION_KEYS:  # `when`, `warn when` and `where`: read here too
+            if type(s) is Pair:  # most settings: their values read by the parser already
+                sub = self._put(out, path, s.key, s.value, s.value_start << WIDE | s.value_end,
+                                s.start_pos, s.key_end)
+                if sub is not None and s.items is not None:
+                    for i, (item_start, item_end) in enumerate(s.items):
+                        values[(*sub, i)] = item_start << WIDE | item_end
+            elif kind in _CONDITION_KEYS:  # `when`, `warn when` and `where`
                 key = _CONDITION_KEYS[kind]
                 parsed = s.children[-1]
-                sub = (*path, key)
-                value = self.condition(parsed, sub)
+                value = self.condition(parsed, (*path, key))
                 ks = s.start_pos  # (its keyword, `when`, `warn` or `where`, is its head)
-                ke = ks + (5 if kind == "where_setting" else 4)
-                if key in out:
-                    self.diagnostics.append(make("PS206", f"`{key}` is set twice",
-                                                 self.span(ks, ke), "keep one"))
-                    continue
-                out[key] = value
-                vs, ve = parsed.start_pos, parsed.end_pos
-                values[sub] = _line_packed(text, vs, ve)
-                keys[sub] = ks << WIDE | ke
-                anchors.append((ks, sub))
-                continue
-            self.setting(s, path, out)
+                self._put(out, path, key, value,
+                          _line_packed(text, parsed.start_pos, parsed.end_pos),
+                          ks, ks + (5 if kind == "where_setting" else 4))
+            else:
+                self.setting(s, path, out)
         return out
+
+    def _unknown(self, path: Path, key: str, start: int, end: int) -> int:
+        """PS201 for the key at ``start:end``, which the model does not allow at ``path``; the
+        line it is on (the rest of which is not read)."""
+        self.keys[(*path, key)] = start << WIDE | end
+        self.unknown.append(unknown_key(self.smap, (*path, key)))
+        return self.index.position(start)[0]
 
     def _tail(self, end: int) -> int:
         """Where more code follows ``end`` on its line (0 when only spaces, a comment or the
@@ -442,8 +411,8 @@ class _FileBuilder:
             self.comment_at[k] < start + len(line) else None
         text = line[:comment - start if comment is not None else len(line)].rstrip()
         if type(s) is Pair:
-            self._put(out, path, s.key, text, Tok("VALUE", text, start, start + len(text)),
-                      (s.start_pos, s.key_end))
+            self._put(out, path, s.key, text, start << WIDE | start + len(text), s.start_pos,
+                      s.key_end)
             return
         try:
             _expr.parse_condition(text)
@@ -462,14 +431,21 @@ class _FileBuilder:
                     self.span(tail, tail + len(what)),
                     "write one setting per line: a setting's value runs to the end of its line")
 
-    def _put(self, out: dict[str, Any], path: Path, key: str, value: Any,
-             node: Any, key_at: tuple[int, int]) -> None:
+    def _put(self, out: dict[str, Any], path: Path, key: str, value: Any, where: int,
+             ks: int, ke: int) -> Path | None:
+        """Set ``key`` of ``out`` to ``value``, noting where the value is (``where``, packed)
+        and its key (at ``ks:ke``): the value's path; PS206 and None when the key is set
+        already."""
         if key in out:
-            self.diagnostics.append(make("PS206", f"`{key}` is set twice", self.span(*key_at),
+            self.diagnostics.append(make("PS206", f"`{key}` is set twice", self.span(ks, ke),
                                          "keep one"))
-            return
+            return None
         out[key] = value
-        self.at((*path, key), node, key_at)
+        sub = (*path, key)
+        self.values[sub] = where
+        self.keys[sub] = ks << WIDE | ke
+        self.anchors.append((ks, sub))
+        return sub
 
     def _append(self, out: dict[str, Any], path: Path, key: str, value: Any,
                 node: Any, key_at: tuple[int, int]) -> None:
@@ -484,7 +460,8 @@ class _FileBuilder:
         head = self.head(s)
         if kind == "range_setting":
             lo, hi = _kids(s)
-            self._put(out, path, "range", [plain_value(lo), plain_value(hi)], s, head)
+            self._put(out, path, "range", [plain_value(lo), plain_value(hi)],
+                      _line_packed(self.text, s.start_pos, s.end_pos), *head)
         elif kind in ("feature", "prediction"):
             label, type_name, block = _kids(s)
             group = "features" if kind == "feature" else "predictions"
